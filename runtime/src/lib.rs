@@ -1,0 +1,30 @@
+//! glmix: a `no_std`, allocation-free runtime for small quantized language models whose token mixers
+//! are *generalized linear token mixers* (Fagnou et al., ICML 2026):
+//!
+//! ```text
+//! y_i = sum_{j <= i} alpha_ij x_j + sum_{j < i} beta_ij y_j
+//! ```
+//!
+//! Attention, local attention, gated first-order recurrences, k-th order recurrences and the paper's
+//! higher-order `2^k` / `k^2+1` recurrences (with their cache-efficient lattices) are all points of one
+//! design space here: a [`pattern`] (which past positions a step reads) times a form (how the
+//! coefficients are computed, see [`mixer`]).
+//!
+//! The model file ([`format`]) is read in place ([`Model::parse`]): weights stay in flash, the caller owns
+//! the state buffer, whose exact size the memory [`plan`] gives before anything runs.
+#![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+#[cfg(target_endian = "big")]
+compile_error!("glmix reads little-endian model files in place and supports little-endian targets only");
+
+pub mod format;
+pub mod kernels;
+pub mod math;
+pub mod quant;
+pub mod tensor;
+pub mod pattern;
+pub mod cache;
+pub mod tokenizer;
+pub mod sampler;
