@@ -10,8 +10,12 @@
 //!     probability, cut after the first one where the running sum exceeds `topp`, and sampled with
 //!     `r = coin * cum` where `cum` is the running sum up to the cut.
 //!
-//! `expf` is `libm::expf`, so the microcontroller and the desktop produce the same bits (glibc's `expf`
-//! and libm's come from the same correctly-rounded-in-practice ARM routines; run.c links glibc).
+//! `expf` is `libm::expf`, so the microcontroller and the desktop produce the same bits. Caveat: run.c
+//! on Linux links glibc, whose `expf` (since 2.27, ARM's optimized-routines algorithm) is not the
+//! FreeBSD-derived `libm::expf`; the two differ in the last bit for roughly 1% of inputs in
+//! `[-80, 0]` (measured against glibc 2.36). Probabilities can therefore differ from run.c's by an ulp,
+//! which changes a sampled token only when the coin lands within an ulp of a cdf boundary. Greedy
+//! decoding (`temperature == 0`) does not use `expf` and is exact.
 //!
 //! # Extension: top-k
 //!
