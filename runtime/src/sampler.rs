@@ -77,10 +77,7 @@ impl core::fmt::Display for SamplerError {
         match *self {
             Self::BadVocabSize { n } => write!(f, "cannot sample from {n} logits"),
             Self::ScratchTooSmall { needed, have } => {
-                write!(
-                    f,
-                    "sampler scratch has {have} entries, needs {needed} (one per logit)"
-                )
+                write!(f, "sampler scratch has {have} entries, needs {needed} (one per logit)")
             }
         }
     }
@@ -127,10 +124,7 @@ pub fn argmax(x: &[f32]) -> u32 {
 /// run.c's `softmax`, in place: subtract the maximum, `expf`, sum sequentially in `f32`, divide.
 pub fn softmax(x: &mut [f32]) {
     let Some(&first) = x.first() else { return };
-    let max = x
-        .iter()
-        .skip(1)
-        .fold(first, |m, &v| if v > m { v } else { m });
+    let max = x.iter().skip(1).fold(first, |m, &v| if v > m { v } else { m });
     let mut sum = 0.0f32;
     for v in x.iter_mut() {
         *v = libm::expf(*v - max);
@@ -199,12 +193,7 @@ impl Sampler {
     /// A sampler with run.c's parameters; `seed` becomes the RNG state as is (must be non-zero, see
     /// the module docs). run.c's CLI defaults are `temperature = 1.0`, `topp = 0.9`.
     pub const fn new(temperature: f32, topp: f32, topk: u32, seed: u64) -> Sampler {
-        Sampler {
-            temperature,
-            topp,
-            topk,
-            rng_state: seed,
-        }
+        Sampler { temperature, topp, topk, rng_state: seed }
     }
 
     fn topp_active(&self) -> bool {
@@ -238,21 +227,14 @@ impl Sampler {
     /// let token = s.sample(&mut [0.5, 2.0, 2.0, -1.0], &mut scratch).unwrap();
     /// assert!(token < 4);
     /// ```
-    pub fn sample(
-        &mut self,
-        logits: &mut [f32],
-        scratch: &mut [ProbIndex],
-    ) -> Result<u32, SamplerError> {
+    pub fn sample(&mut self, logits: &mut [f32], scratch: &mut [ProbIndex]) -> Result<u32, SamplerError> {
         let n = logits.len();
         if n == 0 || u32::try_from(n).is_err() {
             return Err(SamplerError::BadVocabSize { n });
         }
         let needed = self.scratch_len(n);
         if scratch.len() < needed {
-            return Err(SamplerError::ScratchTooSmall {
-                needed,
-                have: scratch.len(),
-            });
+            return Err(SamplerError::ScratchTooSmall { needed, have: scratch.len() });
         }
         if self.temperature == 0.0 {
             return Ok(argmax(logits));
@@ -301,11 +283,7 @@ impl Sampler {
         let kept = all.get_mut(..k).unwrap_or_default();
         kept.sort_unstable_by(by_prob_desc);
         let sum_k = kept.iter().fold(0.0f32, |s, c| s + c.prob);
-        let threshold = if self.topp_active() {
-            self.topp * sum_k
-        } else {
-            f32::INFINITY
-        };
+        let threshold = if self.topp_active() { self.topp * sum_k } else { f32::INFINITY };
         sample_sorted(kept, threshold, coin).unwrap_or_else(|| argmax(probs))
     }
 }
@@ -336,10 +314,7 @@ mod tests {
             s.sample(&mut logits, &mut [ProbIndex::default(); 3]),
             Err(SamplerError::ScratchTooSmall { needed: 4, have: 3 })
         );
-        assert_eq!(
-            s.sample(&mut [], &mut []),
-            Err(SamplerError::BadVocabSize { n: 0 })
-        );
+        assert_eq!(s.sample(&mut [], &mut []), Err(SamplerError::BadVocabSize { n: 0 }));
         assert_eq!(s.rng_state, 7);
         assert_eq!(logits, [0.0; 4]);
     }

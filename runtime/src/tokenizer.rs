@@ -215,16 +215,10 @@ impl<'a> BpeVocab<'a> {
             _ => return Err(TokenizerError::BadVocabSize { n }),
         };
         if offsets.len() != n + 1 {
-            return Err(TokenizerError::OffsetsLength {
-                expected: n + 1,
-                got: offsets.len(),
-            });
+            return Err(TokenizerError::OffsetsLength { expected: n + 1, got: offsets.len() });
         }
         if sorted.len() != n {
-            return Err(TokenizerError::SortedLength {
-                expected: n,
-                got: sorted.len(),
-            });
+            return Err(TokenizerError::SortedLength { expected: n, got: sorted.len() });
         }
         for (id, w) in (0u32..).zip(offsets.windows(2)) {
             if let [start, end] = *w {
@@ -233,20 +227,13 @@ impl<'a> BpeVocab<'a> {
                 }
                 let len = (end - start) as usize;
                 if len > max_token_len as usize {
-                    return Err(TokenizerError::PieceTooLong {
-                        id,
-                        len,
-                        max_token_len,
-                    });
+                    return Err(TokenizerError::PieceTooLong { id, len, max_token_len });
                 }
             }
         }
         if let Some(&last) = offsets.last() {
             if last as usize > pieces.len() {
-                return Err(TokenizerError::OffsetOutOfRange {
-                    offset: last,
-                    pieces_len: pieces.len(),
-                });
+                return Err(TokenizerError::OffsetOutOfRange { offset: last, pieces_len: pieces.len() });
             }
         }
         for id in [bos, eos] {
@@ -254,15 +241,7 @@ impl<'a> BpeVocab<'a> {
                 return Err(TokenizerError::SpecialTokenOutOfRange { id, n: n32 });
             }
         }
-        let vocab = BpeVocab {
-            scores,
-            offsets,
-            sorted,
-            pieces,
-            max_token_len,
-            bos,
-            eos,
-        };
+        let vocab = BpeVocab { scores, offsets, sorted, pieces, max_token_len, bos, eos };
         for id in 0..n32 {
             if vocab.piece(id).contains(&0) {
                 return Err(TokenizerError::PieceContainsNul { id });
@@ -271,11 +250,7 @@ impl<'a> BpeVocab<'a> {
         let mut prev: Option<u32> = None;
         for (position, &id) in sorted.iter().enumerate() {
             if id >= n32 {
-                return Err(TokenizerError::SortedIdOutOfRange {
-                    position,
-                    id,
-                    n: n32,
-                });
+                return Err(TokenizerError::SortedIdOutOfRange { position, id, n: n32 });
             }
             if let Some(p) = prev {
                 let order = vocab.piece(p).cmp(vocab.piece(id)).then(p.cmp(&id));
@@ -319,19 +294,14 @@ impl<'a> BpeVocab<'a> {
     pub fn piece(&self, id: u32) -> &'a [u8] {
         let i = id as usize;
         match (self.offsets.get(i), self.offsets.get(i.wrapping_add(1))) {
-            (Some(&start), Some(&end)) => {
-                self.pieces.get(start as usize..end as usize).unwrap_or(&[])
-            }
+            (Some(&start), Some(&end)) => self.pieces.get(start as usize..end as usize).unwrap_or(&[]),
             _ => &[],
         }
     }
 
     /// The merge score of `id` (`-inf` for `id >= n`).
     pub fn score(&self, id: u32) -> f32 {
-        self.scores
-            .get(id as usize)
-            .copied()
-            .unwrap_or(f32::NEG_INFINITY)
+        self.scores.get(id as usize).copied().unwrap_or(f32::NEG_INFINITY)
     }
 
     /// The id whose piece is exactly `bytes`; the smallest such id if several share it.
@@ -350,21 +320,13 @@ impl<'a> BpeVocab<'a> {
 
     /// Lower-bound binary search over `sorted`; `cmp(piece)` orders a candidate against the target.
     fn lookup_by(&self, cmp: impl Fn(&[u8]) -> Ordering) -> Option<u32> {
-        let pos = self
-            .sorted
-            .partition_point(|&id| cmp(self.piece(id)) == Ordering::Less);
+        let pos = self.sorted.partition_point(|&id| cmp(self.piece(id)) == Ordering::Less);
         let &id = self.sorted.get(pos)?;
         (cmp(self.piece(id)) == Ordering::Equal).then_some(id)
     }
 
     /// llama2.c's `encode`; see [`Tokenizer::encode`].
-    fn encode(
-        &self,
-        text: &[u8],
-        bos: bool,
-        eos: bool,
-        out: &mut [u32],
-    ) -> Result<usize, TokenizerError> {
+    fn encode(&self, text: &[u8], bos: bool, eos: bool, out: &mut [u32]) -> Result<usize, TokenizerError> {
         let have = out.len();
         // `count` runs on past `have` so that the error can say how much was needed.
         let mut count = 0usize;
@@ -383,12 +345,7 @@ impl<'a> BpeVocab<'a> {
         let mut rest = text;
         while !rest.is_empty() {
             // One code point as run.c groups it: any byte, then up to 3 continuation bytes.
-            let conts = rest
-                .iter()
-                .skip(1)
-                .take(3)
-                .take_while(|&&c| c & 0xC0 == 0x80)
-                .count();
+            let conts = rest.iter().skip(1).take(3).take_while(|&&c| c & 0xC0 == 0x80).count();
             let (group, tail) = rest.split_at((1 + conts).min(rest.len()));
             rest = tail;
             if let Some(id) = self.lookup(group) {
@@ -397,10 +354,7 @@ impl<'a> BpeVocab<'a> {
                 for &byte in group {
                     let id = BYTE_FALLBACK_BASE + u32::from(byte);
                     if id >= self.len() {
-                        return Err(TokenizerError::ByteFallbackOutOfRange {
-                            byte,
-                            n: self.len(),
-                        });
+                        return Err(TokenizerError::ByteFallbackOutOfRange { byte, n: self.len() });
                     }
                     push(out, id);
                 }
@@ -408,10 +362,7 @@ impl<'a> BpeVocab<'a> {
         }
         let needed = count + usize::from(eos);
         if needed > have {
-            return Err(TokenizerError::OutputTooSmall {
-                needed_at_least: needed,
-                have,
-            });
+            return Err(TokenizerError::OutputTooSmall { needed_at_least: needed, have });
         }
 
         let mut n = count;
@@ -473,11 +424,7 @@ impl<'a> BpeVocab<'a> {
 fn parse_byte_piece(piece: &[u8]) -> Option<u8> {
     let rest = piece.strip_prefix(b"<0x")?;
     let start = rest.iter().take_while(|&&c| c_isspace(c)).count();
-    let mut digits = rest
-        .iter()
-        .skip(start)
-        .map_while(|&c| (c as char).to_digit(16))
-        .take(2);
+    let mut digits = rest.iter().skip(start).map_while(|&c| (c as char).to_digit(16)).take(2);
     let hi = digits.next()?;
     Some(match digits.next() {
         Some(lo) => (hi * 16 + lo) as u8,
@@ -606,10 +553,7 @@ impl<'a> Tokenizer<'a> {
                 let have = out.len();
                 let dst = out
                     .get_mut(..text.len())
-                    .ok_or(TokenizerError::OutputTooSmall {
-                        needed_at_least: text.len(),
-                        have,
-                    })?;
+                    .ok_or(TokenizerError::OutputTooSmall { needed_at_least: text.len(), have })?;
                 for (d, &b) in dst.iter_mut().zip(text) {
                     *d = u32::from(b);
                 }
@@ -648,12 +592,7 @@ mod tests {
     }
 
     fn tables(extra: &[(&[u8], f32)]) -> Tables {
-        let mut t = Tables {
-            scores: [0.0; 270],
-            offsets: [0; 271],
-            sorted: [0; 270],
-            pieces: [0; 2048],
-        };
+        let mut t = Tables { scores: [0.0; 270], offsets: [0; 271], sorted: [0; 270], pieces: [0; 2048] };
         let mut all: [&[u8]; 270] = [&[]; 270];
         let mut byte_names = [[0u8; 6]; 256];
         all[0] = b"<unk>";
@@ -674,9 +613,7 @@ mod tests {
             n += 1;
         }
         // pad to 270 with unique unused pieces
-        let pads: [&[u8]; 11] = [
-            b"~0", b"~1", b"~2", b"~3", b"~4", b"~5", b"~6", b"~7", b"~8", b"~9", b"~a",
-        ];
+        let pads: [&[u8]; 11] = [b"~0", b"~1", b"~2", b"~3", b"~4", b"~5", b"~6", b"~7", b"~8", b"~9", b"~a"];
         let mut k = 0;
         while n < 270 {
             all[n] = pads[k];
@@ -694,8 +631,7 @@ mod tests {
         for i in 0..270 {
             t.sorted[i] = i as u32;
         }
-        t.sorted
-            .sort_by(|&a, &b| all[a as usize].cmp(all[b as usize]).then(a.cmp(&b)));
+        t.sorted.sort_by(|&a, &b| all[a as usize].cmp(all[b as usize]).then(a.cmp(&b)));
         t
     }
 
@@ -706,34 +642,17 @@ mod tests {
 
     #[test]
     fn merges_highest_score_first_pair_on_ties() {
-        let t = tables(&[
-            (b" ", 0.0),
-            (b"a", 0.0),
-            (b"b", 0.0),
-            (b"ab", 1.0),
-            (b" a", 2.0),
-            (b"ba", 1.0),
-        ]);
+        let t = tables(&[(b" ", 0.0), (b"a", 0.0), (b"b", 0.0), (b"ab", 1.0), (b" a", 2.0), (b"ba", 1.0)]);
         let v = vocab(&t);
         let tok = Tokenizer::Bpe(v);
         let mut out = [0u32; 16];
         // " a" (2.0) first, then " ab"? not in vocab; then "ba" vs ... tokens: [" a", "b", "a"] -> "ba" (1.0)
         let n = tok.encode(b"aba", false, false, &mut out).unwrap();
-        assert_eq!(
-            &out[..n],
-            &[v.lookup(b" a").unwrap(), v.lookup(b"ba").unwrap()]
-        );
+        assert_eq!(&out[..n], &[v.lookup(b" a").unwrap(), v.lookup(b"ba").unwrap()]);
         // ties: "abab" -> [" a","b","a","b"] -> "ba"(1.0) at 1 and "ab"? tokens after first merge:
         // [" a", "b", "a", "b"]: pairs " ab"(none) "ba"(1.0) "ab"(1.0) -> first: "ba".
         let n = tok.encode(b"abab", false, false, &mut out).unwrap();
-        assert_eq!(
-            &out[..n],
-            &[
-                v.lookup(b" a").unwrap(),
-                v.lookup(b"ba").unwrap(),
-                v.lookup(b"b").unwrap()
-            ]
-        );
+        assert_eq!(&out[..n], &[v.lookup(b" a").unwrap(), v.lookup(b"ba").unwrap(), v.lookup(b"b").unwrap()]);
     }
 
     #[test]
@@ -745,10 +664,7 @@ mod tests {
         assert_eq!(&out[..n], &[1, 259, 0xE9 + 3, 3, 2]);
         assert_eq!(
             tok.encode(&[0xE9, 0x00], true, true, &mut out[..4]),
-            Err(TokenizerError::OutputTooSmall {
-                needed_at_least: 5,
-                have: 4
-            })
+            Err(TokenizerError::OutputTooSmall { needed_at_least: 5, have: 4 })
         );
         assert_eq!(tok.encode(b"", false, false, &mut []), Ok(0));
     }
@@ -790,26 +706,15 @@ mod tests {
         );
         assert_eq!(
             BpeVocab::new(&s, &[0, 1, 3], &[0, 1], p, 2, 0, 1).unwrap_err(),
-            TokenizerError::OffsetOutOfRange {
-                offset: 3,
-                pieces_len: 2
-            }
+            TokenizerError::OffsetOutOfRange { offset: 3, pieces_len: 2 }
         );
         assert_eq!(
             BpeVocab::new(&s, &[0, 2, 2], &[1, 0], p, 1, 0, 1).unwrap_err(),
-            TokenizerError::PieceTooLong {
-                id: 0,
-                len: 2,
-                max_token_len: 1
-            }
+            TokenizerError::PieceTooLong { id: 0, len: 2, max_token_len: 1 }
         );
         assert_eq!(
             BpeVocab::new(&s, &[0, 1, 2], &[0, 2], p, 1, 0, 1).unwrap_err(),
-            TokenizerError::SortedIdOutOfRange {
-                position: 1,
-                id: 2,
-                n: 2
-            }
+            TokenizerError::SortedIdOutOfRange { position: 1, id: 2, n: 2 }
         );
         assert_eq!(
             BpeVocab::new(&s, &[0, 1, 2], &[0, 1], b"a\0", 1, 0, 1).unwrap_err(),
@@ -844,22 +749,13 @@ mod tests {
     fn concat_lookup_matches_plain_lookup() {
         let t = tables(&[(b" ", 0.0), (b"ab", 0.0), (b"abc", 0.0), (b"b", 0.0)]);
         let v = vocab(&t);
-        for (a, b) in [
-            (&b"a"[..], &b"bc"[..]),
-            (b"ab", b"c"),
-            (b"", b"ab"),
-            (b"abc", b""),
-            (b"a", b"b"),
-            (b"ab", b"b"),
-        ] {
+        for (a, b) in
+            [(&b"a"[..], &b"bc"[..]), (b"ab", b"c"), (b"", b"ab"), (b"abc", b""), (b"a", b"b"), (b"ab", b"b")]
+        {
             let mut buf = [0u8; 8];
             buf[..a.len()].copy_from_slice(a);
             buf[a.len()..a.len() + b.len()].copy_from_slice(b);
-            assert_eq!(
-                v.lookup_concat(a, b),
-                v.lookup(&buf[..a.len() + b.len()]),
-                "{a:?} {b:?}"
-            );
+            assert_eq!(v.lookup_concat(a, b), v.lookup(&buf[..a.len() + b.len()]), "{a:?} {b:?}");
         }
     }
 }

@@ -19,10 +19,7 @@ fn xorshift_seed_42_by_hand() {
     //   sum mod 2^64                       = 0x56CE_4AB7_719B_A3A0  -> high 32 bits 0x56CE_4AB7
     assert_eq!(A.wrapping_mul(0x20), 0xA8BE_9229_ED9B_A3A0);
     assert_eq!(A.wrapping_mul(0x54) << 24, 0xAE0F_B88D_8400_0000);
-    assert_eq!(
-        0xA8BE_9229_ED9B_A3A0u64.wrapping_add(0xAE0F_B88D_8400_0000),
-        0x56CE_4AB7_719B_A3A0
-    );
+    assert_eq!(0xA8BE_9229_ED9B_A3A0u64.wrapping_add(0xAE0F_B88D_8400_0000), 0x56CE_4AB7_719B_A3A0);
     assert_eq!(A.wrapping_mul(s), 0x56CE_4AB7_719B_A3A0);
 
     let mut state = 42u64;
@@ -86,14 +83,8 @@ fn multinomial_path() {
     }
     // probabilities ~ [0.1, 0.6, 0.3]: cdf 0.1, 0.7, 1.0; coin 0.339 -> 1, coin 0.8425 -> 2.
     let logits = [0.1f32.ln(), 0.6f32.ln(), 0.3f32.ln()];
-    assert_eq!(
-        Sampler::new(1.0, 0.0, 0, 42).sample(&mut logits.clone(), &mut []),
-        Ok(1)
-    );
-    assert_eq!(
-        Sampler::new(1.0, 0.0, 0, 3).sample(&mut logits.clone(), &mut []),
-        Ok(2)
-    );
+    assert_eq!(Sampler::new(1.0, 0.0, 0, 42).sample(&mut logits.clone(), &mut []), Ok(1));
+    assert_eq!(Sampler::new(1.0, 0.0, 0, 3).sample(&mut logits.clone(), &mut []), Ok(2));
 }
 
 #[test]
@@ -148,14 +139,8 @@ fn top_k_extension() {
         assert_ne!(s.sample(&mut logits.clone(), &mut scratch), Ok(0));
     }
     // k = 2 without top-p: r = coin * (0.6 + 0.3); seed 42: 0.305 < 0.6 -> 1; seed 3: 0.758 -> 2.
-    assert_eq!(
-        Sampler::new(1.0, 0.0, 2, 42).sample(&mut logits.clone(), &mut scratch),
-        Ok(1)
-    );
-    assert_eq!(
-        Sampler::new(1.0, 0.0, 2, 3).sample(&mut logits.clone(), &mut scratch),
-        Ok(2)
-    );
+    assert_eq!(Sampler::new(1.0, 0.0, 2, 42).sample(&mut logits.clone(), &mut scratch), Ok(1));
+    assert_eq!(Sampler::new(1.0, 0.0, 2, 3).sample(&mut logits.clone(), &mut scratch), Ok(2));
 }
 
 /// xorshift64* for test inputs.
@@ -179,22 +164,11 @@ fn top_p_and_top_k_stay_in_the_nucleus() {
     for case in 0..3000 {
         let n = 1 + (rng.f32() * 299.0) as usize;
         let spread = [0.5f32, 3.0, 10.0, 30.0][case % 4];
-        let logits: Vec<f32> = (0..n)
-            .map(|_| {
-                if rng.f32() < 0.1 {
-                    1.0
-                } else {
-                    (rng.f32() - 0.5) * spread
-                }
-            })
-            .collect();
+        let logits: Vec<f32> =
+            (0..n).map(|_| if rng.f32() < 0.1 { 1.0 } else { (rng.f32() - 0.5) * spread }).collect();
         let topp = 0.01 + 0.98 * rng.f32();
         let temperature = 0.2 + 1.5 * rng.f32();
-        let topk = if case % 3 == 0 {
-            1 + (rng.f32() * n as f32) as u32
-        } else {
-            0
-        };
+        let topk = if case % 3 == 0 { 1 + (rng.f32() * n as f32) as u32 } else { 0 };
         let mut s = Sampler::new(temperature, topp, topk, 1 + case as u64);
         let mut probs = logits.clone();
         let token = s.sample(&mut probs, &mut scratch).unwrap() as usize;
@@ -207,27 +181,18 @@ fn top_p_and_top_k_stay_in_the_nucleus() {
 
         let pt = probs[token];
         let ranks_before = |i: usize| probs[i] > pt || (probs[i] == pt && i < token);
-        let mut before: Vec<f32> = (0..n)
-            .filter(|&i| ranks_before(i))
-            .map(|i| probs[i])
-            .collect();
+        let mut before: Vec<f32> = (0..n).filter(|&i| ranks_before(i)).map(|i| probs[i]).collect();
         before.sort_by(|a, b| b.total_cmp(a));
         let mass_before: f32 = before.iter().sum();
         if n > 1 {
             if topk > 0 && (topk as usize) < n {
-                assert!(
-                    before.len() < topk as usize,
-                    "case {case}: not in the top {topk}"
-                );
+                assert!(before.len() < topk as usize, "case {case}: not in the top {topk}");
                 let kept: f32 = {
                     let mut all = probs.clone();
                     all.sort_by(|a, b| b.total_cmp(a));
                     all[..topk as usize].iter().sum()
                 };
-                assert!(
-                    mass_before <= topp * kept * (1.0 + 1e-5) + 1e-6,
-                    "case {case}"
-                );
+                assert!(mass_before <= topp * kept * (1.0 + 1e-5) + 1e-6, "case {case}");
             } else {
                 // run.c's pre-filter keeps p >= cutoff; when nothing reaches it (run.c reads out of
                 // bounds) the sampler falls back to the argmax, the first token of every nucleus.
@@ -235,16 +200,10 @@ fn top_p_and_top_k_stay_in_the_nucleus() {
                 if probs.iter().any(|&p| p >= cutoff) {
                     assert!(pt >= cutoff, "case {case}: below the cutoff");
                 } else {
-                    assert!(
-                        before.is_empty(),
-                        "case {case}: no candidate, not the argmax"
-                    );
+                    assert!(before.is_empty(), "case {case}: no candidate, not the argmax");
                     fallbacks += 1;
                 }
-                assert!(
-                    mass_before <= topp * (1.0 + 1e-5) + 1e-6,
-                    "case {case}: outside the nucleus"
-                );
+                assert!(mass_before <= topp * (1.0 + 1e-5) + 1e-6, "case {case}: outside the nucleus");
             }
         }
     }

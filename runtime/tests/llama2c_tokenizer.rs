@@ -16,10 +16,8 @@ fn data_dir() -> Option<PathBuf> {
     if dir.join("tok512.bin").is_file() {
         return Some(dir);
     }
-    let msg = format!(
-        "test data not found at {} (set GLMIX_SHARED_DATA to the shared/data folder)",
-        dir.display()
-    );
+    let msg =
+        format!("test data not found at {} (set GLMIX_SHARED_DATA to the shared/data folder)", dir.display());
     if std::env::var_os("CI").is_some() {
         panic!("{msg}; CI is set, so this is an error");
     }
@@ -49,14 +47,7 @@ impl Tables {
         }
         let mut sorted: Vec<u32> = (0..list.len() as u32).collect();
         sorted.sort_by(|&a, &b| list[a as usize].cmp(&list[b as usize]).then(a.cmp(&b)));
-        Tables {
-            scores,
-            offsets,
-            sorted,
-            pieces,
-            max_token_len,
-            list,
-        }
+        Tables { scores, offsets, sorted, pieces, max_token_len, list }
     }
 
     /// llama2.c's tokenizer file: i32 max_token_length, then per token f32 score, i32 len, bytes.
@@ -76,16 +67,8 @@ impl Tables {
     }
 
     fn vocab(&self) -> BpeVocab<'_> {
-        BpeVocab::new(
-            &self.scores,
-            &self.offsets,
-            &self.sorted,
-            &self.pieces,
-            self.max_token_len,
-            1,
-            2,
-        )
-        .unwrap()
+        BpeVocab::new(&self.scores, &self.offsets, &self.sorted, &self.pieces, self.max_token_len, 1, 2)
+            .unwrap()
     }
 
     /// A literal port of run.c's `encode` (linear `str_lookup` on owned strings): the oracle.
@@ -118,11 +101,8 @@ impl Tables {
             let mut best_score = -1e10f32;
             let mut best: Option<(usize, u32)> = None;
             for i in 0..tokens.len().saturating_sub(1) {
-                let cat = [
-                    &self.list[tokens[i] as usize][..],
-                    &self.list[tokens[i + 1] as usize][..],
-                ]
-                .concat();
+                let cat =
+                    [&self.list[tokens[i] as usize][..], &self.list[tokens[i + 1] as usize][..]].concat();
                 if let Some(id) = lookup(&cat) {
                     if self.scores[id as usize] > best_score {
                         best_score = self.scores[id as usize];
@@ -203,10 +183,7 @@ fn encode_checked(tok: &Tokenizer<'_>, n: u32, text: &[u8], bos: bool, eos: bool
     let len = tok.encode(text, bos, eos, &mut out).unwrap();
     assert!(len <= out.len());
     let ids = out[..len].to_vec();
-    assert!(
-        ids.iter().all(|&id| id < n),
-        "id out of range for {text:?}: {ids:?}"
-    );
+    assert!(ids.iter().all(|&id| id < n), "id out of range for {text:?}: {ids:?}");
     ids
 }
 
@@ -220,11 +197,8 @@ fn assert_round_trip(tok: &Tokenizer<'_>, text: &[u8], ids: &[u32]) {
         }
         prev = id;
     }
-    let expected = if ids.first() == Some(&1) || text.is_empty() {
-        text.to_vec()
-    } else {
-        [b" ", text].concat()
-    };
+    let expected =
+        if ids.first() == Some(&1) || text.is_empty() { text.to_vec() } else { [b" ", text].concat() };
     assert_eq!(back, expected, "round trip of {text:?} via {ids:?}");
 }
 
@@ -236,20 +210,13 @@ fn fuzz(t: &Tables, seed: u64, cases: usize) {
         let text = rng.text();
         let (bos, eos) = (case % 2 == 0, case % 3 == 0);
         let ids = encode_checked(&tok, vocab.len(), &text, bos, eos);
-        assert_eq!(
-            ids,
-            t.reference_encode(&text, bos, eos),
-            "encode({text:?}, {bos}, {eos})"
-        );
+        assert_eq!(ids, t.reference_encode(&text, bos, eos), "encode({text:?}, {bos}, {eos})");
         assert_round_trip(&tok, &text, &ids);
         // One slot short of the pre-merge working set is an error, never a panic or a wrong result.
         let mut small = vec![0u32; text.len() / 2];
         match tok.encode(&text, bos, eos, &mut small) {
             Ok(n) => assert_eq!(&small[..n], &ids[..]),
-            Err(TokenizerError::OutputTooSmall {
-                needed_at_least,
-                have,
-            }) => {
+            Err(TokenizerError::OutputTooSmall { needed_at_least, have }) => {
                 assert_eq!(have, small.len());
                 assert!(needed_at_least > have && needed_at_least <= text.len() + 3);
             }
@@ -301,9 +268,7 @@ struct Case {
 fn parse_case(line: &str) -> Case {
     fn after<'a>(line: &'a str, key: &str) -> &'a str {
         let k = format!("\"{key}\":");
-        let at = line
-            .find(&k)
-            .unwrap_or_else(|| panic!("no {key} in {line}"));
+        let at = line.find(&k).unwrap_or_else(|| panic!("no {key} in {line}"));
         line[at + k.len()..].trim_start()
     }
     fn boolean(s: &str) -> bool {
@@ -345,18 +310,9 @@ fn parse_case(line: &str) -> Case {
     }
     let ids_str = after(line, "ids");
     let ids_str = &ids_str[1..ids_str.find(']').unwrap()];
-    let ids = ids_str
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    Case {
-        text: text.into_bytes(),
-        bos: boolean(after(line, "bos")),
-        eos: boolean(after(line, "eos")),
-        ids,
-    }
+    let ids =
+        ids_str.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    Case { text: text.into_bytes(), bos: boolean(after(line, "bos")), eos: boolean(after(line, "eos")), ids }
 }
 
 #[test]
@@ -370,12 +326,7 @@ fn stories260k_encode_cases_match_run_c() {
     for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
         let case = parse_case(line);
         let ids = encode_checked(&tok, vocab.len(), &case.text, case.bos, case.eos);
-        assert_eq!(
-            ids,
-            case.ids,
-            "encode({:?})",
-            String::from_utf8_lossy(&case.text)
-        );
+        assert_eq!(ids, case.ids, "encode({:?})", String::from_utf8_lossy(&case.text));
         assert_eq!(ids, t.reference_encode(&case.text, case.bos, case.eos));
         // The smallest buffer that works is the pre-merge token count (+ EOS); one less fails.
         let mut probe = vec![0u32; case.text.len() + 3];
@@ -417,10 +368,7 @@ fn stories260k_decode_greedy_ids_matches_run_c_stdout() {
         prev = next;
     }
     stdout.push(b'\n'); // run.c's printf("\n") after the loop
-    assert_eq!(
-        String::from_utf8_lossy(&stdout),
-        String::from_utf8_lossy(&expected)
-    );
+    assert_eq!(String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&expected));
     assert_eq!(stdout, expected);
     // The first token is " Once" with its space stripped after BOS; 13 (<0x0A>) prints a newline.
     assert!(expected.starts_with(b"Once upon a time"));
@@ -435,10 +383,7 @@ fn bytes_tokenizer() {
     assert_eq!(out[..2], [0, 255]);
     assert_eq!(
         tok.encode(b"abcd", false, false, &mut out),
-        Err(TokenizerError::OutputTooSmall {
-            needed_at_least: 4,
-            have: 3
-        })
+        Err(TokenizerError::OutputTooSmall { needed_at_least: 4, have: 3 })
     );
     assert_eq!(tok.decode(0, 0xE9).as_bytes(), &[0xE9]);
     assert_eq!((tok.bos(), tok.vocab_size()), (None, 256));
