@@ -99,7 +99,10 @@ impl QuantBlock for BlockQ8_0 {
         }
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        let mut b = BlockQ8_0 { d: f16::from_f32(d).to_le_bytes(), qs: [0; QK] };
+        let mut b = BlockQ8_0 {
+            d: f16::from_f32(d).to_le_bytes(),
+            qs: [0; QK],
+        };
         for (q, &v) in b.qs.iter_mut().zip(x) {
             // |v * id| <= 127 (up to rounding); `as` saturates and maps NaN to 0.
             *q = roundf(v * id) as i8;
@@ -149,7 +152,10 @@ impl QuantBlock for BlockQ4_0 {
         // (int8_t)(v*id + 8.5f) truncates; the value is within [0, 16.5] up to rounding. The clamp
         // to 0 only matters for NaN-free inputs that ggml would also never produce.
         let nib = |v: f32| ((v * id + 8.5) as i8).clamp(0, 15) as u8;
-        let mut b = BlockQ4_0 { d: f16::from_f32(d).to_le_bytes(), qs: [0; QK / 2] };
+        let mut b = BlockQ4_0 {
+            d: f16::from_f32(d).to_le_bytes(),
+            qs: [0; QK / 2],
+        };
         for (j, q) in b.qs.iter_mut().enumerate() {
             *q = nib(at(j)) | (nib(at(j + QK / 2)) << 4);
         }
@@ -198,7 +204,9 @@ pub fn blocks_from_bytes<B: QuantBlock>(bytes: &[u8]) -> &[B] {
 pub fn blocks_as_bytes<B: QuantBlock>(blocks: &[B]) -> &[u8] {
     // SAFETY: as in `blocks_from_bytes`: the block types are padding-free plain bytes, so their memory
     // is `blocks.len() * size_of::<B>()` initialized bytes, borrowed for the same lifetime.
-    unsafe { core::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), core::mem::size_of_val(blocks)) }
+    unsafe {
+        core::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), core::mem::size_of_val(blocks))
+    }
 }
 
 /// Quantizes a row into blocks: `out[i]` holds `x[32 i .. 32 i + 32]`, missing elements as zero (so
@@ -320,7 +328,10 @@ mod tests {
     #[test]
     fn q4_0_nibble_order() {
         // Element j is the low nibble of byte j, element j + 16 the high nibble.
-        let mut b = BlockQ4_0 { d: h(1.0), qs: [0x88; 16] };
+        let mut b = BlockQ4_0 {
+            d: h(1.0),
+            qs: [0x88; 16],
+        };
         b.qs[3] = 0x8F; // element 3 -> 15 - 8 = 7
         b.qs[5] = 0x08; // element 21 (high nibble 0) -> 0 - 8 = -8
         let mut out = [0.0f32; 32];
@@ -333,7 +344,10 @@ mod tests {
             };
             assert_eq!(v, want, "element {j}");
         }
-        let mut y = BlockQ8_0 { d: h(1.0), qs: [0; 32] };
+        let mut y = BlockQ8_0 {
+            d: h(1.0),
+            qs: [0; 32],
+        };
         y.qs[3] = 2;
         y.qs[21] = 3;
         assert_eq!(b.dot_i32(&y), 7 * 2 - 8 * 3);
@@ -342,15 +356,21 @@ mod tests {
     #[test]
     fn layouts_and_casts() {
         let blocks = [
-            BlockQ8_0 { d: [1, 2], qs: [3; 32] },
-            BlockQ8_0 { d: [4, 5], qs: [-1; 32] },
+            BlockQ8_0 {
+                d: [1, 2],
+                qs: [3; 32],
+            },
+            BlockQ8_0 {
+                d: [4, 5],
+                qs: [-1; 32],
+            },
         ];
         let bytes = blocks_as_bytes(&blocks);
         assert_eq!(bytes.len(), 68);
         assert_eq!(&bytes[..3], &[1, 2, 3]);
         assert_eq!(&bytes[34..37], &[4, 5, 0xFF]);
         // Odd offsets: alignment 1, read in place.
-        let mut buf = vec![0u8; 1 + 68 + 5];
+        let mut buf = [0u8; 1 + 68 + 5];
         buf[1..69].copy_from_slice(bytes);
         let back: &[BlockQ8_0] = blocks_from_bytes(&buf[1..]);
         assert_eq!(back, &blocks);
@@ -369,7 +389,10 @@ mod tests {
         for (c, (xb, yb)) in x.chunks(QK).zip(y.chunks(QK)).enumerate() {
             let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             for (j, (&a, &b)) in xb.iter().zip(yb).enumerate() {
-                assert!((a - b).abs() <= step(amax), "n={n} block {c} elem {j}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= step(amax),
+                    "n={n} block {c} elem {j}: {a} vs {b}"
+                );
             }
         }
         // The padding of the last block decodes to exact zeros.
@@ -391,7 +414,10 @@ mod tests {
     #[test]
     fn quantize_row_tail_and_extra_blocks() {
         let x = [1.0f32; 33];
-        let mut q = [BlockQ8_0 { d: [9, 9], qs: [9; 32] }; 3];
+        let mut q = [BlockQ8_0 {
+            d: [9, 9],
+            qs: [9; 32],
+        }; 3];
         quantize_row_q8_0(&x, &mut q);
         assert_eq!(q[0].qs, [127; 32]);
         assert_eq!(q[1].qs[0], 127);

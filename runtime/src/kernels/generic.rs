@@ -336,7 +336,9 @@ mod tests {
         let v: Vec<f32> = (0..head_dim * 2).map(|_| rng.f32()).collect();
         let h = head_dim / 2;
         let perm = |hv: &[f32]| -> Vec<f32> {
-            (0..head_dim).map(|k| if k % 2 == 0 { hv[k / 2] } else { hv[h + k / 2] }).collect()
+            (0..head_dim)
+                .map(|k| if k % 2 == 0 { hv[k / 2] } else { hv[h + k / 2] })
+                .collect()
         };
         let mut a = v.clone();
         rope_half(&mut a, head_dim, pos, theta);
@@ -351,7 +353,9 @@ mod tests {
     fn embedding_row_every_dtype() {
         let cols = 33;
         let mut rng = Rng(11);
-        let rows: Vec<Vec<f32>> = (0..3).map(|_| (0..cols).map(|_| rng.f32()).collect()).collect();
+        let rows: Vec<Vec<f32>> = (0..3)
+            .map(|_| (0..cols).map(|_| rng.f32()).collect())
+            .collect();
         for dtype in WEIGHT_DTYPES {
             let enc = encode(dtype, &rows, cols);
             let t = enc.tensor();
@@ -381,8 +385,9 @@ mod tests {
         for cols in [1usize, 31, 33, 172] {
             let rows_n = 5;
             let mut rng = Rng(cols as u32);
-            let rows: Vec<Vec<f32>> =
-                (0..rows_n).map(|_| (0..cols).map(|_| rng.f32()).collect()).collect();
+            let rows: Vec<Vec<f32>> = (0..rows_n)
+                .map(|_| (0..cols).map(|_| rng.f32()).collect())
+                .collect();
             let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
             let mut xq = vec![BlockQ8_0::default(); cols.div_ceil(QK)];
             quantize_row_q8_0(&x, &mut xq);
@@ -407,7 +412,9 @@ mod tests {
     fn matvec_f32_is_llama2c_exact() {
         let (rows_n, cols) = (7, 172);
         let mut rng = Rng(99);
-        let rows: Vec<Vec<f32>> = (0..rows_n).map(|_| (0..cols).map(|_| rng.f32()).collect()).collect();
+        let rows: Vec<Vec<f32>> = (0..rows_n)
+            .map(|_| (0..cols).map(|_| rng.f32()).collect())
+            .collect();
         let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
         let enc = encode(DType::F32, &rows, cols);
         let mut out = vec![0.0f32; rows_n];
@@ -434,14 +441,23 @@ mod tests {
             quantize_row_q8_0(&[1.0; 32], &mut xq);
             let mut out = [f32::NAN; 2];
             matvec(&t, &x, &xq, &mut out);
-            let per_row = if matches!(dtype, DType::Q8_0 | DType::Q4_0) { 32.0 } else { 10.0 };
+            let per_row = if matches!(dtype, DType::Q8_0 | DType::Q4_0) {
+                32.0
+            } else {
+                10.0
+            };
             for (r, &o) in out.iter().enumerate() {
-                assert!((o - r as f32 * per_row).abs() < 0.1, "{dtype:?} row {r}: {o}");
+                assert!(
+                    (o - r as f32 * per_row).abs() < 0.1,
+                    "{dtype:?} row {r}: {o}"
+                );
             }
             // Long out: only the first `rows` entries are written.
             let mut long = [f32::NAN; 6];
             matvec(&t, &[1.0; 64], &[xq[0]; 4], &mut long);
-            assert!(long[..4].iter().all(|v| v.is_finite()) && long[4..].iter().all(|v| v.is_nan()));
+            assert!(
+                long[..4].iter().all(|v| v.is_finite()) && long[4..].iter().all(|v| v.is_nan())
+            );
         }
     }
 }

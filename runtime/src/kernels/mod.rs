@@ -39,6 +39,8 @@ pub mod arm_dsp;
 pub mod x86;
 
 #[cfg(test)]
+mod dsp_model;
+#[cfg(test)]
 mod testutil;
 
 use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};

@@ -1,4 +1,6 @@
 //! Test helpers shared by the kernel tests: a PRNG, tensor encoding, error bounds.
+// Some helpers serve only the architecture tests, which compile on some hosts only.
+#![allow(dead_code)]
 extern crate std;
 
 use crate::quant::{blocks_as_bytes, quantize_row, BlockQ4_0, BlockQ8_0};
@@ -8,7 +10,13 @@ use std::vec;
 use std::vec::Vec;
 
 /// The dtypes `matvec` accepts.
-pub const WEIGHT_DTYPES: [DType; 5] = [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0];
+pub const WEIGHT_DTYPES: [DType; 5] = [
+    DType::F32,
+    DType::F16,
+    DType::BF16,
+    DType::Q8_0,
+    DType::Q4_0,
+];
 
 /// The lengths every arch kernel is compared on.
 pub const LENGTHS: [usize; 5] = [1, 31, 33, 172, 4097];
@@ -61,13 +69,15 @@ pub fn encode(dtype: DType, rows: &[Vec<f32>], cols: usize) -> Encoded {
     for row in rows {
         assert_eq!(row.len(), cols);
         match dtype {
-            DType::F32 => row.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes())),
-            DType::F16 => {
-                row.iter().for_each(|&v| bytes.extend_from_slice(&f16::from_f32(v).to_le_bytes()))
-            }
-            DType::BF16 => {
-                row.iter().for_each(|&v| bytes.extend_from_slice(&bf16::from_f32(v).to_le_bytes()))
-            }
+            DType::F32 => row
+                .iter()
+                .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes())),
+            DType::F16 => row
+                .iter()
+                .for_each(|&v| bytes.extend_from_slice(&f16::from_f32(v).to_le_bytes())),
+            DType::BF16 => row
+                .iter()
+                .for_each(|&v| bytes.extend_from_slice(&bf16::from_f32(v).to_le_bytes())),
             DType::Q8_0 => {
                 let mut q = vec![BlockQ8_0::default(); cols.div_ceil(QK)];
                 quantize_row(row, &mut q);
@@ -83,8 +93,17 @@ pub fn encode(dtype: DType, rows: &[Vec<f32>], cols: usize) -> Encoded {
     }
     let len = bytes.len();
     bytes.resize(len.div_ceil(4) * 4, 0);
-    let words = bytes.chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Encoded { words, len, dtype, rows: rows.len(), cols }
+    let words = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Encoded {
+        words,
+        len,
+        dtype,
+        rows: rows.len(),
+        cols,
+    }
 }
 
 /// Worst-case bound on `|sum w x - computed|` from reordering an f32 sum of `n` products.
@@ -98,7 +117,9 @@ pub fn reorder_tolerance(w: &[f32], x: &[f32]) -> f32 {
 /// quantization error, plus the float summation error.
 pub fn quant_tolerance(dtype: DType, w: &[f32], x: &[f32]) -> f32 {
     let block_amax = |v: &[f32], c: usize| {
-        v[c / QK * QK..((c / QK + 1) * QK).min(v.len())].iter().fold(0.0f32, |m, a| m.max(a.abs()))
+        v[c / QK * QK..((c / QK + 1) * QK).min(v.len())]
+            .iter()
+            .fold(0.0f32, |m, a| m.max(a.abs()))
     };
     let mut tol = reorder_tolerance(w, x);
     for c in 0..w.len() {
@@ -107,8 +128,14 @@ pub fn quant_tolerance(dtype: DType, w: &[f32], x: &[f32]) -> f32 {
             DType::F32 => (0.0, 0.0),
             DType::F16 => (wa * 1.0 / 2048.0, 0.0),
             DType::BF16 => (wa * 1.0 / 256.0, 0.0),
-            DType::Q8_0 => (block_amax(w, c) / 127.0 * 0.57, block_amax(x, c) / 127.0 * 0.57),
-            _ => (block_amax(w, c) / 8.0 * 1.01, block_amax(x, c) / 127.0 * 0.57),
+            DType::Q8_0 => (
+                block_amax(w, c) / 127.0 * 0.57,
+                block_amax(x, c) / 127.0 * 0.57,
+            ),
+            _ => (
+                block_amax(w, c) / 8.0 * 1.01,
+                block_amax(x, c) / 127.0 * 0.57,
+            ),
         };
         tol += xa * ew + wa * ex + ew * ex;
     }
