@@ -88,7 +88,8 @@ fn spec_reads(code: u8, param: u32, t: usize) -> BTreeSet<usize> {
 
 #[test]
 fn reads_rederived_from_the_spec_match_the_runtime() {
-    for &(code, param, label) in PATTERNS.iter().chain(&[(6u8, 8u32, "sq1_lattice cap 8"), (4, 8, "pow2_lattice cap 8")])
+    for &(code, param, label) in
+        PATTERNS.iter().chain(&[(6u8, 8u32, "sq1_lattice cap 8"), (4, 8, "pow2_lattice cap 8")])
     {
         let p = Pattern::from_code(code, param).unwrap();
         for t in 0..3_000usize {
@@ -216,7 +217,6 @@ fn head(x: &[f64], h: usize, hd: usize) -> &[f64] {
 }
 
 /// One layer's token mixer over all positions: returns `concat_heads(o_t)` per position.
-#[allow(clippy::too_many_arguments)]
 fn mixer(
     model: &Model<'_>,
     l: usize,
@@ -274,7 +274,7 @@ fn mixer(
         _ => vec![0.0; nh],
     };
     let group = nh / nkv;
-    for h in 0..nh {
+    for (h, &g) in gamma.iter().enumerate() {
         let kvh = h / group;
         let (mut a, mut b) = (vec![0f64; n * n], vec![0f64; n * n]);
         for t in 0..n {
@@ -298,7 +298,6 @@ fn mixer(
                         }
                     }
                     Form::Chained => {
-                        let g = gamma[h];
                         let norm = 1.0 - g * a_t;
                         a[t * n + j] = (1.0 - g) * c / norm;
                         if j != t {
@@ -390,7 +389,8 @@ const VARIANTS: [Variant; 4] = [Variant::Base, Variant::GeluUntied, Variant::Rop
 
 fn build(variant: Variant, code: u8, param: u32, form: u8, seed: u64) -> ModelFile {
     let attention = form == 0;
-    let layer = |n_heads: u16, n_kv_heads: u16| RandomLayer { pattern: code, param, form, n_heads, n_kv_heads };
+    let layer =
+        |n_heads: u16, n_kv_heads: u16| RandomLayer { pattern: code, param, form, n_heads, n_kv_heads };
     let mut spec = RandomSpec::small(vec![]);
     match variant {
         Variant::Base => {
@@ -450,7 +450,10 @@ fn compare(model: &Model<'_>, tokens: &[u32], what: &str) -> f64 {
         for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
             let rel = (a as f64 - b).abs() / b.abs().max(1.0);
             // Written so that NaN (a poisoned read) fails.
-            assert!(rel <= TOL, "{what}: position {t} logit {i}: runtime {a} vs parallel form {b} (rel {rel:.2e})");
+            assert!(
+                rel <= TOL,
+                "{what}: position {t} logit {i}: runtime {a} vs parallel form {b} (rel {rel:.2e})"
+            );
             worst = worst.max(rel);
         }
     }
