@@ -52,7 +52,7 @@ fn soak(label: &str, pattern: u8, param: u32, form: u8, context: u32, steps: u32
 }
 
 // The million-token runs take longer than this suite's budget on a small shared machine (measured
-// with both cores busy: pow2 lattice 21 s, capped pow2 lattice 15 s, sq1 lattice several minutes, since
+// with both cores busy: pow2 lattice 21 s, capped pow2 lattice 15 s, sq1 lattice 474 s, since
 // its cache lookup still searches the ~700 cached positions linearly for each of the ~700 reads per
 // step). They are ignored by default (`cargo test -p glmix-tools --test soak -- --ignored`); the
 // 100,000-step runs below keep the same plans (uncapped lattices planned for 1,000,000 positions).
