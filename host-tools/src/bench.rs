@@ -54,7 +54,13 @@ impl Mixer {
 pub const MIXERS: [Mixer; 9] = [
     Mixer { name: "attention dense", pattern: 0, param: 0, form: 0, expected: ("O(n)", "O(n)") },
     Mixer { name: "chained dense", pattern: 0, param: 0, form: 2, expected: ("O(n)", "O(n)") },
-    Mixer { name: "recurrent sq1_lattice", pattern: 6, param: 0, form: 1, expected: ("O(sqrt n)", "O(sqrt n)") },
+    Mixer {
+        name: "recurrent sq1_lattice",
+        pattern: 6,
+        param: 0,
+        form: 1,
+        expected: ("O(sqrt n)", "O(sqrt n)"),
+    },
     Mixer { name: "recurrent pow2", pattern: 3, param: 0, form: 1, expected: ("O(log n)", "O(n)") },
     Mixer {
         name: "recurrent pow2_lattice",
@@ -140,7 +146,7 @@ pub fn selected(opts: &Options) -> Vec<Mixer> {
 
 /// The random model of `opts`' shape with `mixer` in every layer, as file bytes.
 pub fn model_bytes(mixer: &Mixer, opts: &Options) -> Result<AlignedBytes> {
-    ensure!(opts.heads > 0 && opts.dim % opts.heads == 0, "--dim must be a multiple of --heads");
+    ensure!(opts.heads > 0 && opts.dim.is_multiple_of(opts.heads), "--dim must be a multiple of --heads");
     let layer = RandomLayer {
         pattern: mixer.pattern,
         param: mixer.param,
@@ -186,9 +192,9 @@ pub fn run(opts: &Options, mut progress: impl FnMut(&str, u64)) -> Result<Vec<Ro
         let model = Model::parse(bytes.as_bytes()).map_err(|e| anyhow!("{}: {e:?}", mixer.name))?;
         let todo = measured(&mixer, &opts);
         let times = match todo.last() {
-            Some(&last) => measure(&model, &todo, last + opts.window, opts.window, |n| {
-                progress(mixer.name, n)
-            })?,
+            Some(&last) => {
+                measure(&model, &todo, last + opts.window, opts.window, |n| progress(mixer.name, n))?
+            }
             None => Vec::new(),
         };
         for &p in &opts.positions {
@@ -285,7 +291,7 @@ fn thread_cpu_ns() -> Option<u64> {
 fn median(sorted: &[f64]) -> f64 {
     match sorted.len() {
         0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
+        n if !n.is_multiple_of(2) => sorted[n / 2],
         n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }
@@ -372,17 +378,19 @@ fn panel(
     title: &str,
     value: impl Fn(&Row) -> Option<f64>,
 ) {
-    let pts: Vec<(f64, f64)> =
-        rows.iter().filter_map(|r| value(r).filter(|v| *v > 0.0).map(|v| (f64::from(r.position), v))).collect();
+    let pts: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| value(r).filter(|v| *v > 0.0).map(|v| (f64::from(r.position), v)))
+        .collect();
     let (px, py): (Vec<f64>, Vec<f64>) = pts.iter().copied().unzip();
-    let (xa, xb) = decades(px.iter().copied().fold(f64::MAX, f64::min), px.iter().copied().fold(0.0, f64::max));
-    let (ya, yb) = decades(py.iter().copied().fold(f64::MAX, f64::min), py.iter().copied().fold(0.0, f64::max));
+    let (xa, xb) =
+        decades(px.iter().copied().fold(f64::MAX, f64::min), px.iter().copied().fold(0.0, f64::max));
+    let (ya, yb) =
+        decades(py.iter().copied().fold(f64::MAX, f64::min), py.iter().copied().fold(0.0, f64::max));
     let sx = |x: f64| x0 + (x.log10() - xa) / (xb - xa) * w;
     let sy = |y: f64| y0 + h - (y.log10() - ya) / (yb - ya) * h;
-    let _ = writeln!(
-        out,
-        r##"<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="none" stroke="#333"/>"##
-    );
+    let _ =
+        writeln!(out, r##"<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="none" stroke="#333"/>"##);
     let _ = writeln!(
         out,
         r#"<text x="{}" y="{}" text-anchor="middle" font-weight="bold">{title}</text>"#,
@@ -394,11 +402,7 @@ fn panel(
     while d <= xb {
         let x = sx(10f64.powf(d));
         let _ = writeln!(out, r##"<line x1="{x:.1}" y1="{y0}" x2="{x:.1}" y2="{}" stroke="#ddd"/>"##, y0 + h);
-        let _ = writeln!(
-            out,
-            r#"<text x="{x:.1}" y="{}" text-anchor="middle">1e{d}</text>"#,
-            y0 + h + 16.0
-        );
+        let _ = writeln!(out, r#"<text x="{x:.1}" y="{}" text-anchor="middle">1e{d}</text>"#, y0 + h + 16.0);
         d += 1.0;
     }
     let mut d = ya;
@@ -501,7 +505,9 @@ mod tests {
         assert!(at("attention dense", 4).ns_per_token.is_some());
         assert!(at("attention dense", 32).ns_per_token.is_none());
         assert!(at("recurrent order 1", 32).ns_per_token.is_some());
-        assert!(csv(&rows).lines().any(|l| l == format!("attention dense,32,,{},", at("attention dense", 32).state_bytes)));
+        assert!(csv(&rows)
+            .lines()
+            .any(|l| l == format!("attention dense,32,,{},", at("attention dense", 32).state_bytes)));
         assert!(markdown(&rows).contains("not measured"));
         let svg = svg(&rows, "test");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
