@@ -1,6 +1,7 @@
 //! The library behind the `glmix` command-line tool: model conversion, import, inspection and the
 //! desktop runner. The binary is a thin argument parser over these modules.
 
+pub mod bench;
 pub mod config;
 pub mod convert;
 pub mod generate;

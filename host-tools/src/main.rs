@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use glmix::DType;
-use glmix_tools::{convert, generate, inspect, llama2c, report, writer};
+use glmix_tools::{bench, convert, generate, inspect, llama2c, report, writer};
 
 #[derive(Parser)]
 #[command(name = "glmix", version, about = "Convert, inspect and run glmix token-mixer language models", long_about = None)]
@@ -117,6 +117,42 @@ enum Command {
         #[arg(long, default_value_t = 4096)]
         context: u32,
     },
+    /// Measure time per token and state bytes of every token mixer at several positions (docs/costs.md).
+    Bench {
+        /// Positions (tokens already in the cache) at which to time decoding.
+        #[arg(long, value_delimiter = ',', default_values_t = [256, 4096, 65536])]
+        positions: Vec<u32>,
+        /// Directory for bench.md, bench.csv and bench.svg (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Model width.
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        /// Layers (every layer uses the mixer being measured).
+        #[arg(long, default_value_t = 2)]
+        layers: usize,
+        /// Heads per layer (head width = dim / heads).
+        #[arg(long, default_value_t = 4)]
+        heads: usize,
+        /// MLP width.
+        #[arg(long, default_value_t = 128)]
+        hidden: usize,
+        /// Storage type of weight matrices.
+        #[arg(long, value_enum, default_value = "f32")]
+        quant: Quant,
+        /// Steps timed at each position (the median is reported).
+        #[arg(long, default_value_t = 64)]
+        window: u32,
+        /// Do not time the dense mixers beyond this position (filling their cache is quadratic).
+        #[arg(long, default_value_t = 4096)]
+        dense_max: u32,
+        /// Only mixers whose name contains one of these (comma separated), e.g. `lattice,order 1`.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -181,7 +217,71 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Bench {
+            positions,
+            out,
+            dim,
+            layers,
+            heads,
+            hidden,
+            quant,
+            window,
+            dense_max,
+            only,
+            seed,
+        } => {
+            let opts = bench::Options {
+                positions,
+                dim,
+                layers,
+                heads,
+                hidden,
+                dtype: quant.into(),
+                window,
+                dense_max,
+                only,
+                seed,
+                ..bench::Options::default()
+            };
+            run_bench(&opts, out.as_deref())
+        }
     }
+}
+
+fn run_bench(opts: &bench::Options, out: Option<&Path>) -> Result<()> {
+    let bar = report::progress("decoding", bench::total_steps(opts));
+    let rows = bench::run(opts, |mixer, n| {
+        bar.set_message(mixer.to_string());
+        bar.inc(n);
+    })?;
+    bar.finish_and_clear();
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    let caption = format!(
+        "glmix {}: dim {}, {} layers x {} heads, hidden {}, {}; median thread-CPU ns of {} timed steps per position",
+        command.join(" "),
+        opts.dim,
+        opts.layers,
+        opts.heads,
+        opts.hidden,
+        opts.dtype.name(),
+        opts.window
+    );
+    let table = bench::markdown(&rows);
+    let csv = bench::csv(&rows);
+    println!("{caption}\n\n{table}\n{csv}");
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (name, text) in [
+            ("bench.md", format!("{caption}\n\n{table}")),
+            ("bench.csv", csv),
+            ("bench.svg", bench::svg(&rows, &caption)),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        eprintln!("wrote bench.md, bench.csv, bench.svg to {}", dir.display());
+    }
+    Ok(())
 }
 
 fn finish(
