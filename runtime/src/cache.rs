@@ -14,10 +14,11 @@ use crate::pattern::Pattern;
 /// Tag of a free slot.
 pub const EMPTY: u32 = u32::MAX;
 
-/// Tag words a layer needs (one per slot for lattices, none for rings).
+/// Tag words a layer needs: for lattices, one position tag per slot plus one entry per slot of the
+/// nearest-first order; none for rings.
 pub const fn tag_words(pattern: Pattern, slots: u32) -> usize {
     if pattern.is_lattice() {
-        slots as usize
+        2 * slots as usize
     } else {
         0
     }
@@ -39,20 +40,35 @@ pub fn can_step(pattern: Pattern, slots: u32, max_context: u32, t: u32) -> bool 
     t < max_context && pattern.slots(t.saturating_add(1)) <= slots
 }
 
-/// A layer's slot map over its tags (borrowed from the state buffer).
+/// A layer's slot map over its tag words (borrowed from the state buffer).
+///
+/// Lattices keep `tags[slot]` (the position a slot holds, or [`EMPTY`]) and `order` (the occupied
+/// slots, nearest position first, then [`EMPTY`]). Invariant at the start of step `t`: the occupied
+/// slots hold exactly R(t) and `order` lists them in the order [`Pattern::reads`] yields R(t), so a
+/// lookup is a zip, O(|R(t)|), and an insert a merge, O(slots).
 pub struct SlotMap<'s> {
     pattern: Pattern,
     slots: u32,
     tags: &'s mut [u32],
+    order: &'s mut [u32],
 }
 
 impl<'s> SlotMap<'s> {
-    /// Attaches to existing tags (from [`reset_tags`] or previous steps).
-    pub fn attach(pattern: Pattern, slots: u32, tags: &'s mut [u32]) -> Self {
-        SlotMap { pattern, slots, tags }
+    /// Attaches to existing tag words (from [`reset_tags`] or previous steps).
+    pub fn attach(pattern: Pattern, slots: u32, words: &'s mut [u32]) -> Self {
+        let split = (slots as usize).min(words.len());
+        let (tags, order) = words.split_at_mut(split);
+        SlotMap { pattern, slots, tags, order }
     }
 
-    /// The slot holding position `j`, if cached.
+    /// The occupied slots, nearest position first (lattices; test aid).
+    #[cfg(test)]
+    fn order(&self) -> &[u32] {
+        let n = self.order.iter().take_while(|&&s| s != EMPTY).count();
+        self.order.get(..n).unwrap_or(&[])
+    }
+
+    /// The slot holding position `j`, if cached (a linear search for lattices).
     pub fn slot_of(&self, j: u32) -> Option<usize> {
         if self.pattern.is_lattice() {
             self.tags.iter().position(|&tag| tag == j)
@@ -66,7 +82,16 @@ impl<'s> SlotMap<'s> {
     /// `(position, slot)` for every position of R(t), nearest first; positions not cached are
     /// skipped (they cannot occur when [`can_step`] holds).
     pub fn lookup(&self, t: u32) -> impl Iterator<Item = (u32, usize)> + '_ {
-        self.pattern.reads(t).filter_map(move |j| self.slot_of(j).map(|s| (j, s)))
+        let lattice = self.pattern.is_lattice();
+        self.pattern.reads(t).enumerate().filter_map(move |(i, j)| {
+            if lattice {
+                let slot = self.order.get(i).copied().unwrap_or(EMPTY) as usize;
+                if self.tags.get(slot) == Some(&j) {
+                    return Some((j, slot));
+                }
+            }
+            self.slot_of(j).map(|s| (j, s))
+        })
     }
 
     /// After step `t`: evicts what R(t+1) does not read (calling `on_evict` with each freed slot) and
@@ -76,33 +101,38 @@ impl<'s> SlotMap<'s> {
             return (self.slots > 0).then(|| (t % self.slots) as usize);
         }
         let next = t.checked_add(1)?;
-        let pattern = self.pattern;
-        // The tags hold exactly R(t) here (closure, module docs), so what R(t+1) no longer reads is
-        // R(t) \ R(t+1): a merge of two nearest-first (strictly decreasing) sequences, O(levels), then
-        // one slot search per evicted position (one per step on average). Testing every tag against
-        // every level of R(t+1) instead costs O(slots x levels), O(t) per step for sq1 lattices.
-        let mut kept = pattern.reads(next).peekable();
-        for j in pattern.reads(t) {
+        // The occupied slots hold R(t), nearest first; keep those R(t+1) reads (a merge of two
+        // decreasing sequences), compacting `order` in place.
+        let mut kept = self.pattern.reads(next).peekable();
+        let mut w = 0;
+        for i in 0..self.order.len() {
+            let slot = self.order.get(i).copied().unwrap_or(EMPTY);
+            let Some(&j) = self.tags.get(slot as usize) else { break };
             while kept.next_if(|&k| k > j).is_some() {}
-            if kept.next_if_eq(&j).is_none() {
-                if let Some(slot) = self.slot_of(j) {
-                    if let Some(tag) = self.tags.get_mut(slot) {
-                        *tag = EMPTY;
-                    }
-                    on_evict(slot);
+            if kept.next_if_eq(&j).is_some() {
+                if let Some(o) = self.order.get_mut(w) {
+                    *o = slot;
                 }
-            }
-        }
-        if !self.tags.contains(&EMPTY) {
-            // Not reached while the invariant holds; evict anything R(t+1) does not read.
-            for (slot, tag) in self.tags.iter_mut().enumerate() {
-                if *tag != EMPTY && !pattern.reads(next).any(|j| j == *tag) {
+                w += 1;
+            } else {
+                if let Some(tag) = self.tags.get_mut(slot as usize) {
                     *tag = EMPTY;
-                    on_evict(slot);
                 }
+                on_evict(slot as usize);
             }
         }
         let free = self.tags.iter().position(|&tag| tag == EMPTY)?;
+        if w >= self.order.len() {
+            return None;
+        }
+        // Position t is the nearest of R(t+1): it goes first.
+        self.order.copy_within(0..w, 1);
+        if let Some(o) = self.order.get_mut(0) {
+            *o = free as u32;
+        }
+        if let Some(rest) = self.order.get_mut(w + 1..) {
+            rest.fill(EMPTY);
+        }
         if let Some(tag) = self.tags.get_mut(free) {
             *tag = t;
         }
@@ -136,6 +166,11 @@ mod tests {
                 })
                 .collect();
             assert_eq!(got, want, "{pattern:?} t={t}");
+            if pattern.is_lattice() {
+                // The fast path: R(t) is exactly the cached set, in `order`.
+                let slots: vec::Vec<u32> = map.lookup(t).map(|(_, s)| s as u32).collect();
+                assert_eq!(slots, map.order(), "{pattern:?} t={t}: order out of step");
+            }
             if let Some(s) = map.insert(t, |s| records[s] = u32::MAX - 1) {
                 records[s] = t;
             }
