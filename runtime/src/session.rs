@@ -178,6 +178,12 @@ fn record_mut(buf: &mut [f32], slot: usize, width: usize) -> &mut [f32] {
     buf.get_mut(start..start.saturating_add(width)).unwrap_or(&mut [])
 }
 
+/// `buf[start..start + len]` (empty when out of range; the plan sizes every buffer).
+#[inline(always)]
+fn at(buf: &[f32], start: usize, len: usize) -> &[f32] {
+    buf.get(start..start + len).unwrap_or(&[])
+}
+
 fn head(buf: &[f32], h: usize, hd: usize) -> &[f32] {
     record(buf, h, hd)
 }
@@ -377,7 +383,7 @@ fn mixer_step(
         let qh = head(q, h, hd);
         let scores = &mut s.scores[..n + 1];
         for (sc, &slot) in scores.iter_mut().zip(reads.iter().rev()) {
-            let kj = head(record(layer.keys, slot as usize, kvd), kvh, hd);
+            let kj = at(layer.keys, slot as usize * kvd + kvh * hd, hd);
             *sc = kernels::dot_f32(qh, kj) / scale;
         }
         scores[n] = kernels::dot_f32(qh, head(k, kvh, hd)) / scale;
@@ -388,21 +394,21 @@ fn mixer_step(
         match m.form {
             Form::Attention => {
                 for (&a, &slot) in scores.iter().zip(reads.iter().rev()) {
-                    kernels::axpy(oh, a, head(record(layer.values, slot as usize, kvd), kvh, hd));
+                    kernels::axpy(oh, a, at(layer.values, slot as usize * kvd + kvh * hd, hd));
                 }
                 kernels::axpy(oh, a_t, head(v, kvh, hd));
             }
             Form::Recurrent => {
                 for (&a, &slot) in scores.iter().zip(reads.iter().rev()) {
-                    kernels::axpy(oh, a, head(record(layer.outs, slot as usize, qd), h, hd));
+                    kernels::axpy(oh, a, at(layer.outs, slot as usize * qd + h * hd, hd));
                 }
                 kernels::axpy(oh, a_t, head(v, kvh, hd));
             }
             Form::Chained => {
                 let g = gamma.get(h).copied().unwrap_or(0.0);
                 for (&a, &slot) in scores.iter().zip(reads.iter().rev()) {
-                    kernels::axpy(oh, (1.0 - g) * a, head(record(layer.values, slot as usize, kvd), kvh, hd));
-                    kernels::axpy(oh, g * a, head(record(layer.outs, slot as usize, qd), h, hd));
+                    kernels::axpy(oh, (1.0 - g) * a, at(layer.values, slot as usize * kvd + kvh * hd, hd));
+                    kernels::axpy(oh, g * a, at(layer.outs, slot as usize * qd + h * hd, hd));
                 }
                 kernels::axpy(oh, (1.0 - g) * a_t, head(v, kvh, hd));
                 let norm = 1.0 / (1.0 - g * a_t);
