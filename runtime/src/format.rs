@@ -1,1 +1,567 @@
-//! TODO
+//! The glmix model file (`.glmx`), version 1: defined here once, read in place by [`crate::Model`],
+//! written by the host tool from the same structs.
+//!
+//! # Layout
+//!
+//! Every integer and float is little-endian. Offsets count bytes from the start of the file.
+//!
+//! ```text
+//! offset              size                   content
+//! 0                   128                    FileHeader
+//! 128                 32 * n_layers          LayerDesc, one per layer, in order
+//! 128 + 32 * L        80 * n_tensors         TensorEntry, one per tensor, any order
+//! (32-aligned)        ...                    tensor data, in table order, each starting at the
+//!                                            first multiple of 32 after the previous one ends;
+//!                                            gaps are zero bytes
+//! file_len                                   end: the last tensor's end rounded up to 32
+//! ```
+//!
+//! The layout is canonical: given the header and tables, every offset is determined, so overlapping,
+//! out-of-order or stray data cannot pass the parser, and files are bit-reproducible.
+//!
+//! * **FileHeader** (128 bytes): `magic` = `b"GLMX"`, `version` (u32, 1), `file_len` (u32, the whole
+//!   file), `checksum` (u32, CRC-32/ISO-HDLC — the zlib `crc32` — of bytes `128..file_len`), counts
+//!   (`n_layers`, `n_tensors`), dimensions (`dim`, `hidden_dim`, `vocab_size`, `max_context`), `norm_eps`
+//!   and `rope_theta` (f32), and one byte each for the norm kind, positional encoding, MLP kind, classifier
+//!   (tied or separate) and tokenizer kind, then the tokenizer's `bos`, `eos` and `max_token_len`.
+//!   Reserved bytes are zero and are checked to be zero.
+//! * **LayerDesc** (32 bytes): the layer's token mixer: `pattern` code and its u32 `param` (window
+//!   width, order, or level cap), `form` code, `n_heads`, `n_kv_heads`, `head_dim` (u16 each).
+//! * **TensorEntry** (80 bytes): `name` (UTF-8, at most 47 bytes, NUL-padded to 48), `dtype` code,
+//!   `n_dims` (1 or 2), `shape`, `offset` and `len` (u32 bytes).
+//!
+//! A tensor with `n_dims == 1` has `shape = [n, 0]` and is one row of `n` elements; with `n_dims == 2`
+//! `shape = [rows, cols]`, row-major. Quantized rows are whole blocks of 32 (the last block zero-padded),
+//! so `len == rows * dtype.row_bytes(cols)` exactly ([`crate::tensor`]).
+//!
+//! Which tensors a model must carry, with which shapes, follows from the header and layer table; names
+//! and the architecture are specified in `docs/model-spec.md`. Norm weights and the chained form's
+//! `gamma` are always `f32`; matrices may be any weight dtype. A file can carry its tokenizer:
+//! `tokenizer.scores` (f32 `[n]`), `tokenizer.offsets` (u32 `[n+1]`), `tokenizer.sorted` (u32 `[n]`,
+//! token ids in byte order of their pieces) and `tokenizer.pieces` (u8, the concatenated pieces).
+//!
+//! # Versioning
+//!
+//! `version` is bumped whenever a reader of the previous version would misread a file of the new one:
+//! any change of layout, field meaning or arithmetic. Adding a new code to an enumeration (dtype,
+//! pattern, form, ...) does **not** bump it: older readers reject such files with a precise
+//! `Unknown*` error instead of misreading them. Readers accept exactly the versions they implement.
+
+use crate::tensor::DType;
+
+/// `b"GLMX"`.
+pub const MAGIC: [u8; 4] = *b"GLMX";
+/// The format version this crate reads and writes.
+pub const VERSION: u32 = 1;
+/// Every tensor's data starts at a multiple of this many bytes.
+pub const ALIGN: usize = 32;
+/// Bytes in a tensor name field (the name is at most `NAME_LEN - 1` bytes, NUL-padded).
+pub const NAME_LEN: usize = 48;
+/// Upper bound on layers, so per-layer tables can be fixed-size arrays.
+pub const MAX_LAYERS: usize = 64;
+/// Upper bound on tensors in one file.
+pub const MAX_TENSORS: usize = 1024;
+/// Upper bound on any single dimension (rows, cols, dim, vocabulary, context).
+pub const MAX_DIM: u32 = 1 << 24;
+
+/// Size of [`FileHeader`] on disk.
+pub const HEADER_LEN: usize = 128;
+/// Size of [`LayerDesc`] on disk.
+pub const LAYER_LEN: usize = 32;
+/// Size of [`TensorEntry`] on disk.
+pub const ENTRY_LEN: usize = 80;
+
+/// Normalisation kind (one byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum NormKind {
+    /// `x / sqrt(mean(x^2) + eps) * weight`.
+    RmsNorm = 0,
+}
+
+/// Positional encoding applied to queries and keys (one byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum Positional {
+    /// No positional encoding.
+    None = 0,
+    /// RoPE on interleaved pairs `(2i, 2i+1)` of each head, as llama2.c.
+    RopeInterleaved = 1,
+    /// RoPE on pairs `(i, i + head_dim/2)`, as GPT-NeoX and Hugging Face Llama.
+    RopeHalf = 2,
+}
+
+/// Feed-forward block kind (one byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum MlpKind {
+    /// `w2(silu(w1 x) * w3 x)`.
+    SwiGlu = 0,
+    /// `w2(gelu_tanh(w1 x))`.
+    Gelu = 1,
+}
+
+/// Where the output classifier comes from (one byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum Classifier {
+    /// The token embedding matrix doubles as the classifier.
+    Tied = 0,
+    /// A separate `output.weight`.
+    Separate = 1,
+}
+
+/// The tokenizer carried by the file (one byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum TokenizerKind {
+    /// No tokenizer: the caller feeds token ids.
+    None = 0,
+    /// Token = byte value; no BOS.
+    Bytes = 1,
+    /// llama2.c-style BPE with scores, carried in the `tokenizer.*` tensors.
+    Bpe = 2,
+}
+
+/// How the coefficients of a token mixer are computed (one byte); see `docs/model-spec.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum Form {
+    /// `o_t = sum_{j in {t} ∪ R(t)} a_j v_j` (B = 0).
+    Attention = 0,
+    /// `o_t = a_t v_t + sum_{j in R(t)} a_j o_j` (A diagonal, B on the pattern).
+    Recurrent = 1,
+    /// ChaCAL: A and B on the pattern, mixed by a learned `gamma` per head.
+    Chained = 2,
+    /// Matrix state with data-dependent decay (first order).
+    StateSpace = 3,
+}
+
+macro_rules! code_enum {
+    ($ty:ty { $($code:literal => $variant:ident),* $(,)? }) => {
+        impl $ty {
+            /// Decodes the one-byte code from the file.
+            pub const fn from_code(code: u8) -> Option<Self> {
+                match code {
+                    $($code => Some(<$ty>::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+code_enum!(NormKind { 0 => RmsNorm });
+code_enum!(Positional { 0 => None, 1 => RopeInterleaved, 2 => RopeHalf });
+code_enum!(MlpKind { 0 => SwiGlu, 1 => Gelu });
+code_enum!(Classifier { 0 => Tied, 1 => Separate });
+code_enum!(TokenizerKind { 0 => None, 1 => Bytes, 2 => Bpe });
+code_enum!(Form { 0 => Attention, 1 => Recurrent, 2 => Chained, 3 => StateSpace });
+
+impl Form {
+    /// Lowercase name as in the JSON config (`"recurrent"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Form::Attention => "attention",
+            Form::Recurrent => "recurrent",
+            Form::Chained => "chained",
+            Form::StateSpace => "state_space",
+        }
+    }
+}
+
+/// The file header: everything the runtime needs that is not per layer or per tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FileHeader {
+    /// Must be [`MAGIC`].
+    pub magic: [u8; 4],
+    /// Must be [`VERSION`].
+    pub version: u32,
+    /// Total file length in bytes.
+    pub file_len: u32,
+    /// CRC-32 of bytes `HEADER_LEN..file_len`.
+    pub checksum: u32,
+    /// Number of layers (entries in the layer table).
+    pub n_layers: u32,
+    /// Number of entries in the tensor table.
+    pub n_tensors: u32,
+    /// Model width.
+    pub dim: u32,
+    /// Hidden width of the MLP.
+    pub hidden_dim: u32,
+    /// Vocabulary size (rows of the embedding and classifier).
+    pub vocab_size: u32,
+    /// Context the model was trained at (informational; the caller's state decides the limit).
+    pub max_context: u32,
+    /// Epsilon of the norm.
+    pub norm_eps: f32,
+    /// RoPE base (ignored without RoPE).
+    pub rope_theta: f32,
+    /// [`NormKind`] code.
+    pub norm: u8,
+    /// [`Positional`] code.
+    pub positional: u8,
+    /// [`MlpKind`] code.
+    pub mlp: u8,
+    /// [`Classifier`] code.
+    pub classifier: u8,
+    /// [`TokenizerKind`] code.
+    pub tokenizer: u8,
+    /// Beginning-of-sequence token id (BPE tokenizers).
+    pub bos: u32,
+    /// End-of-sequence token id (BPE tokenizers).
+    pub eos: u32,
+    /// Longest tokenizer piece in bytes (BPE tokenizers).
+    pub max_token_len: u32,
+}
+
+/// One layer's token mixer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerDesc {
+    /// [`crate::pattern::Pattern`] code.
+    pub pattern: u8,
+    /// [`Form`] code.
+    pub form: u8,
+    /// Pattern parameter: window width, order, or level cap (0 = none).
+    pub param: u32,
+    /// Query heads.
+    pub n_heads: u16,
+    /// Key/value heads (divides `n_heads`).
+    pub n_kv_heads: u16,
+    /// Width of one head.
+    pub head_dim: u16,
+}
+
+/// One tensor-table entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorEntry {
+    /// NUL-padded UTF-8 name.
+    pub name: [u8; NAME_LEN],
+    /// [`DType`] code.
+    pub dtype: u8,
+    /// 1 or 2.
+    pub n_dims: u8,
+    /// `[rows, cols]`, or `[n, 0]` for a vector.
+    pub shape: [u32; 2],
+    /// Offset of the data from the start of the file (multiple of [`ALIGN`]).
+    pub offset: u32,
+    /// Length of the data in bytes.
+    pub len: u32,
+}
+
+impl TensorEntry {
+    /// The name without its NUL padding (empty if not valid UTF-8).
+    pub fn name(&self) -> &str {
+        let end = self.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        let bytes = self.name.get(..end).unwrap_or(&[]);
+        core::str::from_utf8(bytes).unwrap_or("")
+    }
+
+    /// `(rows, cols)` as the tensor is laid out: a vector of n is one row of n.
+    pub fn rows_cols(&self) -> (u32, u32) {
+        if self.n_dims == 1 {
+            (1, self.shape[0])
+        } else {
+            (self.shape[0], self.shape[1])
+        }
+    }
+
+    /// The dtype, if the code is known.
+    pub fn dtype(&self) -> Option<DType> {
+        DType::from_code(self.dtype)
+    }
+}
+
+/// Little-endian field reader over a fixed-size record. Reads past the end return zero, so a record
+/// must be length-checked before reading (every caller reads from a `[u8; N]` of the exact size).
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        if let Some(src) = self.bytes.get(self.pos..self.pos + N) {
+            out.copy_from_slice(src);
+        }
+        self.pos += N;
+        out
+    }
+    fn u8(&mut self) -> u8 {
+        self.take::<1>()[0]
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes(self.take())
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take())
+    }
+    fn f32(&mut self) -> f32 {
+        f32::from_le_bytes(self.take())
+    }
+    /// True if all bytes from here to the end of the record are zero.
+    fn rest_is_zero(&self) -> bool {
+        self.bytes.get(self.pos..).is_none_or(|r| r.iter().all(|&b| b == 0))
+    }
+}
+
+/// Little-endian field writer into a fixed-size record.
+struct Writer<const N: usize> {
+    bytes: [u8; N],
+    pos: usize,
+}
+
+impl<const N: usize> Writer<N> {
+    fn new() -> Self {
+        Writer { bytes: [0; N], pos: 0 }
+    }
+    fn put(&mut self, src: &[u8]) {
+        if let Some(dst) = self.bytes.get_mut(self.pos..self.pos + src.len()) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += src.len();
+    }
+    fn finish(self) -> [u8; N] {
+        debug_assert!(self.pos <= N);
+        self.bytes
+    }
+}
+
+impl FileHeader {
+    /// Decodes the header; `None` if a reserved byte is non-zero.
+    pub fn read(bytes: &[u8; HEADER_LEN]) -> Option<FileHeader> {
+        let mut r = Reader::new(bytes);
+        let h = FileHeader {
+            magic: r.take(),
+            version: r.u32(),
+            file_len: r.u32(),
+            checksum: r.u32(),
+            n_layers: r.u32(),
+            n_tensors: r.u32(),
+            dim: r.u32(),
+            hidden_dim: r.u32(),
+            vocab_size: r.u32(),
+            max_context: r.u32(),
+            norm_eps: r.f32(),
+            rope_theta: r.f32(),
+            norm: r.u8(),
+            positional: r.u8(),
+            mlp: r.u8(),
+            classifier: r.u8(),
+            tokenizer: r.u8(),
+            bos: {
+                let _pad: [u8; 3] = r.take();
+                r.u32()
+            },
+            eos: r.u32(),
+            max_token_len: r.u32(),
+        };
+        r.rest_is_zero().then_some(h)
+    }
+
+    /// Encodes the header (reserved bytes zero).
+    pub fn write(&self) -> [u8; HEADER_LEN] {
+        let mut w = Writer::<HEADER_LEN>::new();
+        w.put(&self.magic);
+        for v in [
+            self.version,
+            self.file_len,
+            self.checksum,
+            self.n_layers,
+            self.n_tensors,
+            self.dim,
+            self.hidden_dim,
+            self.vocab_size,
+            self.max_context,
+        ] {
+            w.put(&v.to_le_bytes());
+        }
+        w.put(&self.norm_eps.to_le_bytes());
+        w.put(&self.rope_theta.to_le_bytes());
+        w.put(&[self.norm, self.positional, self.mlp, self.classifier, self.tokenizer, 0, 0, 0]);
+        for v in [self.bos, self.eos, self.max_token_len] {
+            w.put(&v.to_le_bytes());
+        }
+        w.finish()
+    }
+}
+
+impl LayerDesc {
+    /// Decodes a layer descriptor; `None` if a reserved byte is non-zero.
+    pub fn read(bytes: &[u8; LAYER_LEN]) -> Option<LayerDesc> {
+        let mut r = Reader::new(bytes);
+        let d = LayerDesc {
+            pattern: r.u8(),
+            form: r.u8(),
+            param: {
+                let _pad = r.u16();
+                r.u32()
+            },
+            n_heads: r.u16(),
+            n_kv_heads: r.u16(),
+            head_dim: r.u16(),
+        };
+        r.rest_is_zero().then_some(d)
+    }
+
+    /// Encodes the descriptor.
+    pub fn write(&self) -> [u8; LAYER_LEN] {
+        let mut w = Writer::<LAYER_LEN>::new();
+        w.put(&[self.pattern, self.form, 0, 0]);
+        w.put(&self.param.to_le_bytes());
+        for v in [self.n_heads, self.n_kv_heads, self.head_dim] {
+            w.put(&v.to_le_bytes());
+        }
+        w.finish()
+    }
+}
+
+const _: () = assert!(4 + 4 + 3 * 2 <= LAYER_LEN);
+
+impl TensorEntry {
+    /// Decodes an entry; `None` if a reserved byte is non-zero.
+    pub fn read(bytes: &[u8; ENTRY_LEN]) -> Option<TensorEntry> {
+        let mut r = Reader::new(bytes);
+        let e = TensorEntry {
+            name: r.take(),
+            dtype: r.u8(),
+            n_dims: r.u8(),
+            shape: {
+                let _pad = r.u16();
+                [r.u32(), r.u32()]
+            },
+            offset: r.u32(),
+            len: r.u32(),
+        };
+        r.rest_is_zero().then_some(e)
+    }
+
+    /// Encodes the entry.
+    pub fn write(&self) -> [u8; ENTRY_LEN] {
+        let mut w = Writer::<ENTRY_LEN>::new();
+        w.put(&self.name);
+        w.put(&[self.dtype, self.n_dims, 0, 0]);
+        for v in [self.shape[0], self.shape[1], self.offset, self.len] {
+            w.put(&v.to_le_bytes());
+        }
+        w.finish()
+    }
+
+    /// Builds an entry's name field; `None` if the name is too long or contains NUL.
+    pub fn name_field(name: &str) -> Option<[u8; NAME_LEN]> {
+        let bytes = name.as_bytes();
+        if bytes.len() >= NAME_LEN || bytes.contains(&0) || bytes.is_empty() {
+            return None;
+        }
+        let mut field = [0u8; NAME_LEN];
+        field.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(field)
+    }
+}
+
+const _: () = assert!(NAME_LEN + 4 + 4 * 4 <= ENTRY_LEN);
+
+/// CRC-32/ISO-HDLC (the zlib `crc32`: reflected polynomial 0xEDB88320, init and xorout 0xFFFFFFFF).
+pub fn crc32(bytes: &[u8]) -> u32 {
+    crc32_update(0, bytes)
+}
+
+/// Continues a CRC-32 over more bytes (`crc32_update(crc32(a), b) == crc32(a ++ b)`).
+pub fn crc32_update(crc: u32, bytes: &[u8]) -> u32 {
+    let mut c = !crc;
+    for &b in bytes {
+        c = CRC_TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+static CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// Rounds `n` up to a multiple of [`ALIGN`] (`None` on overflow).
+pub const fn align_up(n: usize) -> Option<usize> {
+    match n.checked_add(ALIGN - 1) {
+        Some(v) => Some(v / ALIGN * ALIGN),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_zlib_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32_update(crc32(b"1234"), b"56789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let h = FileHeader {
+            magic: MAGIC,
+            version: VERSION,
+            file_len: 12345,
+            checksum: 0xDEAD_BEEF,
+            n_layers: 5,
+            n_tensors: 44,
+            dim: 64,
+            hidden_dim: 172,
+            vocab_size: 512,
+            max_context: 512,
+            norm_eps: 1e-5,
+            rope_theta: 10000.0,
+            norm: 0,
+            positional: 1,
+            mlp: 0,
+            classifier: 0,
+            tokenizer: 2,
+            bos: 1,
+            eos: 2,
+            max_token_len: 7,
+        };
+        assert_eq!(FileHeader::read(&h.write()), Some(h));
+        let mut bytes = h.write();
+        bytes[HEADER_LEN - 1] = 1;
+        assert_eq!(FileHeader::read(&bytes), None, "reserved bytes must be zero");
+    }
+
+    #[test]
+    fn layer_and_entry_round_trip() {
+        let d = LayerDesc { pattern: 4, form: 1, param: 9, n_heads: 8, n_kv_heads: 4, head_dim: 8 };
+        assert_eq!(LayerDesc::read(&d.write()), Some(d));
+        let e = TensorEntry {
+            name: TensorEntry::name_field("layers.3.mixer.wq.weight").unwrap(),
+            dtype: 3,
+            n_dims: 2,
+            shape: [64, 172],
+            offset: 4096,
+            len: 64 * 6 * 34,
+        };
+        assert_eq!(TensorEntry::read(&e.write()), Some(e));
+        assert_eq!(e.name(), "layers.3.mixer.wq.weight");
+        assert!(TensorEntry::name_field(&"x".repeat(NAME_LEN)).is_none());
+    }
+}

@@ -8,7 +8,7 @@
 //! Attention, local attention, gated first-order recurrences, k-th order recurrences and the paper's
 //! higher-order `2^k` / `k^2+1` recurrences (with their cache-efficient lattices) are all points of one
 //! design space here: a [`pattern`] (which past positions a step reads) times a form (how the
-//! coefficients are computed, see [`mixer`]).
+//! coefficients are computed; [`session`] runs them).
 //!
 //! The model file ([`format`]) is read in place ([`Model::parse`]): weights stay in flash, the caller owns
 //! the state buffer, whose exact size the memory [`plan`] gives before anything runs.
@@ -19,12 +19,19 @@
 #[cfg(target_endian = "big")]
 compile_error!("glmix reads little-endian model files in place and supports little-endian targets only");
 
+pub mod cache;
 pub mod format;
 pub mod kernels;
 pub mod math;
-pub mod quant;
-pub mod tensor;
+pub mod model;
 pub mod pattern;
-pub mod cache;
-pub mod tokenizer;
+pub mod plan;
+pub mod quant;
 pub mod sampler;
+pub mod session;
+pub mod tensor;
+pub mod tokenizer;
+
+pub use model::{Config, LoadError, MixerConfig, Model, Role};
+pub use session::{Session, SessionError};
+pub use tensor::{DType, Tensor};

@@ -1,0 +1,432 @@
+//! The decoder: one token at a time over a caller-provided state buffer.
+//!
+//! ```text
+//! h = tok_embeddings[token]
+//! per layer:  h += wo · mixer(rmsnorm(h))        mixer = pattern × form (docs/model-spec.md)
+//!             h += mlp(rmsnorm(h))
+//! logits = classifier · rmsnorm(h)
+//! ```
+//!
+//! The state buffer is laid out by [`Plan`]; [`Session::new`] rejects a buffer that is too small with
+//! the exact size needed. Context overflow is an error ([`SessionError::ContextOverflow`]) raised before
+//! the state is touched, never a wrap: exact patterns serve positions `0..max_context`; window, order,
+//! state-space and level-capped lattice patterns run on for ever in constant memory.
+
+use crate::cache::{self, SlotMap};
+use crate::format::{Form, MlpKind, Positional};
+use crate::kernels;
+use crate::model::{MixerConfig, Model, Role};
+use crate::plan::{LayerPlan, Plan};
+use crate::quant::BlockQ8_0;
+use crate::tensor::{DType, Tensor};
+
+/// Why a session could not be created or a step could not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The state buffer is smaller than the plan for the requested context (in f32 words).
+    StateTooSmall {
+        /// Words needed.
+        needed: usize,
+        /// Words provided.
+        have: usize,
+    },
+    /// The next position does not fit the context the state was planned for.
+    ContextOverflow {
+        /// The position that was to be decoded.
+        position: u32,
+        /// The context the state serves.
+        max_context: u32,
+    },
+    /// A token id outside the vocabulary.
+    TokenOutOfRange {
+        /// The token.
+        token: u32,
+        /// Vocabulary size.
+        vocab_size: u32,
+    },
+}
+
+impl core::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            SessionError::StateTooSmall { needed, have } => write!(
+                f,
+                "state buffer too small: {needed} f32 words ({} bytes) needed, {have} given; size it with glmix::plan::Plan",
+                needed * 4
+            ),
+            SessionError::ContextOverflow { position, max_context } => write!(
+                f,
+                "context full: position {position} does not fit the {max_context}-token context this state was planned for; reset the session or plan a longer context"
+            ),
+            SessionError::TokenOutOfRange { token, vocab_size } => {
+                write!(f, "token {token} is outside the vocabulary of {vocab_size}")
+            }
+        }
+    }
+}
+
+/// Decoding state of one sequence: the model (borrowed, in flash), the plan, and the caller's buffer.
+pub struct Session<'m, 's> {
+    model: &'m Model<'m>,
+    plan: Plan,
+    state: &'s mut [f32],
+    pos: u32,
+    poison: bool,
+}
+
+/// Splits `n` words off the front of `buf` (empty if too short; sizes are checked up front).
+fn take<'a>(buf: &mut &'a mut [f32], n: usize) -> &'a mut [f32] {
+    let whole = core::mem::take(buf);
+    let n = n.min(whole.len());
+    let (head, tail) = whole.split_at_mut(n);
+    *buf = tail;
+    head
+}
+
+/// Views f32 words as u32 words (tags and slot lists live in the same buffer as floats).
+fn as_u32(words: &mut [f32]) -> &mut [u32] {
+    // SAFETY: f32 and u32 have the same size and alignment and every bit pattern is valid for both;
+    // the returned slice covers exactly the same memory under the same exclusive borrow.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u32>(), words.len()) }
+}
+
+/// Views f32 words as q8_0 blocks (as many whole blocks as fit).
+fn as_blocks(words: &mut [f32]) -> &mut [BlockQ8_0] {
+    let n = core::mem::size_of_val(words) / core::mem::size_of::<BlockQ8_0>();
+    // SAFETY: BlockQ8_0 is `repr(C)` plain bytes with alignment 1 and no invalid bit patterns; `n`
+    // blocks fit in the words' memory; the borrow is exclusive for the returned lifetime.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<BlockQ8_0>(), n) }
+}
+
+/// The scratch buffers of one step.
+struct Scratch<'a> {
+    x: &'a mut [f32],
+    xb: &'a mut [f32],
+    xb2: &'a mut [f32],
+    hb: &'a mut [f32],
+    hb2: &'a mut [f32],
+    q: &'a mut [f32],
+    k: &'a mut [f32],
+    v: &'a mut [f32],
+    o: &'a mut [f32],
+    scores: &'a mut [f32],
+    reads: &'a mut [u32],
+    logits: &'a mut [f32],
+    xq: &'a mut [BlockQ8_0],
+}
+
+impl<'a> Scratch<'a> {
+    fn split(mut buf: &'a mut [f32], p: &crate::plan::ScratchPlan) -> Scratch<'a> {
+        let buf = &mut buf;
+        Scratch {
+            x: take(buf, p.dim),
+            xb: take(buf, p.dim),
+            xb2: take(buf, p.dim),
+            hb: take(buf, p.hidden),
+            hb2: take(buf, p.hidden),
+            q: take(buf, p.q),
+            k: take(buf, p.kv),
+            v: take(buf, p.kv),
+            o: take(buf, p.q),
+            scores: take(buf, p.scores),
+            reads: as_u32(take(buf, p.scores.saturating_sub(1))),
+            logits: take(buf, p.vocab),
+            xq: as_blocks(take(buf, p.xq)),
+        }
+    }
+}
+
+/// One layer's cache regions.
+struct LayerState<'a> {
+    tags: &'a mut [u32],
+    keys: &'a mut [f32],
+    values: &'a mut [f32],
+    outs: &'a mut [f32],
+    matrix: &'a mut [f32],
+}
+
+impl<'a> LayerState<'a> {
+    fn split(mut buf: &'a mut [f32], p: &LayerPlan) -> LayerState<'a> {
+        let buf = &mut buf;
+        LayerState {
+            tags: as_u32(take(buf, p.tags)),
+            keys: take(buf, p.keys),
+            values: take(buf, p.values),
+            outs: take(buf, p.outs),
+            matrix: take(buf, p.matrix),
+        }
+    }
+}
+
+/// `out = W x`, quantizing `x` into `xq` first when `W` is block-quantized.
+fn matvec(w: &Tensor<'_>, x: &[f32], xq: &mut [BlockQ8_0], out: &mut [f32]) {
+    if matches!(w.dtype(), DType::Q8_0 | DType::Q4_0) {
+        crate::quant::quantize_row_q8_0(x, xq);
+    }
+    kernels::matvec(w, x, xq, out);
+}
+
+fn record(buf: &[f32], slot: usize, width: usize) -> &[f32] {
+    let start = slot.saturating_mul(width);
+    buf.get(start..start.saturating_add(width)).unwrap_or(&[])
+}
+
+fn record_mut(buf: &mut [f32], slot: usize, width: usize) -> &mut [f32] {
+    let start = slot.saturating_mul(width);
+    buf.get_mut(start..start.saturating_add(width)).unwrap_or(&mut [])
+}
+
+fn head(buf: &[f32], h: usize, hd: usize) -> &[f32] {
+    record(buf, h, hd)
+}
+
+impl<'m, 's> Session<'m, 's> {
+    /// Starts a session at position 0 serving positions `0..max_context`, in `state`.
+    pub fn new(model: &'m Model<'m>, max_context: u32, state: &'s mut [f32]) -> Result<Self, SessionError> {
+        let plan = Plan::new(model, max_context);
+        let needed = plan.total_words();
+        if state.len() < needed {
+            return Err(SessionError::StateTooSmall { needed, have: state.len() });
+        }
+        let mut session = Session { model, plan, state, pos: 0, poison: false };
+        session.reset();
+        Ok(session)
+    }
+
+    /// The memory plan this session runs with.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Next position to decode (number of tokens consumed since the last reset).
+    pub fn position(&self) -> u32 {
+        self.pos
+    }
+
+    /// Forgets the sequence: position 0, empty caches.
+    pub fn reset(&mut self) {
+        self.state.fill(0.0);
+        let mut caches = &mut *self.state;
+        for (l, m) in self.model.mixers().iter().enumerate() {
+            let p = self.plan.layers.get(l).copied().unwrap_or_default();
+            let layer = LayerState::split(take(&mut caches, p.words()), &p);
+            cache::reset_tags(m.pattern, layer.tags);
+        }
+        self.pos = 0;
+    }
+
+    /// Testing aid: fill the records of evicted positions with NaN, so a read of a position the
+    /// pattern no longer keeps poisons the output instead of passing silently.
+    pub fn poison_evicted(&mut self, on: bool) {
+        self.poison = on;
+    }
+
+    /// Feeds `token` at the current position and returns the logits for the next one.
+    pub fn step(&mut self, token: u32) -> Result<&mut [f32], SessionError> {
+        let model = self.model;
+        let c = model.config();
+        if token as usize >= c.vocab_size {
+            return Err(SessionError::TokenOutOfRange { token, vocab_size: c.vocab_size as u32 });
+        }
+        let pos = self.pos;
+        self.check_capacity(pos)?;
+
+        let (mut caches, scratch) = self.state.split_at_mut(self.plan.state_words().min(self.state.len()));
+        let s = Scratch::split(scratch, &self.plan.scratch);
+        kernels::embedding_row(&model.global_tensor(Role::TokEmbeddings), token as usize, s.x);
+
+        let s = {
+            let mut s = s;
+            for (l, m) in model.mixers().iter().enumerate() {
+                let p = self.plan.layers.get(l).copied().unwrap_or_default();
+                let layer = LayerState::split(take(&mut caches, p.words()), &p);
+                kernels::rmsnorm(s.xb, s.x, model.layer_tensor(l, Role::MixerNorm).as_f32(), c.norm_eps);
+                mixer_step(model, l, m, &p, pos, layer, &mut s, self.poison);
+                add(s.x, s.xb2);
+
+                kernels::rmsnorm(s.xb, s.x, model.layer_tensor(l, Role::MlpNorm).as_f32(), c.norm_eps);
+                let w1 = model.layer_tensor(l, Role::W1);
+                matvec(&w1, s.xb, s.xq, s.hb);
+                match c.mlp {
+                    MlpKind::SwiGlu => {
+                        matvec(&model.layer_tensor(l, Role::W3), s.xb, s.xq, s.hb2);
+                        kernels::swiglu(s.hb, s.hb2);
+                    }
+                    MlpKind::Gelu => kernels::gelu_tanh(s.hb),
+                }
+                matvec(&model.layer_tensor(l, Role::W2), s.hb, s.xq, s.xb2);
+                add(s.x, s.xb2);
+            }
+            s
+        };
+        kernels::rmsnorm(s.xb, s.x, model.global_tensor(Role::Norm).as_f32(), c.norm_eps);
+        matvec(&model.classifier(), s.xb, s.xq, s.logits);
+        self.pos = pos + 1;
+        Ok(s.logits)
+    }
+
+    /// The logits of the last step (zeros before the first).
+    pub fn logits(&mut self) -> &mut [f32] {
+        let start = self.plan.state_words();
+        let scratch = self.state.get_mut(start..).unwrap_or(&mut []);
+        Scratch::split(scratch, &self.plan.scratch).logits
+    }
+
+    /// Errors if some layer cannot serve position `pos` (checked before any state changes).
+    fn check_capacity(&self, pos: u32) -> Result<(), SessionError> {
+        let overflow = SessionError::ContextOverflow { position: pos, max_context: self.plan.max_context };
+        for (l, m) in self.model.mixers().iter().enumerate() {
+            if m.form == Form::StateSpace {
+                continue;
+            }
+            let slots = self.plan.layers.get(l).map_or(0, |p| p.slots) as u32;
+            if !cache::can_step(m.pattern, slots, self.plan.max_context, pos) {
+                return Err(overflow);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `dst = src` over their common length (records are sized by the plan, so lengths agree).
+fn copy(dst: &mut [f32], src: &[f32]) {
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+}
+
+/// One token-mixer step of layer `l` at position `pos`: reads `s.xb`, writes `s.xb2 = wo · o`.
+#[allow(clippy::too_many_arguments)]
+fn mixer_step(
+    model: &Model<'_>,
+    l: usize,
+    m: &MixerConfig,
+    p: &LayerPlan,
+    pos: u32,
+    layer: LayerState<'_>,
+    s: &mut Scratch<'_>,
+    poison: bool,
+) {
+    let c = model.config();
+    let (hd, nh) = (m.head_dim, m.n_heads);
+    let (qd, kvd) = (m.q_dim(), m.kv_dim());
+    let (q, k, v, o) = (&mut s.q[..qd], &mut s.k[..kvd], &mut s.v[..kvd], &mut s.o[..qd]);
+    matvec(&model.layer_tensor(l, Role::Wq), s.xb, s.xq, q);
+    matvec(&model.layer_tensor(l, Role::Wk), s.xb, s.xq, k);
+    matvec(&model.layer_tensor(l, Role::Wv), s.xb, s.xq, v);
+
+    if m.form == Form::StateSpace {
+        // S = diag(d) S + k v^T ; o = S^T q / sqrt(hd), per head. `hb2` holds the decay gates d.
+        let n = qd.min(s.hb2.len());
+        let d = &mut s.hb2[..n];
+        matvec(&model.layer_tensor(l, Role::Wd), s.xb, s.xq, d);
+        d.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
+        let scale = 1.0 / crate::math::sqrtf(hd as f32);
+        for h in 0..nh {
+            let sm = record_mut(layer.matrix, h, hd * hd);
+            let oh = record_mut(o, h, hd);
+            oh.fill(0.0);
+            for i in 0..hd {
+                let row = record_mut(sm, i, hd);
+                let (di, ki, qi) = (
+                    d.get(h * hd + i).copied().unwrap_or(0.0),
+                    k.get(h * hd + i).copied().unwrap_or(0.0),
+                    q.get(h * hd + i).copied().unwrap_or(0.0),
+                );
+                let vh = head(v, h, hd);
+                row.iter_mut().zip(vh).for_each(|(sij, vj)| *sij = di * *sij + ki * vj);
+                kernels::axpy(oh, qi * scale, row);
+            }
+        }
+        matvec(&model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
+        return;
+    }
+
+    match c.positional {
+        Positional::None => {}
+        Positional::RopeInterleaved => {
+            kernels::rope_interleaved(q, hd, pos as usize, c.rope_theta);
+            kernels::rope_interleaved(k, hd, pos as usize, c.rope_theta);
+        }
+        Positional::RopeHalf => {
+            kernels::rope_half(q, hd, pos as usize, c.rope_theta);
+            kernels::rope_half(k, hd, pos as usize, c.rope_theta);
+        }
+    }
+
+    let slots = SlotMap::attach(m.pattern, p.slots as u32, layer.tags);
+    // The slots of R(pos), nearest first; processed farthest first so that dense attention sums in
+    // llama2.c's order (ascending positions, the current one last).
+    let mut n = 0;
+    for (_, slot) in slots.lookup(pos) {
+        if let Some(r) = s.reads.get_mut(n) {
+            *r = slot as u32;
+            n += 1;
+        }
+    }
+    let reads = &s.reads[..n];
+    let scale = crate::math::sqrtf(hd as f32);
+    let group = nh / m.n_kv_heads.max(1);
+    let gamma = model.layer_tensor(l, Role::Gamma).as_f32();
+    for h in 0..nh {
+        let kvh = h / group.max(1);
+        let qh = head(q, h, hd);
+        let scores = &mut s.scores[..n + 1];
+        for (sc, &slot) in scores.iter_mut().zip(reads.iter().rev()) {
+            let kj = head(record(layer.keys, slot as usize, kvd), kvh, hd);
+            *sc = kernels::dot_f32(qh, kj) / scale;
+        }
+        scores[n] = kernels::dot_f32(qh, head(k, kvh, hd)) / scale;
+        kernels::softmax(scores);
+        let a_t = scores[n];
+        let oh = record_mut(o, h, hd);
+        oh.fill(0.0);
+        match m.form {
+            Form::Attention => {
+                for (&a, &slot) in scores.iter().zip(reads.iter().rev()) {
+                    kernels::axpy(oh, a, head(record(layer.values, slot as usize, kvd), kvh, hd));
+                }
+                kernels::axpy(oh, a_t, head(v, kvh, hd));
+            }
+            Form::Recurrent => {
+                for (&a, &slot) in scores.iter().zip(reads.iter().rev()) {
+                    kernels::axpy(oh, a, head(record(layer.outs, slot as usize, qd), h, hd));
+                }
+                kernels::axpy(oh, a_t, head(v, kvh, hd));
+            }
+            Form::Chained => {
+                let g = gamma.get(h).copied().unwrap_or(0.0);
+                for (&a, &slot) in scores.iter().zip(reads.iter().rev()) {
+                    kernels::axpy(oh, (1.0 - g) * a, head(record(layer.values, slot as usize, kvd), kvh, hd));
+                    kernels::axpy(oh, g * a, head(record(layer.outs, slot as usize, qd), h, hd));
+                }
+                kernels::axpy(oh, (1.0 - g) * a_t, head(v, kvh, hd));
+                let norm = 1.0 / (1.0 - g * a_t);
+                oh.iter_mut().for_each(|x| *x *= norm);
+            }
+            Form::StateSpace => {}
+        }
+    }
+
+    // Cache position `pos` where the pattern puts it (evicting what R(pos + 1) no longer reads).
+    let mut slots = slots;
+    let (keys, values, outs) = (layer.keys, layer.values, layer.outs);
+    let inserted = slots.insert(pos, |evicted| {
+        if poison {
+            record_mut(keys, evicted, kvd).fill(f32::NAN);
+            record_mut(values, evicted, kvd).fill(f32::NAN);
+            record_mut(outs, evicted, qd).fill(f32::NAN);
+        }
+    });
+    if let Some(slot) = inserted {
+        let layer = LayerState { tags: &mut [], keys, values, outs, matrix: &mut [] };
+        copy(record_mut(layer.keys, slot, kvd), k);
+        copy(record_mut(layer.values, slot, kvd), v);
+        copy(record_mut(layer.outs, slot, qd), o);
+    }
+    matvec(&model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
+}
