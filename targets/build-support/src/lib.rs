@@ -60,6 +60,7 @@ pub fn build_with_section(link_scripts: &[&str], section: Option<&str>) {
     let context: u32 = parsed("GLMIX_CONTEXT", steps);
     let temperature: f32 = parsed("GLMIX_TEMPERATURE", 0.0);
     let topp: f32 = parsed("GLMIX_TOPP", 0.9);
+    let topk: u32 = parsed("GLMIX_TOPK", 0);
     let seed: u64 = parsed("GLMIX_SEED", 42);
     let prompt = var("GLMIX_PROMPT").unwrap_or_default();
     assert!(steps >= 1, "GLMIX_STEPS must be at least 1");
@@ -72,16 +73,20 @@ pub fn build_with_section(link_scripts: &[&str], section: Option<&str>) {
         println!("cargo:rerun-if-changed={}", p.display());
         p
     });
-    let (model_expr, model_len, state_words) = match &model {
+    let sampler = glmix::sampler::Sampler::new(temperature, topp, topk, seed);
+    let (model_expr, model_len, sizes) = match &model {
         Some(path) => {
-            let len = fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).len();
-            (format!("*include_bytes!({:?})", path_str(path)), len, state_words(path, context))
+            let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let sizes = Sizes::of(&bytes, context, &sampler).unwrap_or_else(|e| panic!("GLMIX_MODEL={}: {e}", path.display()));
+            (format!("*include_bytes!({:?})", path_str(path)), bytes.len(), sizes)
         }
         None => {
             println!("cargo:warning=GLMIX_MODEL is not set: embedding an empty model (the firmware will exit with an error)");
-            ("[]".to_string(), 0, 0)
+            ("[]".to_string(), 0, Sizes::default())
         }
     };
+    let Sizes { state_words, scratch_len } = sizes;
+    let prompt_cap = prompt.len() + 3;
     let section_attr = section.map(|s| format!("#[link_section = {s:?}]\n")).unwrap_or_default();
 
     let mut rs = String::new();
@@ -91,13 +96,17 @@ pub fn build_with_section(link_scripts: &[&str], section: Option<&str>) {
     writeln!(rs, "pub static MODEL: &glmix_fw::Aligned<[u8]> = &MODEL_FILE;").unwrap();
     writeln!(rs, "/// f32 words of runtime state (caches + scratch) for `CONTEXT` positions.").unwrap();
     writeln!(rs, "pub const STATE_WORDS: usize = {state_words};").unwrap();
+    writeln!(rs, "/// Sampler scratch entries (0 when greedy).").unwrap();
+    writeln!(rs, "pub const SCRATCH_LEN: usize = {scratch_len};").unwrap();
+    writeln!(rs, "/// Room for the prompt's tokens (bytes + BOS + dummy prefix + EOS).").unwrap();
+    writeln!(rs, "pub const PROMPT_CAP: usize = {prompt_cap};").unwrap();
     writeln!(rs, "/// Context the state is planned for.").unwrap();
     writeln!(rs, "pub const CONTEXT: u32 = {context};").unwrap();
     writeln!(rs, "/// What to generate.").unwrap();
     writeln!(
         rs,
         "pub const CONFIG: glmix_fw::app::Config = glmix_fw::app::Config {{ context: CONTEXT, steps: {steps}, \
-         prompt: {prompt:?}, temperature: {temperature:?}f32, topp: {topp:?}f32, seed: {seed} }};"
+         prompt: {prompt:?}, temperature: {temperature:?}f32, topp: {topp:?}f32, topk: {topk}, seed: {seed} }};"
     )
     .unwrap();
     write_if_changed(&out.join("glmix_model.rs"), &rs);
@@ -107,10 +116,30 @@ fn path_str(p: &Path) -> &str {
     p.to_str().unwrap_or_else(|| panic!("GLMIX_MODEL path is not UTF-8: {}", p.display()))
 }
 
-/// The planner's answer for the model at `path`. Placeholder until the runtime has `plan::Plan`.
-fn state_words(path: &Path, _context: u32) -> usize {
-    println!("cargo:warning=placeholder planner: STATE_WORDS = 0 for {}", path.display());
-    0
+/// Buffer sizes for one model and run, from the runtime's own planner.
+#[derive(Default)]
+struct Sizes {
+    state_words: usize,
+    scratch_len: usize,
+}
+
+impl Sizes {
+    fn of(bytes: &[u8], context: u32, sampler: &glmix::sampler::Sampler) -> Result<Sizes, String> {
+        // `Model::parse` wants the file 32-byte aligned, as it will be in flash.
+        #[derive(Clone, Copy)]
+        #[repr(C, align(32))]
+        struct Chunk([u8; 32]);
+        let mut chunks = vec![Chunk([0; 32]); bytes.len().div_ceil(32)];
+        // SAFETY: `Chunk` is 32 plain bytes with no padding, so the chunks are `32 * len` bytes.
+        let aligned = unsafe { std::slice::from_raw_parts_mut(chunks.as_mut_ptr().cast::<u8>(), chunks.len() * 32) };
+        aligned[..bytes.len()].copy_from_slice(bytes);
+        let model = glmix::Model::parse(&aligned[..bytes.len()]).map_err(|e| e.to_string())?;
+        let plan = glmix::plan::Plan::new(&model, context);
+        Ok(Sizes {
+            state_words: plan.total_words(),
+            scratch_len: sampler.scratch_len(model.config().vocab_size),
+        })
+    }
 }
 
 fn write_if_changed(path: &Path, text: &str) {

@@ -29,6 +29,9 @@ pub mod app;
 pub mod counter;
 pub mod out;
 
+pub use glmix;
+pub use glmix::sampler;
+
 /// Process exit codes reported by the firmware (and by QEMU, where semihosting passes them on).
 pub mod code {
     /// Success.
@@ -95,24 +98,25 @@ pub struct Aligned<T: ?Sized> {
 #[repr(C, align(32))]
 pub struct A32;
 
-/// A statically allocated `[f32; N]` handed out once as `&'static mut [f32]`: the runtime state,
-/// placed in `.bss` so its size shows in the link map (and fails to link if RAM is too small).
-pub struct StateBuf<const N: usize> {
+/// A statically allocated `[T; N]` handed out once as `&'static mut [T]`: the runtime state and the
+/// other buffers, placed in `.bss` so their size shows in the link map (and an oversized state fails
+/// to link: "will not fit in region RAM").
+pub struct StaticBuf<T, const N: usize> {
     taken: core::sync::atomic::AtomicBool,
-    buf: core::cell::UnsafeCell<[f32; N]>,
+    buf: core::cell::UnsafeCell<[T; N]>,
 }
 
 // SAFETY: the buffer is only reachable through `take`, which hands it out at most once.
-unsafe impl<const N: usize> Sync for StateBuf<N> {}
+unsafe impl<T: Send, const N: usize> Sync for StaticBuf<T, N> {}
 
-impl<const N: usize> StateBuf<N> {
-    /// A zeroed buffer (lands in `.bss`).
-    pub const fn new() -> Self {
-        Self { taken: core::sync::atomic::AtomicBool::new(false), buf: core::cell::UnsafeCell::new([0.0; N]) }
+impl<T: Copy, const N: usize> StaticBuf<T, N> {
+    /// A buffer filled with `init` (zero bits land in `.bss`).
+    pub const fn new(init: T) -> Self {
+        Self { taken: core::sync::atomic::AtomicBool::new(false), buf: core::cell::UnsafeCell::new([init; N]) }
     }
 
     /// The buffer, the first time; `None` afterwards.
-    pub fn take(&'static self) -> Option<&'static mut [f32]> {
+    pub fn take(&'static self) -> Option<&'static mut [T]> {
         if self.taken.swap(true, core::sync::atomic::Ordering::AcqRel) {
             return None;
         }
@@ -121,8 +125,25 @@ impl<const N: usize> StateBuf<N> {
     }
 }
 
-impl<const N: usize> Default for StateBuf<N> {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The sampler's scratch entry, zeroed (for `StaticBuf::new`).
+pub const PROB_INDEX_ZERO: glmix::sampler::ProbIndex = glmix::sampler::ProbIndex { prob: 0.0, index: 0 };
+
+/// Declares the board's static buffers from the generated `model` module and runs [`app::run`]:
+/// `glmix_fw::run_embedded!(model)` in the board's `main`, after the counter is started.
+#[macro_export]
+macro_rules! run_embedded {
+    ($model:ident) => {{
+        static STATE: $crate::StaticBuf<f32, { $model::STATE_WORDS }> = $crate::StaticBuf::new(0.0);
+        static SCRATCH: $crate::StaticBuf<$crate::sampler::ProbIndex, { $model::SCRATCH_LEN }> =
+            $crate::StaticBuf::new($crate::PROB_INDEX_ZERO);
+        static TOKENS: $crate::StaticBuf<u32, { $model::PROMPT_CAP }> = $crate::StaticBuf::new(0);
+        match (STATE.take(), SCRATCH.take(), TOKENS.take()) {
+            (Some(state), Some(scratch), Some(tokens)) => $crate::app::run(
+                &$model::MODEL.bytes,
+                $crate::app::Buffers { state, scratch, tokens },
+                &$model::CONFIG,
+            ),
+            _ => $crate::code::PANIC,
+        }
+    }};
 }

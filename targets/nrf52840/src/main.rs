@@ -4,7 +4,6 @@
 
 use cortex_m as _;
 use defmt_rtt as _;
-use glmix_fw::StateBuf;
 
 mod model {
     include!(concat!(env!("OUT_DIR"), "/glmix_model.rs"));
@@ -13,11 +12,8 @@ mod model {
 /// Core clock after reset (DWT counts cycles; the value is informational).
 const CORE_CLOCK_HZ: u32 = 64_000_000;
 
-static STATE: StateBuf<{ model::STATE_WORDS }> = StateBuf::new();
-
 #[cortex_m_rt::entry]
 fn main() -> ! {
     glmix_fw::counter::init(CORE_CLOCK_HZ);
-    let Some(state) = STATE.take() else { glmix_fw::exit(glmix_fw::code::PANIC) };
-    glmix_fw::exit(glmix_fw::app::run(&model::MODEL.bytes, state, &model::CONFIG))
+    glmix_fw::exit(glmix_fw::run_embedded!(model))
 }

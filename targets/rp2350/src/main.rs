@@ -4,7 +4,6 @@
 
 use cortex_m as _;
 use defmt_rtt as _;
-use glmix_fw::StateBuf;
 
 mod model {
     include!(concat!(env!("OUT_DIR"), "/glmix_model.rs"));
@@ -20,11 +19,8 @@ pub static IMAGE_DEF: [u32; 5] = [0xffff_ded3, 0x1021_0142, 0x0000_01ff, 0x0000_
 /// Core clock after reset (DWT counts cycles; the value is informational).
 const CORE_CLOCK_HZ: u32 = 150_000_000;
 
-static STATE: StateBuf<{ model::STATE_WORDS }> = StateBuf::new();
-
 #[cortex_m_rt::entry]
 fn main() -> ! {
     glmix_fw::counter::init(CORE_CLOCK_HZ);
-    let Some(state) = STATE.take() else { glmix_fw::exit(glmix_fw::code::PANIC) };
-    glmix_fw::exit(glmix_fw::app::run(&model::MODEL.bytes, state, &model::CONFIG))
+    glmix_fw::exit(glmix_fw::run_embedded!(model))
 }
