@@ -48,7 +48,8 @@ pub fn build_with_section(link_scripts: &[&str], section: Option<&str>) {
 
     // 1. Linker scripts.
     let memory_x = manifest.join("memory.x");
-    fs::copy(&memory_x, out.join("memory.x")).unwrap_or_else(|e| panic!("cannot copy {}: {e}", memory_x.display()));
+    fs::copy(&memory_x, out.join("memory.x"))
+        .unwrap_or_else(|e| panic!("cannot copy {}: {e}", memory_x.display()));
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rustc-link-search={}", out.display());
     for script in link_scripts {
@@ -77,7 +78,8 @@ pub fn build_with_section(link_scripts: &[&str], section: Option<&str>) {
     let (model_expr, model_len, sizes) = match &model {
         Some(path) => {
             let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let sizes = Sizes::of(&bytes, context, &sampler).unwrap_or_else(|e| panic!("GLMIX_MODEL={}: {e}", path.display()));
+            let sizes = Sizes::of(&bytes, context, &sampler)
+                .unwrap_or_else(|e| panic!("GLMIX_MODEL={}: {e}", path.display()));
             (format!("*include_bytes!({:?})", path_str(path)), bytes.len(), sizes)
         }
         None => {
@@ -131,7 +133,8 @@ impl Sizes {
         struct Chunk([u8; 32]);
         let mut chunks = vec![Chunk([0; 32]); bytes.len().div_ceil(32)];
         // SAFETY: `Chunk` is 32 plain bytes with no padding, so the chunks are `32 * len` bytes.
-        let aligned = unsafe { std::slice::from_raw_parts_mut(chunks.as_mut_ptr().cast::<u8>(), chunks.len() * 32) };
+        let aligned =
+            unsafe { std::slice::from_raw_parts_mut(chunks.as_mut_ptr().cast::<u8>(), chunks.len() * 32) };
         aligned[..bytes.len()].copy_from_slice(bytes);
         let model = glmix::Model::parse(&aligned[..bytes.len()]).map_err(|e| e.to_string())?;
         let plan = glmix::plan::Plan::new(&model, context);

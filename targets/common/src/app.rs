@@ -58,7 +58,9 @@ pub fn run(bytes: &'static [u8], buf: Buffers, cfg: &Config) -> i32 {
         }
     };
     let Some(tokenizer) = model.tokenizer() else {
-        out::eprintln(format_args!("error: the model carries no tokenizer; generation needs text in and out"));
+        out::eprintln(format_args!(
+            "error: the model carries no tokenizer; generation needs text in and out"
+        ));
         return code::BAD_MODEL;
     };
     if cfg.steps == 0 {

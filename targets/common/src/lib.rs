@@ -112,10 +112,15 @@ unsafe impl<T: Send, const N: usize> Sync for StaticBuf<T, N> {}
 impl<T: Copy, const N: usize> StaticBuf<T, N> {
     /// A buffer filled with `init` (zero bits land in `.bss`).
     pub const fn new(init: T) -> Self {
-        Self { taken: core::sync::atomic::AtomicBool::new(false), buf: core::cell::UnsafeCell::new([init; N]) }
+        Self {
+            taken: core::sync::atomic::AtomicBool::new(false),
+            buf: core::cell::UnsafeCell::new([init; N]),
+        }
     }
 
     /// The buffer, the first time; `None` afterwards.
+    // `&self -> &mut` is sound here (clippy cannot see it): the atomic flag hands the buffer out once.
+    #[allow(clippy::mut_from_ref)]
     pub fn take(&'static self) -> Option<&'static mut [T]> {
         if self.taken.swap(true, core::sync::atomic::Ordering::AcqRel) {
             return None;
