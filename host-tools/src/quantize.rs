@@ -45,7 +45,7 @@ fn encode_row(dtype: DType, row: &[f32], out: &mut Vec<u8>) {
             row.iter().for_each(|v| out.extend_from_slice(&half::bf16::from_f32(*v).to_le_bytes()))
         }
         DType::Q8_0 => {
-            let mut blocks = vec![BlockQ8_0::ZERO; row.len().div_ceil(32)];
+            let mut blocks = vec![BlockQ8_0::default(); row.len().div_ceil(32)];
             glmix::quant::quantize_row_q8_0(row, &mut blocks);
             blocks.iter().for_each(|b| {
                 out.extend_from_slice(&b.d);
@@ -53,7 +53,7 @@ fn encode_row(dtype: DType, row: &[f32], out: &mut Vec<u8>) {
             });
         }
         DType::Q4_0 => {
-            let mut blocks = vec![BlockQ4_0::ZERO; row.len().div_ceil(32)];
+            let mut blocks = vec![BlockQ4_0::default(); row.len().div_ceil(32)];
             glmix::quant::quantize_row_q4_0(row, &mut blocks);
             blocks.iter().for_each(|b| {
                 out.extend_from_slice(&b.d);

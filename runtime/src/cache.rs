@@ -77,10 +77,29 @@ impl<'s> SlotMap<'s> {
         }
         let next = t.checked_add(1)?;
         let pattern = self.pattern;
-        for (slot, tag) in self.tags.iter_mut().enumerate() {
-            if *tag != EMPTY && !pattern.reads(next).any(|j| j == *tag) {
-                *tag = EMPTY;
-                on_evict(slot);
+        // The tags hold exactly R(t) here (closure, module docs), so what R(t+1) no longer reads is
+        // R(t) \ R(t+1): a merge of two nearest-first (strictly decreasing) sequences, O(levels), then
+        // one slot search per evicted position (one per step on average). Testing every tag against
+        // every level of R(t+1) instead costs O(slots x levels), O(t) per step for sq1 lattices.
+        let mut kept = pattern.reads(next).peekable();
+        for j in pattern.reads(t) {
+            while kept.next_if(|&k| k > j).is_some() {}
+            if kept.next_if_eq(&j).is_none() {
+                if let Some(slot) = self.slot_of(j) {
+                    if let Some(tag) = self.tags.get_mut(slot) {
+                        *tag = EMPTY;
+                    }
+                    on_evict(slot);
+                }
+            }
+        }
+        if !self.tags.contains(&EMPTY) {
+            // Not reached while the invariant holds; evict anything R(t+1) does not read.
+            for (slot, tag) in self.tags.iter_mut().enumerate() {
+                if *tag != EMPTY && !pattern.reads(next).any(|j| j == *tag) {
+                    *tag = EMPTY;
+                    on_evict(slot);
+                }
             }
         }
         let free = self.tags.iter().position(|&tag| tag == EMPTY)?;

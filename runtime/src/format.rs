@@ -19,16 +19,63 @@
 //! The layout is canonical: given the header and tables, every offset is determined, so overlapping,
 //! out-of-order or stray data cannot pass the parser, and files are bit-reproducible.
 //!
-//! * **FileHeader** (128 bytes): `magic` = `b"GLMX"`, `version` (u32, 1), `file_len` (u32, the whole
-//!   file), `checksum` (u32, CRC-32/ISO-HDLC — the zlib `crc32` — of bytes `128..file_len`), counts
-//!   (`n_layers`, `n_tensors`), dimensions (`dim`, `hidden_dim`, `vocab_size`, `max_context`), `norm_eps`
-//!   and `rope_theta` (f32), and one byte each for the norm kind, positional encoding, MLP kind, classifier
-//!   (tied or separate) and tokenizer kind, then the tokenizer's `bos`, `eos` and `max_token_len`.
-//!   Reserved bytes are zero and are checked to be zero.
-//! * **LayerDesc** (32 bytes): the layer's token mixer: `pattern` code and its u32 `param` (window
-//!   width, order, or level cap), `form` code, `n_heads`, `n_kv_heads`, `head_dim` (u16 each).
-//! * **TensorEntry** (80 bytes): `name` (UTF-8, at most 47 bytes, NUL-padded to 48), `dtype` code,
-//!   `n_dims` (1 or 2), `shape`, `offset` and `len` (u32 bytes).
+//! ## FileHeader (128 bytes)
+//!
+//! ```text
+//! offset type     field          meaning
+//!  0     [u8; 4]  magic          b"GLMX"
+//!  4     u32      version        1
+//!  8     u32      file_len       length of the whole file in bytes
+//! 12     u32      checksum       CRC-32/ISO-HDLC (zlib's crc32) of bytes 128..file_len
+//! 16     u32      n_layers       1..=64, entries in the layer table
+//! 20     u32      n_tensors      0..=1024, entries in the tensor table
+//! 24     u32      dim            model width
+//! 28     u32      hidden_dim     MLP width
+//! 32     u32      vocab_size     rows of the embedding / classifier
+//! 36     u32      max_context    context the model was trained at (informational)
+//! 40     f32      norm_eps       RMSNorm epsilon, finite and > 0
+//! 44     f32      rope_theta     RoPE base, finite and > 0 when RoPE is used
+//! 48     u8       norm           0 = RMSNorm
+//! 49     u8       positional     0 = none, 1 = RoPE on interleaved pairs (llama2.c), 2 = RoPE on halves
+//! 50     u8       mlp            0 = SwiGLU, 1 = GELU (tanh approximation)
+//! 51     u8       classifier     0 = tied to the embedding, 1 = separate `output.weight`
+//! 52     u8       tokenizer      0 = none, 1 = bytes, 2 = BPE (tables below)
+//! 53     [u8; 3]  reserved       zero
+//! 56     u32      bos            BOS id (BPE), else 0
+//! 60     u32      eos            EOS id (BPE), else 0
+//! 64     u32      max_token_len  longest BPE piece in bytes, else 0
+//! 68     [u8; 60] reserved       zero
+//! ```
+//!
+//! Dimensions are 1..=2^24. The dimensions, counts and codes are validated; every reserved byte must
+//! be zero.
+//!
+//! ## LayerDesc (32 bytes)
+//!
+//! ```text
+//!  0     u8       pattern        0 dense, 1 window, 2 order, 3 pow2, 4 pow2 lattice, 5 sq1, 6 sq1 lattice
+//!  1     u8       form           0 attention, 1 recurrent, 2 chained, 3 state space
+//!  2     [u8; 2]  reserved       zero
+//!  4     u32      param          window width or order (>= 1), or level cap (0 = none)
+//!  8     u16      n_heads        query heads
+//! 10     u16      n_kv_heads     key/value heads, divides n_heads; == n_heads unless attention
+//! 12     u16      head_dim       width of a head (even with RoPE)
+//! 14     [u8; 18] reserved       zero
+//! ```
+//!
+//! ## TensorEntry (80 bytes)
+//!
+//! ```text
+//!  0     [u8; 48] name           UTF-8, 1..=47 bytes, NUL-padded
+//! 48     u8       dtype          0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 u8, 6 u32 (see crate::tensor)
+//! 49     u8       n_dims         1 or 2
+//! 50     [u8; 2]  reserved       zero
+//! 52     u32      rows           shape[0]
+//! 56     u32      cols           shape[1] (0 when n_dims == 1)
+//! 60     u32      offset         where the data starts (canonical, see above)
+//! 64     u32      len            bytes of data
+//! 68     [u8; 12] reserved       zero
+//! ```
 //!
 //! A tensor with `n_dims == 1` has `shape = [n, 0]` and is one row of `n` elements; with `n_dims == 2`
 //! `shape = [rows, cols]`, row-major. Quantized rows are whole blocks of 32 (the last block zero-padded),
@@ -511,6 +558,23 @@ pub const fn align_up(n: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documented_offsets_hold() {
+        let mut h = FileHeader::read(&[0; HEADER_LEN]).unwrap();
+        h.bos = 0x0102_0304;
+        h.tokenizer = 2;
+        let b = h.write();
+        assert_eq!(b[52], 2);
+        assert_eq!(&b[56..60], &0x0102_0304u32.to_le_bytes());
+        let d = LayerDesc { pattern: 4, form: 1, param: 7, n_heads: 3, n_kv_heads: 1, head_dim: 9 };
+        let b = d.write();
+        assert_eq!((b[0], b[1], b[4], b[8], b[10], b[12]), (4, 1, 7, 3, 1, 9));
+        let e =
+            TensorEntry { name: [b'a'; NAME_LEN], dtype: 3, n_dims: 2, shape: [5, 6], offset: 64, len: 7 };
+        let b = e.write();
+        assert_eq!((b[48], b[49], b[52], b[56], b[60], b[64]), (3, 2, 5, 6, 64, 7));
+    }
 
     #[test]
     fn crc32_matches_zlib_check_value() {

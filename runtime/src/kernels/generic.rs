@@ -1,104 +1,123 @@
-//! Scalar reference kernels: the specification every faster kernel is tested against. The f32
-//! products sum sequentially, exactly as llama2.c's `matmul` does.
+//! Scalar kernels: the boring twins, and the specification every architecture kernel is tested against.
+//!
+//! Always compiled, on every target. The float loops are written like llama2.c's `run.c` (same
+//! operations, same order, no fused multiply-add: Rust never contracts `a * b + c`), so a model run
+//! with these kernels reproduces llama2.c's numbers. Quantized dots follow ggml's scalar
+//! `ggml_vec_dot_q8_0_q8_0` / `q4_0_q8_0`: an exact `i32` sum per block, then
+//! `sumf += sumi as f32 * (d_w * d_x)` block after block.
+//!
+//! Lengths: every kernel works on the common prefix of its slices and never panics.
 
+use super::Dot;
+use crate::math::{cosf, expf, powf, sinf, sqrtf, tanhf};
+use crate::quant::{BlockQ4_0, BlockQ8_0, QuantBlock};
+use crate::tensor::{DType, Tensor, QK};
 use half::{bf16, f16};
 
-use crate::math;
-use crate::quant::{q4_0_blocks, q8_0_blocks, BlockQ4_0, BlockQ8_0};
-use crate::tensor::{DType, Tensor, QK};
+/// The scalar implementation of the dispatched kernels.
+pub(crate) struct Generic;
 
-/// `sum_i a[i] * b[i]`, sequentially.
+impl Dot for Generic {}
+
+/// `sum_i a[i] * b[i]`, summed sequentially in f32 (llama2.c's `val += w[j] * x[j]`).
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let mut sum = 0f32;
-    for (x, y) in a.iter().zip(b) {
-        sum += x * y;
+    let mut val = 0.0f32;
+    for (&x, &y) in a.iter().zip(b) {
+        val += x * y;
     }
-    sum
+    val
 }
 
-/// Dot of q8_0 weight blocks with q8_0 activation blocks: `sum_b d_w d_x sum_i qw_i qx_i`.
-pub fn dot_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-    let mut sum = 0f32;
-    for (bw, bx) in w.iter().zip(x) {
-        let isum: i32 = bw.qs.iter().zip(&bx.qs).map(|(&a, &b)| a as i32 * b as i32).sum();
-        sum += bw.scale() * bx.scale() * isum as f32;
-    }
-    sum
-}
-
-/// Dot of q4_0 weight blocks with q8_0 activation blocks.
-pub fn dot_q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-    let mut sum = 0f32;
-    for (bw, bx) in w.iter().zip(x) {
-        let (lo, hi) = bx.qs.split_at(QK / 2);
-        let mut isum = 0i32;
-        for ((&byte, &a), &b) in bw.qs.iter().zip(lo).zip(hi) {
-            isum += ((byte & 0x0F) as i32 - 8) * a as i32 + ((byte >> 4) as i32 - 8) * b as i32;
-        }
-        sum += bw.scale() * bx.scale() * isum as f32;
-    }
-    sum
-}
-
-fn dot_f16(row: &[u8], x: &[f32]) -> f32 {
-    let mut sum = 0f32;
-    for (w, v) in row.chunks_exact(2).zip(x) {
-        sum += f16::from_le_bytes([w[0], w[1]]).to_f32() * v;
-    }
-    sum
-}
-
-fn dot_bf16(row: &[u8], x: &[f32]) -> f32 {
-    let mut sum = 0f32;
-    for (w, v) in row.chunks_exact(2).zip(x) {
-        sum += bf16::from_le_bytes([w[0], w[1]]).to_f32() * v;
-    }
-    sum
-}
-
-/// `out[r] = W[r] · x` (see [`super::matvec`]).
-pub fn matvec(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
-    let cols = w.cols();
-    let x = x.get(..cols).unwrap_or(x);
-    match w.dtype() {
-        DType::F32 => {
-            for (o, row) in out.iter_mut().zip(w.as_f32().chunks_exact(cols.max(1))) {
-                *o = dot_f32(row, x);
-            }
-        }
-        DType::F16 => out.iter_mut().enumerate().for_each(|(r, o)| *o = dot_f16(w.row(r), x)),
-        DType::BF16 => out.iter_mut().enumerate().for_each(|(r, o)| *o = dot_bf16(w.row(r), x)),
-        DType::Q8_0 => out.iter_mut().enumerate().for_each(|(r, o)| *o = dot_q8_0(q8_0_blocks(w.row(r)), xq)),
-        DType::Q4_0 => out.iter_mut().enumerate().for_each(|(r, o)| *o = dot_q4_0(q4_0_blocks(w.row(r)), xq)),
-        DType::U8 | DType::U32 => out.fill(0.0),
-    }
-}
-
-/// `y += a * x`.
+/// `y[i] += a * x[i]` (multiply, then add: no FMA).
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x);
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv += a * xv;
+    }
 }
 
-/// RMSNorm as llama2.c: `out = weight * (x / sqrt(mean(x^2) + eps))`.
+/// Dot product of a row of little-endian f16 (`w`, 2 bytes per element) with `x`, sequential in f32.
+pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
+    let mut val = 0.0f32;
+    for (b, &xv) in w.chunks_exact(2).zip(x) {
+        val += f16::from_le_bytes([b[0], b[1]]).to_f32() * xv;
+    }
+    val
+}
+
+/// Dot product of a row of little-endian bf16 (`w`, 2 bytes per element) with `x`, sequential in f32.
+pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
+    let mut val = 0.0f32;
+    for (b, &xv) in w.chunks_exact(2).zip(x) {
+        val += bf16::from_le_bytes([b[0], b[1]]).to_f32() * xv;
+    }
+    val
+}
+
+/// Quantized dot product, given the integer block dot (`dot_i32`): ggml's
+/// `sumf += sumi * (d_w * d_x)` over the common blocks. Architecture kernels pass their own exact
+/// `dot_i32`, so their results are bit-identical to the scalar ones.
+#[inline(always)]
+pub fn vec_dot_by<B: QuantBlock>(w: &[B], x: &[BlockQ8_0], dot_i32: impl Fn(&B, &BlockQ8_0) -> i32) -> f32 {
+    let mut sumf = 0.0f32;
+    for (bw, bx) in w.iter().zip(x) {
+        sumf += dot_i32(bw, bx) as f32 * (bw.d() * bx.d());
+    }
+    sumf
+}
+
+/// Quantized weight blocks times q8_0 activation blocks (ggml's scalar `vec_dot_*_q8_0`).
+pub fn vec_dot<B: QuantBlock>(w: &[B], x: &[BlockQ8_0]) -> f32 {
+    vec_dot_by(w, x, B::dot_i32)
+}
+
+/// `out[r] = sum_c W[r][c] x[c]` with the scalar kernels; see [`super::matvec`] for the contract.
+pub fn matvec(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
+    super::matvec_with::<Generic>(w, x, xq, out);
+}
+
+/// RMS normalization, llama2.c's formula: `ss = 1 / sqrtf(sum(x^2) / n + eps)`,
+/// `out = weight * (ss * x)`, over the common length `n` of the three slices.
 pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
-    let mut ss = 0f32;
-    for v in x {
+    let n = out.len().min(x.len()).min(weight.len());
+    let ss = rms_scale(&x[..n], eps);
+    for ((o, &xv), &wv) in out[..n].iter_mut().zip(x).zip(weight) {
+        *o = wv * (ss * xv);
+    }
+}
+
+/// [`rmsnorm`] in place (llama2.c's `rmsnorm(x, x, w, n)`), same arithmetic.
+pub fn rmsnorm_inplace(x: &mut [f32], weight: &[f32], eps: f32) {
+    let n = x.len().min(weight.len());
+    let ss = rms_scale(&x[..n], eps);
+    for (xv, &wv) in x[..n].iter_mut().zip(weight) {
+        *xv = wv * (ss * *xv);
+    }
+}
+
+fn rms_scale(x: &[f32], eps: f32) -> f32 {
+    let mut ss = 0.0f32;
+    for &v in x {
         ss += v * v;
     }
-    ss /= x.len().max(1) as f32;
+    ss /= x.len() as f32;
     ss += eps;
-    let ss = 1.0 / math::sqrtf(ss);
-    for ((o, w), v) in out.iter_mut().zip(weight).zip(x) {
-        *o = w * (ss * v);
-    }
+    1.0 / sqrtf(ss)
 }
 
-/// In-place softmax as llama2.c: subtract the max, exponentiate, normalise.
+/// Softmax in place, llama2.c's order: subtract the max, `expf`, sum, divide. Empty input: no-op.
 pub fn softmax(x: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
+    let Some((&first, rest)) = x.split_first() else {
+        return;
+    };
+    let mut max = first;
+    for &v in rest {
+        if v > max {
+            max = v;
+        }
+    }
+    let mut sum = 0.0f32;
     for v in x.iter_mut() {
-        *v = math::expf(*v - max);
+        *v = expf(*v - max);
         sum += *v;
     }
     for v in x.iter_mut() {
@@ -106,72 +125,318 @@ pub fn softmax(x: &mut [f32]) {
     }
 }
 
-/// `x * sigmoid(x)`.
+/// SiLU `x * sigma(x)`, computed as llama2.c does: `x * (1 / (1 + expf(-x)))`.
+///
+/// (Mathematically `x / (1 + e^-x)`; the division by the reciprocal is kept because it is what
+/// llama2.c computes, bit for bit.)
 #[inline]
 pub fn silu(x: f32) -> f32 {
-    x * (1.0 / (1.0 + math::expf(-x)))
+    x * (1.0 / (1.0 + expf(-x)))
 }
 
-/// `h1 = silu(h1) * h3`.
+/// SwiGLU in place: `h1[i] = silu(h1[i]) * h3[i]` (llama2.c's FFN loop), over the common length.
 pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
-    h1.iter_mut().zip(h3).for_each(|(a, b)| *a = silu(*a) * b);
+    for (a, &b) in h1.iter_mut().zip(h3) {
+        *a = silu(*a) * b;
+    }
 }
 
-/// GELU, tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+/// GELU, tanh approximation, in place: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
 pub fn gelu_tanh(x: &mut [f32]) {
-    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
-    x.iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + math::tanhf(C * (*v + 0.044_715 * *v * *v * *v))));
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    for v in x.iter_mut() {
+        let u = *v;
+        *v = 0.5 * u * (1.0 + tanhf(SQRT_2_OVER_PI * (u + 0.044715 * u * u * u)));
+    }
 }
 
-/// RoPE on interleaved pairs `(2i, 2i+1)` of every head in `v`, as llama2.c.
+/// Rotary embedding on interleaved pairs `(2k, 2k+1)` of every head in `v` (`[n_heads][head_dim]`),
+/// llama2.c's formula: `freq = 1 / powf(theta, i / head_dim)` for even `i`, angle `pos * freq`.
+///
+/// A trailing partial head and, for odd `head_dim`, each head's last element are left unchanged.
 pub fn rope_interleaved(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
-    for head in v.chunks_exact_mut(head_dim.max(1)) {
-        for (i, pair) in head.chunks_exact_mut(2).enumerate() {
-            let freq = 1.0 / math::powf(theta, (2 * i) as f32 / head_dim as f32);
-            let val = pos as f32 * freq;
-            let (fcr, fci) = (math::cosf(val), math::sinf(val));
-            let (v0, v1) = (pair[0], pair[1]);
-            pair[0] = v0 * fcr - v1 * fci;
-            pair[1] = v0 * fci + v1 * fcr;
+    if head_dim < 2 {
+        return;
+    }
+    for i in (0..head_dim - 1).step_by(2) {
+        let freq = 1.0f32 / powf(theta, i as f32 / head_dim as f32);
+        let val = pos as f32 * freq;
+        let (fcr, fci) = (cosf(val), sinf(val));
+        for head in v.chunks_exact_mut(head_dim) {
+            let (v0, v1) = (head[i], head[i + 1]);
+            head[i] = v0 * fcr - v1 * fci;
+            head[i + 1] = v0 * fci + v1 * fcr;
         }
     }
 }
 
-/// RoPE on pairs `(i, i + head_dim/2)` of every head in `v` (GPT-NeoX / Hugging Face Llama).
+/// Rotary embedding on half-split pairs `(i, i + head_dim/2)` of every head (the GPT-NeoX /
+/// Hugging Face `rotate_half` layout): `freq_i = 1 / powf(theta, 2i / head_dim)`.
+///
+/// A trailing partial head is left unchanged.
 pub fn rope_half(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
     let half = head_dim / 2;
-    for head in v.chunks_exact_mut(head_dim.max(1)) {
-        let (lo, hi) = head.split_at_mut(half);
-        for (i, (a, b)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
-            let freq = 1.0 / math::powf(theta, (2 * i) as f32 / head_dim as f32);
-            let val = pos as f32 * freq;
-            let (fcr, fci) = (math::cosf(val), math::sinf(val));
-            let (v0, v1) = (*a, *b);
-            *a = v0 * fcr - v1 * fci;
-            *b = v0 * fci + v1 * fcr;
+    if half == 0 {
+        return;
+    }
+    for i in 0..half {
+        let freq = 1.0f32 / powf(theta, (2 * i) as f32 / head_dim as f32);
+        let val = pos as f32 * freq;
+        let (fcr, fci) = (cosf(val), sinf(val));
+        for head in v.chunks_exact_mut(head_dim) {
+            let (v0, v1) = (head[i], head[i + half]);
+            head[i] = v0 * fcr - v1 * fci;
+            head[i + half] = v0 * fci + v1 * fcr;
         }
     }
 }
 
-/// Row `row` of an embedding table, dequantized into `out` (only that row is touched).
+/// Dequantizes row `row` of `t` into `out[..min(cols, out.len())]`, whatever the dtype (`U8`/`U32`
+/// elements are converted to their value as f32). A row past the end gives zeros.
 pub fn embedding_row(t: &Tensor<'_>, row: usize, out: &mut [f32]) {
+    let n = t.cols().min(out.len());
+    let out = &mut out[..n];
     let bytes = t.row(row);
+    if bytes.is_empty() {
+        out.fill(0.0);
+        return;
+    }
     match t.dtype() {
         DType::F32 => {
-            let cols = t.cols();
-            let data = t.as_f32().get(row * cols..(row + 1) * cols).unwrap_or(&[]);
-            out.iter_mut().zip(data).for_each(|(o, v)| *o = *v);
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
         }
-        DType::F16 => out
-            .iter_mut()
-            .zip(bytes.chunks_exact(2))
-            .for_each(|(o, b)| *o = f16::from_le_bytes([b[0], b[1]]).to_f32()),
-        DType::BF16 => out
-            .iter_mut()
-            .zip(bytes.chunks_exact(2))
-            .for_each(|(o, b)| *o = bf16::from_le_bytes([b[0], b[1]]).to_f32()),
-        DType::Q8_0 => crate::quant::dequantize_row_q8_0(q8_0_blocks(bytes), out),
-        DType::Q4_0 => crate::quant::dequantize_row_q4_0(q4_0_blocks(bytes), out),
-        DType::U8 | DType::U32 => out.fill(0.0),
+        DType::F16 => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = f16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
+        DType::BF16 => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = bf16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
+        DType::Q8_0 => dequantize_blocks::<BlockQ8_0>(bytes, out),
+        DType::Q4_0 => dequantize_blocks::<BlockQ4_0>(bytes, out),
+        DType::U8 => {
+            for (o, &b) in out.iter_mut().zip(bytes) {
+                *o = b as f32;
+            }
+        }
+        DType::U32 => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32;
+            }
+        }
+    }
+}
+
+fn dequantize_blocks<B: QuantBlock>(bytes: &[u8], out: &mut [f32]) {
+    let blocks: &[B] = crate::quant::blocks_from_bytes(bytes);
+    for (b, o) in blocks.iter().zip(out.chunks_mut(QK)) {
+        b.dequantize(o);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::kernels::testutil::*;
+    use crate::quant::quantize_row_q8_0;
+    use std::vec;
+    use std::vec::Vec;
+
+    #[test]
+    fn dot_is_sequential_f32() {
+        // 1e8 + 1 - 1e8 in f32 sequential order is 0, not 1: checks no reassociation.
+        assert_eq!(dot_f32(&[1e8, 1.0, -1e8], &[1.0, 1.0, 1.0]), 0.0);
+        assert_eq!(dot_f32(&[1.0, 2.0], &[3.0]), 3.0);
+        assert_eq!(dot_f32(&[], &[1.0]), 0.0);
+    }
+
+    #[test]
+    fn rmsnorm_matches_llama2c() {
+        let x = [1.0f32, -2.0, 3.0];
+        let w = [0.5f32, 1.0, 2.0];
+        let mut out = [0.0f32; 3];
+        rmsnorm(&mut out, &x, &w, 1e-5);
+        let ss = 1.0f32 / sqrtf((1.0f32 + 4.0 + 9.0) / 3.0 + 1e-5);
+        assert_eq!(out, [0.5 * ss, 1.0 * (ss * -2.0), 2.0 * (ss * 3.0)]);
+        let mut y = x;
+        rmsnorm_inplace(&mut y, &w, 1e-5);
+        assert_eq!(y, out);
+        rmsnorm(&mut [], &x, &w, 1e-5); // no panic
+    }
+
+    #[test]
+    fn softmax_basic() {
+        let mut x = [1.0f32, 2.0, 3.0];
+        softmax(&mut x);
+        let e = [expf(-2.0), expf(-1.0), 1.0];
+        let s = e[0] + e[1] + e[2];
+        assert_eq!(x, [e[0] / s, e[1] / s, e[2] / s]);
+        softmax(&mut []);
+        let mut big = [1000.0f32, 1000.0];
+        softmax(&mut big);
+        assert_eq!(big, [0.5, 0.5]);
+    }
+
+    #[test]
+    fn activations() {
+        assert_eq!(silu(0.0), 0.0);
+        assert!((silu(1.0) - 0.731_058_6).abs() < 1e-6);
+        let mut h1 = [1.0f32, -1.0, 2.0];
+        swiglu(&mut h1, &[2.0, 3.0]);
+        assert_eq!(h1, [silu(1.0) * 2.0, silu(-1.0) * 3.0, 2.0]);
+        let mut g = [0.0f32, 1.0, -3.0, 10.0];
+        gelu_tanh(&mut g);
+        assert_eq!(g[0], 0.0);
+        assert!((g[1] - 0.841_192).abs() < 1e-5);
+        assert!((g[2] - -0.003_637_4).abs() < 1e-5);
+        assert!((g[3] - 10.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn rope_interleaved_matches_per_element_loop() {
+        // llama2.c's loop over the whole vector, computing freq per element.
+        let (head_dim, n_heads, pos, theta) = (8usize, 3usize, 5usize, 10000.0f32);
+        let mut rng = Rng(3);
+        let v: Vec<f32> = (0..head_dim * n_heads).map(|_| rng.f32()).collect();
+        let mut want = v.clone();
+        for i in (0..want.len()).step_by(2) {
+            let hd = i % head_dim;
+            let freq = 1.0f32 / powf(theta, hd as f32 / head_dim as f32);
+            let val = pos as f32 * freq;
+            let (fcr, fci) = (cosf(val), sinf(val));
+            let (v0, v1) = (want[i], want[i + 1]);
+            want[i] = v0 * fcr - v1 * fci;
+            want[i + 1] = v0 * fci + v1 * fcr;
+        }
+        let mut got = v.clone();
+        rope_interleaved(&mut got, head_dim, pos, theta);
+        assert_eq!(got, want);
+        // pos 0 is the identity.
+        let mut id = v.clone();
+        rope_interleaved(&mut id, head_dim, 0, theta);
+        assert_eq!(id, v);
+        rope_interleaved(&mut id, 0, 3, theta); // no panic
+    }
+
+    #[test]
+    fn rope_half_is_a_permuted_interleaved() {
+        // Half-split pairs (i, i+h) with freq theta^(-2i/d) equal interleaved pairs (2i, 2i+1).
+        let (head_dim, pos, theta) = (16usize, 7usize, 500.0f32);
+        let mut rng = Rng(5);
+        let v: Vec<f32> = (0..head_dim * 2).map(|_| rng.f32()).collect();
+        let h = head_dim / 2;
+        let perm = |hv: &[f32]| -> Vec<f32> {
+            (0..head_dim).map(|k| if k % 2 == 0 { hv[k / 2] } else { hv[h + k / 2] }).collect()
+        };
+        let mut a = v.clone();
+        rope_half(&mut a, head_dim, pos, theta);
+        let mut b: Vec<f32> = v.chunks(head_dim).flat_map(perm).collect();
+        rope_interleaved(&mut b, head_dim, pos, theta);
+        let a_perm: Vec<f32> = a.chunks(head_dim).flat_map(perm).collect();
+        assert_eq!(a_perm, b);
+        assert_ne!(a, v);
+    }
+
+    #[test]
+    fn embedding_row_every_dtype() {
+        let cols = 33;
+        let mut rng = Rng(11);
+        let rows: Vec<Vec<f32>> = (0..3).map(|_| (0..cols).map(|_| rng.f32()).collect()).collect();
+        for dtype in WEIGHT_DTYPES {
+            let enc = encode(dtype, &rows, cols);
+            let t = enc.tensor();
+            let mut out = vec![f32::NAN; cols + 2];
+            embedding_row(&t, 1, &mut out);
+            let tol = match dtype {
+                DType::F32 => 0.0,
+                DType::F16 => 1e-3,
+                DType::BF16 => 8e-3,
+                DType::Q8_0 => 1.0 / 127.0,
+                _ => 1.0 / 7.0,
+            };
+            for c in 0..cols {
+                assert!((out[c] - rows[1][c]).abs() <= tol, "{dtype:?} col {c}");
+            }
+            assert!(out[cols].is_nan(), "{dtype:?} wrote past cols");
+            let mut short = [f32::NAN; 5];
+            embedding_row(&t, 2, &mut short);
+            assert!(short.iter().all(|v| v.is_finite()));
+            embedding_row(&t, 99, &mut short);
+            assert_eq!(short, [0.0; 5]);
+        }
+    }
+
+    #[test]
+    fn matvec_ragged_rows_within_quantization_error() {
+        for cols in [1usize, 31, 33, 172] {
+            let rows_n = 5;
+            let mut rng = Rng(cols as u32);
+            let rows: Vec<Vec<f32>> = (0..rows_n).map(|_| (0..cols).map(|_| rng.f32()).collect()).collect();
+            let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
+            let mut xq = vec![BlockQ8_0::default(); cols.div_ceil(QK)];
+            quantize_row_q8_0(&x, &mut xq);
+            for dtype in WEIGHT_DTYPES {
+                let enc = encode(dtype, &rows, cols);
+                let mut out = vec![f32::NAN; rows_n];
+                matvec(&enc.tensor(), &x, &xq, &mut out);
+                for (r, row) in rows.iter().enumerate() {
+                    let want = dot_f32(row, &x);
+                    let tol = quant_tolerance(dtype, row, &x);
+                    assert!(
+                        (out[r] - want).abs() <= tol,
+                        "{dtype:?} cols {cols} row {r}: {} vs {want} (tol {tol})",
+                        out[r]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matvec_f32_is_llama2c_exact() {
+        let (rows_n, cols) = (7, 172);
+        let mut rng = Rng(99);
+        let rows: Vec<Vec<f32>> = (0..rows_n).map(|_| (0..cols).map(|_| rng.f32()).collect()).collect();
+        let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
+        let enc = encode(DType::F32, &rows, cols);
+        let mut out = vec![0.0f32; rows_n];
+        matvec(&enc.tensor(), &x, &[], &mut out);
+        for (r, row) in rows.iter().enumerate() {
+            let mut val = 0.0f32;
+            for j in 0..cols {
+                val += row[j] * x[j];
+            }
+            assert_eq!(out[r].to_bits(), val.to_bits());
+        }
+    }
+
+    #[test]
+    fn matvec_mismatched_lengths_use_common_prefix() {
+        let cols = 40;
+        let rows: Vec<Vec<f32>> = (0..4).map(|r| vec![r as f32; cols]).collect();
+        for dtype in WEIGHT_DTYPES {
+            let enc = encode(dtype, &rows, cols);
+            let t = enc.tensor();
+            // Short x (10 of 40), short xq (1 of 2 blocks), short out (2 of 4 rows).
+            let x = [1.0f32; 10];
+            let mut xq = [BlockQ8_0::default(); 1];
+            quantize_row_q8_0(&[1.0; 32], &mut xq);
+            let mut out = [f32::NAN; 2];
+            matvec(&t, &x, &xq, &mut out);
+            let per_row = if matches!(dtype, DType::Q8_0 | DType::Q4_0) { 32.0 } else { 10.0 };
+            for (r, &o) in out.iter().enumerate() {
+                assert!((o - r as f32 * per_row).abs() < 0.1, "{dtype:?} row {r}: {o}");
+            }
+            // Long out: only the first `rows` entries are written.
+            let mut long = [f32::NAN; 6];
+            matvec(&t, &[1.0; 64], &[xq[0]; 4], &mut long);
+            assert!(long[..4].iter().all(|v| v.is_finite()) && long[4..].iter().all(|v| v.is_nan()));
+        }
     }
 }

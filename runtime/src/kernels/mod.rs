@@ -1,29 +1,171 @@
-//! Numeric kernels. [`generic`] is the scalar definition of every kernel and is always compiled;
-//! architecture modules provide faster versions of the hot ones (matrix-vector products), selected at
-//! compile time, and are tested against it.
+//! Numeric kernels: matrix-vector products over every weight dtype, and the small vector operations
+//! of a decoder step (norms, softmax, activations, rotary embeddings, embedding lookup).
 //!
-//! Every kernel is panic-free: where slice lengths disagree it works over the common prefix.
+//! # Architecture selection
+//!
+//! One module per architecture, chosen at compile time (no runtime dispatch, no function tables):
+//!
+//! | module | cfg (set by `build.rs`) | accelerates |
+//! |---|---|---|
+//! | [`generic`] | always compiled, always public | the specification of everything |
+//! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
+//! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD) |
+//!
+//! The architecture modules only provide dot products (the [`Dot`] trait); the row loop of
+//! [`matvec`] is written once ([`matvec_with`]) and monomorphized per architecture.
+//!
+//! # Reproducibility
+//!
+//! - Quantized dots (`q8_0`, `q4_0` weights times `q8_0` activations) are **bit-identical** on every
+//!   architecture: each block's integer dot is exact, and the per-block float accumulation
+//!   `sumf += sumi * (d_w * d_x)` is the scalar one everywhere.
+//! - [`axpy`] is bit-identical everywhere (no FMA).
+//! - f32/f16/bf16 dots ([`dot_f32`] and [`matvec`] on float weights) are sequential f32 sums
+//!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86`: results
+//!   differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the scalar kernels on a host.
+//! - Everything else (norms, softmax, activations, rope) exists only in [`generic`] and uses
+//!   [`crate::math`] (libm), so it is bit-identical everywhere.
+//!
+//! # Lengths
+//!
+//! No kernel panics on mismatched lengths: each works on the common prefix of its slices (documented
+//! per function). Normal use passes consistent lengths.
 
 pub mod generic;
 
-use crate::quant::BlockQ8_0;
-use crate::tensor::Tensor;
+#[cfg(glmix_dsp)]
+pub mod arm_dsp;
+#[cfg(glmix_avx2)]
+pub mod x86;
+
+#[cfg(test)]
+mod dsp_model;
+#[cfg(test)]
+mod testutil;
+
+use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
+use crate::tensor::{DType, Tensor};
 
 pub use generic::{
-    axpy, embedding_row, gelu_tanh, rmsnorm, rope_half, rope_interleaved, silu, softmax, swiglu,
+    embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_interleaved, silu, softmax, swiglu,
 };
 
-/// `out[r] = sum_c W[r][c] * x[c]` for every row of `w`.
-///
-/// For q8_0 / q4_0 weights the product uses `xq`, which must hold `x` quantized to q8_0
-/// ([`crate::quant::quantize_row_q8_0`]), as ggml does; other dtypes use `x`.
-#[inline]
-pub fn matvec(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
-    generic::matvec(w, x, xq, out)
+/// The dot products (and axpy) an architecture may accelerate. Every method defaults to the scalar
+/// twin in [`generic`]; an architecture overrides what it does better.
+pub(crate) trait Dot {
+    /// `sum a[i] b[i]` over the common prefix.
+    #[inline(always)]
+    fn f32(a: &[f32], b: &[f32]) -> f32 {
+        generic::dot_f32(a, b)
+    }
+    /// f16 row bytes times `x`, over the common prefix.
+    #[inline(always)]
+    fn f16(w: &[u8], x: &[f32]) -> f32 {
+        generic::dot_f16(w, x)
+    }
+    /// bf16 row bytes times `x`, over the common prefix.
+    #[inline(always)]
+    fn bf16(w: &[u8], x: &[f32]) -> f32 {
+        generic::dot_bf16(w, x)
+    }
+    /// q8_0 weight blocks times q8_0 activation blocks, over the common blocks.
+    #[inline(always)]
+    fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+        generic::vec_dot(w, x)
+    }
+    /// q4_0 weight blocks times q8_0 activation blocks, over the common blocks.
+    #[inline(always)]
+    fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+        generic::vec_dot(w, x)
+    }
+    /// `y += a x` over the common prefix.
+    #[inline(always)]
+    fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+        generic::axpy(y, a, x)
+    }
 }
 
-/// `sum_i a[i] * b[i]`.
-#[inline]
+/// The kernels of the target this crate is compiled for.
+#[cfg(glmix_avx2)]
+type Arch = x86::Avx2;
+#[cfg(glmix_dsp)]
+type Arch = arm_dsp::Dsp;
+#[cfg(not(any(glmix_avx2, glmix_dsp)))]
+type Arch = generic::Generic;
+
+/// Matrix-vector product `out[r] = sum_c W[r][c] x[c]` for `r < w.rows()`.
+///
+/// - f32, f16, bf16 weights use `x` (f32 activations).
+/// - q8_0, q4_0 weights use `xq`: `x` quantized once by the caller with
+///   [`crate::quant::quantize_row_q8_0`] (`w.cols().div_ceil(32)` blocks), as ggml does; each block
+///   contributes `sumi * d_w * d_x` with `sumi` an exact integer dot.
+/// - U8/U32 tensors are not weights: `out` gets zeros.
+///
+/// Lengths: rows `r < min(w.rows(), out.len())` are written (the rest of `out` is untouched); each dot
+/// runs over the common prefix of the row and `x` (or the row's blocks and `xq`). In normal use
+/// `x.len() >= w.cols()`, `xq.len() >= ceil(w.cols() / 32)` and `out.len() >= w.rows()`.
+///
+/// ```
+/// use glmix::{kernels, tensor::{DType, Tensor}};
+/// #[repr(C, align(4))]
+/// struct Aligned([u8; 24]); // f32 tensor data must be 4-byte aligned
+/// let mut w = Aligned([0; 24]); // [2][3]
+/// for (c, v) in w.0.chunks_exact_mut(4).zip([1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]) {
+///     c.copy_from_slice(&v.to_le_bytes());
+/// }
+/// let t = Tensor::new(DType::F32, 2, 3, &w.0).unwrap();
+/// let mut out = [0.0f32; 2];
+/// kernels::matvec(&t, &[1.0, 0.0, -1.0], &[], &mut out);
+/// assert_eq!(out, [-2.0, -2.0]);
+/// ```
+pub fn matvec(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
+    matvec_with::<Arch>(w, x, xq, out);
+}
+
+/// `sum a[i] b[i]` over the common prefix (reordered on AVX2 hosts; see the module docs).
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    generic::dot_f32(a, b)
+    Arch::f32(a, b)
+}
+
+/// `y[i] += a * x[i]` over the common prefix (bit-identical on every architecture).
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    Arch::axpy(y, a, x)
+}
+
+/// The one row loop of [`matvec`], monomorphized per architecture's dot kernels `K`.
+pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
+    let rows = w.rows().min(out.len());
+    let out = &mut out[..rows];
+    let cols = w.cols();
+    match w.dtype() {
+        DType::F32 => {
+            let data = w.as_f32();
+            for (r, o) in out.iter_mut().enumerate() {
+                let start = r.saturating_mul(cols);
+                let row = data.get(start..start.saturating_add(cols)).unwrap_or(&[]);
+                *o = K::f32(row, x);
+            }
+        }
+        DType::F16 => {
+            for (r, o) in out.iter_mut().enumerate() {
+                *o = K::f16(w.row(r), x);
+            }
+        }
+        DType::BF16 => {
+            for (r, o) in out.iter_mut().enumerate() {
+                *o = K::bf16(w.row(r), x);
+            }
+        }
+        DType::Q8_0 => {
+            for (r, o) in out.iter_mut().enumerate() {
+                *o = K::q8_0(blocks_from_bytes(w.row(r)), xq);
+            }
+        }
+        DType::Q4_0 => {
+            for (r, o) in out.iter_mut().enumerate() {
+                *o = K::q4_0(blocks_from_bytes(w.row(r)), xq);
+            }
+        }
+        DType::U8 | DType::U32 => out.fill(0.0),
+    }
 }

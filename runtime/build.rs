@@ -1,0 +1,70 @@
+//! Maps the target to the kernel cfgs `kernels/mod.rs` selects on.
+//!
+//! Stable Rust sets no 32-bit ARM `target_feature` cfgs (`cfg(target_feature = "dsp")` is silently
+//! false), so the Cortex-M DSP kernels are chosen by target triple, as the cortex-m crate does:
+//!
+//! | cfg | when | kernels |
+//! |---|---|---|
+//! | `glmix_dsp` | `thumbv7em-*` (M4, M7); `thumbv8m.main-*` built with `-C target-feature=+dsp` or `-C target-cpu=cortex-m33/m35p/m55/m85` | `kernels::arm_dsp` (SMLAD) |
+//! | `glmix_avx2` | `x86_64` with `avx2`, `fma` and `f16c` enabled at compile time | `kernels::x86` |
+//! | (none) | everything else (thumbv6m, riscv32, plain x86_64) | `kernels::generic` only |
+//!
+//! Environment switches (read at build time):
+//! - `GLMIX_KERNELS=generic`: select no architecture kernels at all (the scalar twins everywhere; makes
+//!   float results reproducible bit for bit between a desktop and a board).
+
+use std::env;
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(glmix_dsp)");
+    println!("cargo::rustc-check-cfg=cfg(glmix_avx2)");
+    println!("cargo::rerun-if-env-changed=GLMIX_KERNELS");
+    println!("cargo::rerun-if-changed=build.rs");
+
+    let target = env::var("TARGET").unwrap_or_default();
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    let has = |f: &str| features.split(',').any(|x| x == f);
+
+    if env::var("GLMIX_KERNELS").is_ok_and(|v| v == "generic") {
+        return;
+    }
+    let dsp = if target.starts_with("thumbv7em-") {
+        true
+    } else if target.starts_with("thumbv8m.main-") {
+        v8m_dsp_requested()
+    } else {
+        false
+    };
+    if dsp {
+        println!("cargo::rustc-cfg=glmix_dsp");
+    }
+    if arch == "x86_64" && has("avx2") && has("fma") && has("f16c") {
+        println!("cargo::rustc-cfg=glmix_avx2");
+    }
+}
+
+/// Armv8-M Mainline: the DSP extension is optional, and LLVM's assembler only accepts DSP instructions
+/// when the `dsp` feature is on (it is unstable, so no cfg reports it). Look at the flags instead:
+/// `-C target-feature=+dsp`, or a `-C target-cpu` whose LLVM definition includes DSP.
+fn v8m_dsp_requested() -> bool {
+    const DSP_CPUS: [&str; 4] = ["cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"];
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let mut dsp = false;
+    // Flags come as `-C`, `key=value` or `-Ckey=value`; later flags win.
+    for flag in flags.split('\x1f') {
+        let flag = flag.trim_start_matches("-C");
+        if let Some(list) = flag.strip_prefix("target-feature=") {
+            for f in list.split(',') {
+                match f {
+                    "+dsp" => dsp = true,
+                    "-dsp" => dsp = false,
+                    _ => {}
+                }
+            }
+        } else if let Some(cpu) = flag.strip_prefix("target-cpu=") {
+            dsp = DSP_CPUS.contains(&cpu);
+        }
+    }
+    dsp
+}

@@ -1,0 +1,309 @@
+//! x86_64 kernels: AVX2 + FMA + F16C, selected at compile time (`cfg(glmix_avx2)`, see `build.rs`).
+//!
+//! The runtime is `no_std`, so there is no runtime CPU detection: build the host with
+//! `RUSTFLAGS="-C target-cpu=native"` (or `-C target-cpu=x86-64-v3`, or
+//! `-C target-feature=+avx2,+fma,+f16c`); a plain x86_64 build uses [`super::generic`].
+//!
+//! - f32/f16/bf16 dots: 8-lane FMA accumulators, a horizontal sum, the tail in scalar order. The sum
+//!   is reordered against the scalar twin (tests use the worst-case reordering bound).
+//! - q8_0/q4_0 block dots: both operands widened to i16, `vpmaddwd`, an exact i32 horizontal sum; the
+//!   per-block float accumulation is the scalar one, so results are bit-identical to the twin (for all
+//!   `i8` values, including -128, unlike `vpmaddubsw`-based kernels that saturate).
+//! - axpy: multiply then add, no FMA: bit-identical to the twin.
+
+use super::{generic, Dot};
+use crate::quant::{BlockQ4_0, BlockQ8_0};
+use core::arch::x86_64::*;
+
+/// The AVX2 implementation of the dispatched kernels.
+pub(crate) struct Avx2;
+
+impl Dot for Avx2 {
+    #[inline(always)]
+    fn f32(a: &[f32], b: &[f32]) -> f32 {
+        dot_f32(a, b)
+    }
+    #[inline(always)]
+    fn f16(w: &[u8], x: &[f32]) -> f32 {
+        dot_f16(w, x)
+    }
+    #[inline(always)]
+    fn bf16(w: &[u8], x: &[f32]) -> f32 {
+        dot_bf16(w, x)
+    }
+    #[inline(always)]
+    fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+        generic::vec_dot_by(w, x, block_dot_q8_0)
+    }
+    #[inline(always)]
+    fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+        generic::vec_dot_by(w, x, block_dot_q4_0)
+    }
+    #[inline(always)]
+    fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+        axpy(y, a, x)
+    }
+}
+
+/// Sum of the 8 f32 lanes of a `__m256` (a macro, to be used inside a kernel's `unsafe` block).
+macro_rules! hsum_ps {
+    ($v:expr) => {{
+        let v: __m256 = $v;
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }};
+}
+
+/// Sum of the 8 i32 lanes of a `__m256i` (exact: block sums are far below `i32::MAX`).
+macro_rules! hsum_epi32 {
+    ($v:expr) => {{
+        let v: __m256i = $v;
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+        _mm_cvtsi128_si32(s)
+    }};
+}
+
+/// `sum a[i] b[i]` over the common prefix; 4 x 8 FMA accumulators.
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (a32, b32) = (a.chunks_exact(32), b.chunks_exact(32));
+    let (a8, b8) = (a32.remainder().chunks_exact(8), b32.remainder().chunks_exact(8));
+    let (a1, b1) = (a8.remainder(), b8.remainder());
+    // SAFETY: every load reads 8 f32 at offsets 0, 8, 16, 24 of a `chunks_exact(32)` chunk or at 0 of a
+    // `chunks_exact(8)` chunk, so inside the slice (unaligned loads); AVX2/FMA are enabled at compile
+    // time (cfg glmix_avx2).
+    let mut sum = unsafe {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for (ca, cb) in a32.zip(b32) {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                let va = _mm256_loadu_ps(ca.as_ptr().add(8 * k));
+                let vb = _mm256_loadu_ps(cb.as_ptr().add(8 * k));
+                *acc = _mm256_fmadd_ps(va, vb, *acc);
+            }
+        }
+        for (ca, cb) in a8.zip(b8) {
+            acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(ca.as_ptr()), _mm256_loadu_ps(cb.as_ptr()), acc[0]);
+        }
+        hsum_ps!(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]),))
+    };
+    for (&x, &y) in a1.iter().zip(b1) {
+        sum += x * y;
+    }
+    sum
+}
+
+/// f16 row bytes times `x` over the common prefix (F16C conversion, 2 x 8 FMA accumulators).
+pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
+    let n = (w.len() / 2).min(x.len());
+    let (w, x) = (&w[..2 * n], &x[..n]);
+    let (w16, x16) = (w.chunks_exact(32), x.chunks_exact(16));
+    let (wt, xt) = (w16.remainder(), x16.remainder());
+    // SAFETY: each 128-bit load reads 16 bytes at offset 0 or 16 of a 32-byte chunk, each f32 load 8
+    // f32 at offset 0 or 8 of a 16-element chunk (unaligned loads); AVX2/FMA/F16C enabled at compile
+    // time (cfg glmix_avx2).
+    let sum = unsafe {
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for (cw, cx) in w16.zip(x16) {
+            let w0 = _mm256_cvtph_ps(_mm_loadu_si128(cw.as_ptr().cast()));
+            let w1 = _mm256_cvtph_ps(_mm_loadu_si128(cw.as_ptr().add(16).cast()));
+            acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(cx.as_ptr()), acc0);
+            acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(cx.as_ptr().add(8)), acc1);
+        }
+        hsum_ps!(_mm256_add_ps(acc0, acc1))
+    };
+    sum + generic::dot_f16(wt, xt)
+}
+
+/// bf16 row bytes times `x` over the common prefix (bf16 -> f32 is a 16-bit shift).
+pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
+    let n = (w.len() / 2).min(x.len());
+    let (w, x) = (&w[..2 * n], &x[..n]);
+    let (w16, x16) = (w.chunks_exact(32), x.chunks_exact(16));
+    let (wt, xt) = (w16.remainder(), x16.remainder());
+    // SAFETY: as in `dot_f16`: 16-byte loads at offsets 0 and 16 of 32-byte chunks, 8-f32 loads at
+    // offsets 0 and 8 of 16-element chunks; AVX2/FMA enabled at compile time (cfg glmix_avx2).
+    let sum = unsafe {
+        let widen = |p: *const u8| {
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(_mm_loadu_si128(p.cast()))))
+        };
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for (cw, cx) in w16.zip(x16) {
+            acc0 = _mm256_fmadd_ps(widen(cw.as_ptr()), _mm256_loadu_ps(cx.as_ptr()), acc0);
+            acc1 = _mm256_fmadd_ps(widen(cw.as_ptr().add(16)), _mm256_loadu_ps(cx.as_ptr().add(8)), acc1);
+        }
+        hsum_ps!(_mm256_add_ps(acc0, acc1))
+    };
+    sum + generic::dot_bf16(wt, xt)
+}
+
+/// `y[i] += a * x[i]` over the common prefix; multiply then add (no FMA), as the scalar twin.
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    let n = y.len().min(x.len());
+    let (y, x) = (&mut y[..n], &x[..n]);
+    let mut y8 = y.chunks_exact_mut(8);
+    let mut x8 = x.chunks_exact(8);
+    // SAFETY: each load/store touches 8 f32 at offset 0 of a `chunks_exact(8)` chunk (unaligned);
+    // AVX enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let va = _mm256_set1_ps(a);
+        for (cy, cx) in (&mut y8).zip(&mut x8) {
+            let p = _mm256_mul_ps(va, _mm256_loadu_ps(cx.as_ptr()));
+            _mm256_storeu_ps(cy.as_mut_ptr(), _mm256_add_ps(_mm256_loadu_ps(cy.as_ptr()), p));
+        }
+    }
+    generic::axpy(y8.into_remainder(), a, x8.remainder());
+}
+
+/// Exact `sum_j w.qs[j] * x.qs[j]` of two q8_0 blocks.
+#[inline(always)]
+pub fn block_dot_q8_0(w: &BlockQ8_0, x: &BlockQ8_0) -> i32 {
+    // SAFETY: four 16-byte unaligned loads at offsets 0 and 16 of the two 32-byte `qs` arrays; AVX2
+    // enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let (pw, px) = (w.qs.as_ptr(), x.qs.as_ptr());
+        let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.cast()));
+        let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.add(16).cast()));
+        let x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.cast()));
+        let x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.add(16).cast()));
+        hsum_epi32!(_mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1),))
+    }
+}
+
+/// Exact `sum_j (nibble_j - 8) * x.qs[j]` of a q4_0 block and a q8_0 block.
+#[inline(always)]
+pub fn block_dot_q4_0(w: &BlockQ4_0, x: &BlockQ8_0) -> i32 {
+    // SAFETY: one 16-byte unaligned load of `w.qs` (16 bytes), two of `x.qs` at offsets 0 and 16
+    // (32 bytes); AVX2 enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let q = _mm_loadu_si128(w.qs.as_ptr().cast());
+        let (m, e) = (_mm_set1_epi8(0x0F), _mm_set1_epi8(8));
+        // Elements 0..16 are the low nibbles, 16..32 the high ones; value nibble - 8 in [-8, 7].
+        let lo = _mm_sub_epi8(_mm_and_si128(q, m), e);
+        let hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16::<4>(q), m), e);
+        let px = x.qs.as_ptr();
+        let x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.cast()));
+        let x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.add(16).cast()));
+        let p0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(lo), x0);
+        let p1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(hi), x1);
+        hsum_epi32!(_mm256_add_epi32(p0, p1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::testutil::*;
+    use super::*;
+    use crate::quant::{quantize_row_q8_0, QuantBlock};
+    use crate::tensor::{DType, QK};
+    use std::vec;
+    use std::vec::Vec;
+
+    #[test]
+    fn dot_f32_vs_scalar() {
+        let mut rng = Rng(1);
+        for n in LENGTHS {
+            let (a, b) = (rng.vec(n), rng.vec(n + 3));
+            let (got, want) = (dot_f32(&a, &b), generic::dot_f32(&a, &b));
+            assert!((got - want).abs() <= reorder_tolerance(&a, &b), "n={n}: {got} vs {want}");
+        }
+        assert_eq!(dot_f32(&[], &[1.0]), 0.0);
+    }
+
+    fn to_half_bytes(v: &[f32], bf: bool) -> Vec<u8> {
+        v.iter()
+            .flat_map(|&x| {
+                if bf {
+                    half::bf16::from_f32(x).to_le_bytes()
+                } else {
+                    half::f16::from_f32(x).to_le_bytes()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dot_f16_bf16_vs_scalar() {
+        let mut rng = Rng(2);
+        for n in LENGTHS {
+            let (w, x) = (rng.vec(n), rng.vec(n));
+            for bf in [false, true] {
+                let wb = to_half_bytes(&w, bf);
+                let (got, want) = if bf {
+                    (dot_bf16(&wb, &x), generic::dot_bf16(&wb, &x))
+                } else {
+                    (dot_f16(&wb, &x), generic::dot_f16(&wb, &x))
+                };
+                assert!((got - want).abs() <= reorder_tolerance(&w, &x) * 1.01, "n={n} bf={bf}");
+                // Odd byte count and short x: common prefix, no panic.
+                let _ = dot_f16(&wb[..wb.len() - 1], &x[..n / 2]);
+            }
+        }
+    }
+
+    #[test]
+    fn axpy_bit_identical() {
+        let mut rng = Rng(3);
+        for n in LENGTHS {
+            let (y0, x) = (rng.vec(n), rng.vec(n + 1));
+            let a = rng.f32();
+            let (mut y1, mut y2) = (y0.clone(), y0.clone());
+            axpy(&mut y1, a, &x);
+            generic::axpy(&mut y2, a, &x);
+            assert_eq!(y1, y2, "n={n}");
+        }
+    }
+
+    fn random_q8(rng: &mut Rng) -> BlockQ8_0 {
+        let mut b = BlockQ8_0 { d: half::f16::from_f32(rng.f32()).to_le_bytes(), qs: [0; QK] };
+        b.qs.iter_mut().for_each(|q| *q = rng.i8()); // full range, including -128
+        b
+    }
+
+    #[test]
+    fn block_dots_bit_identical_full_range() {
+        let mut rng = Rng(4);
+        for _ in 0..2000 {
+            let (w, x) = (random_q8(&mut rng), random_q8(&mut rng));
+            assert_eq!(block_dot_q8_0(&w, &x), w.dot_i32(&x));
+            let mut w4 = BlockQ4_0 { d: w.d, qs: [0; 16] };
+            w4.qs.iter_mut().for_each(|q| *q = rng.next() as u8);
+            assert_eq!(block_dot_q4_0(&w4, &x), w4.dot_i32(&x));
+        }
+        let (mn, mx) = (BlockQ8_0 { d: [0; 2], qs: [-128; 32] }, BlockQ8_0 { d: [0; 2], qs: [127; 32] });
+        assert_eq!(block_dot_q8_0(&mn, &mn), 32 * 128 * 128);
+        assert_eq!(block_dot_q8_0(&mn, &mx), -32 * 128 * 127);
+    }
+
+    #[test]
+    fn matvec_vs_scalar_every_dtype() {
+        let mut rng = Rng(5);
+        for cols in LENGTHS {
+            let rows_n = 3;
+            let rows: Vec<Vec<f32>> = (0..rows_n).map(|_| rng.vec(cols)).collect();
+            let x = rng.vec(cols);
+            let mut xq = vec![BlockQ8_0::default(); cols.div_ceil(QK)];
+            quantize_row_q8_0(&x, &mut xq);
+            for dtype in WEIGHT_DTYPES {
+                let enc = encode(dtype, &rows, cols);
+                let t = enc.tensor();
+                let (mut got, mut want) = (vec![0.0f32; rows_n], vec![0.0f32; rows_n]);
+                super::super::matvec_with::<Avx2>(&t, &x, &xq, &mut got);
+                generic::matvec(&t, &x, &xq, &mut want);
+                for r in 0..rows_n {
+                    if matches!(dtype, DType::Q8_0 | DType::Q4_0) {
+                        assert_eq!(got[r].to_bits(), want[r].to_bits(), "{dtype:?} cols {cols}");
+                    } else {
+                        let tol = reorder_tolerance(&rows[r], &x) * 1.01;
+                        assert!((got[r] - want[r]).abs() <= tol, "{dtype:?} cols {cols}");
+                    }
+                }
+            }
+        }
+    }
+}
