@@ -1,0 +1,3 @@
+fn main() {
+    glmix_fw_build::build(&["link.x", "defmt.x"]);
+}
