@@ -45,7 +45,9 @@ impl Vocab {
                 "{}: token {id} has length {len} (max_token_length is {max_token_len})",
                 path.display()
             );
-            tokens.push((take(len as usize)?.to_vec(), score));
+            let piece = take(len as usize)?;
+            ensure!(!piece.contains(&0), "{}: token {id} contains a NUL byte", path.display());
+            tokens.push((piece.to_vec(), score));
         }
         ensure!(
             pos == bytes.len(),
