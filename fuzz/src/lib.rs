@@ -138,8 +138,9 @@ impl VocabTables {
 
     /// The validated tokenizer over these tables.
     pub fn tokenizer(&self) -> Tokenizer<'_> {
-        let v = BpeVocab::new(&self.scores, &self.offsets, &self.sorted, &self.pieces, self.max_token_len, 1, 2)
-            .expect("a valid vocabulary");
+        let v =
+            BpeVocab::new(&self.scores, &self.offsets, &self.sorted, &self.pieces, self.max_token_len, 1, 2)
+                .expect("a valid vocabulary");
         Tokenizer::Bpe(v)
     }
 }
@@ -175,7 +176,9 @@ pub fn fuzz_vocab() -> &'static VocabTables {
     TABLES.get_or_init(|| {
         let path = shared_data().join("llama2c_stories260K").join("tok512.bin");
         let vocab = Vocab::read_llama2c(&path, 512).unwrap_or_else(|_| {
-            generated_vocab(&["he", "the", " the", "ll", "llo", "hello", " a", "an", "and", " and", "é", "日本"])
+            generated_vocab(&[
+                "he", "the", " the", "ll", "llo", "hello", " a", "an", "and", " and", "é", "日本",
+            ])
         });
         VocabTables::new(&vocab)
     })
@@ -232,7 +235,14 @@ fn fuzz_config() -> &'static ModelConfig {
 /// builds must lay out, parse and run.
 pub fn import_safetensors(data: &[u8]) {
     let quant = QUANTS[data.len() % QUANTS.len()];
-    let result = glmix_tools::convert::convert_bytes(data, "fuzz.safetensors", fuzz_config(), None, quant, |_, _, _| {});
+    let result = glmix_tools::convert::convert_bytes(
+        data,
+        "fuzz.safetensors",
+        fuzz_config(),
+        None,
+        quant,
+        |_, _, _| {},
+    );
     if let Ok((file, _)) = result {
         check_written(&file, data);
     }
@@ -256,7 +266,8 @@ pub fn import_llama2c(data: &[u8]) {
     let Ok((cfg, raw)) = glmix_tools::llama2c::read_checkpoint_bytes(data, Path::new("fuzz.bin")) else {
         return;
     };
-    let mut tokens: Vec<(Vec<u8>, f32)> = (0..cfg.vocab_size).map(|i| (format!("t{i}").into_bytes(), 0.0)).collect();
+    let mut tokens: Vec<(Vec<u8>, f32)> =
+        (0..cfg.vocab_size).map(|i| (format!("t{i}").into_bytes(), 0.0)).collect();
     for (i, t) in tokens.iter_mut().enumerate().take(3) {
         t.0 = ["<unk>", "\n<s>\n", "\n</s>\n"][i].as_bytes().to_vec();
     }
@@ -276,7 +287,13 @@ pub fn import_llama2c(data: &[u8]) {
 pub fn decode_model() -> &'static AlignedBytes {
     static MODEL: OnceLock<AlignedBytes> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let l = |pattern, param, form, n_heads, n_kv_heads| RandomLayer { pattern, param, form, n_heads, n_kv_heads };
+        let l = |pattern, param, form, n_heads, n_kv_heads| RandomLayer {
+            pattern,
+            param,
+            form,
+            n_heads,
+            n_kv_heads,
+        };
         let mut spec = RandomSpec::small(vec![
             l(0, 0, 0, 2, 1), // dense attention, grouped queries
             l(1, 3, 1, 2, 2), // window 3, recurrent
@@ -371,9 +388,10 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     file.tensors.extend(vocab.tensors());
     out.push(("parse_model", "seed-bpe".into(), [&[1u8][..], &file.to_bytes().unwrap()].concat()));
 
-    for (i, text) in ["", "hello world", "Once upon a time, there was a little girl.", "日本 é\u{0}\u{7f}\u{ff}"]
-        .iter()
-        .enumerate()
+    for (i, text) in
+        ["", "hello world", "Once upon a time, there was a little girl.", "日本 é\u{0}\u{7f}\u{ff}"]
+            .iter()
+            .enumerate()
     {
         out.push(("tokenizer", format!("seed-text-{i}"), text.as_bytes().to_vec()));
     }

@@ -128,7 +128,8 @@ pub fn convert_bytes(
 ) -> Result<(ModelFile, Vec<TensorReport>)> {
     let mut header = config.header()?;
     let layers = config.layer_descs()?;
-    let st = SafeTensors::deserialize(weights).with_context(|| format!("{label} is not a safetensors file"))?;
+    let st =
+        SafeTensors::deserialize(weights).with_context(|| format!("{label} is not a safetensors file"))?;
     let available: BTreeMap<String, safetensors::tensor::TensorView<'_>> = st.tensors().into_iter().collect();
 
     let names = expected_names(config);

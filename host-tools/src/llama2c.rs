@@ -112,7 +112,11 @@ fn config_from(d: [i32; 7], shared: bool, path: &Path) -> Result<Llama2cConfig> 
         "{}: {n_layers} layers, but glmix models have at most {MAX_LAYERS}",
         path.display()
     );
-    ensure!(vocab.unsigned_abs() >= 3, "{}: vocab_size {vocab} has no room for <unk>, BOS and EOS", path.display());
+    ensure!(
+        vocab.unsigned_abs() >= 3,
+        "{}: vocab_size {vocab} has no room for <unk>, BOS and EOS",
+        path.display()
+    );
     let head = dim / n_heads;
     ensure!(
         n_heads <= i32::from(u16::MAX) && head <= i32::from(u16::MAX) && head % 2 == 0,

@@ -42,7 +42,7 @@ impl Vocab {
             let len = i32::from_le_bytes(word(take(4)?));
             ensure!(
                 (0..=max_token_len).contains(&len),
-                "{}: token {id} has length {len} (max_token_length is {max_token_len})",
+                "{}: token {id} has length {len} (max_token_length is {max_token_len}): is this the llama2.c tokenizer.bin of this model?",
                 path.display()
             );
             let piece = take(len as usize)?;

@@ -48,11 +48,21 @@ fn committed_corpus_replays_without_panics() {
         };
         let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
         files.sort();
-        assert!(files.len() <= 64, "{}: {} files; minimize with `cargo fuzz cmin`", dir.display(), files.len());
+        assert!(
+            files.len() <= 64,
+            "{}: {} files; minimize with `cargo fuzz cmin`",
+            dir.display(),
+            files.len()
+        );
         for file in files {
             let bytes = std::fs::read(&file).unwrap();
             let outcome = std::panic::catch_unwind(|| harness::run(target, &bytes));
-            assert!(outcome.is_ok(), "{} panicked (replay: cargo +nightly fuzz run {target} {})", file.display(), file.display());
+            assert!(
+                outcome.is_ok(),
+                "{} panicked (replay: cargo +nightly fuzz run {target} {})",
+                file.display(),
+                file.display()
+            );
             total += 1;
         }
     }
