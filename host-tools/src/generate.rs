@@ -63,6 +63,9 @@ pub fn generate(
     if opts.steps == 0 {
         bail!("--steps must be at least 1");
     }
+    if opts.context == Some(0) {
+        bail!("--context must be at least 1");
+    }
     let tokenizer =
         model.tokenizer().context("the model carries no tokenizer; `generate` needs text in and out")?;
     let prompt = prompt_tokens(&tokenizer, &opts.prompt)?;

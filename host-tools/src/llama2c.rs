@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
-use glmix::format::{FileHeader, Form, LayerDesc, Positional};
+use glmix::format::{FileHeader, Form, LayerDesc, Positional, MAX_LAYERS};
 use glmix::DType;
 
 use crate::convert::{keeps_f32, TensorReport};
@@ -107,6 +107,22 @@ fn config_from(d: [i32; 7], shared: bool, path: &Path) -> Result<Llama2cConfig> 
         "{}: heads ({n_heads}, kv {n_kv_heads}) do not divide dim {dim}",
         path.display()
     );
+    ensure!(
+        n_layers as usize <= MAX_LAYERS,
+        "{}: {n_layers} layers, but glmix models have at most {MAX_LAYERS}",
+        path.display()
+    );
+    ensure!(
+        vocab.unsigned_abs() >= 3,
+        "{}: vocab_size {vocab} has no room for <unk>, BOS and EOS",
+        path.display()
+    );
+    let head = dim / n_heads;
+    ensure!(
+        n_heads <= i32::from(u16::MAX) && head <= i32::from(u16::MAX) && head % 2 == 0,
+        "{}: {n_heads} heads of size {head}: glmix needs at most 65535 heads of an even size (RoPE)",
+        path.display()
+    );
     Ok(Llama2cConfig {
         dim: dim as usize,
         hidden_dim: hidden_dim as usize,
@@ -122,7 +138,12 @@ fn config_from(d: [i32; 7], shared: bool, path: &Path) -> Result<Llama2cConfig> 
 /// All tensors of a llama2.c model, dequantized to f32, under glmix names, in file order.
 pub fn read_checkpoint(path: &Path) -> Result<(Llama2cConfig, Vec<RawTensor>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut c = Cursor { bytes: &bytes, pos: 0, path };
+    read_checkpoint_bytes(&bytes, path)
+}
+
+/// [`read_checkpoint`] on bytes already in memory; `path` only names the file in messages.
+pub fn read_checkpoint_bytes(bytes: &[u8], path: &Path) -> Result<(Llama2cConfig, Vec<RawTensor>)> {
+    let mut c = Cursor { bytes, pos: 0, path };
     let first = c.i32()? as u32;
     let mut out = Vec::new();
     let cfg;
@@ -229,10 +250,27 @@ pub fn import(
     model: &Path,
     tokenizer: &Path,
     quant: DType,
-    mut on_tensor: impl FnMut(&str, usize, usize),
+    on_tensor: impl FnMut(&str, usize, usize),
 ) -> Result<(ModelFile, Vec<TensorReport>)> {
     let (cfg, raw) = read_checkpoint(model)?;
     let vocab = Vocab::read_llama2c(tokenizer, cfg.vocab_size)?;
+    import_parts(&cfg, &raw, &vocab, quant, on_tensor)
+}
+
+/// [`import`] from a checkpoint already read ([`read_checkpoint_bytes`]) and its vocabulary.
+pub fn import_parts(
+    cfg: &Llama2cConfig,
+    raw: &[RawTensor],
+    vocab: &Vocab,
+    quant: DType,
+    mut on_tensor: impl FnMut(&str, usize, usize),
+) -> Result<(ModelFile, Vec<TensorReport>)> {
+    ensure!(
+        vocab.tokens.len() == cfg.vocab_size,
+        "the tokenizer has {} tokens but the model's vocab_size is {}",
+        vocab.tokens.len(),
+        cfg.vocab_size
+    );
     let header = FileHeader {
         magic: glmix::format::MAGIC,
         version: glmix::format::VERSION,

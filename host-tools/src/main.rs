@@ -294,7 +294,7 @@ fn finish(
     // Check what we wrote with the runtime's own parser before anything reaches the disk.
     let aligned = writer::AlignedBytes::new(&bytes);
     glmix::Model::parse(aligned.as_bytes())
-        .map_err(|e| anyhow::anyhow!("internal error: the written model does not parse: {e:?}"))?;
+        .map_err(|e| anyhow::anyhow!("the model does not pass the runtime's checks: {e}"))?;
     writer::write_atomically(output, &bytes)?;
     if !quiet {
         eprint!("{}", report::error_table(reports));

@@ -42,10 +42,12 @@ impl Vocab {
             let len = i32::from_le_bytes(word(take(4)?));
             ensure!(
                 (0..=max_token_len).contains(&len),
-                "{}: token {id} has length {len} (max_token_length is {max_token_len})",
+                "{}: token {id} has length {len} (max_token_length is {max_token_len}): is this the llama2.c tokenizer.bin of this model?",
                 path.display()
             );
-            tokens.push((take(len as usize)?.to_vec(), score));
+            let piece = take(len as usize)?;
+            ensure!(!piece.contains(&0), "{}: token {id} contains a NUL byte", path.display());
+            tokens.push((piece.to_vec(), score));
         }
         ensure!(
             pos == bytes.len(),

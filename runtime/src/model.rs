@@ -469,7 +469,11 @@ impl<'a> Model<'a> {
                 return Err(LoadError::WrongShape { tensor: index, expected: [0, 0], found: entry.shape });
             }
             let (rows, cols) = entry.rows_cols();
-            let size = dtype.row_bytes(cols as usize).map(|rb| rb as u64 * rows as u64).unwrap_or(u64::MAX);
+            // Up to 2^34 bytes per row times 2^32 rows: checked, a wrapped product could match `len`.
+            let size = dtype
+                .row_bytes(cols as usize)
+                .and_then(|rb| (rb as u64).checked_mul(rows as u64))
+                .unwrap_or(u64::MAX);
             if size != entry.len as u64 {
                 return Err(LoadError::SizeMismatch { tensor: index, expected: size, found: entry.len });
             }

@@ -1,0 +1,500 @@
+//! What each fuzz target does with its input, shared by the libFuzzer targets (`fuzz/fuzz_targets/`,
+//! nightly) and the stable regression test (`host-tools/tests/fuzz_corpus.rs`, which includes this
+//! file with `#[path]`), so the committed corpus replays through exactly the same code on every
+//! `cargo test`.
+//!
+//! Every function accepts any bytes. A rejected input is fine; a panic is a bug. Some functions also
+//! `assert!` invariants the rest of the tool relies on (a model the importer accepts must parse; a
+//! decoded text must equal the encoded one), so a fuzzer finding a broken invariant reports a crash.
+//!
+//! [`seeds`] builds the seed corpus: small valid files from the random-model generator and the
+//! tokenizer.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use glmix::format::{HEADER_LEN, MAX_LAYERS};
+use glmix::plan::Plan;
+use glmix::tokenizer::{BpeVocab, Tokenizer};
+use glmix::{DType, Model, Session};
+use glmix_tools::config::ModelConfig;
+use glmix_tools::random::{random_model, RandomLayer, RandomSpec, Rng};
+use glmix_tools::vocab::Vocab;
+use glmix_tools::writer::{AlignedBytes, ModelFile};
+
+/// The fuzz targets, by name (also the folder names under `fuzz/corpus/`).
+pub const TARGETS: [&str; 5] = ["parse_model", "tokenizer", "import_safetensors", "import_llama2c", "decode"];
+
+/// Runs target `name` on `data` (panics for an unknown name).
+pub fn run(name: &str, data: &[u8]) {
+    match name {
+        "parse_model" => parse_model(data),
+        "tokenizer" => tokenizer(data),
+        "import_safetensors" => import_safetensors(data),
+        "import_llama2c" => import_llama2c(data),
+        "decode" => decode(data),
+        _ => panic!("unknown fuzz target {name}"),
+    }
+}
+
+/// Quantizations the importers are driven with, picked by the input length.
+const QUANTS: [DType; 5] = [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0];
+
+/// Largest state (f32 words) a fuzz run allocates for a session.
+const MAX_STATE_WORDS: usize = 1 << 22;
+
+// ---------------------------------------------------------------------------------------------
+// parse_model
+
+/// `data[0]` is a flag byte: bit 0 set means "fix up `file_len` and the CRC" so that the fuzzer gets
+/// past the checksum and exercises the table checks; the rest is the file.
+pub fn parse_model(data: &[u8]) {
+    let Some((&flags, file)) = data.split_first() else { return };
+    let mut file = file.to_vec();
+    if flags & 1 != 0 && file.len() >= HEADER_LEN {
+        reseal(&mut file);
+    }
+    let aligned = AlignedBytes::new(&file);
+    let Ok(model) = Model::parse(aligned.as_bytes()) else { return };
+    exercise_model(&model, data);
+}
+
+/// Rewrites `file_len` and the checksum of a model file after an edit.
+pub fn reseal(file: &mut [u8]) {
+    let len = u32::try_from(file.len()).unwrap_or(u32::MAX);
+    file[8..12].copy_from_slice(&len.to_le_bytes());
+    let crc = glmix::format::crc32(&file[HEADER_LEN..]);
+    file[12..16].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// A parsed model must run: a few steps with token ids taken from `ids`, a reset, and a tokenizer
+/// round trip. Nothing here may panic, and the logits of a finite model must be finite.
+fn exercise_model(model: &Model<'_>, ids: &[u8]) {
+    let vocab = model.config().vocab_size as u32;
+    if let Some(tok) = model.tokenizer() {
+        let text = &ids[..ids.len().min(64)];
+        let mut out = vec![0u32; text.len() + 3];
+        if let Ok(n) = tok.encode(text, true, true, &mut out) {
+            let mut prev = out.first().copied().unwrap_or(0);
+            for &id in &out[..n] {
+                assert!(id < tok.vocab_size(), "encode produced id {id} >= {}", tok.vocab_size());
+                let _ = tok.decode(prev, id).printable();
+                prev = id;
+            }
+        }
+    }
+    let context = 6;
+    let plan = Plan::new(model, context);
+    if plan.total_words() > MAX_STATE_WORDS {
+        return;
+    }
+    let mut state = vec![0f32; plan.total_words()];
+    let mut session = Session::new(model, context, &mut state).expect("the plan's size is enough");
+    for (i, chunk) in ids.chunks(2).take(8).enumerate() {
+        if i == 5 {
+            session.reset();
+        }
+        let raw = u32::from(chunk[0]) | u32::from(*chunk.get(1).unwrap_or(&0)) << 8;
+        // Mostly in range, sometimes just past the end.
+        let token = raw % (vocab + 2);
+        match session.step(token) {
+            Ok(_) => assert!(token < vocab),
+            Err(_) => assert!(token >= vocab || session.position() >= context),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokenizer
+
+/// Owned tables of a BPE vocabulary, laid out as the model file holds them.
+pub struct VocabTables {
+    scores: Vec<f32>,
+    offsets: Vec<u32>,
+    sorted: Vec<u32>,
+    pieces: Vec<u8>,
+    max_token_len: u32,
+}
+
+impl VocabTables {
+    /// The tables of `vocab`.
+    pub fn new(vocab: &Vocab) -> Self {
+        let mut offsets = vec![0u32];
+        let mut pieces = Vec::new();
+        for (piece, _) in &vocab.tokens {
+            pieces.extend_from_slice(piece);
+            offsets.push(pieces.len() as u32);
+        }
+        let mut sorted: Vec<u32> = (0..vocab.tokens.len() as u32).collect();
+        sorted.sort_by(|&a, &b| vocab.tokens[a as usize].0.cmp(&vocab.tokens[b as usize].0).then(a.cmp(&b)));
+        VocabTables {
+            scores: vocab.tokens.iter().map(|t| t.1).collect(),
+            offsets,
+            sorted,
+            pieces,
+            max_token_len: vocab.max_token_len,
+        }
+    }
+
+    /// The validated tokenizer over these tables.
+    pub fn tokenizer(&self) -> Tokenizer<'_> {
+        let v =
+            BpeVocab::new(&self.scores, &self.offsets, &self.sorted, &self.pieces, self.max_token_len, 1, 2)
+                .expect("a valid vocabulary");
+        Tokenizer::Bpe(v)
+    }
+}
+
+/// A llama2.c-style vocabulary: `<unk>`, BOS, EOS, the 256 byte pieces `<0xXX>`, the printable ASCII
+/// characters and every `extra` piece, scored so that longer pieces merge first.
+pub fn generated_vocab(extra: &[&str]) -> Vocab {
+    let mut tokens: Vec<(Vec<u8>, f32)> =
+        vec![(b"<unk>".to_vec(), 0.0), (b"\n<s>\n".to_vec(), 0.0), (b"\n</s>\n".to_vec(), 0.0)];
+    tokens.extend((0..=255u8).map(|b| (format!("<0x{b:02X}>").into_bytes(), 0.0)));
+    let mut score = -1.0;
+    for c in b' '..=b'~' {
+        tokens.push((vec![c], score));
+        score -= 1.0;
+    }
+    for piece in extra {
+        tokens.push((piece.as_bytes().to_vec(), piece.len() as f32 - 1000.0 / (1.0 + tokens.len() as f32)));
+    }
+    let max_token_len = tokens.iter().map(|t| t.0.len()).max().unwrap_or(1) as u32;
+    Vocab { tokens, max_token_len }
+}
+
+/// Where the shared test data lives: `$GLMIX_SHARED_DATA`, or `../shared/data` beside the checkout.
+pub fn shared_data() -> std::path::PathBuf {
+    std::env::var_os("GLMIX_SHARED_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("shared").join("data")
+    })
+}
+
+/// stories260K's `tok512.bin` if the shared data is present, else [`generated_vocab`].
+pub fn fuzz_vocab() -> &'static VocabTables {
+    static TABLES: OnceLock<VocabTables> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let path = shared_data().join("llama2c_stories260K").join("tok512.bin");
+        let vocab = Vocab::read_llama2c(&path, 512).unwrap_or_else(|_| {
+            generated_vocab(&[
+                "he", "the", " the", "ll", "llo", "hello", " a", "an", "and", " and", "é", "日本",
+            ])
+        });
+        VocabTables::new(&vocab)
+    })
+}
+
+/// Encodes `data` with BOS (and EOS when `data[0]` is odd), checks every id is in range, decodes
+/// every id, and checks the round trip: the decoded pieces after BOS are the text again.
+pub fn tokenizer(data: &[u8]) {
+    let tok = fuzz_vocab().tokenizer();
+    let mut out = vec![0u32; data.len() + 3];
+    let eos = data.first().is_some_and(|b| b & 1 == 1);
+    let n = tok.encode(data, true, eos, &mut out).expect("text.len() + 3 slots always suffice");
+    let ids = &out[..n];
+    let body = if eos { &ids[..n - 1] } else { ids };
+    let mut text = Vec::new();
+    for w in body.windows(2) {
+        assert!(w[1] < tok.vocab_size());
+        text.extend_from_slice(tok.decode(w[0], w[1]).as_bytes());
+        let _ = tok.decode(w[0], w[1]).printable();
+    }
+    assert_eq!(text, data, "decode(encode(text)) != text; ids {ids:?}");
+    // Every id decodes after every kind of predecessor, and ids past the end decode to nothing.
+    for id in ids.iter().copied().chain([tok.vocab_size(), u32::MAX]) {
+        let _ = tok.decode(1, id);
+        let _ = tok.decode(id, 1);
+    }
+    // A buffer that is too small is an error, not a panic.
+    let _ = tok.encode(data, true, true, &mut out[..data.len() / 2]);
+    let _ = Tokenizer::Bytes.encode(data, true, true, &mut out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// import_safetensors
+
+/// The fixed config the safetensors target converts against: 2 layers (attention with grouped
+/// queries, then a chained pow2-lattice mixer), dim 8, byte tokenizer.
+pub const FUZZ_CONFIG: &str = r#"{
+  "glmix_config": 1, "vocab_size": 256, "dim": 8, "hidden_dim": 16, "n_layers": 2, "max_context": 64,
+  "tied_embeddings": true, "norm": {"kind": "rmsnorm", "eps": 1e-5},
+  "positional": {"kind": "rope_interleaved", "theta": 10000.0}, "mlp": "swiglu",
+  "tokenizer": {"kind": "bytes"},
+  "layers": [
+    {"pattern": "dense", "form": "attention", "n_heads": 2, "n_kv_heads": 1, "head_dim": 4},
+    {"pattern": "pow2_lattice", "form": "chained", "n_heads": 2, "n_kv_heads": 2, "head_dim": 4}
+  ]
+}"#;
+
+fn fuzz_config() -> &'static ModelConfig {
+    static CONFIG: OnceLock<ModelConfig> = OnceLock::new();
+    CONFIG.get_or_init(|| serde_json::from_str(FUZZ_CONFIG).expect("FUZZ_CONFIG is valid"))
+}
+
+/// `data` as a safetensors checkpoint for [`FUZZ_CONFIG`]. If the converter accepts it, the model it
+/// builds must lay out, parse and run.
+pub fn import_safetensors(data: &[u8]) {
+    let quant = QUANTS[data.len() % QUANTS.len()];
+    let result = glmix_tools::convert::convert_bytes(
+        data,
+        "fuzz.safetensors",
+        fuzz_config(),
+        None,
+        quant,
+        |_, _, _| {},
+    );
+    if let Ok((file, _)) = result {
+        check_written(&file, data);
+    }
+}
+
+/// A model an importer accepted: it must lay out, pass the runtime's parser and run.
+fn check_written(file: &ModelFile, ids: &[u8]) {
+    let bytes = file.to_bytes().expect("an accepted model lays out");
+    let aligned = AlignedBytes::new(&bytes);
+    match Model::parse(aligned.as_bytes()) {
+        Ok(model) => exercise_model(&model, ids),
+        Err(e) => panic!("the importer accepted a model the runtime rejects: {e}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// import_llama2c
+
+/// `data` as a llama2.c checkpoint (v0 or v2), imported with a generated vocabulary of its size.
+pub fn import_llama2c(data: &[u8]) {
+    let Ok((cfg, raw)) = glmix_tools::llama2c::read_checkpoint_bytes(data, Path::new("fuzz.bin")) else {
+        return;
+    };
+    let mut tokens: Vec<(Vec<u8>, f32)> =
+        (0..cfg.vocab_size).map(|i| (format!("t{i}").into_bytes(), 0.0)).collect();
+    for (i, t) in tokens.iter_mut().enumerate().take(3) {
+        t.0 = ["<unk>", "\n<s>\n", "\n</s>\n"][i].as_bytes().to_vec();
+    }
+    let max_token_len = tokens.iter().map(|t| t.0.len()).max().unwrap_or(1) as u32;
+    let vocab = Vocab { tokens, max_token_len };
+    let quant = QUANTS[data.len() % QUANTS.len()];
+    if let Ok((file, _)) = glmix_tools::llama2c::import_parts(&cfg, &raw, &vocab, quant, |_, _, _| {}) {
+        assert!(file.layers.len() <= MAX_LAYERS);
+        check_written(&file, data);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// decode
+
+/// The model the decode target runs: byte-level, one layer of each kind of mixer.
+pub fn decode_model() -> &'static AlignedBytes {
+    static MODEL: OnceLock<AlignedBytes> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let l = |pattern, param, form, n_heads, n_kv_heads| RandomLayer {
+            pattern,
+            param,
+            form,
+            n_heads,
+            n_kv_heads,
+        };
+        let mut spec = RandomSpec::small(vec![
+            l(0, 0, 0, 2, 1), // dense attention, grouped queries
+            l(1, 3, 1, 2, 2), // window 3, recurrent
+            l(4, 0, 2, 2, 2), // pow2 lattice, chained
+            l(2, 1, 3, 2, 2), // order 1, state space
+            l(6, 0, 1, 2, 2), // sq1 lattice, recurrent
+            l(3, 0, 0, 2, 2), // pow2, attention
+        ]);
+        spec.dim = 16;
+        spec.head_dim = 8;
+        spec.hidden_dim = 32;
+        spec.dtype = DType::Q8_0;
+        AlignedBytes::new(&random_model(&spec, 11).expect("valid spec").to_bytes().expect("lays out"))
+    })
+}
+
+/// `data[0]` picks the context (1..=64); then each byte is a token, except `0xFF` (reset) and `0xFE`
+/// (the next byte repeated as a run of tokens, to reach deep positions). Steps past the context must
+/// be refused with an error; logits must stay finite.
+pub fn decode(data: &[u8]) {
+    let model = Model::parse(decode_model().as_bytes()).expect("the decode model parses");
+    let Some((&first, ops)) = data.split_first() else { return };
+    let context = u32::from(first % 64) + 1;
+    let plan = Plan::new(&model, context);
+    let mut state = vec![0f32; plan.total_words()];
+    let mut session = Session::new(&model, context, &mut state).expect("planned size");
+    let mut i = 0;
+    let mut steps = 0;
+    while i < ops.len() && steps < 512 {
+        let (token, repeat) = match ops[i] {
+            0xFF => {
+                session.reset();
+                i += 1;
+                continue;
+            }
+            0xFE => (u32::from(*ops.get(i + 1).unwrap_or(&0)), 16),
+            b => (u32::from(b), 1),
+        };
+        i += if repeat > 1 { 2 } else { 1 };
+        for _ in 0..repeat {
+            steps += 1;
+            let pos = session.position();
+            match session.step(token) {
+                Ok(logits) => {
+                    assert!(logits.iter().all(|v| v.is_finite()), "non-finite logits at position {pos}");
+                }
+                Err(glmix::SessionError::ContextOverflow { position, .. }) => {
+                    assert_eq!(position, pos);
+                    assert!(pos >= context, "overflow at {pos} inside a context of {context}");
+                }
+                Err(e) => panic!("unexpected error at position {pos}: {e}"),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// seeds
+
+/// Seed inputs: `(target, file name, bytes)`.
+pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    // parse_model: random models of several kinds, flag byte 0 (as is) and 1 (resealed).
+    let layer = RandomLayer { pattern: 4, param: 0, form: 1, n_heads: 2, n_kv_heads: 2 };
+    let specs = [
+        RandomSpec::small(vec![layer]),
+        RandomSpec { dtype: DType::Q4_0, swiglu: false, tied: false, ..RandomSpec::small(vec![layer]) },
+        RandomSpec {
+            dim: 8,
+            hidden_dim: 16,
+            head_dim: 4,
+            dtype: DType::Q8_0,
+            ..RandomSpec::small(vec![RandomLayer { pattern: 1, param: 2, form: 2, ..layer }])
+        },
+    ];
+    for (i, spec) in specs.iter().enumerate() {
+        let bytes = random_model(spec, i as u64 + 1).unwrap().to_bytes().unwrap();
+        out.push(("parse_model", format!("seed-random-{i}"), [&[0u8][..], &bytes].concat()));
+    }
+    // A model with a BPE tokenizer (the generated vocabulary).
+    let vocab = generated_vocab(&["he", "ll", "hello"]);
+    let mut spec = RandomSpec::small(vec![layer]);
+    spec.dim = 8;
+    spec.head_dim = 4;
+    spec.hidden_dim = 8;
+    spec.vocab_size = vocab.tokens.len();
+    let mut file = random_model(&spec, 5).unwrap();
+    file.header.tokenizer = 2;
+    file.header.bos = 1;
+    file.header.eos = 2;
+    file.header.max_token_len = vocab.max_token_len;
+    file.tensors.extend(vocab.tensors());
+    out.push(("parse_model", "seed-bpe".into(), [&[1u8][..], &file.to_bytes().unwrap()].concat()));
+
+    for (i, text) in
+        ["", "hello world", "Once upon a time, there was a little girl.", "日本 é\u{0}\u{7f}\u{ff}"]
+            .iter()
+            .enumerate()
+    {
+        out.push(("tokenizer", format!("seed-text-{i}"), text.as_bytes().to_vec()));
+    }
+    out.push(("tokenizer", "seed-invalid-utf8".into(), vec![0xff, 0xc3, 0x28, 0xe2, 0x82, b'a', 0x80]));
+
+    out.push(("import_safetensors", "seed-valid".into(), fuzz_safetensors(1)));
+    out.push(("import_llama2c", "seed-v0-tied".into(), llama2c_v0(1, true)));
+    out.push(("import_llama2c", "seed-v0-untied".into(), llama2c_v0(2, false)));
+    out.push(("import_llama2c", "seed-v2".into(), llama2c_v2(3)));
+    out.push(("decode", "seed-short".into(), b"\x10hello\xffhi".to_vec()));
+    out.push(("decode", "seed-overflow".into(), b"\x03abcdef\xff\xfeA".to_vec()));
+    out.push(("decode", "seed-long".into(), [&[63u8][..], b"\xfea\xfeb\xfec\xfed\xfee"].concat()));
+    out
+}
+
+/// A valid safetensors checkpoint for [`FUZZ_CONFIG`] (f32, random values).
+pub fn fuzz_safetensors(seed: u64) -> Vec<u8> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let config = fuzz_config();
+    let mut rng = Rng::new(seed);
+    let (v, d, h) = (256usize, 8usize, 16usize);
+    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for name in glmix_tools::convert::expected_names(config) {
+        let shape = match name.as_str() {
+            "tok_embeddings.weight" => vec![v, d],
+            "norm.weight" => vec![d],
+            n if n.ends_with("norm.weight") => vec![d],
+            n if n.ends_with("mixer.gamma") => vec![2],
+            n if n.ends_with("wq.weight") => vec![8, d],
+            n if n.ends_with("wk.weight") || n.ends_with("wv.weight") => {
+                vec![if n.starts_with("layers.0.") { 4 } else { 8 }, d]
+            }
+            n if n.ends_with("wo.weight") => vec![d, 8],
+            n if n.ends_with("w2.weight") => vec![d, h],
+            _ => vec![h, d],
+        };
+        let n: usize = shape.iter().product();
+        let bytes = (0..n).flat_map(|_| (rng.uniform() * 0.5).to_le_bytes()).collect();
+        data.push((name, shape, bytes));
+    }
+    let views: Vec<(String, TensorView<'_>)> = data
+        .iter()
+        .map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize(views, &None).unwrap()
+}
+
+fn llama2c_dims() -> (usize, usize, usize, usize, usize, usize, usize) {
+    // dim, hidden, layers, heads, kv heads, vocab, seq_len
+    (8, 16, 1, 2, 1, 8, 4)
+}
+
+/// A tiny llama2.c v0 checkpoint (random f32 weights).
+pub fn llama2c_v0(seed: u64, tied: bool) -> Vec<u8> {
+    let (dim, hd, l, nh, nkv, vocab, seq) = llama2c_dims();
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    let v = if tied { vocab as i32 } else { -(vocab as i32) };
+    for x in [dim as i32, hd as i32, l as i32, nh as i32, nkv as i32, v, seq as i32] {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    let kv = dim * nkv / nh;
+    let head = dim / nh;
+    let n = vocab * dim
+        + l * (dim + dim * dim + 2 * kv * dim + dim * dim + dim + 3 * hd * dim)
+        + dim
+        + seq * head
+        + if tied { 0 } else { vocab * dim };
+    for _ in 0..n {
+        out.extend_from_slice(&(rng.uniform() * 0.5).to_le_bytes());
+    }
+    out
+}
+
+/// A tiny llama2.c v2 (int8, group 4) checkpoint.
+pub fn llama2c_v2(seed: u64) -> Vec<u8> {
+    let (dim, hd, l, nh, nkv, vocab, seq) = llama2c_dims();
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    out.extend_from_slice(&0x616b_3432u32.to_le_bytes());
+    out.extend_from_slice(&2i32.to_le_bytes());
+    for x in [dim, hd, l, nh, nkv, vocab, seq] {
+        out.extend_from_slice(&(x as i32).to_le_bytes());
+    }
+    out.push(1); // shared classifier
+    let group = 4usize;
+    out.extend_from_slice(&(group as i32).to_le_bytes());
+    out.resize(256, 0);
+    for _ in 0..(2 * l * dim + dim) {
+        out.extend_from_slice(&(1.0f32 + 0.1 * rng.uniform()).to_le_bytes());
+    }
+    let kv = dim * nkv / nh;
+    let mut q80 = |out: &mut Vec<u8>, n: usize| {
+        out.extend((0..n).map(|_| rng.next_u64() as u8));
+        for _ in 0..n / group {
+            out.extend_from_slice(&0.01f32.to_le_bytes());
+        }
+    };
+    q80(&mut out, vocab * dim);
+    for n in [dim * dim, kv * dim, kv * dim, dim * dim, hd * dim, dim * hd, hd * dim] {
+        for _ in 0..l {
+            q80(&mut out, n);
+        }
+    }
+    out
+}

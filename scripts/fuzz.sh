@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target for a bounded time, then copies any crash into the committed
+# regression corpus (fuzz/corpus/<target>/), which `cargo test` replays on stable
+# (host-tools/tests/fuzz_corpus.rs).
+#
+#   scripts/fuzz.sh            # 60 s per target
+#   scripts/fuzz.sh 30         # 30 s per target
+#   scripts/fuzz.sh 60 decode  # only some targets
+#
+# Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`). libFuzzer grows
+# its working corpus in fuzz/corpus-work/ (ignored by git), seeded from the committed corpus.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS="${1:-60}"
+shift || true
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(parse_model tokenizer import_safetensors import_llama2c decode)
+export GLMIX_SHARED_DATA="${GLMIX_SHARED_DATA:-$PWD/../shared/data}"
+JOBS="${FUZZ_JOBS:-1}"
+
+cd fuzz
+status=0
+for t in "${TARGETS[@]}"; do
+    mkdir -p "corpus-work/$t" "corpus/$t" "artifacts/$t"
+    log="artifacts/$t/last-run.log"
+    echo "==== $t (${SECS}s)"
+    if ! cargo +nightly fuzz run "$t" "corpus-work/$t" "corpus/$t" --jobs "$JOBS" -- \
+        -max_total_time="$SECS" -max_len=65536 -rss_limit_mb=2048 -timeout=10 >"$log" 2>&1; then
+        status=1
+    fi
+    grep -E '^Done|^#[0-9]+.*DONE|stat::number_of_executed_units' "$log" | tail -2 || true
+    grep -E 'SUMMARY|panicked' "$log" | head -3 || true
+    for crash in artifacts/"$t"/crash-* artifacts/"$t"/oom-* artifacts/"$t"/timeout-*; do
+        [ -f "$crash" ] || continue
+        name="regression-$(basename "$crash")"
+        if [ ! -f "corpus/$t/$name" ]; then
+            cp "$crash" "corpus/$t/$name"
+            echo "new crash: fuzz/corpus/$t/$name (replay: cargo test -p glmix-tools --test fuzz_corpus)"
+            status=1
+        fi
+    done
+done
+exit $status
