@@ -143,8 +143,8 @@ enum Command {
         /// Steps timed at each position (the median is reported).
         #[arg(long, default_value_t = 64)]
         window: u32,
-        /// Do not time the dense mixers beyond this position (filling their cache is quadratic).
-        #[arg(long, default_value_t = 4096)]
+        /// Do not time the dense mixers beyond this position (default: time them everywhere).
+        #[arg(long, default_value_t = u32::MAX)]
         dense_max: u32,
         /// Only mixers whose name contains one of these (comma separated), e.g. `lattice,order 1`.
         #[arg(long, value_delimiter = ',')]

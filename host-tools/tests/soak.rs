@@ -102,3 +102,24 @@ fn sq1_lattice_decodes_a_million_tokens() {
 fn capped_lattice_decodes_a_million_tokens_past_its_planned_context() {
     capped_lattice(MILLION);
 }
+
+/// `seek_for_benchmarks` leaves every pattern's slot map consistent: stepping on from the jump point
+/// reads exactly R(t) (lattice order invariant), with evicted slots poisoned, and stays finite.
+#[test]
+fn seeking_keeps_every_slot_map_consistent() {
+    for (pattern, cap, form) in [(4u8, 0u32, 1u8), (6, 0, 2), (0, 0, 0), (3, 0, 1), (1, 8, 0)] {
+        let bytes = tiny(pattern, cap, form, 17 + 4 * 31 + 8);
+        let model = Model::parse(bytes.as_bytes()).unwrap();
+        let mut state = vec![0f32; Plan::new(&model, 5000).total_words()];
+        let mut session = Session::new(&model, 5000, &mut state).unwrap();
+        session.poison_evicted(true);
+        session.seek_for_benchmarks(3000).unwrap();
+        for t in 0..200 {
+            let logits = session.step(t % 32).unwrap();
+            assert!(logits.iter().all(|x| x.is_finite()), "pattern {pattern}: non-finite after the jump");
+        }
+        assert_eq!(session.position(), 3200);
+        // Past the planned context only the unbounded window pattern may jump.
+        assert_eq!(session.seek_for_benchmarks(5000).is_ok(), pattern == 1, "pattern {pattern}");
+    }
+}

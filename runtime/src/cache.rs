@@ -79,6 +79,22 @@ impl<'s> SlotMap<'s> {
         }
     }
 
+    /// Benchmark aid: makes the map hold exactly R(t) (in slots `0..|R(t)|`, values untouched), as if
+    /// steps `0..t` had run. For rings this is a no-op (slot = position mod slots).
+    pub fn assume_position(&mut self, t: u32) {
+        if !self.pattern.is_lattice() {
+            return;
+        }
+        self.tags.fill(EMPTY);
+        self.order.fill(EMPTY);
+        for (i, j) in self.pattern.reads(t).enumerate() {
+            if let (Some(tag), Some(o)) = (self.tags.get_mut(i), self.order.get_mut(i)) {
+                *tag = j;
+                *o = i as u32;
+            }
+        }
+    }
+
     /// `(position, slot)` for every position of R(t), nearest first; positions not cached are
     /// skipped (they cannot occur when [`can_step`] holds).
     pub fn lookup(&self, t: u32) -> impl Iterator<Item = (u32, usize)> + '_ {

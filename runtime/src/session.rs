@@ -223,6 +223,22 @@ impl<'m, 's> Session<'m, 's> {
         self.pos = 0;
     }
 
+    /// Benchmark aid: continues at position `pos` as if the tokens before it had been decoded, keeping
+    /// whatever values the caches hold (a step's cost does not depend on them). Errors, changing
+    /// nothing, if `pos` does not fit the planned context.
+    #[doc(hidden)]
+    pub fn seek_for_benchmarks(&mut self, pos: u32) -> Result<(), SessionError> {
+        self.check_capacity(pos)?;
+        let mut caches = &mut *self.state;
+        for (l, m) in self.model.mixers().iter().enumerate() {
+            let p = self.plan.layers.get(l).copied().unwrap_or_default();
+            let layer = LayerState::split(take(&mut caches, p.words()), &p);
+            SlotMap::attach(m.pattern, p.slots as u32, layer.tags).assume_position(pos);
+        }
+        self.pos = pos;
+        Ok(())
+    }
+
     /// Testing aid: fill the records of evicted positions with NaN, so a read of a position the
     /// pattern no longer keeps poisons the output instead of passing silently.
     pub fn poison_evicted(&mut self, on: bool) {
