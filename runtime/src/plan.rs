@@ -14,13 +14,12 @@
 //!                xq [q8_0 blocks of the widest activation]
 //! ```
 //!
-//! `slots` is the pattern's [`Pattern::slots`] for the context; the sizes are therefore O(1), O(k),
+//! `slots` is the pattern's [`crate::pattern::Pattern::slots`] for the context; the sizes are therefore O(1), O(k),
 //! O(log n), O(sqrt n) or O(n) per layer as the pattern dictates.
 
 use crate::cache;
 use crate::format::{Form, MAX_LAYERS};
 use crate::model::{MixerConfig, Model};
-use crate::pattern::Pattern;
 use crate::quant::BlockQ8_0;
 
 /// Word counts of one layer's cache.
@@ -183,9 +182,4 @@ fn max_reads(m: &MixerConfig, max_context: u32) -> usize {
         Form::StateSpace => 0,
         _ => m.pattern.max_reads(max_context) as usize,
     }
-}
-
-/// Slots a pattern needs for `max_context` (re-exported for firmware `static` sizing).
-pub const fn pattern_slots(p: Pattern, max_context: u32) -> u32 {
-    p.slots(max_context)
 }

@@ -11,8 +11,8 @@
 //! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
 //! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD) |
 //!
-//! The architecture modules only provide dot products (the [`Dot`] trait); the row loop of
-//! [`matvec`] is written once ([`matvec_with`]) and monomorphized per architecture.
+//! The architecture modules only provide dot products (the `Dot` trait); the row loop of
+//! [`matvec`] is written once (`matvec_with`) and monomorphized per architecture.
 //!
 //! # Reproducibility
 //!
