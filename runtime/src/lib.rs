@@ -33,5 +33,5 @@ pub mod tensor;
 pub mod tokenizer;
 
 pub use model::{Config, LoadError, MixerConfig, Model, Role};
-pub use session::{Session, SessionError};
+pub use session::{Session, SessionError, SnapshotError};
 pub use tensor::{DType, Tensor};

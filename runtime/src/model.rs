@@ -691,6 +691,12 @@ impl<'a> Model<'a> {
         view.unwrap_or(EMPTY)
     }
 
+    /// The file's CRC-32 (from its header): identifies the exact model a snapshot belongs to.
+    pub fn checksum(&self) -> u32 {
+        let b = self.bytes.get(12..16).and_then(|b| <[u8; 4]>::try_from(b).ok());
+        b.map_or(0, u32::from_le_bytes)
+    }
+
     /// The whole file.
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes

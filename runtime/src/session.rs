@@ -67,6 +67,57 @@ impl core::fmt::Display for SessionError {
     }
 }
 
+/// Why a snapshot could not be saved or restored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The output buffer is smaller than [`Session::snapshot_len`].
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        have: usize,
+    },
+    /// The bytes do not start with `GLMS`.
+    BadMagic,
+    /// A snapshot format version this build does not read.
+    UnsupportedVersion {
+        /// Version in the snapshot.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// The snapshot was taken with another model file (checksums differ).
+    WrongModel {
+        /// Model checksum in the snapshot.
+        snapshot: u32,
+        /// Checksum of this session's model.
+        session: u32,
+    },
+    /// The snapshot was taken with a state planned for another context.
+    WrongContext {
+        /// Context in the snapshot.
+        snapshot: u32,
+        /// This session's context.
+        session: u32,
+    },
+    /// The snapshot's length does not match its header.
+    LengthMismatch {
+        /// Bytes the header implies.
+        expected: usize,
+        /// Bytes given.
+        have: usize,
+    },
+}
+
+/// `b"GLMS"`: a saved [`Session`] state.
+pub const SNAPSHOT_MAGIC: [u8; 4] = *b"GLMS";
+/// Snapshot format version: bumped whenever the state layout ([`Plan`]) or this header changes.
+pub const SNAPSHOT_VERSION: u32 = 1;
+/// Snapshot header: magic, version, model checksum, context, position, state words (u32 LE each).
+const SNAPSHOT_HEADER: usize = 24;
+
 /// Decoding state of one sequence: the model (borrowed, in flash), the plan, and the caller's buffer.
 pub struct Session<'m, 's> {
     model: &'m Model<'m>,
@@ -234,6 +285,72 @@ impl<'m, 's> Session<'m, 's> {
             let p = self.plan.layers.get(l).copied().unwrap_or_default();
             let layer = LayerState::split(take(&mut caches, p.words()), &p);
             SlotMap::attach(m.pattern, p.slots as u32, layer.tags).assume_position(pos);
+        }
+        self.pos = pos;
+        Ok(())
+    }
+
+    /// Bytes a snapshot of this session takes: a 24-byte header and the layer caches.
+    pub fn snapshot_len(&self) -> usize {
+        SNAPSHOT_HEADER + 4 * self.plan.state_words()
+    }
+
+    /// Saves the position and the layer caches into `out` (versioned, tied to the model file and the
+    /// planned context); returns the bytes written. Restore it later to continue or rewind.
+    pub fn save(&self, out: &mut [u8]) -> Result<usize, SnapshotError> {
+        let needed = self.snapshot_len();
+        let have = out.len();
+        let out = out.get_mut(..needed).ok_or(SnapshotError::BufferTooSmall { needed, have })?;
+        let (head, body) = out.split_at_mut(SNAPSHOT_HEADER);
+        let fields = [
+            u32::from_le_bytes(SNAPSHOT_MAGIC),
+            SNAPSHOT_VERSION,
+            self.model.checksum(),
+            self.plan.max_context,
+            self.pos,
+            self.plan.state_words() as u32,
+        ];
+        for (dst, v) in head.chunks_exact_mut(4).zip(fields) {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
+        let words = self.state.get(..self.plan.state_words()).unwrap_or(&[]);
+        for (dst, w) in body.chunks_exact_mut(4).zip(words) {
+            dst.copy_from_slice(&w.to_le_bytes());
+        }
+        Ok(needed)
+    }
+
+    /// Restores a snapshot taken by [`Session::save`] with the same model file and planned context.
+    /// Nothing changes when it is rejected. The next [`Session::step`] continues from the saved position.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let word = |i: usize| {
+            let b = bytes.get(4 * i..4 * i + 4).and_then(|b| <[u8; 4]>::try_from(b).ok());
+            b.map(u32::from_le_bytes)
+        };
+        let expected_len = self.snapshot_len();
+        let short = SnapshotError::LengthMismatch { expected: expected_len, have: bytes.len() };
+        if word(0).ok_or(short)? != u32::from_le_bytes(SNAPSHOT_MAGIC) {
+            return Err(SnapshotError::BadMagic);
+        }
+        let version = word(1).ok_or(short)?;
+        if version != SNAPSHOT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion { found: version, supported: SNAPSHOT_VERSION });
+        }
+        let (model, context) = (word(2).ok_or(short)?, word(3).ok_or(short)?);
+        if model != self.model.checksum() {
+            return Err(SnapshotError::WrongModel { snapshot: model, session: self.model.checksum() });
+        }
+        if context != self.plan.max_context {
+            return Err(SnapshotError::WrongContext { snapshot: context, session: self.plan.max_context });
+        }
+        let (pos, words) = (word(4).ok_or(short)?, word(5).ok_or(short)? as usize);
+        if words != self.plan.state_words() || bytes.len() != expected_len {
+            return Err(short);
+        }
+        let body = bytes.get(SNAPSHOT_HEADER..).unwrap_or(&[]);
+        let state = self.state.get_mut(..words).unwrap_or(&mut []);
+        for (dst, src) in state.iter_mut().zip(body.chunks_exact(4)) {
+            *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
         }
         self.pos = pos;
         Ok(())
