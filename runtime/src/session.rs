@@ -213,10 +213,16 @@ impl<'a> LayerState<'a> {
 
 /// `out = W x`, quantizing `x` into `xq` first when `W` is block-quantized.
 fn matvec(w: &Tensor<'_>, x: &[f32], xq: &mut [BlockQ8_0], out: &mut [f32]) {
-    if matches!(w.dtype(), DType::Q8_0 | DType::Q4_0) {
+    quantize_for(&[w], x, xq);
+    kernels::matvec(w, x, xq, out);
+}
+
+/// Quantizes `x` into `xq` once when any of the matrices that read it is block-quantized, so that
+/// several products of the same input (wq, wk, wv; w1, w3) share one quantization.
+fn quantize_for(weights: &[&Tensor<'_>], x: &[f32], xq: &mut [BlockQ8_0]) {
+    if weights.iter().any(|w| matches!(w.dtype(), DType::Q8_0 | DType::Q4_0)) {
         crate::quant::quantize_row_q8_0(x, xq);
     }
-    kernels::matvec(w, x, xq, out);
 }
 
 fn record(buf: &[f32], slot: usize, width: usize) -> &[f32] {
@@ -386,11 +392,12 @@ impl<'m, 's> Session<'m, 's> {
                 add(s.x, s.xb2);
 
                 kernels::rmsnorm(s.xb, s.x, model.layer_tensor(l, Role::MlpNorm).as_f32(), c.norm_eps);
-                let w1 = model.layer_tensor(l, Role::W1);
-                matvec(&w1, s.xb, s.xq, s.hb);
+                let (w1, w3) = (model.layer_tensor(l, Role::W1), model.layer_tensor(l, Role::W3));
+                quantize_for(&[&w1, &w3], s.xb, s.xq);
+                kernels::matvec(&w1, s.xb, s.xq, s.hb);
                 match c.mlp {
                     MlpKind::SwiGlu => {
-                        matvec(&model.layer_tensor(l, Role::W3), s.xb, s.xq, s.hb2);
+                        kernels::matvec(&w3, s.xb, s.xq, s.hb2);
                         kernels::swiglu(s.hb, s.hb2);
                     }
                     MlpKind::Gelu => kernels::gelu_tanh(s.hb),
@@ -454,15 +461,20 @@ fn mixer_step(
     let (hd, nh) = (m.head_dim, m.n_heads);
     let (qd, kvd) = (m.q_dim(), m.kv_dim());
     let (q, k, v, o) = (&mut s.q[..qd], &mut s.k[..kvd], &mut s.v[..kvd], &mut s.o[..qd]);
-    matvec(&model.layer_tensor(l, Role::Wq), s.xb, s.xq, q);
-    matvec(&model.layer_tensor(l, Role::Wk), s.xb, s.xq, k);
-    matvec(&model.layer_tensor(l, Role::Wv), s.xb, s.xq, v);
+    let (wq, wk, wv) =
+        (model.layer_tensor(l, Role::Wq), model.layer_tensor(l, Role::Wk), model.layer_tensor(l, Role::Wv));
+    // Also the state-space decay gates, which read the same input.
+    let wd = model.layer_tensor(l, Role::Wd);
+    quantize_for(&[&wq, &wk, &wv, &wd], s.xb, s.xq);
+    kernels::matvec(&wq, s.xb, s.xq, q);
+    kernels::matvec(&wk, s.xb, s.xq, k);
+    kernels::matvec(&wv, s.xb, s.xq, v);
 
     if m.form == Form::StateSpace {
         // S = diag(d) S + k v^T ; o = S^T q / sqrt(hd), per head. `hb2` holds the decay gates d.
         let n = qd.min(s.hb2.len());
         let d = &mut s.hb2[..n];
-        matvec(&model.layer_tensor(l, Role::Wd), s.xb, s.xq, d);
+        kernels::matvec(&wd, s.xb, s.xq, d);
         d.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
         let scale = 1.0 / crate::math::sqrtf(hd as f32);
         for h in 0..nh {
