@@ -1,6 +1,6 @@
 """Training grids for the expressivity table and the language-model comparison (docs/results.md).
 
-    python -m glmix_models.grid tasks --out runs/grid [--max_time 380] [--only copy/attention,...]
+    python -m glmix_models.grid tasks --out runs/grid [--max_time 380] [--tasks copy] [--structures attention,...]
     python -m glmix_models.grid lm    --out runs/lm   [--max_time 450] [--data shakespeare-full]
     python -m glmix_models.grid list                  # the structures and settings, nothing run
 
@@ -58,11 +58,11 @@ LM_FAMILIES = [
 ]
 
 
-def task_runs(out: str, steps: int, max_time: float, only: set[str] | None):
+def task_runs(out: str, steps: int, max_time: float, tasks: set[str] | None, structures: set[str] | None):
     for task, targs in TASK_ARGS.items():
         for name, pattern, param, form in STRUCTURES:
             key = f"{task}/{name}"
-            if only and key not in only and task not in only and name not in only:
+            if (tasks and task not in tasks) or (structures and name not in structures):
                 continue
             args = ["--config", task, "--task_args", json.dumps(targs), "--context", str(TASK_CONTEXT[task]),
                     "--pattern", pattern, "--param", str(param), "--form", form, "--steps", str(steps),
@@ -70,9 +70,9 @@ def task_runs(out: str, steps: int, max_time: float, only: set[str] | None):
             yield key, os.path.join(out, task, name), args
 
 
-def lm_runs(out: str, steps: int, max_time: float, only: set[str] | None, data: str, data_path: str | None):
+def lm_runs(out: str, steps: int, max_time: float, structures: set[str] | None, data: str, data_path: str | None):
     for name, pattern, param, form in LM_FAMILIES:
-        if only and name not in only:
+        if structures and name not in structures:
             continue
         args = ["--config", "shakespeare-pow2", "--data", data, "--pattern", pattern, "--param", str(param),
                 "--form", form, "--steps", str(steps), "--max_time", str(max_time), "--eval_every", "250"]
@@ -115,22 +115,24 @@ def main(argv=None):
     ap.add_argument("--out", default="runs/grid")
     ap.add_argument("--steps", type=int, default=0, help="step cap (default: 20000 tasks, 1000000 lm)")
     ap.add_argument("--max_time", type=float, default=0, help="seconds per run (default: 380 tasks, 450 lm)")
-    ap.add_argument("--only", default="", help="comma-separated run names (task/structure, task or structure)")
+    ap.add_argument("--tasks", default="", help="comma-separated tasks (default: all)")
+    ap.add_argument("--structures", default="", help="comma-separated structure names (default: all)")
     ap.add_argument("--data", default="shakespeare-full", help="lm data: shakespeare | shakespeare-full")
     ap.add_argument("--data_path", default=None, help="tinyshakespeare input.txt for lm runs")
     ap.add_argument("--device", default=None)
     a, extra = ap.parse_known_args(argv)
-    only = set(filter(None, a.only.split(","))) or None
+    tasks = set(filter(None, a.tasks.split(","))) or None
+    structures = set(filter(None, a.structures.split(","))) or None
     if a.grid == "list":
-        for key, run_dir, args in task_runs(a.out, 0, 0, only):
+        for key, run_dir, args in task_runs(a.out, 0, 0, tasks, structures):
             print(key, " ".join(args))
-        for key, run_dir, args in lm_runs(a.out, 0, 0, only, a.data, a.data_path):
+        for key, run_dir, args in lm_runs(a.out, 0, 0, structures, a.data, a.data_path):
             print("lm/" + key, " ".join(args))
         return
     if a.grid == "tasks":
-        runs = list(task_runs(a.out, a.steps or 20000, a.max_time or 380, only))
+        runs = list(task_runs(a.out, a.steps or 20000, a.max_time or 380, tasks, structures))
     else:
-        runs = list(lm_runs(a.out, a.steps or 1000000, a.max_time or 450, only, a.data, a.data_path))
+        runs = list(lm_runs(a.out, a.steps or 1000000, a.max_time or 450, structures, a.data, a.data_path))
     os.makedirs(a.out, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_DISABLE="1")
     procs = []
