@@ -10,5 +10,6 @@ pub mod llama2c;
 pub mod quantize;
 pub mod random;
 pub mod report;
+pub mod tasks;
 pub mod vocab;
 pub mod writer;

@@ -8,6 +8,11 @@ For every (pattern, form) in {dense, window 4, order 1, order 3, pow2, pow2_latt
 ``<out>/<name>/model.safetensors`` (F32) + ``config.json`` + ``logits.json`` =
 ``{"tokens": [40 tokens], "logits": [[256 floats] x 40]}``. The logits are computed in float64 from the F32
 weights as stored (the parallel form), then written with 7 significant digits (about float32 precision; compare with a tolerance of 1e-5 or looser).
+
+``python -m glmix_models.golden --tasks-only`` writes only ``<out>/tasks.json``: the first samples (tokens and
+masks) of each synthetic task for a few seeds and parameter sets (``TASK_CASES``), which the Rust twin of
+tasks.py (host-tools/src/tasks.rs) must reproduce exactly; ``tests/test_evaluate.py`` checks that tasks.py still
+does.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 
 from .export import export_model
 from .model import LayerSpec, ModelArgs, Transformer, load_exported
+from .tasks import TASKS, SplitMix64
 
 PATTERNS = [("dense", 0), ("window", 4), ("order", 1), ("order", 3), ("pow2", 0), ("pow2_lattice", 0),
             ("sq1", 0), ("sq1_lattice", 0)]
@@ -62,10 +68,49 @@ def make_model(name, kind, param, form, seed):
     return m
 
 
+# (task, parameters, seeds, samples per seed): defaults and non-default parameters, seeds 0, 1 and 2^64 - 1
+TASK_CASES = [
+    ("copy", {}, [0, 1], 3),
+    ("copy", {"n": 5, "vocab": 3}, [2, 18446744073709551615], 4),
+    ("recall", {}, [0, 1], 3),
+    ("recall", {"n_pairs": 6, "n_queries": 4, "n_keys": 7, "n_values": 5}, [3, 18446744073709551615], 4),
+    ("multihop", {}, [0, 1], 3),
+    ("multihop", {"n_symbols": 12, "n_chains": 3, "hops": 3}, [4, 18446744073709551615], 4),
+]
+
+
+def task_fixture() -> dict:
+    """{"cases": [{"task", "params", "seed", "samples": [{"tokens", "mask"}]}]}: consecutive samples of one
+    SplitMix64(seed) stream, exactly as TaskStream draws them."""
+    cases = []
+    for name, params, seeds, n in TASK_CASES:
+        task = TASKS[name](**params)
+        for seed in seeds:
+            rng = SplitMix64(seed)
+            samples = []
+            for _ in range(n):
+                toks, mask = task.sample(rng)
+                samples.append({"tokens": toks, "mask": [int(m) for m in mask]})
+            cases.append({"task": name, "params": params, "seed": seed, "samples": samples})
+    return {"cases": cases}
+
+
+def write_task_fixture(out: str) -> str:
+    path = os.path.join(out, "tasks.json")
+    with open(path, "w") as f:
+        json.dump(task_fixture(), f, separators=(",", ":"))
+        f.write("\n")
+    return path
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "golden"))
+    ap.add_argument("--tasks-only", action="store_true", help="write only <out>/tasks.json")
     a = ap.parse_args(argv)
+    print(f"wrote {write_task_fixture(a.out)}")
+    if a.tasks_only:
+        return
     for i, (name, kind, param, form) in enumerate(golden_cases()):
         d = os.path.join(a.out, name)
         export_model(make_model(name, kind, param, form, seed=1000 + i), d, torch.float32)
