@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod config;
 pub mod convert;
+pub mod eval;
 pub mod generate;
 pub mod inspect;
 pub mod llama2c;

@@ -1,5 +1,5 @@
 //! `glmix_tools::tasks` against `models/golden/tasks.json`, the samples `tasks.py` draws (written by
-//! `python -m glmix_models.golden --tasks-only`; `models/tests/test_evaluate.py` checks the Python side
+//! `python -m glmix_models.golden --eval-only`; `models/tests/test_evaluate.py` checks the Python side
 //! still produces them). Every case: consecutive samples of one stream, tokens and masks exactly equal.
 
 use glmix_tools::tasks::{Task, TaskStream};
