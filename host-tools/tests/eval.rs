@@ -108,10 +108,10 @@ fn heldout_text() -> Option<Vec<u8>> {
 }
 
 /// The shipped model's held-out bits/char on a prefix of the split, as computed by the runtime.
-/// F32 weights: the same numbers PyTorch uses, so only f32 summation order differs (observed < 1e-4 bpc);
-/// tolerance 1e-3. q8_0: weights rounded to 8 bits per block of 32 shift the loss slightly (observed
-/// ~2e-4 bpc on 20,000 bytes); tolerance 1e-2, still well below what a wrong window, split or
-/// off-by-one target would cost (tenths of a bit: the first positions of a window carry most of the loss).
+/// F32 weights: the numbers PyTorch uses, so only f32 summation order differs (observed < 1e-5 bpc);
+/// tolerance 5e-4. q8_0: weights rounded to 8 bits per block of 32 shift the loss a little (observed
+/// 1.5e-4 here, 1.3e-4 on the whole split); tolerance 2e-3. Both stay below what a method error costs:
+/// windows shifted by one byte move this figure by 3.4e-3 (checked by hand).
 #[test]
 fn heldout_bits_per_char_match_pytorch() {
     let Some(text) = heldout_text() else { return };
@@ -122,7 +122,7 @@ fn heldout_bits_per_char_match_pytorch() {
     let dir = models_dir().join("shakespeare-pow2");
     let shipped = AlignedBytes::read(&dir.join("model.glmx")).unwrap();
     for (label, bytes, tolerance) in
-        [("f32", converted(&dir, DType::F32), 1e-3), ("q8_0 (shipped)", shipped, 1e-2)]
+        [("f32", converted(&dir, DType::F32), 5e-4), ("q8_0 (shipped)", shipped, 2e-3)]
     {
         let model = Model::parse(bytes.as_bytes()).unwrap();
         let r = eval_text(&model, prefix, None, |_, _| {}).unwrap();
