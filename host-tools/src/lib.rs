@@ -4,11 +4,13 @@
 pub mod bench;
 pub mod config;
 pub mod convert;
+pub mod eval;
 pub mod generate;
 pub mod inspect;
 pub mod llama2c;
 pub mod quantize;
 pub mod random;
 pub mod report;
+pub mod tasks;
 pub mod vocab;
 pub mod writer;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use glmix::DType;
+use glmix_tools::eval::{self, Split};
+use glmix_tools::tasks::Task;
 use glmix_tools::{bench, convert, generate, inspect, llama2c, report, writer};
 
 #[derive(Parser)]
@@ -41,6 +43,103 @@ impl From<Quant> for DType {
             Quant::Q8_0 => DType::Q8_0,
             Quant::Q4_0 => DType::Q4_0,
         }
+    }
+}
+
+/// Synthetic task for `eval --task`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TaskName {
+    /// n symbols, SEP, the same n symbols again (answers: the copy).
+    Copy,
+    /// Multi-query associative recall: key-value pairs, SEP, then queried keys (answers: their values).
+    Recall,
+    /// Pointer chasing: shuffled chain links, SEP, a start symbol (answers: the walk, hop by hop).
+    Multihop,
+}
+
+/// Which part of the text file `eval --text` scores.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SplitArg {
+    /// The last 10 % of the bytes (from floor(0.9 * size) on): train.py's held-out split.
+    Heldout,
+    /// The first 90 % (train.py's training split).
+    Train,
+    /// The whole file.
+    All,
+}
+
+/// Task parameters (each belongs to one task; defaults are models/glmix_models/tasks.py's).
+#[derive(clap::Args, Debug)]
+struct TaskParams {
+    /// copy: symbols to copy [default: 64].
+    #[arg(long, help_heading = "Task parameters")]
+    n: Option<u32>,
+    /// copy: symbol alphabet size [default: 32].
+    #[arg(long, help_heading = "Task parameters")]
+    vocab: Option<u32>,
+    /// recall: key-value pairs [default: 32].
+    #[arg(long, help_heading = "Task parameters")]
+    n_pairs: Option<u32>,
+    /// recall: queries after SEP [default: 16].
+    #[arg(long, help_heading = "Task parameters")]
+    n_queries: Option<u32>,
+    /// recall: key alphabet size [default: 64].
+    #[arg(long, help_heading = "Task parameters")]
+    n_keys: Option<u32>,
+    /// recall: value alphabet size [default: 64].
+    #[arg(long, help_heading = "Task parameters")]
+    n_values: Option<u32>,
+    /// multihop: symbol alphabet size [default: 64].
+    #[arg(long, help_heading = "Task parameters")]
+    n_symbols: Option<u32>,
+    /// multihop: chains [default: 4].
+    #[arg(long, help_heading = "Task parameters")]
+    n_chains: Option<u32>,
+    /// multihop: hops per chain [default: 4].
+    #[arg(long, help_heading = "Task parameters")]
+    hops: Option<u32>,
+}
+
+impl TaskParams {
+    /// The task with these parameters over its defaults; a parameter of another task is an error.
+    fn task(&self, name: TaskName) -> Result<Task> {
+        let given = [
+            ("--n", self.n, "copy"),
+            ("--vocab", self.vocab, "copy"),
+            ("--n-pairs", self.n_pairs, "recall"),
+            ("--n-queries", self.n_queries, "recall"),
+            ("--n-keys", self.n_keys, "recall"),
+            ("--n-values", self.n_values, "recall"),
+            ("--n-symbols", self.n_symbols, "multihop"),
+            ("--n-chains", self.n_chains, "multihop"),
+            ("--hops", self.hops, "multihop"),
+        ];
+        let task = match name {
+            TaskName::Copy => Task::COPY,
+            TaskName::Recall => Task::RECALL,
+            TaskName::Multihop => Task::MULTIHOP,
+        };
+        if let Some((flag, _, owner)) =
+            given.iter().find(|(_, v, owner)| v.is_some() && *owner != task.name())
+        {
+            anyhow::bail!("{flag} is a parameter of the {owner} task, not of {}", task.name());
+        }
+        Ok(match task {
+            Task::Copy { n, vocab } => {
+                Task::Copy { n: self.n.unwrap_or(n), vocab: self.vocab.unwrap_or(vocab) }
+            }
+            Task::Recall { n_pairs, n_queries, n_keys, n_values } => Task::Recall {
+                n_pairs: self.n_pairs.unwrap_or(n_pairs),
+                n_queries: self.n_queries.unwrap_or(n_queries),
+                n_keys: self.n_keys.unwrap_or(n_keys),
+                n_values: self.n_values.unwrap_or(n_values),
+            },
+            Task::MultiHop { n_symbols, n_chains, hops } => Task::MultiHop {
+                n_symbols: self.n_symbols.unwrap_or(n_symbols),
+                n_chains: self.n_chains.unwrap_or(n_chains),
+                hops: self.hops.unwrap_or(hops),
+            },
+        })
     }
 }
 
@@ -108,6 +207,45 @@ enum Command {
         /// Context to plan state memory for (default: --steps).
         #[arg(long)]
         context: Option<u32>,
+    },
+    /// Evaluate a model with the runtime, one token at a time: accuracy on a seeded synthetic task
+    /// (--task) or bits per character on text (--text).
+    ///
+    /// --task: N samples drawn from one splitmix64(SEED) stream exactly as models/glmix_models/tasks.py
+    /// draws them; each sample is fed with teacher forcing and argmax(logits) (ties: the lowest token id)
+    /// is compared with the answer tokens. --text: train.py's held-out method (non-overlapping windows of
+    /// context + 1 tokens, the session reset at each window, every position scored).
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["task", "text"])))]
+    Eval {
+        /// The model file.
+        #[arg(short, long, value_name = "FILE")]
+        model: PathBuf,
+        /// Synthetic task to score.
+        #[arg(long, value_enum)]
+        task: Option<TaskName>,
+        /// Text file to score (bits per character for byte-level models).
+        #[arg(long, value_name = "FILE")]
+        text: Option<PathBuf>,
+        /// --task: samples to evaluate.
+        #[arg(long, default_value_t = 500)]
+        samples: u32,
+        /// --task: seed of the sample stream (train.py's held-out stream is 987654321).
+        #[arg(long, default_value_t = 987_654_321)]
+        seed: u64,
+        #[command(flatten)]
+        params: TaskParams,
+        /// --text: part of the file to score.
+        #[arg(long, value_enum, default_value = "heldout")]
+        split: SplitArg,
+        /// --text: score only the first N bytes of the split.
+        #[arg(long, value_name = "N")]
+        max_chars: Option<usize>,
+        /// --text: window length in tokens [default: the model's trained context].
+        #[arg(long)]
+        context: Option<u32>,
+        /// Print one JSON object on stdout instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Show a model file's header, layers, tensors, flash size and memory plan.
     Inspect {
@@ -208,6 +346,30 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Eval { model, task, text, samples, seed, params, split, max_chars, context, json } => {
+            let bytes = writer::AlignedBytes::read(&model)?;
+            let parsed = glmix::Model::parse(bytes.as_bytes())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            match (task, text) {
+                (Some(name), _) => {
+                    if max_chars.is_some() || context.is_some() {
+                        anyhow::bail!(
+                            "--max-chars and --context apply to --text; a task plans its own context"
+                        );
+                    }
+                    run_eval_task(&parsed, params.task(name)?, samples, seed, json)
+                }
+                (None, Some(path)) => {
+                    let split = match split {
+                        SplitArg::Heldout => Split::Heldout,
+                        SplitArg::Train => Split::Train,
+                        SplitArg::All => Split::All,
+                    };
+                    run_eval_text(&parsed, &path, split, max_chars, context, json)
+                }
+                (None, None) => anyhow::bail!("give --task or --text"),
+            }
+        }
         Command::Inspect { model, context } => {
             let bytes = writer::AlignedBytes::read(&model)?;
             print!(
@@ -246,6 +408,131 @@ fn run(cli: Cli) -> Result<()> {
             run_bench(&opts, out.as_deref())
         }
     }
+}
+
+fn run_eval_task(model: &glmix::Model<'_>, task: Task, samples: u32, seed: u64, json: bool) -> Result<()> {
+    eval::check_task(model, &task)?;
+    let bar = report::progress(task.name(), u64::from(samples));
+    let r = eval::eval_task(model, task, samples, seed, |_| bar.inc(1))?;
+    bar.finish_and_clear();
+    let us = r.seconds * 1e6 / r.tokens.max(1) as f64;
+    if json {
+        let out = serde_json::json!({
+            "task": task.name(),
+            "params": task_params_json(&task),
+            "samples": r.samples,
+            "seed": r.seed,
+            "answers": r.answers,
+            "correct": r.correct,
+            "accuracy": r.accuracy(),
+            "context": r.context,
+            "state_bytes": r.state_bytes,
+            "tokens": r.tokens,
+            "seconds": r.seconds,
+            "us_per_token": us,
+            "tokens_per_second": r.tokens as f64 / r.seconds.max(1e-12),
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{}: accuracy {:.2} % ({} / {} answers, {} samples, seed {})",
+            describe_task(&task),
+            100.0 * r.accuracy(),
+            r.correct,
+            r.answers,
+            r.samples,
+            r.seed
+        );
+        println!(
+            "state: {} bytes for a context of {} tokens; {:.1} us/token ({:.0} tok/s over {} tokens)",
+            r.state_bytes,
+            r.context,
+            us,
+            r.tokens as f64 / r.seconds.max(1e-12),
+            r.tokens
+        );
+    }
+    Ok(())
+}
+
+fn task_params_json(task: &Task) -> serde_json::Value {
+    match *task {
+        Task::Copy { n, vocab } => serde_json::json!({ "n": n, "vocab": vocab }),
+        Task::Recall { n_pairs, n_queries, n_keys, n_values } => serde_json::json!({
+            "n_pairs": n_pairs, "n_queries": n_queries, "n_keys": n_keys, "n_values": n_values
+        }),
+        Task::MultiHop { n_symbols, n_chains, hops } => {
+            serde_json::json!({ "n_symbols": n_symbols, "n_chains": n_chains, "hops": hops })
+        }
+    }
+}
+
+fn describe_task(task: &Task) -> String {
+    let params = task_params_json(task);
+    let parts: Vec<String> =
+        params.as_object().map(|o| o.iter().map(|(k, v)| format!("{k} {v}")).collect()).unwrap_or_default();
+    format!("{} ({})", task.name(), parts.join(", "))
+}
+
+fn run_eval_text(
+    model: &glmix::Model<'_>,
+    path: &Path,
+    split: Split,
+    max_chars: Option<usize>,
+    context: Option<u32>,
+    json: bool,
+) -> Result<()> {
+    let all = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = eval::split_text(&all, split, max_chars);
+    let bar = report::progress("windows", 0);
+    let r = eval::eval_text(model, text, context, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    let us = r.seconds * 1e6 / r.scored.max(1) as f64;
+    let split_name = format!("{split:?}").to_lowercase();
+    if json {
+        let out = serde_json::json!({
+            "text": path.display().to_string(),
+            "split": split_name,
+            "chars": r.chars,
+            "text_tokens": r.text_tokens,
+            "context": r.context,
+            "windows": r.windows,
+            "scored": r.scored,
+            "scored_bytes": r.scored_bytes,
+            "byte_level": r.byte_level,
+            "nats_per_token": r.nats_per_token(),
+            "bits_per_token": r.bits_per_token(),
+            "bits_per_char": r.bits_per_byte(),
+            "state_bytes": r.state_bytes,
+            "seconds": r.seconds,
+            "us_per_token": us,
+            "tokens_per_second": r.scored as f64 / r.seconds.max(1e-12),
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{} ({split_name} split, {} bytes): {:.4} bits per character, {:.4} nats per token, {:.4} bits per token",
+            path.display(),
+            r.chars,
+            r.bits_per_byte(),
+            r.nats_per_token(),
+            r.bits_per_token()
+        );
+        println!(
+            "{} windows of {} tokens ({} predictions, the last {} tokens unscored); state {} bytes; {:.1} us/token ({:.0} tok/s)",
+            r.windows,
+            r.context,
+            r.scored,
+            r.text_tokens - r.windows * r.context as usize - 1,
+            r.state_bytes,
+            us,
+            r.scored as f64 / r.seconds.max(1e-12)
+        );
+    }
+    Ok(())
 }
 
 fn run_bench(opts: &bench::Options, out: Option<&Path>) -> Result<()> {

@@ -39,6 +39,9 @@ impl Fixture {
         std::fs::write(dir.join("tok.bin"), llama2c_tokenizer(8)).unwrap();
         std::fs::write(dir.join("a-file"), b"not a folder").unwrap();
         std::fs::create_dir_all(dir.join("existing-dir.glmx/inside")).unwrap();
+        std::fs::write(dir.join("short.txt"), b"hello").unwrap();
+        std::fs::write(dir.join("text.txt"), "To be, or not to be: that is the question.\n".repeat(20))
+            .unwrap();
         Fixture { dir }
     }
 
@@ -117,6 +120,11 @@ fn cases(fx: &Fixture) -> Vec<Case> {
     let model = fx.path("model.glmx");
     let gen = |extra: &[&dyn AsRefOs]| {
         let mut a = args(&[&"generate", &"-m", &model, &"-t", &"0"]);
+        a.extend(args(extra));
+        a
+    };
+    let eval = |extra: &[&dyn AsRefOs]| {
+        let mut a = args(&[&"eval", &"-m", &model]);
         a.extend(args(extra));
         a
     };
@@ -260,6 +268,97 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             message: "token 1 has length 134217728 (max_token_length is 8): is this the llama2.c tokenizer.bin of this model?",
             code: 1,
         },
+        Case {
+            situation: "eval: neither `--task` nor `--text`",
+            command: "glmix eval -m model.glmx",
+            args: eval(&[]),
+            message: "the following required arguments were not provided",
+            code: 2,
+        },
+        Case {
+            situation: "eval: unknown task",
+            command: "glmix eval -m model.glmx --task sort",
+            args: eval(&[&"--task", &"sort"]),
+            message: "invalid value 'sort' for '--task <TASK>'",
+            code: 2,
+        },
+        Case {
+            situation: "eval: model file does not exist",
+            command: "glmix eval -m nope.glmx --task copy",
+            args: args(&[&"eval", &"-m", &fx.path("nope.glmx"), &"--task", &"copy"]),
+            message: "cannot read ",
+            code: 1,
+        },
+        Case {
+            situation: "eval: text file does not exist",
+            command: "glmix eval -m model.glmx --text nope.txt",
+            args: eval(&[&"--text", &fx.path("nope.txt")]),
+            message: "cannot read ",
+            code: 1,
+        },
+        Case {
+            situation: "eval: the task's tokens exceed the model's vocabulary",
+            command: "glmix eval -m model.glmx --task copy --vocab 1000",
+            args: eval(&[&"--task", &"copy", &"--vocab", &"1000"]),
+            message: "the copy task uses 1001 token ids but the model's vocabulary has 256",
+            code: 1,
+        },
+        Case {
+            situation: "eval: the task's sequences exceed the model's context",
+            command: "glmix eval -m model.glmx --task copy --n 600",
+            args: eval(&[&"--task", &"copy", &"--n", &"600"]),
+            message: "the copy task feeds 1200 tokens per sample but the model's context is 1024",
+            code: 1,
+        },
+        Case {
+            situation: "eval: a task parameter of 0",
+            command: "glmix eval -m model.glmx --task copy --n 0",
+            args: eval(&[&"--task", &"copy", &"--n", &"0"]),
+            message: "copy: --n (0) and --vocab (32) must be at least 1",
+            code: 1,
+        },
+        Case {
+            situation: "eval: a number that is not one",
+            command: "glmix eval -m model.glmx --task copy --n abc",
+            args: eval(&[&"--task", &"copy", &"--n", &"abc"]),
+            message: "invalid value 'abc' for '--n <N>'",
+            code: 2,
+        },
+        Case {
+            situation: "eval: `--samples 0`",
+            command: "glmix eval -m model.glmx --task copy --samples 0",
+            args: eval(&[&"--task", &"copy", &"--samples", &"0"]),
+            message: "--samples must be at least 1",
+            code: 1,
+        },
+        Case {
+            situation: "eval: a parameter of another task",
+            command: "glmix eval -m model.glmx --task copy --hops 3",
+            args: eval(&[&"--task", &"copy", &"--hops", &"3"]),
+            message: "--hops is a parameter of the multihop task, not of copy",
+            code: 1,
+        },
+        Case {
+            situation: "eval: more recall queries than pairs",
+            command: "glmix eval -m model.glmx --task recall --n-queries 40",
+            args: eval(&[&"--task", &"recall", &"--n-queries", &"40"]),
+            message: "recall: --n-queries (40) must not exceed --n-pairs (32)",
+            code: 1,
+        },
+        Case {
+            situation: "eval: multihop chains need more symbols than there are",
+            command: "glmix eval -m model.glmx --task multihop --n-chains 20",
+            args: eval(&[&"--task", &"multihop", &"--n-chains", &"20"]),
+            message: "multihop: --n-chains x (--hops + 1) = 100 distinct symbols needed but --n-symbols is 64",
+            code: 1,
+        },
+        Case {
+            situation: "eval: text shorter than one window",
+            command: "glmix eval -m model.glmx --text short.txt --split all",
+            args: eval(&[&"--text", &fx.path("short.txt"), &"--split", &"all"]),
+            message: "the text is 5 tokens (5 bytes); scoring needs at least context + 1 = 1025 tokens",
+            code: 1,
+        },
     ]
 }
 
@@ -307,6 +406,39 @@ fn successful_runs_leave_exactly_the_output() {
     assert_eq!(code, 0, "{stderr}");
     let (code, stderr) = run(&args(&[&"generate", &"-m", &out, &"-n", &"8", &"-t", &"0", &"-p", &"hi"]));
     assert_eq!(code, 0, "{stderr}");
+    let out_json = |a: Vec<OsString>| {
+        let out = Command::new(env!("CARGO_BIN_EXE_glmix")).args(a).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let model = fx.path("model.glmx");
+    let r = out_json(args(&[
+        &"eval",
+        &"-m",
+        &model,
+        &"--task",
+        &"copy",
+        &"--n",
+        &"8",
+        &"--samples",
+        &"3",
+        &"--json",
+    ]));
+    assert_eq!((r["answers"].as_u64(), r["context"].as_u64()), (Some(24), Some(16)), "{r}");
+    let r = out_json(args(&[
+        &"eval",
+        &"-m",
+        &model,
+        &"--text",
+        &fx.path("text.txt"),
+        &"--split",
+        &"all",
+        &"--context",
+        &"64",
+        &"--json",
+    ]));
+    assert_eq!((r["windows"].as_u64(), r["scored"].as_u64()), (Some(13), Some(13 * 64)), "{r}");
+    assert!(r["bits_per_char"].as_f64().is_some_and(|b| b > 0.0), "{r}");
     let (code, stderr) = run(&args(&[
         &"import-llama2c",
         &fx.path("llama.bin"),

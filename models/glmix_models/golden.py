@@ -8,6 +8,18 @@ For every (pattern, form) in {dense, window 4, order 1, order 3, pow2, pow2_latt
 ``<out>/<name>/model.safetensors`` (F32) + ``config.json`` + ``logits.json`` =
 ``{"tokens": [40 tokens], "logits": [[256 floats] x 40]}``. The logits are computed in float64 from the F32
 weights as stored (the parallel form), then written with 7 significant digits (about float32 precision; compare with a tolerance of 1e-5 or looser).
+
+Evaluation fixtures (``--eval-only`` writes only these; ``tests/test_evaluate.py`` checks that Python still
+produces them, ``host-tools/tests/tasks.rs`` / ``eval.rs`` that the runtime does):
+
+- ``tasks.json``: the first samples (tokens and masks) of each synthetic task for a few seeds and parameter sets
+  (``TASK_CASES``), which the Rust twin of tasks.py (host-tools/src/tasks.rs) must reproduce exactly.
+- ``task_eval.json``: for a few golden models and small task settings (``AGREEMENT_*``), evaluate.py's
+  predictions at every answer position (float64 parallel form from the stored F32 weights) with the top-1 minus
+  top-2 logit margin, so the runtime's `glmix eval --task` can be checked prediction by prediction.
+- ``heldout_bpc.json`` (only when the tinyshakespeare file is found, ``--data_path``): evaluate.py's held-out
+  bits/char of ``shakespeare-pow2`` (F32 safetensors, float32) on the first ``HELDOUT_PREFIX`` bytes of the
+  held-out split, the reference the runtime's `glmix eval --text` is tested against.
 """
 
 from __future__ import annotations
@@ -20,6 +32,10 @@ import torch
 
 from .export import export_model
 from .model import LayerSpec, ModelArgs, Transformer, load_exported
+from .tasks import TASKS, SplitMix64
+
+DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "tinyshakespeare",
+                            "input.txt")
 
 PATTERNS = [("dense", 0), ("window", 4), ("order", 1), ("order", 3), ("pow2", 0), ("pow2_lattice", 0),
             ("sq1", 0), ("sq1_lattice", 0)]
@@ -62,10 +78,96 @@ def make_model(name, kind, param, form, seed):
     return m
 
 
+# (task, parameters, seeds, samples per seed): defaults and non-default parameters, seeds 0, 1 and 2^64 - 1
+TASK_CASES = [
+    ("copy", {}, [0, 1], 3),
+    ("copy", {"n": 5, "vocab": 3}, [2, 18446744073709551615], 4),
+    ("recall", {}, [0, 1], 3),
+    ("recall", {"n_pairs": 6, "n_queries": 4, "n_keys": 7, "n_values": 5}, [3, 18446744073709551615], 4),
+    ("multihop", {}, [0, 1], 3),
+    ("multihop", {"n_symbols": 12, "n_chains": 3, "hops": 3}, [4, 18446744073709551615], 4),
+]
+
+
+def task_fixture() -> dict:
+    """{"cases": [{"task", "params", "seed", "samples": [{"tokens", "mask"}]}]}: consecutive samples of one
+    SplitMix64(seed) stream, exactly as TaskStream draws them."""
+    cases = []
+    for name, params, seeds, n in TASK_CASES:
+        task = TASKS[name](**params)
+        for seed in seeds:
+            rng = SplitMix64(seed)
+            samples = []
+            for _ in range(n):
+                toks, mask = task.sample(rng)
+                samples.append({"tokens": toks, "mask": [int(m) for m in mask]})
+            cases.append({"task": name, "params": params, "seed": seed, "samples": samples})
+    return {"cases": cases}
+
+
+def write_task_fixture(out: str) -> str:
+    return write_json(os.path.join(out, "tasks.json"), task_fixture())
+
+
+AGREEMENT_MODELS = ["pow2_lattice_recurrent", "dense_attention", "sq1_lattice_chained", "window4_attention",
+                    "order1_state_space"]
+AGREEMENT_TASKS = [("copy", {"n": 16, "vocab": 32}),
+                   ("recall", {"n_pairs": 8, "n_queries": 4, "n_keys": 16, "n_values": 16}),
+                   ("multihop", {"n_symbols": 32, "n_chains": 3, "hops": 3})]
+AGREEMENT_SAMPLES, AGREEMENT_SEED = 16, 5
+HELDOUT_PREFIX = 4097  # 16 windows of 256 + 1
+
+
+def agreement_fixture(golden_dir: str) -> dict:
+    from .evaluate import task_predictions
+
+    cases = []
+    for name in AGREEMENT_MODELS:
+        m = load_exported(os.path.join(golden_dir, name), torch.float64).eval()
+        for task_name, params in AGREEMENT_TASKS:
+            p, t, margin = task_predictions(m, TASKS[task_name](**params), AGREEMENT_SAMPLES, AGREEMENT_SEED)
+            cases.append({"model": name, "task": task_name, "params": params, "samples": AGREEMENT_SAMPLES,
+                          "seed": AGREEMENT_SEED, "correct": int((p == t).sum()), "predictions": p.tolist(),
+                          "margins": [float(f"{x:.4g}") for x in margin.tolist()]})
+    return {"cases": cases}
+
+
+def heldout_fixture(data_path: str, model_dir: str) -> dict:
+    from .evaluate import split_bytes, text_loss
+
+    with open(data_path, "rb") as f:
+        data = split_bytes(f.read(), "heldout", HELDOUT_PREFIX)
+    r = text_loss(load_exported(model_dir, torch.float32), data)
+    return {"model": "shakespeare-pow2", "weights": "model.safetensors (F32), float32", "split": "heldout",
+            "max_chars": HELDOUT_PREFIX, **r}
+
+
+def write_json(path: str, obj) -> str:
+    with open(path, "w") as f:
+        json.dump(obj, f, separators=(",", ":"))
+        f.write("\n")
+    return path
+
+
+def write_eval_fixtures(out: str, data_path: str) -> None:
+    print(f"wrote {write_task_fixture(out)}")
+    print(f"wrote {write_json(os.path.join(out, 'task_eval.json'), agreement_fixture(out))}")
+    if os.path.exists(data_path):
+        model_dir = os.path.join(os.path.dirname(__file__), "..", "shakespeare-pow2")
+        print(f"wrote {write_json(os.path.join(out, 'heldout_bpc.json'), heldout_fixture(data_path, model_dir))}")
+    else:
+        print(f"{data_path} not found: heldout_bpc.json not written")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "golden"))
+    ap.add_argument("--eval-only", action="store_true", help="write only the evaluation fixtures (see above)")
+    ap.add_argument("--data_path", default=DEFAULT_DATA, help="tinyshakespeare input.txt (for heldout_bpc.json)")
     a = ap.parse_args(argv)
+    if a.eval_only:
+        write_eval_fixtures(a.out, a.data_path)
+        return
     for i, (name, kind, param, form) in enumerate(golden_cases()):
         d = os.path.join(a.out, name)
         export_model(make_model(name, kind, param, form, seed=1000 + i), d, torch.float32)
@@ -76,6 +178,7 @@ def main(argv=None):
             json.dump({"tokens": TOKENS, "logits": [[float(f"{x:.7g}") for x in row] for row in logits.tolist()]},
                       f, separators=(",", ":"))
         print(f"{name}: max |logit| {logits.abs().max():.3f}")
+    write_eval_fixtures(a.out, a.data_path)
 
 
 if __name__ == "__main__":
