@@ -64,7 +64,7 @@ fn default_theta() -> f32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenizerConfig {
-    /// `bytes` or `llama2c`.
+    /// `none` (token ids only, e.g. the synthetic tasks), `bytes` or `llama2c`.
     pub kind: String,
     /// For `llama2c`: path of tokenizer.bin, relative to the config file.
     #[serde(default)]
@@ -141,6 +141,7 @@ impl ModelConfig {
             other => bail!("unknown mlp {other:?}; expected swiglu or gelu"),
         };
         let tokenizer = match self.tokenizer.kind.as_str() {
+            "none" => 0,
             "bytes" => {
                 ensure!(
                     self.vocab_size >= 256,
@@ -150,7 +151,7 @@ impl ModelConfig {
                 1
             }
             "llama2c" => 2,
-            other => bail!("unknown tokenizer kind {other:?}; expected bytes or llama2c"),
+            other => bail!("unknown tokenizer kind {other:?}; expected none, bytes or llama2c"),
         };
         Ok(FileHeader {
             magic: glmix::format::MAGIC,

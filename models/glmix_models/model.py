@@ -79,7 +79,8 @@ class ModelArgs:
             "norm": {"kind": "rmsnorm", "eps": self.norm_eps},
             "positional": {"kind": self.positional, "theta": self.rope_theta},
             "mlp": self.mlp,
-            "tokenizer": {"kind": "bytes"},
+            # token ids below 256 are bytes; a smaller vocabulary (the synthetic tasks) has no tokenizer
+            "tokenizer": {"kind": "bytes" if self.vocab_size >= 256 else "none"},
             "layers": [asdict(ls) for ls in self.layers],
         }
 
@@ -89,8 +90,8 @@ class ModelArgs:
             raise ValueError("not a glmix_config 1 file")
         if c["norm"]["kind"] != "rmsnorm":
             raise ValueError("only rmsnorm")
-        if c["tokenizer"]["kind"] != "bytes":
-            raise ValueError("the PyTorch reference supports the bytes tokenizer only")
+        if c["tokenizer"]["kind"] not in ("bytes", "none"):
+            raise ValueError("the PyTorch reference supports the bytes tokenizer (or none) only")
         return cls(
             vocab_size=c["vocab_size"], dim=c["dim"], hidden_dim=c["hidden_dim"], n_layers=c["n_layers"],
             max_context=c["max_context"], tied_embeddings=c["tied_embeddings"], norm_eps=c["norm"]["eps"],
