@@ -24,7 +24,7 @@ def tiny(pattern="pow2_lattice", param=0, form="recurrent", **kw):
 MODELS = [("pow2_lattice", 0, "recurrent", {}), ("sq1_lattice", 0, "chained", {"positional": "rope_half"}),
           ("dense", 0, "attention", {"mlp": "gelu", "n_kv_heads": 1}), ("order", 1, "state_space",
           {"positional": "none", "tied_embeddings": False}), ("window", 4, "chained", {}), ("pow2", 0, "recurrent",
-          {})]
+          {}), ("pow2_lattice", 0, "state_space", {"positional": "none"})]
 
 
 @pytest.mark.parametrize("pattern,param,form,kw", MODELS)
