@@ -166,6 +166,7 @@ pub fn model_bytes(mixer: &Mixer, opts: &Options) -> Result<AlignedBytes> {
         swiglu: true,
         tied: true,
         positional: Positional::RopeInterleaved,
+        max_context: 1024,
     };
     let file = random_model(&spec, opts.seed)?;
     Ok(AlignedBytes::new(&file.to_bytes()?))

@@ -22,6 +22,7 @@ compile_error!("glmix reads little-endian model files in place and supports litt
 pub mod cache;
 pub mod format;
 pub mod kernels;
+pub mod loglinear;
 pub mod math;
 pub mod model;
 pub mod pattern;
