@@ -74,7 +74,17 @@ fn loglinear_state_is_one_matrix_per_head_and_level() {
         assert_eq!(plan.state_bytes(), 4 * (levels + 3) * per_slot);
     }
     // Level weights (L = |R(1023)| + 1 = 11 for the header's 1024, cap + 1 = 4) sit in the hidden scratch.
-    assert_eq!(Plan::new(&model, 8).scratch.hidden, 64usize.max(2 * 11));
+    assert_eq!(Plan::new(&model, 8).scratch.hidden, 64);
+    let narrow = RandomSpec {
+        hidden_dim: 16,
+        head_dim: 4,
+        max_context: 1 << 20, // L = |R(2^20 - 1)| + 1 = 21
+        ..RandomSpec::small(vec![RandomLayer { pattern: 4, param: 0, form: 3, n_heads: 4, n_kv_heads: 4 }])
+    };
+    let file = random_model(&narrow, 5).unwrap().to_bytes().unwrap();
+    let bytes = AlignedBytes::new(&file);
+    let model = Model::parse(bytes.as_bytes()).unwrap();
+    assert_eq!(Plan::new(&model, 8).scratch.hidden, 4 * 21);
     // Usable in const context, like the other patterns, to size a static buffer.
     const M: MixerConfig = MixerConfig {
         pattern: Pattern::Pow2Lattice { cap: 0 },
