@@ -61,6 +61,8 @@ class ModelArgs:
                 raise ValueError("n_kv_heads must divide n_heads")
             if ls.form != "attention" and ls.n_kv_heads != ls.n_heads:
                 raise ValueError("grouped queries need the attention form")
+            if ls.form == "state_space" and (ls.pattern, ls.param) != ("order", 1) and ls.pattern != "pow2_lattice":
+                raise ValueError("state_space is defined on pattern order 1 and pow2_lattice only")
         if self.positional not in ("none", "rope_interleaved", "rope_half"):
             raise ValueError(f"bad positional {self.positional!r}")
         if self.mlp not in ("swiglu", "gelu"):

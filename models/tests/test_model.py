@@ -75,7 +75,8 @@ def test_spec_tensor_names():
         assert f"layers.1.{suffix}" in names
 
 
-@pytest.mark.parametrize("pattern,form", [("pow2_lattice", "recurrent"), ("dense", "attention")])
+@pytest.mark.parametrize("pattern,form", [("pow2_lattice", "recurrent"), ("dense", "attention"),
+                                          ("pow2_lattice", "state_space")])
 def test_training_reduces_loss(pattern, form):
     torch.manual_seed(0)
     task = Copy(n=8, vocab=8)
