@@ -73,7 +73,7 @@ impl Shape {
 }
 
 /// Step `pos`: reads `x`, writes `o` (`n_heads * head_dim`), updates `tags` (slot map) and `matrices`
-/// (`slots` records of [`Shape::slot_words`]). With `poison`, freed slots are filled with NaN.
+/// (`slots` records of `n_heads * head_dim^2` words). With `poison`, freed slots are filled with NaN.
 /// The caller checks capacity first ([`crate::cache::can_step`]); without it a position that does not
 /// fit is dropped (wrong values, never a panic).
 pub fn step(

@@ -10,8 +10,9 @@
 //!                outs   [slots][q_dim]               o_j (the mixer's y_j)     recurrent, chained
 //!                matrix [n_heads][head_dim][head_dim] S                        state_space (order 1)
 //!                matrix [slots][n_heads][head_dim][head_dim] segment states    state_space (pow2_lattice)
-//! scratch:       x, xb, xb2 [dim]; hb, hb2 [max(hidden, q_dim, n_heads * L)] (state space: level
-//!                weights L of crate::loglinear in hb, decay gates in hb2); q [max q_dim]; k, v [max kv_dim]; o [max q_dim];
+//! scratch:       x, xb, xb2 [dim]; hb, hb2 [max(hidden, q_dim, n_heads * L)] (state space: the level
+//!                weights of crate::loglinear in hb, decay gates in hb2); q [max q_dim]; k, v [max kv_dim];
+//!                o [max q_dim];
 //!                scores [max_reads + 1]; reads [max_reads] (u32 slots); logits [vocab];
 //!                xq [q8_0 blocks of the widest activation]
 //! ```

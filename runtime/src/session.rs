@@ -10,7 +10,8 @@
 //! The state buffer is laid out by [`Plan`]; [`Session::new`] rejects a buffer that is too small with
 //! the exact size needed. Context overflow is an error ([`SessionError::ContextOverflow`]) raised before
 //! the state is touched, never a wrap: exact patterns serve positions `0..max_context`; window, order,
-//! state-space and level-capped lattice patterns run on for ever in constant memory.
+//! first-order state-space and level-capped lattice patterns (log-linear state space included) run on
+//! for ever in constant memory.
 
 use crate::cache::{self, SlotMap};
 use crate::format::{Form, MlpKind, Positional};
