@@ -301,6 +301,7 @@ pub fn decode_model() -> &'static AlignedBytes {
             l(2, 1, 3, 2, 2), // order 1, state space
             l(6, 0, 1, 2, 2), // sq1 lattice, recurrent
             l(3, 0, 0, 2, 2), // pow2, attention
+            l(4, 2, 3, 2, 2), // pow2 lattice cap 2, state space (log-linear)
         ]);
         spec.dim = 16;
         spec.head_dim = 8;

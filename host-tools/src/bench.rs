@@ -53,7 +53,7 @@ impl Mixer {
 }
 
 /// The mixers measured, cheapest growth last.
-pub const MIXERS: [Mixer; 9] = [
+pub const MIXERS: [Mixer; 10] = [
     Mixer { name: "attention dense", pattern: 0, param: 0, form: 0, expected: ("O(n)", "O(n)") },
     Mixer { name: "chained dense", pattern: 0, param: 0, form: 2, expected: ("O(n)", "O(n)") },
     Mixer {
@@ -69,6 +69,13 @@ pub const MIXERS: [Mixer; 9] = [
         pattern: 4,
         param: 0,
         form: 1,
+        expected: ("O(log n)", "O(log n)"),
+    },
+    Mixer {
+        name: "state_space pow2_lattice",
+        pattern: 4,
+        param: 0,
+        form: 3,
         expected: ("O(log n)", "O(log n)"),
     },
     Mixer { name: "attention window 64", pattern: 1, param: 64, form: 0, expected: ("O(w)", "O(w)") },
@@ -166,6 +173,7 @@ pub fn model_bytes(mixer: &Mixer, opts: &Options) -> Result<AlignedBytes> {
         swiglu: true,
         tied: true,
         positional: Positional::RopeInterleaved,
+        max_context: 1024,
     };
     let file = random_model(&spec, opts.seed)?;
     Ok(AlignedBytes::new(&file.to_bytes()?))
@@ -512,6 +520,10 @@ mod tests {
         assert!(bytes("attention dense", 32) > bytes("attention dense", 4));
         assert_eq!(bytes("recurrent order 1", 32), bytes("recurrent order 1", 4));
         assert_eq!(bytes("state_space order 1", 32), bytes("state_space order 1", 4));
+        // Log-linear: one head_dim^2 matrix per head and level (2 levels at 4, 5 at 32).
+        let per_slot = 4 * (2 * 8 * 8 + 2);
+        assert_eq!(bytes("state_space pow2_lattice", 4), 2 * per_slot);
+        assert_eq!(bytes("state_space pow2_lattice", 32), 5 * per_slot);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use glmix::format::{FileHeader, Form, LayerDesc, Positional};
+use glmix::pattern::Pattern;
 use serde::Deserialize;
 
 /// `config.json`, as written by `models/`' exporter.
@@ -88,6 +89,21 @@ pub struct LayerConfig {
     pub n_kv_heads: u16,
     /// Head width.
     pub head_dim: u16,
+}
+
+impl LayerConfig {
+    /// True for the log-linear state space (`state_space` on `pow2_lattice`).
+    pub fn is_loglinear(&self) -> bool {
+        self.form == "state_space" && self.pattern == "pow2_lattice"
+    }
+
+    /// Level weights per head of a log-linear layer (`glmix::loglinear::level_weights`), else 0.
+    pub fn level_weights(&self, max_context: u32) -> usize {
+        match self.is_loglinear() {
+            true => glmix::loglinear::level_weights(Pattern::Pow2Lattice { cap: self.param }, max_context),
+            false => 0,
+        }
+    }
 }
 
 /// Pattern kind names, indexed by their file code.
@@ -186,6 +202,12 @@ impl ModelConfig {
                 let pattern =
                     code_of(&PATTERN_NAMES, &l.pattern, "pattern").with_context(|| format!("layer {i}"))?;
                 let form = code_of(&FORM_NAMES, &l.form, "form").with_context(|| format!("layer {i}"))?;
+                ensure!(
+                    l.form != "state_space" || l.is_loglinear() || (l.pattern == "order" && l.param == 1),
+                    "layer {i}: state_space is defined on pattern order 1 (param 1) and pow2_lattice only, not {} {}",
+                    l.pattern,
+                    l.param
+                );
                 debug_assert_eq!(Form::from_code(form).map(|f| f.name()), Some(l.form.as_str()));
                 Ok(LayerDesc {
                     pattern,

@@ -44,6 +44,9 @@ pub fn expected_names(config: &ModelConfig) -> Vec<String> {
             "state_space" => push("mixer.wd.weight"),
             _ => {}
         }
+        if layer.is_loglinear() {
+            push("mixer.wl.weight");
+        }
         push("mlp_norm.weight");
         push("mlp.w1.weight");
         push("mlp.w2.weight");
@@ -82,12 +85,14 @@ fn expected_shape(config: &ModelConfig, name: &str) -> (usize, usize) {
         let hd = l.head_dim as usize;
         (l.n_heads as usize * hd, l.n_kv_heads as usize * hd, l.n_heads as usize)
     });
+    let levels = layer.map_or(0, |l| l.level_weights(config.max_context));
     match suffix {
         "mixer_norm.weight" | "mlp_norm.weight" => (1, d),
         "mixer.wq.weight" | "mixer.wd.weight" => (q, d),
         "mixer.wk.weight" | "mixer.wv.weight" => (kv, d),
         "mixer.wo.weight" => (d, q),
         "mixer.gamma" => (1, heads),
+        "mixer.wl.weight" => (heads * levels, d),
         "mlp.w1.weight" | "mlp.w3.weight" => (h, d),
         "mlp.w2.weight" => (d, h),
         _ => (0, 0),

@@ -85,7 +85,7 @@ pub fn describe(bytes: &[u8], context: u32) -> Result<String> {
         .mixers()
         .iter()
         .enumerate()
-        .filter(|(_, m)| !m.pattern.is_unbounded() && m.form != glmix::format::Form::StateSpace)
+        .filter(|(_, m)| !m.pattern.is_unbounded())
         .map(|(l, _)| l.to_string())
         .collect();
     if bounded.is_empty() {

@@ -1,7 +1,8 @@
 //! Small random models for tests, benchmarks and demos: any mix of mixers, any dtype.
 
 use anyhow::Result;
-use glmix::format::{FileHeader, LayerDesc, Positional};
+use glmix::format::{FileHeader, Form, LayerDesc, Positional};
+use glmix::pattern::Pattern;
 use glmix::DType;
 
 use crate::convert::keeps_f32;
@@ -70,6 +71,8 @@ pub struct RandomSpec {
     pub tied: bool,
     /// Positional encoding.
     pub positional: Positional,
+    /// The header's `max_context` (sizes a log-linear layer's level weights).
+    pub max_context: u32,
 }
 
 impl RandomSpec {
@@ -85,6 +88,7 @@ impl RandomSpec {
             swiglu: true,
             tied: true,
             positional: Positional::RopeInterleaved,
+            max_context: 1024,
         }
     }
 }
@@ -123,6 +127,18 @@ pub fn random_model(spec: &RandomSpec, seed: u64) -> Result<ModelFile> {
             3 => add(format!("layers.{l}.mixer.wd.weight"), vec![q, d], &mut rng)?,
             _ => {}
         }
+        if let Some(pattern) = Pattern::from_code(layer.pattern, layer.param) {
+            if let Some(form) = Form::from_code(layer.form) {
+                if glmix::loglinear::is_loglinear(pattern, form) {
+                    let levels = glmix::loglinear::level_weights(pattern, spec.max_context);
+                    add(
+                        format!("layers.{l}.mixer.wl.weight"),
+                        vec![layer.n_heads as usize * levels, d],
+                        &mut rng,
+                    )?;
+                }
+            }
+        }
         add(format!("layers.{l}.mlp_norm.weight"), vec![d], &mut rng)?;
         add(format!("layers.{l}.mlp.w1.weight"), vec![spec.hidden_dim, d], &mut rng)?;
         add(format!("layers.{l}.mlp.w2.weight"), vec![d, spec.hidden_dim], &mut rng)?;
@@ -152,7 +168,7 @@ pub fn random_model(spec: &RandomSpec, seed: u64) -> Result<ModelFile> {
         dim: d as u32,
         hidden_dim: spec.hidden_dim as u32,
         vocab_size: spec.vocab_size as u32,
-        max_context: 1024,
+        max_context: spec.max_context,
         norm_eps: 1e-5,
         rope_theta: 10000.0,
         norm: 0,

@@ -33,6 +33,10 @@ impl Fixture {
         std::fs::write(dir.join("config.json"), harness::FUZZ_CONFIG).unwrap();
         std::fs::write(dir.join("bad-pattern.json"), harness::FUZZ_CONFIG.replace("pow2_lattice", "pow3"))
             .unwrap();
+        let undefined = harness::FUZZ_CONFIG
+            .replace(r#""dense", "form": "attention""#, r#""dense", "form": "state_space""#);
+        assert_ne!(undefined, harness::FUZZ_CONFIG);
+        std::fs::write(dir.join("undefined-mixer.json"), undefined).unwrap();
         std::fs::write(dir.join("model.safetensors"), harness::fuzz_safetensors(1)).unwrap();
         std::fs::write(dir.join("missing.safetensors"), safetensors_without("norm.weight")).unwrap();
         std::fs::write(dir.join("llama.bin"), harness::llama2c_v0(1, true)).unwrap();
@@ -210,6 +214,13 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             command: "glmix convert --weights model.safetensors --config bad-pattern.json -o out.glmx",
             args: convert("model.safetensors", "bad-pattern.json", fx.path("out.glmx"), &[]),
             message: "layer 1: unknown pattern \"pow3\"; expected one of: dense, window, order, pow2",
+            code: 1,
+        },
+        Case {
+            situation: "config pairing a pattern and a form that define no mixer",
+            command: "glmix convert --weights model.safetensors --config undefined-mixer.json -o out.glmx",
+            args: convert("model.safetensors", "undefined-mixer.json", fx.path("out.glmx"), &[]),
+            message: "layer 0: state_space is defined on pattern order 1 (param 1) and pow2_lattice only, not dense 0",
             code: 1,
         },
         Case {

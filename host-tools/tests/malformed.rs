@@ -110,6 +110,44 @@ fn unknown_mixer_codes() {
 }
 
 #[test]
+fn state_space_on_an_undefined_pattern() {
+    use glmix::Role;
+    // Layer 1 is dense: dense x state_space is not a defined mixer.
+    let mut bytes = valid();
+    bytes[HEADER_LEN + LAYER_LEN + 1] = 3;
+    reseal(&mut bytes);
+    assert_eq!(parse(&bytes), Err(LoadError::UndefinedMixer { layer: 1, pattern: 0, form: 3 }));
+    // Layer 0 is pow2_lattice: the log-linear state space is defined, and needs its decay gates.
+    let mut bytes = valid();
+    bytes[HEADER_LEN + 1] = 3;
+    reseal(&mut bytes);
+    assert_eq!(parse(&bytes), Err(LoadError::MissingTensor { layer: Some(0), role: Role::Wd }));
+    // The other patterns, state_space included: only order 1 and pow2_lattice parse.
+    for (code, param) in [(1u8, 2u32), (2, 2), (3, 0), (5, 0), (6, 0), (6, 4)] {
+        let mut bytes = valid();
+        bytes[HEADER_LEN] = code;
+        bytes[HEADER_LEN + 1] = 3;
+        bytes[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&param.to_le_bytes());
+        reseal(&mut bytes);
+        assert_eq!(parse(&bytes), Err(LoadError::UndefinedMixer { layer: 0, pattern: code, form: 3 }));
+    }
+}
+
+#[test]
+fn loglinear_level_weights_must_have_their_shape() {
+    use glmix_tools::writer::ModelFile;
+    let layer = RandomLayer { pattern: 4, param: 0, form: 3, n_heads: 2, n_kv_heads: 2 };
+    let good: ModelFile = random_model(&RandomSpec::small(vec![layer]), 3).unwrap();
+    parse(&good.to_bytes().unwrap()).unwrap();
+    // A model written for another max_context has another L: its wl no longer fits this header.
+    let mut other =
+        random_model(&RandomSpec { max_context: 64, ..RandomSpec::small(vec![layer]) }, 3).unwrap();
+    other.header.max_context = 1024;
+    let err = parse(&other.to_bytes().unwrap()).unwrap_err();
+    assert!(matches!(err, LoadError::WrongShape { expected: [22, 32], found: [14, 32], .. }), "{err:?}");
+}
+
+#[test]
 fn huge_dimensions() {
     let mut bytes = valid();
     bytes[24..28].copy_from_slice(&u32::MAX.to_le_bytes()); // dim

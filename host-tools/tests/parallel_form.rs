@@ -12,7 +12,10 @@
 //!   substitution, in f64;
 //! - the state-space form as one first-order recurrence per key channel `i`
 //!   (`S[i, :]_t = d_t[i] S[i, :]_{t-1} + k_t[i] v_t`: `A = diag(k[i])`, `B` = sub-diagonal `d[i]`),
-//!   solved the same way, then `o_t = S_t^T q_t / sqrt(head_dim)`.
+//!   solved the same way, then `o_t = S_t^T q_t / sqrt(head_dim)`;
+//! - the log-linear state space (state space on pow2_lattice) as its defining double sum
+//!   `o_t = sum_{s<=t} lambda_t[min(level_t(s), L-1)] (q_t · D(s..t) k_s) v_s / sqrt(head_dim)`, with
+//!   `level_t(s) = |{j in R(t) ∪ {t} : j >= s}| - 1` from this file's R(t): no segments, no merging.
 //!
 //! The runtime decodes with `poison_evicted(true)`, planned for exactly the sequence length, so a
 //! read of a position the cache no longer keeps turns the logits into NaN and fails the comparison.
@@ -234,12 +237,39 @@ fn mixer(
     let mut out = vec![vec![0f64; nh * hd]; n];
 
     if m.form == Form::StateSpace {
-        assert_eq!(m.pattern, Pattern::Order(1), "state space is first order in version 1");
         let d: Vec<Vec<f64>> = Mat::read(&model.layer_tensor(l, Role::Wd))
             .apply_all(xs)
             .into_iter()
             .map(|row| row.into_iter().map(sigmoid).collect())
             .collect();
+        if let Pattern::Pow2Lattice { .. } = m.pattern {
+            let lambda: Vec<Vec<f64>> = Mat::read(&model.layer_tensor(l, Role::Wl))
+                .apply_all(xs)
+                .into_iter()
+                .map(|row| row.into_iter().map(sigmoid).collect())
+                .collect();
+            let levels = lambda[0].len() / nh;
+            for t in 0..n {
+                for h in 0..nh {
+                    let mut decay = vec![1f64; hd]; // D(s..t) = d_{s+1} * .. * d_t
+                    for s in (0..=t).rev() {
+                        if s < t {
+                            decay.iter_mut().zip(head(&d[s + 1], h, hd)).for_each(|(a, b)| *a *= b);
+                        }
+                        let level = reads[t].range(s..).count(); // |{j in R(t) ∪ {t}: j >= s}| - 1
+                        let w = lambda[t][h * levels + level.min(levels - 1)];
+                        let qk: f64 = (0..hd).map(|c| q[t][h * hd + c] * decay[c] * k[s][h * hd + c]).sum();
+                        let coef = w * qk / scale;
+                        head_mut(&mut out[t], h, hd)
+                            .iter_mut()
+                            .zip(head(&v[s], h, hd))
+                            .for_each(|(o, v)| *o += coef * v);
+                    }
+                }
+            }
+            return out;
+        }
+        assert_eq!(m.pattern, Pattern::Order(1), "state space is defined on order 1 and pow2_lattice");
         for h in 0..nh {
             let vh: Vec<Vec<f64>> = v.iter().map(|vt| head(vt, h, hd).to_vec()).collect();
             for i in 0..hd {
@@ -426,6 +456,10 @@ fn build(variant: Variant, code: u8, param: u32, form: u8, seed: u64) -> ModelFi
             spec.layers = vec![layer(2, 2), layer(2, 2)];
         }
     }
+    if form == 3 && matches!(variant, Variant::GeluUntied) {
+        // Level weights for a 64-token context (L = 7): the longer tests share the last weight.
+        spec.max_context = 64;
+    }
     let mut file = random_model(&spec, seed).unwrap();
     if matches!(variant, Variant::MixerAlone) {
         for t in file.tensors.iter_mut().filter(|t| t.name.ends_with("mlp.w2.weight")) {
@@ -501,14 +535,22 @@ fn chained_form_equals_its_parallel_form() {
 
 #[test]
 fn state_space_form_equals_its_parallel_form() {
-    check_form(3, &[(2, 1, "order 1")]);
+    check_form(
+        3,
+        &[
+            (2, 1, "order 1"),
+            (4, 0, "pow2_lattice"),
+            (4, 4, "pow2_lattice cap 4"),
+            (4, 1, "pow2_lattice cap 1"),
+        ],
+    );
 }
 
 /// Different mixers stacked: a lattice recurrence feeding grouped-query dense attention feeding a
 /// state-space layer, and the reverse, so layers hand each other non-trivial residual streams.
 #[test]
 fn mixed_stacks_equal_their_parallel_form() {
-    let stacks: [(&str, Vec<RandomLayer>); 2] = [
+    let stacks: [(&str, Vec<RandomLayer>); 3] = [
         (
             "sq1_lattice chained / dense attention gqa / order-1 state space",
             vec![
@@ -523,6 +565,14 @@ fn mixed_stacks_equal_their_parallel_form() {
                 RandomLayer { pattern: 2, param: 1, form: 3, n_heads: 2, n_kv_heads: 2 },
                 RandomLayer { pattern: 3, param: 0, form: 1, n_heads: 2, n_kv_heads: 2 },
                 RandomLayer { pattern: 1, param: 3, form: 0, n_heads: 4, n_kv_heads: 2 },
+            ],
+        ),
+        (
+            "log-linear state space / pow2_lattice recurrent / log-linear cap 3",
+            vec![
+                RandomLayer { pattern: 4, param: 0, form: 3, n_heads: 4, n_kv_heads: 4 },
+                RandomLayer { pattern: 4, param: 0, form: 1, n_heads: 2, n_kv_heads: 2 },
+                RandomLayer { pattern: 4, param: 3, form: 3, n_heads: 2, n_kv_heads: 2 },
             ],
         ),
     ];

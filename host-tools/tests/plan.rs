@@ -46,3 +46,53 @@ fn attention_state_grows_linearly_with_context() {
         assert_eq!(plan.state_bytes(), 4 * (context as usize - 1) * kv * 2, "context {context}");
     }
 }
+
+#[test]
+fn loglinear_state_is_one_matrix_per_head_and_level() {
+    use glmix::format::Form;
+    use glmix::pattern::Pattern;
+    use glmix::plan::LayerPlan;
+    use glmix::MixerConfig;
+    use glmix_tools::random::{random_model, RandomLayer, RandomSpec};
+    // Layer 0 uncapped, layer 1 capped at 3 levels; 2 heads of 16.
+    let layers = vec![
+        RandomLayer { pattern: 4, param: 0, form: 3, n_heads: 2, n_kv_heads: 2 },
+        RandomLayer { pattern: 4, param: 3, form: 3, n_heads: 2, n_kv_heads: 2 },
+    ];
+    let file = random_model(&RandomSpec::small(layers), 5).unwrap().to_bytes().unwrap();
+    let bytes = AlignedBytes::new(&file);
+    let model = Model::parse(bytes.as_bytes()).unwrap();
+    // Per slot: 2 heads x 16 x 16 matrix words + 2 tag words.
+    let per_slot = 2 * 16 * 16 + 2;
+    for (context, levels) in
+        [(1u32, 0usize), (2, 1), (3, 2), (256, 8), (4096, 12), (65_536, 16), (1 << 20, 20)]
+    {
+        let plan = Plan::new(&model, context);
+        assert_eq!(plan.layers()[0].slots, levels, "context {context}");
+        assert_eq!(plan.layers()[0].words(), levels * per_slot, "context {context}");
+        assert_eq!(plan.layers()[1].words(), 3 * per_slot, "context {context}: capped");
+        assert_eq!(plan.state_bytes(), 4 * (levels + 3) * per_slot);
+    }
+    // Level weights (L = |R(1023)| + 1 = 11 for the header's 1024, cap + 1 = 4) sit in the hidden scratch.
+    assert_eq!(Plan::new(&model, 8).scratch.hidden, 64);
+    let narrow = RandomSpec {
+        hidden_dim: 16,
+        head_dim: 4,
+        max_context: 1 << 20, // L = |R(2^20 - 1)| + 1 = 21
+        ..RandomSpec::small(vec![RandomLayer { pattern: 4, param: 0, form: 3, n_heads: 4, n_kv_heads: 4 }])
+    };
+    let file = random_model(&narrow, 5).unwrap().to_bytes().unwrap();
+    let bytes = AlignedBytes::new(&file);
+    let model = Model::parse(bytes.as_bytes()).unwrap();
+    assert_eq!(Plan::new(&model, 8).scratch.hidden, 4 * 21);
+    // Usable in const context, like the other patterns, to size a static buffer.
+    const M: MixerConfig = MixerConfig {
+        pattern: Pattern::Pow2Lattice { cap: 0 },
+        form: Form::StateSpace,
+        n_heads: 4,
+        n_kv_heads: 4,
+        head_dim: 16,
+    };
+    const WORDS: usize = LayerPlan::new(&M, 65_536).words();
+    assert_eq!(WORDS, 16 * (4 * 16 * 16 + 2));
+}

@@ -11,7 +11,8 @@ fn model(seed: u64) -> AlignedBytes {
     let lattice = RandomLayer { pattern: 6, param: 0, form: 2, n_heads: 2, n_kv_heads: 2 };
     let attention = RandomLayer { pattern: 0, param: 0, form: 0, n_heads: 2, n_kv_heads: 1 };
     let ssm = RandomLayer { pattern: 2, param: 1, form: 3, n_heads: 2, n_kv_heads: 2 };
-    let spec = RandomSpec::small(vec![lattice, attention, ssm]);
+    let loglinear = RandomLayer { pattern: 4, param: 0, form: 3, n_heads: 2, n_kv_heads: 2 };
+    let spec = RandomSpec::small(vec![lattice, attention, ssm, loglinear]);
     AlignedBytes::new(&random_model(&spec, seed).unwrap().to_bytes().unwrap())
 }
 

@@ -88,6 +88,17 @@ fn capped_lattice_decodes_100k_tokens_past_its_planned_context() {
     capped_lattice(SHORT);
 }
 
+/// The log-linear state space (one matrix per level) runs 100,000 steps planned for a million, and its
+/// capped variant runs on past a 16-token plan in the same bytes.
+#[test]
+fn loglinear_state_space_decodes_100k_tokens() {
+    soak("pow2_lattice state_space, context 1e6", 4, 0, 3, MILLION, SHORT);
+    let bytes = soak("pow2_lattice cap 4 state_space, context 16", 4, 4, 3, 16, SHORT);
+    let model_bytes = tiny(4, 4, 3, 17 + 4 * 31 + 4);
+    let model = Model::parse(model_bytes.as_bytes()).unwrap();
+    assert_eq!(Plan::new(&model, MILLION).total_bytes(), bytes, "a capped log-linear state is constant");
+}
+
 #[test]
 fn pow2_lattice_decodes_a_million_tokens() {
     pow2_lattice(MILLION);
@@ -107,7 +118,7 @@ fn capped_lattice_decodes_a_million_tokens_past_its_planned_context() {
 /// reads exactly R(t) (lattice order invariant), with evicted slots poisoned, and stays finite.
 #[test]
 fn seeking_keeps_every_slot_map_consistent() {
-    for (pattern, cap, form) in [(4u8, 0u32, 1u8), (6, 0, 2), (0, 0, 0), (3, 0, 1), (1, 8, 0)] {
+    for (pattern, cap, form) in [(4u8, 0u32, 1u8), (6, 0, 2), (0, 0, 0), (3, 0, 1), (1, 8, 0), (4, 0, 3)] {
         let bytes = tiny(pattern, cap, form, 17 + 4 * 31 + 8);
         let model = Model::parse(bytes.as_bytes()).unwrap();
         let mut state = vec![0f32; Plan::new(&model, 5000).total_words()];

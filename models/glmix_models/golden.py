@@ -3,7 +3,7 @@
     python -m glmix_models.golden [--out models/golden]
 
 For every (pattern, form) in {dense, window 4, order 1, order 3, pow2, pow2_lattice, sq1, sq1_lattice} x
-{attention, recurrent, chained}, plus (order 1, state_space): a random model (vocab 256, dim 32, 2 layers,
+{attention, recurrent, chained}, plus (order 1, state_space) and (pow2_lattice, state_space): a random model (vocab 256, dim 32, 2 layers,
 2 heads of 16, hidden 64, tied, rope_interleaved, swiglu; a few vary: see VARIANTS) written as
 ``<out>/<name>/model.safetensors`` (F32) + ``config.json`` + ``logits.json`` =
 ``{"tokens": [40 tokens], "logits": [[256 floats] x 40]}``. The logits are computed in float64 from the F32
@@ -55,6 +55,7 @@ assert len(TOKENS) == 40
 def golden_cases():
     cases = [(f"{k}{p if p else ''}_{form}", k, p, form) for k, p in PATTERNS for form in FORMS]
     cases.append(("order1_state_space", "order", 1, "state_space"))
+    cases.append(("pow2_lattice_state_space", "pow2_lattice", 0, "state_space"))
     return cases
 
 
@@ -164,11 +165,14 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "golden"))
     ap.add_argument("--eval-only", action="store_true", help="write only the evaluation fixtures (see above)")
     ap.add_argument("--data_path", default=DEFAULT_DATA, help="tinyshakespeare input.txt (for heldout_bpc.json)")
+    ap.add_argument("--only", nargs="*", help="write only these cases (names as in golden_cases)")
     a = ap.parse_args(argv)
     if a.eval_only:
         write_eval_fixtures(a.out, a.data_path)
         return
     for i, (name, kind, param, form) in enumerate(golden_cases()):
+        if a.only and name not in a.only:
+            continue
         d = os.path.join(a.out, name)
         export_model(make_model(name, kind, param, form, seed=1000 + i), d, torch.float32)
         m = load_exported(d, torch.float64)  # exactly the stored F32 weights, in float64

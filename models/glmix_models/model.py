@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mixers import FORMS, StepCache, apply_rope, mix_parallel, mix_step
+from .mixers import FORMS, StepCache, apply_rope, is_loglinear, mix_parallel, mix_step, n_level_weights
 from .patterns import KINDS, Pattern
 
 
@@ -61,6 +61,8 @@ class ModelArgs:
                 raise ValueError("n_kv_heads must divide n_heads")
             if ls.form != "attention" and ls.n_kv_heads != ls.n_heads:
                 raise ValueError("grouped queries need the attention form")
+            if ls.form == "state_space" and (ls.pattern, ls.param) != ("order", 1) and ls.pattern != "pow2_lattice":
+                raise ValueError("state_space is defined on pattern order 1 and pow2_lattice only")
         if self.positional not in ("none", "rope_interleaved", "rope_half"):
             raise ValueError(f"bad positional {self.positional!r}")
         if self.mlp not in ("swiglu", "gelu"):
@@ -149,35 +151,44 @@ class Mixer(nn.Module):
             self.gamma_logit = nn.Parameter(torch.zeros(H))  # gamma = sigmoid(gamma_logit), 0.5 at init
         if self.form == "state_space":
             self.wd = nn.Linear(args.dim, H * d, bias=False)  # d_t = sigmoid(wd x_t)
+        self.n_levels = 0
+        if self.form == "state_space" and is_loglinear(self.pattern):
+            # log-linear: lambda_t[h, l] = sigmoid(wl x_t)[h * n_levels + l]
+            self.n_levels = n_level_weights(self.pattern, args.max_context)
+            self.wl = nn.Linear(args.dim, H * self.n_levels, bias=False)
 
     def gamma(self):
         return torch.sigmoid(self.gamma_logit) if self.form == "chained" else None
 
     def _qkvd(self, x, pos):
-        """x [B, n, dim] -> q [B, H, n, d], k, v [B, Hkv, n, d], decay [B, H, n, d] or None."""
+        """x [B, n, dim] -> q [B, H, n, d], k, v [B, Hkv, n, d], decay [B, H, n, d] or None,
+        level weights [B, H, n, L] or None."""
         B, n, _ = x.shape
         H, Hkv, d = self.ls.n_heads, self.ls.n_kv_heads, self.ls.head_dim
         q = self.wq(x).view(B, n, H, d).transpose(1, 2)
         k = self.wk(x).view(B, n, Hkv, d).transpose(1, 2)
         v = self.wv(x).view(B, n, Hkv, d).transpose(1, 2)
-        dec = None
+        dec = lam = None
         if self.form == "state_space":
             dec = torch.sigmoid(self.wd(x).view(B, n, H, d).transpose(1, 2))
+            if self.n_levels:
+                lam = torch.sigmoid(self.wl(x).view(B, n, H, self.n_levels).transpose(1, 2))
         else:
             q = apply_rope(q, pos, self.positional, self.theta)
             k = apply_rope(k, pos, self.positional, self.theta)
-        return q, k, v, dec
+        return q, k, v, dec, lam
 
     def forward(self, x, naive: bool = False):
         B, n, _ = x.shape
-        q, k, v, dec = self._qkvd(x, torch.arange(n, device=x.device))
+        q, k, v, dec, lam = self._qkvd(x, torch.arange(n, device=x.device))
         # the core runs in float32 at least (softmax, triangular solve), even under bf16 autocast
         ct = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
         with torch.autocast(device_type=x.device.type, enabled=False):
             g = self.gamma()
             fn = mix_step if naive else mix_parallel
             o = fn(self.form, self.pattern, q.to(ct), k.to(ct), v.to(ct),
-                   None if g is None else g.to(ct), None if dec is None else dec.to(ct))
+                   None if g is None else g.to(ct), None if dec is None else dec.to(ct),
+                   None if lam is None else lam.to(ct))
         o = o.to(x.dtype).transpose(1, 2).reshape(B, n, -1)
         return self.wo(o)
 
@@ -187,8 +198,9 @@ class Mixer(nn.Module):
 
     def step(self, x_t, cache: StepCache):
         """x_t [B, dim] at position cache.t -> [B, dim]."""
-        q, k, v, dec = self._qkvd(x_t.unsqueeze(1), torch.tensor([cache.t], device=x_t.device))
-        o = cache.step(q[:, :, 0], k[:, :, 0], v[:, :, 0], self.gamma(), None if dec is None else dec[:, :, 0])
+        q, k, v, dec, lam = self._qkvd(x_t.unsqueeze(1), torch.tensor([cache.t], device=x_t.device))
+        o = cache.step(q[:, :, 0], k[:, :, 0], v[:, :, 0], self.gamma(), None if dec is None else dec[:, :, 0],
+                       None if lam is None else lam[:, :, 0])
         return self.wo(o.reshape(o.shape[0], -1))
 
 

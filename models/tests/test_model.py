@@ -24,7 +24,7 @@ def tiny(pattern="pow2_lattice", param=0, form="recurrent", **kw):
 MODELS = [("pow2_lattice", 0, "recurrent", {}), ("sq1_lattice", 0, "chained", {"positional": "rope_half"}),
           ("dense", 0, "attention", {"mlp": "gelu", "n_kv_heads": 1}), ("order", 1, "state_space",
           {"positional": "none", "tied_embeddings": False}), ("window", 4, "chained", {}), ("pow2", 0, "recurrent",
-          {})]
+          {}), ("pow2_lattice", 0, "state_space", {"positional": "none"})]
 
 
 @pytest.mark.parametrize("pattern,param,form,kw", MODELS)
@@ -75,7 +75,8 @@ def test_spec_tensor_names():
         assert f"layers.1.{suffix}" in names
 
 
-@pytest.mark.parametrize("pattern,form", [("pow2_lattice", "recurrent"), ("dense", "attention")])
+@pytest.mark.parametrize("pattern,form", [("pow2_lattice", "recurrent"), ("dense", "attention"),
+                                          ("pow2_lattice", "state_space")])
 def test_training_reduces_loss(pattern, form):
     torch.manual_seed(0)
     task = Copy(n=8, vocab=8)

@@ -54,7 +54,7 @@
 //!
 //! ```text
 //!  0     u8       pattern        0 dense, 1 window, 2 order, 3 pow2, 4 pow2 lattice, 5 sq1, 6 sq1 lattice
-//!  1     u8       form           0 attention, 1 recurrent, 2 chained, 3 state space
+//!  1     u8       form           0 attention, 1 recurrent, 2 chained, 3 state space (order 1 or pow2 lattice)
 //!  2     [u8; 2]  reserved       zero
 //!  4     u32      param          window width or order (>= 1), or level cap (0 = none)
 //!  8     u16      n_heads        query heads
@@ -186,7 +186,8 @@ pub enum Form {
     Recurrent = 1,
     /// ChaCAL: A and B on the pattern, mixed by a learned `gamma` per head.
     Chained = 2,
-    /// Matrix state with data-dependent decay (first order).
+    /// Matrix state with data-dependent decay: one matrix on `order 1`, one per level on `pow2_lattice`
+    /// (log-linear, [`crate::loglinear`]).
     StateSpace = 3,
 }
 

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Attention, local attention, gated first-order recurrences, k-th order recurrences and the paper's
-//! higher-order `2^k` / `k^2+1` recurrences (with their cache-efficient lattices) are all points of one
+//! higher-order `2^k` / `k^2+1` recurrences (with their cache-efficient lattices) and gated matrix states
+//! (first order, and log-linear on the `2^k` lattice: [`loglinear`]) are all points of one
 //! design space here: a [`pattern`] (which past positions a step reads) times a form (how the
 //! coefficients are computed; [`session`] runs them).
 //!
@@ -22,6 +23,7 @@ compile_error!("glmix reads little-endian model files in place and supports litt
 pub mod cache;
 pub mod format;
 pub mod kernels;
+pub mod loglinear;
 pub mod math;
 pub mod model;
 pub mod pattern;

@@ -117,10 +117,20 @@ pub enum LoadError {
         code: u8,
     },
     /// Head counts or sizes that cannot work (zero, kv heads not dividing heads, grouped queries on a
-    /// non-attention form, odd head size with RoPE, state space on a pattern other than order 1).
+    /// non-attention form, odd head size with RoPE).
     BadHeads {
         /// Layer index.
         layer: u16,
+    },
+    /// A known pattern and a known form whose pair is not defined (the state-space form runs on
+    /// `order 1` and `pow2_lattice` only).
+    UndefinedMixer {
+        /// Layer index.
+        layer: u16,
+        /// Pattern code.
+        pattern: u8,
+        /// Form code.
+        form: u8,
     },
     /// Unknown dtype code in a tensor entry.
     UnknownDType {
@@ -221,6 +231,8 @@ pub enum Role {
     Gamma,
     /// `layers.{l}.mixer.wd.weight`
     Wd,
+    /// `layers.{l}.mixer.wl.weight`
+    Wl,
     /// `layers.{l}.mlp_norm.weight`
     MlpNorm,
     /// `layers.{l}.mlp.w1.weight`
@@ -245,7 +257,7 @@ pub enum Role {
     TokPieces,
 }
 
-const LAYER_ROLES: usize = 11;
+const LAYER_ROLES: usize = 12;
 const GLOBAL_ROLES: usize = 7;
 
 impl Role {
@@ -258,6 +270,7 @@ impl Role {
         ("mixer.wo.weight", Role::Wo),
         ("mixer.gamma", Role::Gamma),
         ("mixer.wd.weight", Role::Wd),
+        ("mixer.wl.weight", Role::Wl),
         ("mlp_norm.weight", Role::MlpNorm),
         ("mlp.w1.weight", Role::W1),
         ("mlp.w2.weight", Role::W2),
@@ -346,6 +359,16 @@ impl MixerConfig {
     pub fn kv_dim(&self) -> usize {
         self.n_kv_heads * self.head_dim
     }
+    /// True for the log-linear state space (one matrix per lattice level; [`crate::loglinear`]).
+    pub const fn is_loglinear(&self) -> bool {
+        crate::loglinear::is_loglinear(self.pattern, self.form)
+    }
+}
+
+/// Rows of `wl` (`n_heads * L`, [`crate::loglinear::level_weights`]) for a file's `max_context`.
+fn level_weight_rows(m: &MixerConfig, max_context: usize) -> u32 {
+    let levels = crate::loglinear::level_weights(m.pattern, max_context.min(u32::MAX as usize) as u32);
+    (m.n_heads.saturating_mul(levels)).min(u32::MAX as usize) as u32
 }
 
 const NO_TENSOR: u16 = u16::MAX;
@@ -570,8 +593,10 @@ impl<'a> Model<'a> {
         if form != Form::Attention && n_kv_heads != n_heads {
             return Err(bad);
         }
-        if form == Form::StateSpace && pattern != Pattern::Order(1) {
-            return Err(bad);
+        if form == Form::StateSpace
+            && !(pattern == Pattern::Order(1) || crate::loglinear::is_loglinear(pattern, form))
+        {
+            return Err(LoadError::UndefinedMixer { layer, pattern: d.pattern, form: d.form });
         }
         if config.positional != Positional::None && head_dim % 2 != 0 {
             return Err(bad);
@@ -594,6 +619,7 @@ impl<'a> Model<'a> {
                 (Role::Wo, true, [d, q], is_weight),
                 (Role::Gamma, m.form == Form::Chained, [1, m.n_heads as u32], is_f32),
                 (Role::Wd, m.form == Form::StateSpace, [q, d], is_weight),
+                (Role::Wl, m.is_loglinear(), [level_weight_rows(&m, c.max_context), d], is_weight),
                 (Role::MlpNorm, true, [1, d], is_f32),
                 (Role::W1, true, [h, d], is_weight),
                 (Role::W2, true, [d, h], is_weight),
@@ -789,6 +815,7 @@ impl core::fmt::Display for LoadError {
             UnknownPattern { layer, code, param } => write!(f, "layer {layer}: unknown mixer pattern code {code} (param {param}); this build knows codes 0-6 with non-zero window/order"),
             UnknownForm { layer, code } => write!(f, "layer {layer}: unknown mixer form code {code}; this build knows 0-3"),
             BadHeads { layer } => write!(f, "layer {layer}: invalid head configuration for its mixer form"),
+            UndefinedMixer { layer, pattern, form } => write!(f, "layer {layer}: pattern code {pattern} with form code {form} is not a defined mixer (state_space runs on order 1 and pow2_lattice only)"),
             UnknownDType { tensor, code } => write!(f, "tensor #{tensor}: unknown dtype code {code}"),
             UnknownTensor { tensor } => write!(f, "tensor #{tensor}: name not used by this architecture"),
             DuplicateTensor { tensor } => write!(f, "tensor #{tensor}: a tensor with this name appears twice"),

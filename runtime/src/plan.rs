@@ -8,8 +8,11 @@
 //!                keys   [slots][kv_dim]              k_j (after RoPE)          attention, recurrent, chained
 //!                values [slots][kv_dim]              v_j                       attention, chained
 //!                outs   [slots][q_dim]               o_j (the mixer's y_j)     recurrent, chained
-//!                matrix [n_heads][head_dim][head_dim] S                        state_space
-//! scratch:       x, xb, xb2 [dim]; hb, hb2 [hidden]; q [max q_dim]; k, v [max kv_dim]; o [max q_dim];
+//!                matrix [n_heads][head_dim][head_dim] S                        state_space (order 1)
+//!                matrix [slots][n_heads][head_dim][head_dim] segment states    state_space (pow2_lattice)
+//! scratch:       x, xb, xb2 [dim]; hb, hb2 [max(hidden, q_dim, n_heads * L)] (state space: the level
+//!                weights of crate::loglinear in hb, decay gates in hb2); q [max q_dim]; k, v [max kv_dim];
+//!                o [max q_dim];
 //!                scores [max_reads + 1]; reads [max_reads] (u32 slots); logits [vocab];
 //!                xq [q8_0 blocks of the widest activation]
 //! ```
@@ -48,19 +51,15 @@ impl LayerPlan {
     /// The cache a mixer needs for `max_context` positions.
     pub const fn new(m: &MixerConfig, max_context: u32) -> LayerPlan {
         let (q, kv, hd) = (m.n_heads * m.head_dim, m.n_kv_heads * m.head_dim, m.head_dim);
-        let slots = match m.form {
-            Form::StateSpace => 0,
-            _ => m.pattern.slots(max_context) as usize,
-        };
-        let tags = match m.form {
-            Form::StateSpace => 0,
-            _ => cache::tag_words(m.pattern, slots as u32),
-        };
+        // The order-1 state space keeps one matrix and no slots; log-linear, one matrix per slot.
+        let first_order_state = matches!(m.form, Form::StateSpace) && !m.is_loglinear();
+        let slots = if first_order_state { 0 } else { m.pattern.slots(max_context) as usize };
+        let tags = cache::tag_words(m.pattern, slots as u32);
         let (keys, values, outs, matrix) = match m.form {
             Form::Attention => (slots * kv, slots * kv, 0, 0),
             Form::Recurrent => (slots * kv, 0, slots * q, 0),
             Form::Chained => (slots * kv, slots * kv, slots * q, 0),
-            Form::StateSpace => (0, 0, 0, m.n_heads * hd * hd),
+            Form::StateSpace => (0, 0, 0, if first_order_state { 1 } else { slots } * m.n_heads * hd * hd),
         };
         LayerPlan { slots, tags, keys, values, outs, matrix }
     }
@@ -122,7 +121,7 @@ impl Plan {
     pub fn new(model: &Model<'_>, max_context: u32) -> Plan {
         let c = model.config();
         let mut layers = [LayerPlan::default(); MAX_LAYERS];
-        let (mut q, mut kv, mut reads) = (0, 0, 0);
+        let (mut q, mut kv, mut reads, mut lambda) = (0, 0, 0, 0);
         for (l, m) in model.mixers().iter().enumerate() {
             if let Some(slot) = layers.get_mut(l) {
                 *slot = LayerPlan::new(m, max_context);
@@ -130,13 +129,18 @@ impl Plan {
             q = q.max(m.q_dim());
             kv = kv.max(m.kv_dim());
             reads = reads.max(max_reads(m, max_context));
+            if m.is_loglinear() {
+                let levels = crate::loglinear::level_weights(m.pattern, c.max_context as u32);
+                lambda = lambda.max(m.n_heads * levels);
+            }
         }
         let widest = c.dim.max(c.hidden_dim).max(q);
         let xq_bytes = q8_blocks(widest) * core::mem::size_of::<BlockQ8_0>();
         let scratch = ScratchPlan {
             dim: c.dim,
-            // The state-space form keeps its decay gates (q_dim) in the second hidden buffer.
-            hidden: c.hidden_dim.max(q),
+            // The state-space form keeps its decay gates (q_dim) in the second hidden buffer and its
+            // level weights in the first.
+            hidden: c.hidden_dim.max(q).max(lambda),
             q,
             kv,
             scores: reads + 1,

@@ -10,7 +10,8 @@
 //! The state buffer is laid out by [`Plan`]; [`Session::new`] rejects a buffer that is too small with
 //! the exact size needed. Context overflow is an error ([`SessionError::ContextOverflow`]) raised before
 //! the state is touched, never a wrap: exact patterns serve positions `0..max_context`; window, order,
-//! state-space and level-capped lattice patterns run on for ever in constant memory.
+//! first-order state-space and level-capped lattice patterns (log-linear state space included) run on
+//! for ever in constant memory.
 
 use crate::cache::{self, SlotMap};
 use crate::format::{Form, MlpKind, Positional};
@@ -424,9 +425,6 @@ impl<'m, 's> Session<'m, 's> {
     fn check_capacity(&self, pos: u32) -> Result<(), SessionError> {
         let overflow = SessionError::ContextOverflow { position: pos, max_context: self.plan.max_context };
         for (l, m) in self.model.mixers().iter().enumerate() {
-            if m.form == Form::StateSpace {
-                continue;
-            }
             let slots = self.plan.layers.get(l).map_or(0, |p| p.slots) as u32;
             if !cache::can_step(m.pattern, slots, self.plan.max_context, pos) {
                 return Err(overflow);
@@ -463,9 +461,9 @@ fn mixer_step(
     let (q, k, v, o) = (&mut s.q[..qd], &mut s.k[..kvd], &mut s.v[..kvd], &mut s.o[..qd]);
     let (wq, wk, wv) =
         (model.layer_tensor(l, Role::Wq), model.layer_tensor(l, Role::Wk), model.layer_tensor(l, Role::Wv));
-    // Also the state-space decay gates, which read the same input.
-    let wd = model.layer_tensor(l, Role::Wd);
-    quantize_for(&[&wq, &wk, &wv, &wd], s.xb, s.xq);
+    // Also the state-space decay gates and level weights, which read the same input.
+    let (wd, wl) = (model.layer_tensor(l, Role::Wd), model.layer_tensor(l, Role::Wl));
+    quantize_for(&[&wq, &wk, &wv, &wd, &wl], s.xb, s.xq);
     kernels::matvec(&wq, s.xb, s.xq, q);
     kernels::matvec(&wk, s.xb, s.xq, k);
     kernels::matvec(&wv, s.xb, s.xq, v);
@@ -476,6 +474,25 @@ fn mixer_step(
         let d = &mut s.hb2[..n];
         kernels::matvec(&wd, s.xb, s.xq, d);
         d.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
+        if m.is_loglinear() {
+            // Level weights in `hb` (the plan sizes it for them), then the step of crate::loglinear.
+            let levels = crate::loglinear::level_weights(m.pattern, c.max_context as u32);
+            let n = (nh * levels).min(s.hb.len());
+            let lambda = &mut s.hb[..n];
+            kernels::matvec(&wl, s.xb, s.xq, lambda);
+            lambda.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
+            let shape = crate::loglinear::Shape {
+                pattern: m.pattern,
+                slots: p.slots as u32,
+                n_heads: nh,
+                head_dim: hd,
+                levels,
+            };
+            let x = crate::loglinear::Inputs { q, k, v, d, lambda };
+            crate::loglinear::step(shape, pos, layer.tags, layer.matrix, &x, o, poison);
+            matvec(&model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
+            return;
+        }
         let scale = 1.0 / crate::math::sqrtf(hd as f32);
         for h in 0..nh {
             let sm = record_mut(layer.matrix, h, hd * hd);
