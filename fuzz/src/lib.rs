@@ -285,10 +285,21 @@ pub fn import_llama2c(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // decode
 
-/// The model the decode target runs: byte-level, one layer of each kind of mixer.
+/// The model the decode target runs: byte-level, one layer of each kind of mixer, q8_0.
 pub fn decode_model() -> &'static AlignedBytes {
     static MODEL: OnceLock<AlignedBytes> = OnceLock::new();
-    MODEL.get_or_init(|| {
+    MODEL.get_or_init(|| mixers_model(DType::Q8_0))
+}
+
+/// [`decode_model`] in f32, for the snapshot target: a q8_0 matvec quantizes its input and maps NaN
+/// to 0, which would hide a damaged cache; in f32 a NaN reaches the logits.
+pub fn snapshot_model() -> &'static AlignedBytes {
+    static MODEL: OnceLock<AlignedBytes> = OnceLock::new();
+    MODEL.get_or_init(|| mixers_model(DType::F32))
+}
+
+fn mixers_model(dtype: DType) -> AlignedBytes {
+    {
         let l = |pattern, param, form, n_heads, n_kv_heads| RandomLayer {
             pattern,
             param,
@@ -307,9 +318,9 @@ pub fn decode_model() -> &'static AlignedBytes {
         spec.dim = 16;
         spec.head_dim = 8;
         spec.hidden_dim = 32;
-        spec.dtype = DType::Q8_0;
+        spec.dtype = dtype;
         AlignedBytes::new(&random_model(&spec, 11).expect("valid spec").to_bytes().expect("lays out"))
-    })
+    }
 }
 
 /// `data[0]` picks the context (1..=64); then each byte is a token, except `0xFF` (reset) and `0xFE`
@@ -355,7 +366,7 @@ pub fn decode(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // snapshot
 
-/// `Session::restore` on arbitrary bytes and on damaged valid snapshots, over [`decode_model`].
+/// `Session::restore` on arbitrary bytes and on damaged valid snapshots, over [`snapshot_model`].
 ///
 /// `data[0]` picks the context (1..=64) and `data[1]` the mode:
 /// * bit 0 clear: the rest of `data` is the snapshot, restored as it is;
@@ -367,7 +378,7 @@ pub fn decode(data: &[u8]) {
 /// the context give logits (finite, unless the edit was resealed: then anything but a panic goes),
 /// steps past it are refused with `ContextOverflow`. An unedited snapshot must be accepted.
 pub fn snapshot(data: &[u8]) {
-    let model = Model::parse(decode_model().as_bytes()).expect("the decode model parses");
+    let model = Model::parse(snapshot_model().as_bytes()).expect("the snapshot model parses");
     let [first, mode, rest @ ..] = data else { return };
     let context = u32::from(first % 64) + 1;
     let plan = Plan::new(&model, context);
@@ -490,11 +501,34 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     out.push(("snapshot", "seed-edit-body".into(), b"\x1f\x01\x05\x40\x00\x7f".to_vec()));
     out.push(("snapshot", "seed-edit-position".into(), b"\x1f\x05\x05\x10\x00\x30".to_vec()));
     out.push(("snapshot", "seed-truncated".into(), b"\x1f\x03\x02".to_vec()));
+    out.push(("snapshot", "seed-nan-cache".into(), nan_cache_edit()));
     let mut raw = vec![0x1f, 0x00];
     raw.extend_from_slice(&glmix::session::SNAPSHOT_MAGIC);
     raw.extend_from_slice(&glmix::session::SNAPSHOT_VERSION.to_le_bytes());
     out.push(("snapshot", "seed-raw-header".into(), raw));
     out
+}
+
+/// A `snapshot` input whose edits turn the first cache word (layer 0's first key) into NaN: the
+/// checksum must reject it (without the check the logits go NaN and the target fails).
+pub fn nan_cache_edit() -> Vec<u8> {
+    let mut data = vec![0x1f, 0x01, 0x05];
+    let at = [28u16, 29, 30, 31];
+    let model = Model::parse(snapshot_model().as_bytes()).expect("the snapshot model parses");
+    let context = 0x1f + 1;
+    let mut state = vec![0f32; Plan::new(&model, context).total_words()];
+    let mut session = Session::new(&model, context, &mut state).expect("planned size");
+    // The tokens the target feeds: the input's first 5 bytes.
+    for t in [0x1f, 0x01, 0x05, u32::from(at[0]), 0] {
+        session.step(t).expect("inside the context");
+    }
+    let mut snap = vec![0u8; session.snapshot_len()];
+    session.save(&mut snap).expect("snapshot_len bytes suffice");
+    for (&a, nan) in at.iter().zip(f32::NAN.to_le_bytes()) {
+        data.extend_from_slice(&a.to_le_bytes());
+        data.push(snap[usize::from(a)] ^ nan);
+    }
+    data
 }
 
 /// A valid safetensors checkpoint for [`FUZZ_CONFIG`] (f32, random values).
