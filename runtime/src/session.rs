@@ -10,7 +10,8 @@
 //! The state buffer is laid out by [`Plan`]; [`Session::new`] rejects a buffer that is too small with
 //! the exact size needed. Context overflow is an error ([`SessionError::ContextOverflow`]) raised before
 //! the state is touched, never a wrap: exact patterns serve positions `0..max_context`; window, order,
-//! state-space and level-capped lattice patterns run on for ever in constant memory.
+//! state-space and level-capped lattice patterns run on in constant memory up to position
+//! `u32::MAX - 1`.
 
 use crate::cache::{self, SlotMap};
 use crate::format::{Form, MlpKind, Positional};
@@ -449,6 +450,11 @@ impl<'m, 's> Session<'m, 's> {
     /// Errors if some layer cannot serve position `pos` (checked before any state changes).
     fn check_capacity(&self, pos: u32) -> Result<(), SessionError> {
         let overflow = SessionError::ContextOverflow { position: pos, max_context: self.plan.max_context };
+        // Position u32::MAX is never decoded, even by unbounded patterns: the counter would overflow,
+        // and u32::MAX is a lattice's empty-slot tag (`cache::EMPTY`).
+        if pos == u32::MAX {
+            return Err(overflow);
+        }
         for (l, m) in self.model.mixers().iter().enumerate() {
             if m.form == Form::StateSpace {
                 continue;
