@@ -526,7 +526,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 pub fn crc32_update(crc: u32, bytes: &[u8]) -> u32 {
     let mut c = !crc;
     for &b in bytes {
-        // The index is a `u8` and the table has 256 entries: `get` cannot miss (and compiles to a plain load).
+        // A `u8` index into 256 entries: `get` cannot miss (and compiles to a plain load).
         c = CRC_TABLE.get(usize::from((c as u8) ^ b)).copied().unwrap_or(0) ^ (c >> 8);
     }
     !c
