@@ -23,7 +23,8 @@ use glmix_tools::vocab::Vocab;
 use glmix_tools::writer::{AlignedBytes, ModelFile};
 
 /// The fuzz targets, by name (also the folder names under `fuzz/corpus/`).
-pub const TARGETS: [&str; 5] = ["parse_model", "tokenizer", "import_safetensors", "import_llama2c", "decode"];
+pub const TARGETS: [&str; 6] =
+    ["parse_model", "tokenizer", "import_safetensors", "import_llama2c", "decode", "snapshot"];
 
 /// Runs target `name` on `data` (panics for an unknown name).
 pub fn run(name: &str, data: &[u8]) {
@@ -33,6 +34,7 @@ pub fn run(name: &str, data: &[u8]) {
         "import_safetensors" => import_safetensors(data),
         "import_llama2c" => import_llama2c(data),
         "decode" => decode(data),
+        "snapshot" => snapshot(data),
         _ => panic!("unknown fuzz target {name}"),
     }
 }
@@ -283,10 +285,21 @@ pub fn import_llama2c(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // decode
 
-/// The model the decode target runs: byte-level, one layer of each kind of mixer.
+/// The model the decode target runs: byte-level, one layer of each kind of mixer, q8_0.
 pub fn decode_model() -> &'static AlignedBytes {
     static MODEL: OnceLock<AlignedBytes> = OnceLock::new();
-    MODEL.get_or_init(|| {
+    MODEL.get_or_init(|| mixers_model(DType::Q8_0))
+}
+
+/// [`decode_model`] in f32, for the snapshot target: a q8_0 matvec quantizes its input and maps NaN
+/// to 0, which would hide a damaged cache; in f32 a NaN reaches the logits.
+pub fn snapshot_model() -> &'static AlignedBytes {
+    static MODEL: OnceLock<AlignedBytes> = OnceLock::new();
+    MODEL.get_or_init(|| mixers_model(DType::F32))
+}
+
+fn mixers_model(dtype: DType) -> AlignedBytes {
+    {
         let l = |pattern, param, form, n_heads, n_kv_heads| RandomLayer {
             pattern,
             param,
@@ -306,9 +319,9 @@ pub fn decode_model() -> &'static AlignedBytes {
         spec.dim = 16;
         spec.head_dim = 8;
         spec.hidden_dim = 32;
-        spec.dtype = DType::Q8_0;
+        spec.dtype = dtype;
         AlignedBytes::new(&random_model(&spec, 11).expect("valid spec").to_bytes().expect("lays out"))
-    })
+    }
 }
 
 /// `data[0]` picks the context (1..=64); then each byte is a token, except `0xFF` (reset) and `0xFE`
@@ -349,6 +362,84 @@ pub fn decode(data: &[u8]) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// snapshot
+
+/// `Session::restore` on arbitrary bytes and on damaged valid snapshots, over [`snapshot_model`].
+///
+/// `data[0]` picks the context (1..=64) and `data[1]` the mode:
+/// * bit 0 clear: the rest of `data` is the snapshot, restored as it is;
+/// * bit 0 set: a valid snapshot is taken after `data[2]` tokens (bytes of `data`), then the rest of
+///   `data` is edits, 3 bytes each: a `u16` offset (modulo the snapshot length) and a byte XORed
+///   there; bit 1 also drops the last byte, bit 2 reseals the checksum so the edit gets past it.
+///
+/// A rejected restore must leave the session as it was. An accepted one must then decode: steps in
+/// the context give logits (finite, unless the edit was resealed: then anything but a panic goes),
+/// steps past it are refused with `ContextOverflow`. An unedited snapshot must be accepted.
+pub fn snapshot(data: &[u8]) {
+    let model = Model::parse(snapshot_model().as_bytes()).expect("the snapshot model parses");
+    let [first, mode, rest @ ..] = data else { return };
+    let context = u32::from(first % 64) + 1;
+    let plan = Plan::new(&model, context);
+    let mut state = vec![0f32; plan.total_words()];
+    let mut session = Session::new(&model, context, &mut state).expect("planned size");
+    let vocab = model.config().vocab_size as u32;
+    let (bytes, trusted, edited) = if mode & 1 == 0 {
+        (rest.to_vec(), false, true)
+    } else {
+        let (taken, edits) = rest.split_first().map_or((0, &[][..]), |(n, e)| (usize::from(*n), e));
+        for &t in data.iter().cycle().take(taken.min(context as usize)) {
+            session.step(u32::from(t) % vocab).expect("inside the context");
+        }
+        let mut snap = vec![0u8; session.snapshot_len()];
+        session.save(&mut snap).expect("snapshot_len bytes suffice");
+        for e in edits.chunks_exact(3) {
+            let at = usize::from(u16::from_le_bytes([e[0], e[1]])) % snap.len();
+            snap[at] ^= e[2];
+        }
+        if mode & 2 != 0 {
+            snap.pop();
+        }
+        let reseal = mode & 4 != 0;
+        if reseal {
+            reseal_snapshot(&mut snap);
+        }
+        let edited = mode & 2 != 0 || edits.chunks_exact(3).any(|e| e[2] != 0);
+        (snap, !reseal, edited)
+    };
+    let before = session.position();
+    if let Err(e) = session.restore(&bytes) {
+        assert!(edited, "an unedited snapshot was rejected: {e:?}");
+        assert_eq!(session.position(), before, "a rejected restore changed the position");
+        return;
+    }
+    for token in [0, 1, vocab - 1, 2, 3, 4, 5, 6] {
+        let pos = session.position();
+        match session.step(token) {
+            Ok(logits) => {
+                let finite = logits.iter().all(|v| v.is_finite());
+                assert!(finite || !trusted, "non-finite logits at position {pos} after a restore");
+            }
+            Err(glmix::SessionError::ContextOverflow { position, .. }) => {
+                assert_eq!(position, pos);
+                assert!(!trusted || pos >= context, "overflow at {pos} inside a context of {context}");
+                return;
+            }
+            Err(e) => panic!("unexpected error at position {pos}: {e}"),
+        }
+    }
+}
+
+/// Rewrites a snapshot's checksum after an edit (a no-op on bytes too short to have one).
+pub fn reseal_snapshot(snap: &mut [u8]) {
+    let at = glmix::session::SNAPSHOT_CRC_OFFSET;
+    if snap.len() < at + 4 {
+        return;
+    }
+    let crc = glmix::format::crc32_update(glmix::format::crc32(&snap[..at]), &snap[at + 4..]);
+    snap[at..at + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,7 +496,40 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     out.push(("decode", "seed-short".into(), b"\x10hello\xffhi".to_vec()));
     out.push(("decode", "seed-overflow".into(), b"\x03abcdef\xff\xfeA".to_vec()));
     out.push(("decode", "seed-long".into(), [&[63u8][..], b"\xfea\xfeb\xfec\xfed\xfee"].concat()));
+    // snapshot: valid snapshots as they are, edited, resealed, truncated; and a raw one (mode 0).
+    out.push(("snapshot", "seed-valid".into(), b"\x1f\x01\x05".to_vec()));
+    out.push(("snapshot", "seed-full".into(), b"\x03\x01\x09".to_vec()));
+    out.push(("snapshot", "seed-edit-body".into(), b"\x1f\x01\x05\x40\x00\x7f".to_vec()));
+    out.push(("snapshot", "seed-edit-position".into(), b"\x1f\x05\x05\x10\x00\x30".to_vec()));
+    out.push(("snapshot", "seed-truncated".into(), b"\x1f\x03\x02".to_vec()));
+    out.push(("snapshot", "seed-nan-cache".into(), nan_cache_edit()));
+    let mut raw = vec![0x1f, 0x00];
+    raw.extend_from_slice(&glmix::session::SNAPSHOT_MAGIC);
+    raw.extend_from_slice(&glmix::session::SNAPSHOT_VERSION.to_le_bytes());
+    out.push(("snapshot", "seed-raw-header".into(), raw));
     out
+}
+
+/// A `snapshot` input whose edits turn the first cache word (layer 0's first key) into NaN: the
+/// checksum must reject it (without the check the logits go NaN and the target fails).
+pub fn nan_cache_edit() -> Vec<u8> {
+    let mut data = vec![0x1f, 0x01, 0x05];
+    let at = [28u16, 29, 30, 31];
+    let model = Model::parse(snapshot_model().as_bytes()).expect("the snapshot model parses");
+    let context = 0x1f + 1;
+    let mut state = vec![0f32; Plan::new(&model, context).total_words()];
+    let mut session = Session::new(&model, context, &mut state).expect("planned size");
+    // The tokens the target feeds: the input's first 5 bytes.
+    for t in [0x1f, 0x01, 0x05, u32::from(at[0]), 0] {
+        session.step(t).expect("inside the context");
+    }
+    let mut snap = vec![0u8; session.snapshot_len()];
+    session.save(&mut snap).expect("snapshot_len bytes suffice");
+    for (&a, nan) in at.iter().zip(f32::NAN.to_le_bytes()) {
+        data.extend_from_slice(&a.to_le_bytes());
+        data.push(snap[usize::from(a)] ^ nan);
+    }
+    data
 }
 
 /// A valid safetensors checkpoint for [`FUZZ_CONFIG`] (f32, random values).

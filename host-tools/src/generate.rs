@@ -12,8 +12,10 @@ use glmix::{Model, Session};
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Prompt text (may be empty).
-    pub prompt: String,
+    /// Prompt bytes (may be empty). They need not be UTF-8: a byte-level model reads them as they
+    /// are; a BPE model cuts them as llama2.c's run.c does and encodes bytes no piece covers with the
+    /// byte-fallback tokens `<0xXX>` (see `glmix::tokenizer`).
+    pub prompt: Vec<u8>,
     /// Total positions to run, prompt included (run.c's `-n`).
     pub steps: u32,
     /// Sampling temperature; 0 is greedy.
@@ -41,10 +43,10 @@ pub struct Stats {
 
 /// Prompt tokens as run.c builds them: BOS + BPE for BPE models; the bytes for byte models, or a
 /// newline when the prompt is empty.
-pub fn prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &str) -> Result<Vec<u32>> {
+pub fn prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &[u8]) -> Result<Vec<u32>> {
     let mut out = vec![0u32; prompt.len() + 3];
     let n = tokenizer
-        .encode(prompt.as_bytes(), true, false, &mut out)
+        .encode(prompt, true, false, &mut out)
         .map_err(|e| anyhow::anyhow!("cannot encode the prompt: {e}"))?;
     out.truncate(n);
     if out.is_empty() {

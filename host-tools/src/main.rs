@@ -1,5 +1,6 @@
 //! `glmix`: convert, import, inspect and run glmix models on the desktop.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -186,9 +187,10 @@ enum Command {
         /// The model file.
         #[arg(short, long, value_name = "FILE")]
         model: PathBuf,
-        /// Prompt text.
+        /// Prompt text: any bytes, UTF-8 or not (a byte-level model reads them as they are; a BPE
+        /// model encodes bytes no piece covers with its byte-fallback tokens, as llama2.c does).
         #[arg(short, long, default_value = "")]
-        prompt: String,
+        prompt: OsString,
         /// Positions to run, prompt included.
         #[arg(short = 'n', long, default_value_t = 256)]
         steps: u32,
@@ -333,8 +335,15 @@ fn run(cli: Cli) -> Result<()> {
             let seed = seed.unwrap_or_else(|| {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
             });
-            let opts =
-                generate::Options { prompt, steps, temperature, topp: top_p, topk: top_k, seed, context };
+            let opts = generate::Options {
+                prompt: prompt_bytes(prompt)?,
+                steps,
+                temperature,
+                topp: top_p,
+                topk: top_k,
+                seed,
+                context,
+            };
             let stats = generate::generate(&parsed, &opts, &mut std::io::stdout().lock(), |_| {})?;
             if stats.positions > 1 && stats.seconds > 0.0 {
                 eprintln!("achieved tok/s: {:.1}", (stats.positions - 1) as f64 / stats.seconds);
@@ -588,4 +597,19 @@ fn finish(
     }
     eprintln!("wrote {} ({} bytes, {} tensors)", output.display(), bytes.len(), file.tensors.len());
     Ok(())
+}
+
+/// The `--prompt` argument's bytes, as the operating system passed them (not necessarily UTF-8).
+#[cfg(unix)]
+fn prompt_bytes(prompt: OsString) -> Result<Vec<u8>> {
+    Ok(std::os::unix::ffi::OsStringExt::into_vec(prompt))
+}
+
+/// The `--prompt` argument's bytes: UTF-8 (arguments that are not valid Unicode are refused).
+#[cfg(not(unix))]
+fn prompt_bytes(prompt: OsString) -> Result<Vec<u8>> {
+    match prompt.into_string() {
+        Ok(s) => Ok(s.into_bytes()),
+        Err(_) => anyhow::bail!("--prompt is not valid Unicode"),
+    }
 }

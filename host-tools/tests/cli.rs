@@ -189,13 +189,6 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             code: 1,
         },
         Case {
-            situation: "prompt that is not valid UTF-8",
-            command: "glmix generate -m model.glmx -p $'h\\xff\\xfei'",
-            args: gen(&[&"-p", &invalid_utf8()]),
-            message: "invalid UTF-8",
-            code: 2,
-        },
-        Case {
             situation: "`--context` of 0",
             command: "glmix generate -m model.glmx --context 0",
             args: gen(&[&"--context", &"0"]),
@@ -465,6 +458,19 @@ fn successful_runs_leave_exactly_the_output() {
 }
 
 #[test]
+fn a_prompt_that_is_not_utf8_is_encoded_as_bytes() {
+    let fx = Fixture::new("bytes");
+    let a =
+        args(&[&"generate", &"-m", &fx.path("model.glmx"), &"-n", &"6", &"-t", &"0", &"-p", &invalid_utf8()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_glmix")).args(&a).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // A byte-level model echoes the prompt bytes as they are, then continues.
+    assert!(out.stdout.starts_with(b"h\xff\xfei"), "{:?}", out.stdout);
+    assert_eq!(out.stdout.len(), 1 + 6 + 1, "the first byte, one per position, and the final newline");
+}
+
+#[test]
 fn write_failure_removes_the_temporary_file() {
     // The library call directly: a rename onto a non-empty folder fails after the temporary file
     // was fully written; the temporary must be gone and the folder untouched.
@@ -493,6 +499,9 @@ fn errors_doc() -> String {
          tool prints the file names and the operating system's reason around it. No case panics, and a \
          failed `convert` / `import-llama2c` never leaves a partial or temporary file behind (the \
          output is written to `.NAME.tmpPID` beside it and renamed).\n\n\
+         A `--prompt` that is not valid UTF-8 is not a mistake: its bytes are encoded as they are \
+         (byte-level models) or as llama2.c encodes them (BPE: bytes that no piece covers become \
+         the byte-fallback tokens `<0xXX>`).\n\n\
          | situation | command | message (contains) | exit code |\n|---|---|---|---|\n",
     );
     for c in cases(&fx) {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use glmix::{DType, Model, Session};
-use glmix_tools::generate::{generate, Options};
+use glmix_tools::generate::{generate, prompt_tokens, Options};
 use glmix_tools::llama2c::import;
 use glmix_tools::writer::AlignedBytes;
 
@@ -30,15 +30,8 @@ fn imported(dir: &std::path::Path, quant: DType) -> AlignedBytes {
 
 fn greedy(bytes: &AlignedBytes, steps: u32) -> (String, Vec<u32>) {
     let model = Model::parse(bytes.as_bytes()).unwrap();
-    let opts = Options {
-        prompt: String::new(),
-        steps,
-        temperature: 0.0,
-        topp: 0.9,
-        topk: 0,
-        seed: 1,
-        context: None,
-    };
+    let opts =
+        Options { prompt: Vec::new(), steps, temperature: 0.0, topp: 0.9, topk: 0, seed: 1, context: None };
     let mut out = Vec::new();
     let mut ids = Vec::new();
     generate(&model, &opts, &mut out, |t| ids.push(t)).unwrap();
@@ -169,4 +162,15 @@ fn v2_int8_checkpoints_import() {
     let agree = reference.iter().zip(&ids).take_while(|(a, b)| a == b).count();
     eprintln!("v2 int8 (groups of 64): first {agree} greedy tokens agree with f32");
     assert!(agree >= 32, "v2 import diverges after {agree} tokens");
+}
+
+#[test]
+fn prompt_bytes_that_are_not_utf8_take_the_byte_fallback_tokens() {
+    let Some(dir) = data_dir() else { return };
+    let bytes = imported(&dir, DType::F32);
+    let model = Model::parse(bytes.as_bytes()).unwrap();
+    let ids = prompt_tokens(&model.tokenizer().unwrap(), b"a\xff\xfe").unwrap();
+    // BOS, the dummy-prefixed "a", then <0xFF> and <0xFE> (token byte + 3), as run.c encodes them.
+    assert_eq!(ids.first(), Some(&1), "{ids:?}");
+    assert!(ids.ends_with(&[0xff + 3, 0xfe + 3]), "{ids:?}");
 }

@@ -129,3 +129,20 @@ fn a_token_outside_the_vocabulary_changes_nothing() {
     run(&mut session, &toks);
     assert_eq!(bits(&state_a), bits(&state_b));
 }
+
+#[test]
+fn unbounded_patterns_end_at_the_last_u32_position() {
+    // Position u32::MAX is never decoded: the position counter would overflow, and it is a
+    // lattice's empty-slot tag. The step before it still runs.
+    for (i, &(code, param, form)) in [(1u8, 4u32, 0u8), (2, 1, 3), (4, 4, 1)].iter().enumerate() {
+        let bytes = model_bytes(vec![layer(code, param, form)], 400 + i as u64);
+        let model = Model::parse(bytes.as_bytes()).unwrap();
+        let mut state = vec![0f32; Plan::new(&model, 8).total_words()];
+        let mut session = Session::new(&model, 8, &mut state).unwrap();
+        session.seek_for_benchmarks(u32::MAX - 1).unwrap();
+        assert!(session.step(1).is_ok(), "pattern {code}");
+        let want = SessionError::ContextOverflow { position: u32::MAX, max_context: 8 };
+        assert_eq!(session.step(1).map(|_| ()), Err(want), "pattern {code}");
+        assert_eq!(session.position(), u32::MAX);
+    }
+}

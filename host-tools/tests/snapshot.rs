@@ -1,5 +1,6 @@
 //! Session snapshots: save, continue, restore (rewind) and continue again gives identical tokens;
-//! a snapshot of another model, another context or damaged bytes is rejected and changes nothing.
+//! a snapshot of another model, another context or damaged bytes (checksum) is rejected and changes
+//! nothing. `fuzz/` has a target for restoring arbitrary and damaged snapshots.
 
 use glmix::plan::Plan;
 use glmix::session::{SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
@@ -81,6 +82,12 @@ fn mismatched_snapshots_are_rejected_and_change_nothing() {
     assert!(matches!(session.restore(&bad), Err(SnapshotError::UnsupportedVersion { .. })));
     assert!(matches!(session.restore(&snap[..snap.len() - 4]), Err(SnapshotError::LengthMismatch { .. })));
     assert!(matches!(session.restore(&snap[..3]), Err(SnapshotError::LengthMismatch { .. })));
+    for at in [16, 30, snap.len() - 1] {
+        // The position, a cache word, the last byte: any damage fails the checksum.
+        let mut bad = snap.clone();
+        bad[at] ^= 0x40;
+        assert!(matches!(session.restore(&bad), Err(SnapshotError::BadChecksum { .. })), "byte {at}");
+    }
     assert_eq!(&snap[..4], &SNAPSHOT_MAGIC);
     assert_eq!(session.position(), 9, "a rejected restore changes nothing");
 }

@@ -1,10 +1,18 @@
-//! Long runs: lattice models decode a million tokens in the memory planned before the first step,
-//! with finite logits at every step and no context overflow.
+//! Long runs, every mixer, in the memory planned before the first step, with finite logits at every
+//! step:
+//!
+//! * lattices (uncapped, planned for 1e6; capped, planned for 16) and order-1 recurrences in every form
+//!   (attention, recurrent, chained, state space) decode a million tokens;
+//! * the exact bounded patterns (dense, uncapped pow2 and sq1) in every form decode their whole
+//!   planned context, then refuse the next position with `ContextOverflow` (the defined end:
+//!   `session.rs`, `tests/overflow.rs`);
+//! * window, order k and capped exact patterns are unbounded: planned for a short context they slide
+//!   on past it, 20,000 tokens in the same bytes.
 
 use std::time::Instant;
 
 use glmix::plan::Plan;
-use glmix::{Model, Session};
+use glmix::{Model, Session, SessionError};
 use glmix_tools::random::{random_model, RandomLayer, RandomSpec, Rng};
 use glmix_tools::writer::AlignedBytes;
 
@@ -21,6 +29,19 @@ fn tiny(pattern: u8, param: u32, form: u8, seed: u64) -> AlignedBytes {
 /// Decodes `steps` random tokens in a state planned for `context`; every step must succeed with
 /// finite logits, and the plan (hence the state size) must never change. Returns the state bytes.
 fn soak(label: &str, pattern: u8, param: u32, form: u8, context: u32, steps: u32) -> usize {
+    soak_then(label, pattern, param, form, context, steps, |_| {})
+}
+
+/// [`soak`], then `after(session)` on the session at position `steps`.
+fn soak_then(
+    label: &str,
+    pattern: u8,
+    param: u32,
+    form: u8,
+    context: u32,
+    steps: u32,
+    after: impl FnOnce(&mut Session<'_, '_>),
+) -> usize {
     let bytes = tiny(pattern, param, form, 17 + pattern as u64 * 31 + param as u64);
     let model = Model::parse(bytes.as_bytes()).unwrap();
     let plan = Plan::new(&model, context);
@@ -42,6 +63,7 @@ fn soak(label: &str, pattern: u8, param: u32, form: u8, context: u32, steps: u32
     }
     assert_eq!(session.position(), steps);
     assert_eq!(*session.plan(), plan, "{label}: the plan changed");
+    after(&mut session);
     eprintln!(
         "{label}: {steps} steps in {:.2} s, state {} bytes (caches {}), max |logit| {largest:.2}",
         start.elapsed().as_secs_f64(),
@@ -51,8 +73,9 @@ fn soak(label: &str, pattern: u8, param: u32, form: u8, context: u32, steps: u32
     plan.total_bytes()
 }
 
-// The million-token runs take 46 s together in release on 2 cores (the slot map is O(slots) per step);
-// the 100,000-step runs fail faster when something regresses.
+// The million-token lattice runs take 46 s together on 2 cores (the slot map is O(slots) per step);
+// the 100,000-step runs fail faster when something regresses. The order-1 million-token runs take
+// about 7 s of CPU each.
 
 const SHORT: u32 = 100_000;
 const MILLION: u32 = 1_000_000;
@@ -132,5 +155,85 @@ fn seeking_keeps_every_slot_map_consistent() {
         assert_eq!(session.position(), 3200);
         // Past the planned context only the unbounded window pattern may jump.
         assert_eq!(session.seek_for_benchmarks(5000).is_ok(), pattern == 1, "pattern {pattern}");
+    }
+}
+
+const FORMS: [(u8, &str); 3] = [(0, "attention"), (1, "recurrent"), (2, "chained")];
+
+/// Order 1 (a first-order recurrence) in `form` decodes a million tokens in a state planned for 16.
+fn order1(form: u8, name: &str) {
+    let bytes = soak(&format!("order 1 {name}, context 16"), 2, 1, form, 16, MILLION);
+    let model_bytes = tiny(2, 1, form, 17 + 2 * 31 + 1);
+    let model = Model::parse(model_bytes.as_bytes()).unwrap();
+    assert_eq!(Plan::new(&model, MILLION).total_bytes(), bytes, "order 1's state is constant");
+}
+
+#[test]
+fn order1_attention_decodes_a_million_tokens() {
+    order1(0, "attention");
+}
+
+#[test]
+fn order1_recurrent_decodes_a_million_tokens() {
+    order1(1, "recurrent");
+}
+
+#[test]
+fn order1_chained_decodes_a_million_tokens() {
+    order1(2, "chained");
+}
+
+#[test]
+fn order1_state_space_decodes_a_million_tokens() {
+    order1(3, "state_space");
+}
+
+/// Decodes the whole planned `context`, then the next position must be refused (twice, without
+/// moving): exact patterns serve `0..context` only.
+fn to_overflow(label: &str, pattern: u8, form: u8, context: u32) {
+    soak_then(label, pattern, 0, form, context, context, |session| {
+        let want = SessionError::ContextOverflow { position: context, max_context: context };
+        for _ in 0..2 {
+            assert_eq!(session.step(1).map(|_| ()), Err(want), "{label}");
+        }
+        assert_eq!(session.position(), context, "{label}: a refused step must not advance");
+    });
+}
+
+#[test]
+fn dense_decodes_its_whole_context_then_overflows() {
+    // Dense reads every past position: O(n^2) over the run, hence the shorter context.
+    for (form, name) in FORMS {
+        to_overflow(&format!("dense {name}, context 2048"), 0, form, 2048);
+    }
+}
+
+#[test]
+fn exact_pow2_decodes_its_whole_context_then_overflows() {
+    for (form, name) in FORMS {
+        to_overflow(&format!("pow2 exact {name}, context 32768"), 3, form, 32_768);
+    }
+}
+
+#[test]
+fn exact_sq1_decodes_its_whole_context_then_overflows() {
+    for (form, name) in FORMS {
+        // O(sqrt n) reads per step: 91 at the end.
+        to_overflow(&format!("sq1 exact {name}, context 8192"), 5, form, 8192);
+    }
+}
+
+/// Tokens the unbounded exact patterns run past their planned context of 64.
+const SLIDE: u32 = 20_000;
+
+/// Window, order k and capped exact patterns, planned for 64 positions, slide on past them.
+#[test]
+fn unbounded_exact_patterns_slide_past_their_context() {
+    for (pattern, param, what) in
+        [(1u8, 8u32, "window 8"), (2, 3, "order 3"), (3, 4, "pow2 cap 4"), (5, 3, "sq1 cap 3")]
+    {
+        for (form, name) in FORMS {
+            soak(&format!("{what} {name}, context 64"), pattern, param, form, 64, SLIDE);
+        }
     }
 }

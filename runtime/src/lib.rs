@@ -13,23 +13,51 @@
 //!
 //! The model file ([`format`]) is read in place ([`Model::parse`]): weights stay in flash, the caller owns
 //! the state buffer, whose exact size the memory [`plan`] gives before anything runs.
+//!
+//! # No panics on data
+//!
+//! Outside tests the crate denies the lints that find panicking operations (`unwrap`, `expect`,
+//! `panic!`, `unreachable!`, `todo!`, `unimplemented!`, unchecked indexing and slicing): whatever
+//! bytes a model file, a snapshot, a token id or a position holds, the runtime answers with a typed
+//! error or a value, never a panic. Every exception is a narrow `#[allow]` whose comment states the
+//! invariant that keeps it in range. Two gaps remain: [`kernels`], [`math`] and [`session`] are
+//! exempt until their speed rewrite lands, and integer arithmetic (overflow, division by zero) is
+//! outside these lints; the fuzz targets (`fuzz/`) exercise both.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::indexing_slicing
+    )
+)]
 
 #[cfg(target_endian = "big")]
 compile_error!("glmix reads little-endian model files in place and supports little-endian targets only");
 
 pub mod cache;
 pub mod format;
+// The no-panic lint pass of this module is pending its speed rewrite: until then it is exempt.
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod kernels;
 pub mod loglinear;
+// The no-panic lint pass of this module is pending its speed rewrite: until then it is exempt.
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod math;
 pub mod model;
 pub mod pattern;
 pub mod plan;
 pub mod quant;
 pub mod sampler;
+// The no-panic lint pass of this module is pending its speed rewrite: until then it is exempt.
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod session;
 pub mod tensor;
 pub mod tokenizer;

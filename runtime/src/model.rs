@@ -608,8 +608,8 @@ impl<'a> Model<'a> {
     /// those it does not use.
     fn check_tensors(&self) -> Result<(), LoadError> {
         let c = &self.config;
-        for l in 0..c.n_layers {
-            let m = self.mixers[l];
+        let layers = self.mixers.iter().zip(&self.layer_tensors).take(c.n_layers);
+        for (l, (&m, slots)) in layers.enumerate() {
             let (d, h, q, kv) = (c.dim as u32, c.hidden_dim as u32, m.q_dim() as u32, m.kv_dim() as u32);
             let needs: [(Role, bool, [u32; 2], DTypeRule); LAYER_ROLES] = [
                 (Role::MixerNorm, true, [1, d], is_f32),
@@ -626,7 +626,7 @@ impl<'a> Model<'a> {
                 (Role::W3, c.mlp == MlpKind::SwiGlu, [h, d], is_weight),
             ];
             for (role, wanted, shape, dtype_ok) in needs {
-                let idx = self.layer_tensors[l][role.layer_slot()];
+                let idx = slots.get(role.layer_slot()).copied().unwrap_or(NO_TENSOR);
                 self.check_one(idx, Some(l as u16), role, wanted, shape, &dtype_ok)?;
             }
         }

@@ -92,7 +92,7 @@ impl QuantBlock for BlockQ8_0 {
 
     /// ggml `quantize_row_q8_0_ref`: `d = amax / 127`, `q = roundf(x / d)`.
     fn quantize(x: &[f32]) -> Self {
-        let x = &x[..x.len().min(QK)];
+        let x = x.get(..QK).unwrap_or(x);
         let mut amax = 0.0f32;
         for &v in x {
             amax = amax.max(fabsf(v));
@@ -135,7 +135,7 @@ impl QuantBlock for BlockQ4_0 {
     /// ggml `quantize_row_q4_0_ref`: `d = max / -8` where `max` is the value of largest magnitude,
     /// nibble `= min(15, (int8)(x / d + 8.5))`.
     fn quantize(x: &[f32]) -> Self {
-        let x = &x[..x.len().min(QK)];
+        let x = x.get(..QK).unwrap_or(x);
         let (mut amax, mut max) = (0.0f32, 0.0f32);
         for &v in x {
             if amax < fabsf(v) {

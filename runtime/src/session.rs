@@ -11,7 +11,7 @@
 //! the exact size needed. Context overflow is an error ([`SessionError::ContextOverflow`]) raised before
 //! the state is touched, never a wrap: exact patterns serve positions `0..max_context`; window, order,
 //! first-order state-space and level-capped lattice patterns (log-linear state space included) run on
-//! for ever in constant memory.
+//! in constant memory up to position `u32::MAX - 1`.
 
 use crate::cache::{self, SlotMap};
 use crate::format::{Form, MlpKind, Positional};
@@ -110,14 +110,31 @@ pub enum SnapshotError {
         /// Bytes given.
         have: usize,
     },
+    /// The snapshot's bytes do not match its checksum (damaged in storage or transit).
+    BadChecksum {
+        /// Checksum in the snapshot.
+        stored: u32,
+        /// Checksum of its bytes.
+        computed: u32,
+    },
 }
 
 /// `b"GLMS"`: a saved [`Session`] state.
 pub const SNAPSHOT_MAGIC: [u8; 4] = *b"GLMS";
 /// Snapshot format version: bumped whenever the state layout ([`Plan`]) or this header changes.
-pub const SNAPSHOT_VERSION: u32 = 1;
-/// Snapshot header: magic, version, model checksum, context, position, state words (u32 LE each).
-const SNAPSHOT_HEADER: usize = 24;
+pub const SNAPSHOT_VERSION: u32 = 2;
+/// Snapshot header: magic, version, model checksum, context, position, state words, then the CRC-32
+/// ([`crate::format::crc32`]) of every other byte of the snapshot (u32 LE each).
+const SNAPSHOT_HEADER: usize = 28;
+/// Offset of the snapshot's CRC-32 (the last header word).
+pub const SNAPSHOT_CRC_OFFSET: usize = SNAPSHOT_HEADER - 4;
+
+/// CRC-32 of a snapshot's bytes, skipping its checksum word.
+fn snapshot_crc(bytes: &[u8]) -> u32 {
+    let head = bytes.get(..SNAPSHOT_CRC_OFFSET).unwrap_or(bytes);
+    let body = bytes.get(SNAPSHOT_HEADER..).unwrap_or(&[]);
+    crate::format::crc32_update(crate::format::crc32(head), body)
+}
 
 /// Decoding state of one sequence: the model (borrowed, in flash), the plan, and the caller's buffer.
 pub struct Session<'m, 's> {
@@ -297,7 +314,7 @@ impl<'m, 's> Session<'m, 's> {
         Ok(())
     }
 
-    /// Bytes a snapshot of this session takes: a 24-byte header and the layer caches.
+    /// Bytes a snapshot of this session takes: a 28-byte header and the layer caches.
     pub fn snapshot_len(&self) -> usize {
         SNAPSHOT_HEADER + 4 * self.plan.state_words()
     }
@@ -324,11 +341,16 @@ impl<'m, 's> Session<'m, 's> {
         for (dst, w) in body.chunks_exact_mut(4).zip(words) {
             dst.copy_from_slice(&w.to_le_bytes());
         }
+        let crc = snapshot_crc(out);
+        if let Some(dst) = out.get_mut(SNAPSHOT_CRC_OFFSET..SNAPSHOT_HEADER) {
+            dst.copy_from_slice(&crc.to_le_bytes());
+        }
         Ok(needed)
     }
 
     /// Restores a snapshot taken by [`Session::save`] with the same model file and planned context.
-    /// Nothing changes when it is rejected. The next [`Session::step`] continues from the saved position.
+    /// Nothing changes when it is rejected; damaged bytes are rejected by the checksum
+    /// ([`SnapshotError::BadChecksum`]), so an accepted snapshot is one this model's session saved. The next [`Session::step`] continues from the saved position.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let word = |i: usize| {
             let b = bytes.get(4 * i..4 * i + 4).and_then(|b| <[u8; 4]>::try_from(b).ok());
@@ -353,6 +375,10 @@ impl<'m, 's> Session<'m, 's> {
         let (pos, words) = (word(4).ok_or(short)?, word(5).ok_or(short)? as usize);
         if words != self.plan.state_words() || bytes.len() != expected_len {
             return Err(short);
+        }
+        let (stored, computed) = (word(6).ok_or(short)?, snapshot_crc(bytes));
+        if stored != computed {
+            return Err(SnapshotError::BadChecksum { stored, computed });
         }
         let body = bytes.get(SNAPSHOT_HEADER..).unwrap_or(&[]);
         let state = self.state.get_mut(..words).unwrap_or(&mut []);
@@ -424,6 +450,11 @@ impl<'m, 's> Session<'m, 's> {
     /// Errors if some layer cannot serve position `pos` (checked before any state changes).
     fn check_capacity(&self, pos: u32) -> Result<(), SessionError> {
         let overflow = SessionError::ContextOverflow { position: pos, max_context: self.plan.max_context };
+        // Position u32::MAX is never decoded, even by unbounded patterns: the counter would overflow,
+        // and u32::MAX is a lattice's empty-slot tag (`cache::EMPTY`).
+        if pos == u32::MAX {
+            return Err(overflow);
+        }
         for (l, m) in self.model.mixers().iter().enumerate() {
             let slots = self.plan.layers.get(l).map_or(0, |p| p.slots) as u32;
             if !cache::can_step(m.pattern, slots, self.plan.max_context, pos) {
