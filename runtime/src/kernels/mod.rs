@@ -127,6 +127,51 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     Arch::f32(a, b)
 }
 
+/// Attention scores over cached records, [`generic::gather_scores`]'s contract: `out[i] = dot(q,
+/// buf[slots[i] * stride + offset..][..q.len()]) / scale`. Head sizes 8, 16 and 32 run unrolled
+/// sequential sums (bit-identical to the twin on every architecture); other sizes use [`dot_f32`].
+pub fn gather_scores(
+    q: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: &[u32],
+    scale: f32,
+    out: &mut [f32],
+) {
+    if let Ok(q) = <&[f32; 8]>::try_from(q) {
+        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+    } else if let Ok(q) = <&[f32; 16]>::try_from(q) {
+        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+    } else if let Ok(q) = <&[f32; 32]>::try_from(q) {
+        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+    } else {
+        for (o, &s) in out.iter_mut().zip(slots) {
+            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
+            let rec = buf.get(start..start.saturating_add(q.len())).unwrap_or(&[]);
+            *o = Arch::f32(q, rec) / scale;
+        }
+    }
+}
+
+/// Weighted sum of cached records, [`generic::gather_axpy`]'s contract: `o += weights[i] *
+/// buf[slots[i] * stride + offset..][..o.len()]` in order. Bit-identical on every architecture.
+pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, offset: usize, slots: &[u32]) {
+    if let Ok(o) = <&mut [f32; 8]>::try_from(&mut *o) {
+        generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+    } else if let Ok(o) = <&mut [f32; 16]>::try_from(&mut *o) {
+        generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+    } else if let Ok(o) = <&mut [f32; 32]>::try_from(&mut *o) {
+        generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+    } else {
+        let len = o.len();
+        for (&a, &s) in weights.iter().zip(slots) {
+            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
+            Arch::axpy(o, a, buf.get(start..start.saturating_add(len)).unwrap_or(&[]));
+        }
+    }
+}
+
 /// `y[i] += a * x[i]` over the common prefix (bit-identical on every architecture).
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     Arch::axpy(y, a, x)
