@@ -9,16 +9,16 @@
 
 /// Clamp of [`expf`]'s argument: `e^89` overflows and `e^-104` rounds to zero, and inside the clamp
 /// the exponent `n` stays in `-150..=128` (two normal scale factors).
-const EXP_HI: f32 = 89.0;
-const EXP_LO: f32 = -104.0;
+pub(crate) const EXP_HI: f32 = 89.0;
+pub(crate) const EXP_LO: f32 = -104.0;
 /// `1.5 * 2^23`: adding it rounds an `f32` of magnitude below `2^22` to an integer (to nearest, even).
-const EXP_ROUND: f32 = 12_582_912.0;
-const LOG2E: f32 = core::f32::consts::LOG2_E;
+pub(crate) const EXP_ROUND: f32 = 12_582_912.0;
+pub(crate) const LOG2E: f32 = core::f32::consts::LOG2_E;
 /// `ln 2 = EXP_C1 + EXP_C2` (Cody-Waite): `n * EXP_C1` is exact for `|n| <= 2^15`.
-const EXP_C1: f32 = 0.693_359_4; // 0.693359375 = 355/512
-const EXP_C2: f32 = -2.121_944_4e-4;
+pub(crate) const EXP_C1: f32 = 0.693_359_4; // 0.693359375 = 355/512
+pub(crate) const EXP_C2: f32 = -2.121_944_4e-4;
 /// Cephes `expf` polynomial: `e^r ~ 1 + r + r^2 P(r)` on `|r| <= ln(2)/2`.
-const EXP_P: [f32; 6] =
+pub(crate) const EXP_P: [f32; 6] =
     [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.500_000_01];
 
 /// `e^x`: Cephes' reduction and polynomial, then `2^n` applied as two exact power-of-two factors (so

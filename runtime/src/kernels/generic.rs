@@ -220,6 +220,19 @@ fn rms_scale(x: &[f32], eps: f32) -> f32 {
 
 /// Softmax in place, llama2.c's order: subtract the max, `expf`, sum, divide. Empty input: no-op.
 pub fn softmax(x: &mut [f32]) {
+    softmax_with(x, exp_shifted);
+}
+
+/// `x[i] = expf(x[i] - shift)`.
+pub fn exp_shifted(x: &mut [f32], shift: f32) {
+    for v in x.iter_mut() {
+        *v = expf(*v - shift);
+    }
+}
+
+/// [`softmax`] with the exponential pass `exp` (a twin of [`exp_shifted`]).
+#[inline(always)]
+pub(crate) fn softmax_with(x: &mut [f32], exp: impl FnOnce(&mut [f32], f32)) {
     let Some((&first, rest)) = x.split_first() else {
         return;
     };
@@ -229,10 +242,8 @@ pub fn softmax(x: &mut [f32]) {
             max = v;
         }
     }
-    // Two passes (same values as one): the first vectorizes, the sum stays sequential.
-    for v in x.iter_mut() {
-        *v = expf(*v - max);
-    }
+    // Two passes (same values as one): the first may be vectorized, the sum stays sequential.
+    exp(x, max);
     let mut sum = 0.0f32;
     for &v in x.iter() {
         sum += v;

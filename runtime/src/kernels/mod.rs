@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`generic`] | always compiled, always public | the specification of everything |
 //! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
-//! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD) |
+//! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
 //!
 //! The architecture modules only provide dot products (the `Dot` trait); the row loop of
 //! [`matvec`] is written once (`matvec_with`) and monomorphized per architecture.
@@ -23,8 +23,9 @@
 //! - f32/f16/bf16 dots ([`dot_f32`] and [`matvec`] on float weights) are sequential f32 sums
 //!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86`: results
 //!   differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the scalar kernels on a host.
-//! - Everything else (norms, softmax, activations, rope) exists only in [`generic`] and uses
-//!   [`crate::math`] (libm), so it is bit-identical everywhere.
+//! - Everything else (norms, softmax, activations, rope) is specified in [`generic`] and uses
+//!   [`crate::math`], so it is bit-identical everywhere; `x86` vectorizes softmax's exponentials and
+//!   SwiGLU with the same operations lane by lane (same bits, tested).
 //!
 //! # Lengths
 //!
@@ -46,9 +47,17 @@ mod testutil;
 use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
 use crate::tensor::{DType, Tensor};
 
-pub use generic::{
-    embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_interleaved, silu, softmax, swiglu,
-};
+pub use generic::{embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_interleaved, silu};
+
+/// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized).
+pub fn softmax(x: &mut [f32]) {
+    generic::softmax_with(x, Arch::exp_shifted);
+}
+
+/// SwiGLU in place, [`generic::swiglu`] bit for bit (may be vectorized).
+pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
+    Arch::swiglu(h1, h3);
+}
 
 /// The dot products (and axpy) an architecture may accelerate. Every method defaults to the scalar
 /// twin in [`generic`]; an architecture overrides what it does better.
@@ -57,6 +66,12 @@ pub(crate) trait Dot {
     #[inline(always)]
     fn f32(a: &[f32], b: &[f32]) -> f32 {
         generic::dot_f32(a, b)
+    }
+    /// Two rows times the same `x`: `(f32(w0, x), f32(w1, x))`, bit for bit (implementations share the
+    /// loads of `x`).
+    #[inline(always)]
+    fn f32x2(w0: &[f32], w1: &[f32], x: &[f32]) -> (f32, f32) {
+        (Self::f32(w0, x), Self::f32(w1, x))
     }
     /// f16 row bytes times `x`, over the common prefix.
     #[inline(always)]
@@ -82,6 +97,16 @@ pub(crate) trait Dot {
     #[inline(always)]
     fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
         generic::axpy(y, a, x)
+    }
+    /// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]; implementations must give the same bits).
+    #[inline(always)]
+    fn exp_shifted(x: &mut [f32], shift: f32) {
+        generic::exp_shifted(x, shift)
+    }
+    /// [`generic::swiglu`] (implementations must give the same bits).
+    #[inline(always)]
+    fn swiglu(h1: &mut [f32], h3: &[f32]) {
+        generic::swiglu(h1, h3)
     }
 }
 
@@ -185,10 +210,18 @@ pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], o
     match w.dtype() {
         DType::F32 => {
             let data = w.as_f32();
-            for (r, o) in out.iter_mut().enumerate() {
+            let row = |r: usize| {
                 let start = r.saturating_mul(cols);
-                let row = data.get(start..start.saturating_add(cols)).unwrap_or(&[]);
-                *o = K::f32(row, x);
+                data.get(start..start.saturating_add(cols)).unwrap_or(&[])
+            };
+            let mut pairs = out.chunks_exact_mut(2);
+            let mut r = 0;
+            for pair in &mut pairs {
+                (pair[0], pair[1]) = K::f32x2(row(r), row(r + 1), x);
+                r += 2;
+            }
+            for o in pairs.into_remainder() {
+                *o = K::f32(row(r), x);
             }
         }
         DType::F16 => {

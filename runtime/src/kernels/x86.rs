@@ -43,6 +43,78 @@ impl Dot for Avx2 {
     fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
         axpy(y, a, x)
     }
+    #[inline(always)]
+    fn exp_shifted(x: &mut [f32], shift: f32) {
+        exp_shifted(x, shift)
+    }
+    #[inline(always)]
+    fn swiglu(h1: &mut [f32], h3: &[f32]) {
+        swiglu(h1, h3)
+    }
+}
+
+/// [`crate::math::expf`] on 8 lanes: the same operations in the same order (no FMA), so the same bits.
+/// `MINPS`/`MAXPS` return their second operand when either is NaN, which keeps NaN like the scalar clamp.
+#[inline(always)]
+fn exp8(x: __m256) -> __m256 {
+    use crate::math::{EXP_C1, EXP_C2, EXP_HI, EXP_LO, EXP_P, EXP_ROUND, LOG2E};
+    // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), _mm256_min_ps(_mm256_set1_ps(EXP_HI), x));
+        let t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)), _mm256_set1_ps(EXP_ROUND));
+        let n = _mm256_sub_ps(t, _mm256_set1_ps(EXP_ROUND));
+        let ni = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(EXP_ROUND.to_bits() as i32));
+        let r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(EXP_C1)));
+        let r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(EXP_C2)));
+        let z = _mm256_mul_ps(r, r);
+        let mut y = _mm256_set1_ps(EXP_P[0]);
+        for c in &EXP_P[1..] {
+            y = _mm256_add_ps(_mm256_mul_ps(y, r), _mm256_set1_ps(*c));
+        }
+        let p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(y, z), r), _mm256_set1_ps(1.0));
+        let n1 = _mm256_srai_epi32::<1>(ni);
+        let n2 = _mm256_sub_epi32(ni, n1);
+        let bias = _mm256_set1_epi32(127);
+        let s1 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n1, bias)));
+        let s2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, bias)));
+        _mm256_mul_ps(_mm256_mul_ps(p, s1), s2)
+    }
+}
+
+/// `x[i] = expf(x[i] - shift)`, 8 lanes at a time; bit-identical to the scalar twin.
+pub fn exp_shifted(x: &mut [f32], shift: f32) {
+    let mut chunks = x.chunks_exact_mut(8);
+    // SAFETY: each load/store touches the 8 f32 of one `chunks_exact_mut(8)` chunk; AVX2 is enabled at
+    // compile time (cfg glmix_avx2).
+    unsafe {
+        let s = _mm256_set1_ps(shift);
+        for c in &mut chunks {
+            let v = exp8(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), s));
+            _mm256_storeu_ps(c.as_mut_ptr(), v);
+        }
+    }
+    generic::exp_shifted(chunks.into_remainder(), shift);
+}
+
+/// SwiGLU `h1[i] = silu(h1[i]) * h3[i]`, 8 lanes at a time; bit-identical to the scalar twin.
+pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
+    let n = h1.len().min(h3.len());
+    let (h1, h3) = (&mut h1[..n], &h3[..n]);
+    let mut c1 = h1.chunks_exact_mut(8);
+    let mut c3 = h3.chunks_exact(8);
+    // SAFETY: loads and stores touch the 8 f32 of one `chunks_exact(8)` chunk of each slice; AVX2 is
+    // enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let one = _mm256_set1_ps(1.0);
+        for (a, b) in (&mut c1).zip(&mut c3) {
+            let x = _mm256_loadu_ps(a.as_ptr());
+            let e = exp8(_mm256_xor_ps(x, _mm256_set1_ps(-0.0)));
+            let sig = _mm256_div_ps(one, _mm256_add_ps(one, e));
+            let v = _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(b.as_ptr()));
+            _mm256_storeu_ps(a.as_mut_ptr(), v);
+        }
+    }
+    generic::swiglu(c1.into_remainder(), c3.remainder());
 }
 
 /// Sum of the 8 f32 lanes of a `__m256` (a macro, to be used inside a kernel's `unsafe` block).
@@ -244,6 +316,46 @@ mod tests {
                 let _ = dot_f16(&wb[..wb.len() - 1], &x[..n / 2]);
             }
         }
+    }
+
+    #[test]
+    fn exp_and_swiglu_bit_identical() {
+        let mut rng = Rng(9);
+        let mut xs: Vec<f32> = (0..4097).map(|_| rng.f32() * 120.0).collect();
+        xs.extend([
+            0.0,
+            -0.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            88.72,
+            89.0,
+            -103.5,
+            -104.0,
+            -87.4,
+            1e-30,
+        ]);
+        xs.extend((0..200_000u32).map(|i| f32::from_bits(0xc2d0_0000 - i * 97)));
+        xs.extend((0..200_000u32).map(|i| f32::from_bits(i * 5311)));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for shift in [0.0f32, 1.5, -3.0] {
+            let (mut got, mut want) = (xs.clone(), xs.clone());
+            exp_shifted(&mut got, shift);
+            generic::exp_shifted(&mut want, shift);
+            assert_eq!(bits(&got), bits(&want), "shift {shift}");
+        }
+        for n in LENGTHS {
+            let (h1, h3) = (rng.vec(n).iter().map(|v| v * 20.0).collect::<Vec<_>>(), rng.vec(n + 1));
+            let (mut got, mut want) = (h1.clone(), h1);
+            swiglu(&mut got, &h3);
+            generic::swiglu(&mut want, &h3);
+            assert_eq!(bits(&got), bits(&want), "n={n}");
+        }
+        let (mut got, mut want) = (xs.clone(), xs);
+        let h3 = vec![0.5f32; got.len()];
+        swiglu(&mut got, &h3);
+        generic::swiglu(&mut want, &h3);
+        assert_eq!(bits(&got), bits(&want));
     }
 
     #[test]
