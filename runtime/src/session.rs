@@ -499,14 +499,8 @@ fn mixer_step(
 
     match c.positional {
         Positional::None => {}
-        Positional::RopeInterleaved => {
-            kernels::rope_interleaved(q, hd, pos as usize, c.rope_theta);
-            kernels::rope_interleaved(k, hd, pos as usize, c.rope_theta);
-        }
-        Positional::RopeHalf => {
-            kernels::rope_half(q, hd, pos as usize, c.rope_theta);
-            kernels::rope_half(k, hd, pos as usize, c.rope_theta);
-        }
+        Positional::RopeInterleaved => kernels::rope_interleaved_qk(q, k, hd, pos as usize, c.rope_theta),
+        Positional::RopeHalf => kernels::rope_half_qk(q, k, hd, pos as usize, c.rope_theta),
     }
 
     let slots = SlotMap::attach(m.pattern, p.slots as u32, layer.tags);

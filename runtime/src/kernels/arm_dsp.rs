@@ -14,7 +14,7 @@
 //! per-block float accumulation is the scalar twin's ([`super::generic::vec_dot_by`]), so results are
 //! bit-identical to [`super::generic`]. Float kernels use the scalar twins (they are the spec and
 //! the FPU runs them as written), except f32 matrix rows on hard-float targets (`cfg(glmix_vfp)`):
-//! [`dot_f32_x2`] runs two rows' sequential sums at once with `VLDM` and (unfused) `VMLA.F32`, the same
+//! [`matvec_f32`] runs two rows' sequential sums at once with `VLDM` and (unfused) `VMLA.F32`, the same
 //! operations in the same order, so the same bits; QEMU runs of stories260K check it against run.c.
 //!
 //! Requirements: unaligned `LDR` must not trap (`CCR.UNALIGN_TRP` clear, the reset value): the
@@ -40,8 +40,8 @@ impl Dot for Dsp {
     }
     #[cfg(glmix_vfp)]
     #[inline(always)]
-    fn f32x2(w0: &[f32], w1: &[f32], x: &[f32]) -> (f32, f32) {
-        dot_f32_x2(w0, w1, x)
+    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+        matvec_f32(data, cols, x, out)
     }
 }
 
@@ -53,65 +53,77 @@ macro_rules! vmla_pair {
     };
 }
 
-/// `(sum w0[i] x[i], sum w1[i] x[i])`, each over its own common prefix with `x`, each a sequential f32
-/// sum exactly like [`generic::dot_f32`]: `VMLA.F32` rounds the product, then the sum (it is not
-/// fused), so the results are bit-identical to the twin. Eight columns per iteration: three `VLDM`s
-/// (x, row 0, row 1) and sixteen `VMLA`s, so each load of `x` serves both rows.
+/// f32 matrix times `x`, [`super::matvec_f32_rows`]'s contract: `out[r] = dot_f32(data[r * cols..]
+/// [..cols], x)`, each a sequential f32 sum exactly like [`generic::dot_f32`]: `VMLA.F32` rounds the
+/// product, then the sum (it is not fused), so the results are bit-identical to the twin.
+///
+/// Rows go in pairs, eight columns per inner iteration: three `VLDM`s (x, row r, row r + 1) and
+/// sixteen `VMLA`s, so each load of `x` serves two rows; the row loop is in the asm too. Shapes it
+/// does not cover (columns not a multiple of 8, short `x` or `data`) take the scalar twin.
 #[cfg(glmix_vfp)]
-#[inline]
-pub fn dot_f32_x2(w0: &[f32], w1: &[f32], x: &[f32]) -> (f32, f32) {
-    let n = w0.len().min(w1.len()).min(x.len());
-    let blocks = n / 8;
-    // The accumulators travel in core registers (stable Rust does not enable the `sreg` class here).
-    let (mut a0, mut a1) = (0u32, 0u32);
-    if blocks > 0 {
-        // SAFETY: the loop runs `blocks >= 1` times and reads 8 f32 from each pointer per iteration
-        // (post-incremented VLDM), so `8 * blocks <= n` elements of each slice: all in bounds. f32
-        // slices are 4-byte aligned as VLDM requires. Only the declared registers are written; no
-        // stack, no memory writes. VLDM/VMLA.F32 exist on every hard-float target `glmix_vfp` is set for.
-        unsafe {
-            asm!(
-                "vmov s24, {a0}",
-                "vmov s25, {a1}",
-                "2:",
-                "vldmia {px}!, {{s0-s7}}",
-                "vldmia {p0}!, {{s8-s15}}",
-                "vldmia {p1}!, {{s16-s23}}",
-                vmla_pair!("0", "8", "16"),
-                vmla_pair!("1", "9", "17"),
-                vmla_pair!("2", "10", "18"),
-                vmla_pair!("3", "11", "19"),
-                vmla_pair!("4", "12", "20"),
-                vmla_pair!("5", "13", "21"),
-                vmla_pair!("6", "14", "22"),
-                vmla_pair!("7", "15", "23"),
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                "vmov {a0}, s24",
-                "vmov {a1}, s25",
-                px = inout(reg) x.as_ptr() => _,
-                p0 = inout(reg) w0.as_ptr() => _,
-                p1 = inout(reg) w1.as_ptr() => _,
-                n = inout(reg) blocks => _,
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
-                out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
-                out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _, out("s17") _,
-                out("s18") _, out("s19") _, out("s20") _, out("s21") _, out("s22") _, out("s23") _,
-                out("s24") _, out("s25") _,
-                options(readonly, nostack),
-            );
-        }
+pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    let rows = out.len();
+    let pairs = rows / 2;
+    let fits = cols > 0
+        && cols.is_multiple_of(8)
+        && x.len() >= cols
+        && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
+    if !fits || pairs == 0 {
+        return super::matvec_f32_rows::<generic::Generic>(data, cols, x, out);
     }
-    let done = 8 * blocks;
-    let tail = |mut acc: f32, w: &[f32]| {
-        for (&a, &b) in w.iter().zip(x).skip(done) {
-            acc += a * b;
-        }
-        acc
-    };
-    (tail(f32::from_bits(a0), w0), tail(f32::from_bits(a1), w1))
+    // SAFETY: `data` holds `rows * cols` f32 (checked above) and the asm reads rows `0..2 * pairs`
+    // (8 f32 per VLDM, `cols / 8` VLDMs per row), `x[..cols]` once per pair (`x.len() >= cols`), and
+    // writes `out[..2 * pairs]` (`2 * pairs <= rows = out.len()`). f32 slices are 4-byte aligned as
+    // VLDM/VSTM require. Only the declared registers are written; no stack. VLDM/VSTM/VMLA.F32 and
+    // VMOV immediates exist on every hard-float target `glmix_vfp` is set for.
+    unsafe {
+        asm!(
+            "vmov.f32 s26, #0.5",
+            "vsub.f32 s26, s26, s26",
+            "3:",
+            "vmov.f32 s24, s26",
+            "vmov.f32 s25, s26",
+            "mov {px}, {x}",
+            "mov {n}, {blocks}",
+            "2:",
+            "vldmia {px}!, {{s0-s7}}",
+            "vldmia {p0}!, {{s8-s15}}",
+            "vldmia {p1}!, {{s16-s23}}",
+            vmla_pair!("0", "8", "16"),
+            vmla_pair!("1", "9", "17"),
+            vmla_pair!("2", "10", "18"),
+            vmla_pair!("3", "11", "19"),
+            vmla_pair!("4", "12", "20"),
+            vmla_pair!("5", "13", "21"),
+            vmla_pair!("6", "14", "22"),
+            vmla_pair!("7", "15", "23"),
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "vstmia {out}!, {{s24-s25}}",
+            "mov {p0}, {p1}",
+            "add {p1}, {p1}, {blocks}, lsl #5",
+            "subs {pairs}, {pairs}, #1",
+            "bne 3b",
+            x = in(reg) x.as_ptr(),
+            px = out(reg) _,
+            n = out(reg) _,
+            blocks = in(reg) cols / 8,
+            p0 = inout(reg) data.as_ptr() => _,
+            p1 = inout(reg) data.as_ptr().add(cols) => _,
+            out = inout(reg) out.as_mut_ptr() => _,
+            pairs = inout(reg) pairs => _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
+            out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _, out("s17") _,
+            out("s18") _, out("s19") _, out("s20") _, out("s21") _, out("s22") _, out("s23") _,
+            out("s24") _, out("s25") _, out("s26") _,
+            options(nostack),
+        );
+    }
+    if rows % 2 == 1 {
+        let start = (rows - 1) * cols;
+        out[rows - 1] = generic::dot_f32(&data[start..start + cols], x);
+    }
 }
 
 /// Four int8 products of one word of `w` and one of `x` (both pointers post-incremented by 4).

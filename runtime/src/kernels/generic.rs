@@ -283,6 +283,12 @@ pub fn gelu_tanh(x: &mut [f32]) {
 ///
 /// A trailing partial head and, for odd `head_dim`, each head's last element are left unchanged.
 pub fn rope_interleaved(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
+    rope_interleaved_qk(v, &mut [], head_dim, pos, theta);
+}
+
+/// [`rope_interleaved`] on `q` and on `k`, computing each angle's cosine and sine once for both (the
+/// same values, so the same bits as two calls).
+pub fn rope_interleaved_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
     if head_dim < 2 {
         return;
     }
@@ -290,7 +296,7 @@ pub fn rope_interleaved(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) 
         let freq = 1.0f32 / powf(theta, i as f32 / head_dim as f32);
         let val = pos as f32 * freq;
         let (fcr, fci) = (cosf(val), sinf(val));
-        for head in v.chunks_exact_mut(head_dim) {
+        for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
             let (v0, v1) = (head[i], head[i + 1]);
             head[i] = v0 * fcr - v1 * fci;
             head[i + 1] = v0 * fci + v1 * fcr;
@@ -303,6 +309,11 @@ pub fn rope_interleaved(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) 
 ///
 /// A trailing partial head is left unchanged.
 pub fn rope_half(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
+    rope_half_qk(v, &mut [], head_dim, pos, theta);
+}
+
+/// [`rope_half`] on `q` and on `k`, each angle's cosine and sine computed once for both.
+pub fn rope_half_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
     let half = head_dim / 2;
     if half == 0 {
         return;
@@ -311,7 +322,7 @@ pub fn rope_half(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
         let freq = 1.0f32 / powf(theta, (2 * i) as f32 / head_dim as f32);
         let val = pos as f32 * freq;
         let (fcr, fci) = (cosf(val), sinf(val));
-        for head in v.chunks_exact_mut(head_dim) {
+        for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
             let (v0, v1) = (head[i], head[i + half]);
             head[i] = v0 * fcr - v1 * fci;
             head[i + half] = v0 * fci + v1 * fcr;
@@ -415,6 +426,26 @@ mod tests {
         let mut out = [7.0f32; 2];
         crate::kernels::gather_scores(&[1.0; 8], &[1.0; 12], 4, 0, &[0, 2, 1], 1.0, &mut out);
         assert_eq!(out, [8.0, 0.0]);
+    }
+
+    #[test]
+    fn rope_qk_equals_two_calls() {
+        let mut rng = Rng(77);
+        for hd in [2usize, 7, 8, 16] {
+            let (q0, k0) = (rng.vec(3 * hd + 1), rng.vec(hd * 2));
+            for pos in [0usize, 1, 255, 4097] {
+                let (mut q1, mut k1, mut q2, mut k2) = (q0.clone(), k0.clone(), q0.clone(), k0.clone());
+                rope_interleaved(&mut q1, hd, pos, 10000.0);
+                rope_interleaved(&mut k1, hd, pos, 10000.0);
+                rope_interleaved_qk(&mut q2, &mut k2, hd, pos, 10000.0);
+                assert_eq!((&q1, &k1), (&q2, &k2));
+                let (mut q1, mut k1, mut q2, mut k2) = (q0.clone(), k0.clone(), q0.clone(), k0.clone());
+                rope_half(&mut q1, hd, pos, 500.0);
+                rope_half(&mut k1, hd, pos, 500.0);
+                rope_half_qk(&mut q2, &mut k2, hd, pos, 500.0);
+                assert_eq!((&q1, &k1), (&q2, &k2));
+            }
+        }
     }
 
     #[test]

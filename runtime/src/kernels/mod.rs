@@ -47,7 +47,10 @@ mod testutil;
 use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
 use crate::tensor::{DType, Tensor};
 
-pub use generic::{embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_interleaved, silu};
+pub use generic::{
+    embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_half_qk, rope_interleaved,
+    rope_interleaved_qk, silu,
+};
 
 /// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized).
 pub fn softmax(x: &mut [f32]) {
@@ -67,11 +70,14 @@ pub(crate) trait Dot {
     fn f32(a: &[f32], b: &[f32]) -> f32 {
         generic::dot_f32(a, b)
     }
-    /// Two rows times the same `x`: `(f32(w0, x), f32(w1, x))`, bit for bit (implementations share the
-    /// loads of `x`).
+    /// f32 matrix rows times `x`: `out[r] = Self::f32(row r, x)` with row `r` = `data[r * cols..][..cols]`
+    /// (empty past the end), bit for bit (implementations may share loads between rows).
     #[inline(always)]
-    fn f32x2(w0: &[f32], w1: &[f32], x: &[f32]) -> (f32, f32) {
-        (Self::f32(w0, x), Self::f32(w1, x))
+    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32])
+    where
+        Self: Sized,
+    {
+        matvec_f32_rows::<Self>(data, cols, x, out)
     }
     /// f16 row bytes times `x`, over the common prefix.
     #[inline(always)]
@@ -202,6 +208,15 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     Arch::axpy(y, a, x)
 }
 
+/// The f32 row loop: `out[r] = K::f32(data[r * cols..][..cols], x)` (an empty row past the end).
+pub(crate) fn matvec_f32_rows<K: Dot>(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    for (r, o) in out.iter_mut().enumerate() {
+        let start = r.saturating_mul(cols);
+        let row = data.get(start..start.saturating_add(cols)).unwrap_or(&[]);
+        *o = K::f32(row, x);
+    }
+}
+
 /// The one row loop of [`matvec`], monomorphized per architecture's dot kernels `K`.
 pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
     let rows = w.rows().min(out.len());
@@ -209,20 +224,7 @@ pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], o
     let cols = w.cols();
     match w.dtype() {
         DType::F32 => {
-            let data = w.as_f32();
-            let row = |r: usize| {
-                let start = r.saturating_mul(cols);
-                data.get(start..start.saturating_add(cols)).unwrap_or(&[])
-            };
-            let mut pairs = out.chunks_exact_mut(2);
-            let mut r = 0;
-            for pair in &mut pairs {
-                (pair[0], pair[1]) = K::f32x2(row(r), row(r + 1), x);
-                r += 2;
-            }
-            for o in pairs.into_remainder() {
-                *o = K::f32(row(r), x);
-            }
+            K::matvec_f32(w.as_f32(), cols, x, out);
         }
         DType::F16 => {
             for (r, o) in out.iter_mut().enumerate() {
