@@ -32,11 +32,17 @@ pub(crate) struct Dsp;
 impl Dot for Dsp {
     #[inline(always)]
     fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        generic::vec_dot_by(w, x, block_dot_q8_0)
+        #[cfg(glmix_vfp)]
+        return vec_dot_vfp(w, x, |b| b.d, block_dot_q8_0);
+        #[cfg(not(glmix_vfp))]
+        return generic::vec_dot_by(w, x, block_dot_q8_0);
     }
     #[inline(always)]
     fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-        generic::vec_dot_by(w, x, block_dot_q4_0)
+        #[cfg(glmix_vfp)]
+        return vec_dot_vfp(w, x, |b| b.d, block_dot_q4_0);
+        #[cfg(not(glmix_vfp))]
+        return generic::vec_dot_by(w, x, block_dot_q4_0);
     }
     #[cfg(glmix_vfp)]
     #[inline(always)]
@@ -124,6 +130,48 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
         let start = (rows - 1) * cols;
         out[rows - 1] = generic::dot_f32(&data[start..start + cols], x);
     }
+}
+
+/// `d_w * d_x` of two f16 scales (little-endian bytes), converted by the FPU (`VCVTB.F32.F16`, exact
+/// like the `half` crate's software conversion the twin uses) and multiplied in f32.
+#[cfg(glmix_vfp)]
+#[inline(always)]
+fn scale_product(dw: [u8; 2], dx: [u8; 2]) -> f32 {
+    let out: u32;
+    // SAFETY: register-only FPU operations on the declared registers; VCVTB.F32.F16 is part of
+    // FPv4-SP and FPv5 (every target `glmix_vfp` is set for).
+    unsafe {
+        asm!(
+            "vmov s0, s1, {w}, {x}",
+            "vcvtb.f32.f16 s0, s0",
+            "vcvtb.f32.f16 s1, s1",
+            "vmul.f32 s0, s0, s1",
+            "vmov {o}, s0",
+            w = in(reg) u32::from(u16::from_le_bytes(dw)),
+            x = in(reg) u32::from(u16::from_le_bytes(dx)),
+            o = out(reg) out,
+            out("s0") _, out("s1") _,
+            options(pure, nomem, nostack),
+        );
+    }
+    f32::from_bits(out)
+}
+
+/// [`generic::vec_dot_by`] with the scales converted by the FPU: `sumf += sumi * (d_w * d_x)`, block
+/// after block, the same operations (bit-identical).
+#[cfg(glmix_vfp)]
+#[inline(always)]
+fn vec_dot_vfp<B>(
+    w: &[B],
+    x: &[BlockQ8_0],
+    d: impl Fn(&B) -> [u8; 2],
+    dot_i32: impl Fn(&B, &BlockQ8_0) -> i32,
+) -> f32 {
+    let mut sumf = 0.0f32;
+    for (bw, bx) in w.iter().zip(x) {
+        sumf += dot_i32(bw, bx) as f32 * scale_product(d(bw), bx.d);
+    }
+    sumf
 }
 
 /// Four int8 products of one word of `w` and one of `x` (both pointers post-incremented by 4).
