@@ -111,7 +111,7 @@ pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, o
 /// Whether every record `buf[slots[i] * stride + offset..][..len]` is in range (one check for a whole
 /// gather, so that the loops below index without per-record checks).
 #[inline(always)]
-fn all_in_range(buf: &[f32], slots: &[u32], stride: usize, offset: usize, len: usize) -> bool {
+pub(crate) fn all_in_range(buf: &[f32], slots: &[u32], stride: usize, offset: usize, len: usize) -> bool {
     let max = slots.iter().copied().max().unwrap_or(0) as usize;
     let end = max.checked_mul(stride).and_then(|v| v.checked_add(offset)).and_then(|v| v.checked_add(len));
     end.is_some_and(|end| end <= buf.len())

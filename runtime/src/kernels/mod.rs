@@ -104,6 +104,31 @@ pub(crate) trait Dot {
     fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
         generic::axpy(y, a, x)
     }
+    /// [`generic::gather_scores`] for head size 8 (implementations must give the same bits).
+    #[inline(always)]
+    fn gather_scores8(
+        q: &[f32; 8],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: &[u32],
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out)
+    }
+    /// [`generic::gather_axpy`] for head size 8 (implementations must give the same bits).
+    #[inline(always)]
+    fn gather_axpy8(
+        o: &mut [f32; 8],
+        weights: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: &[u32],
+    ) {
+        generic::gather_axpy_n(o, weights, buf, stride, offset, slots)
+    }
     /// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]; implementations must give the same bits).
     #[inline(always)]
     fn exp_shifted(x: &mut [f32], shift: f32) {
@@ -171,7 +196,7 @@ pub fn gather_scores(
     out: &mut [f32],
 ) {
     if let Ok(q) = <&[f32; 8]>::try_from(q) {
-        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+        Arch::gather_scores8(q, buf, stride, offset, slots, scale, out);
     } else if let Ok(q) = <&[f32; 16]>::try_from(q) {
         generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
     } else if let Ok(q) = <&[f32; 32]>::try_from(q) {
@@ -189,7 +214,7 @@ pub fn gather_scores(
 /// buf[slots[i] * stride + offset..][..o.len()]` in order. Bit-identical on every architecture.
 pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, offset: usize, slots: &[u32]) {
     if let Ok(o) = <&mut [f32; 8]>::try_from(&mut *o) {
-        generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+        Arch::gather_axpy8(o, weights, buf, stride, offset, slots);
     } else if let Ok(o) = <&mut [f32; 16]>::try_from(&mut *o) {
         generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
     } else if let Ok(o) = <&mut [f32; 32]>::try_from(&mut *o) {
