@@ -298,13 +298,17 @@ pub struct Throughput {
 /// `opts`' shape (dense attention in every layer, as many key/value heads as heads), like
 /// `glmix generate -n tokens`; reports the best run (the least disturbed on a shared machine).
 pub fn throughput(opts: &Options, tokens: u32, runs: u32) -> Result<Throughput> {
-    ensure!(tokens > 0 && runs > 0, "--generate and --runs must be positive");
-    let mixer = MIXERS[0];
-    let bytes = model_bytes(&mixer, opts)?;
+    let bytes = model_bytes(&MIXERS[0], opts)?;
     let model = Model::parse(bytes.as_bytes()).map_err(|e| anyhow!("random model: {e}"))?;
-    let plan = Plan::new(&model, tokens);
+    throughput_of(&model, tokens, runs)
+}
+
+/// [`throughput`] of a given model (e.g. a file: `glmix bench --generate 512 --model M.glmx`).
+pub fn throughput_of(model: &Model<'_>, tokens: u32, runs: u32) -> Result<Throughput> {
+    ensure!(tokens > 0 && runs > 0, "--generate and --runs must be positive");
+    let plan = Plan::new(model, tokens);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(&model, tokens, &mut state).map_err(|e| anyhow!("{e}"))?;
+    let mut session = Session::new(model, tokens, &mut state).map_err(|e| anyhow!("{e}"))?;
     let vocab = model.config().vocab_size as u32;
     let (mut best_cpu, mut best_wall) = (None::<u64>, f64::INFINITY);
     for _ in 0..runs {

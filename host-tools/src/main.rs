@@ -163,6 +163,9 @@ enum Command {
         /// With --generate: runs (the best is reported).
         #[arg(long, default_value_t = 5)]
         runs: u32,
+        /// With --generate: time this model file instead of a random one (the shape options are ignored).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
     },
 }
 
@@ -243,6 +246,7 @@ fn run(cli: Cli) -> Result<()> {
             vocab,
             generate,
             runs,
+            model,
         } => {
             let opts = bench::Options {
                 positions,
@@ -259,11 +263,25 @@ fn run(cli: Cli) -> Result<()> {
             };
             match generate {
                 Some(tokens) => {
-                    let t = bench::throughput(&opts, tokens, runs)?;
+                    let (t, what) = match &model {
+                        Some(path) => {
+                            let bytes = writer::AlignedBytes::read(path)?;
+                            let m = glmix::Model::parse(bytes.as_bytes())
+                                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                            (bench::throughput_of(&m, tokens, runs)?, path.display().to_string())
+                        }
+                        None => (
+                            bench::throughput(&opts, tokens, runs)?,
+                            format!(
+                                "dim {dim} layers {layers} heads {heads} hidden {hidden} vocab {vocab} {:?}",
+                                opts.dtype
+                            ),
+                        ),
+                    };
                     let cpu = t.cpu_tok_s.map_or_else(|| "n/a".into(), |v| format!("{v:.1}"));
                     println!(
-                        "dim {dim} layers {layers} heads {heads} hidden {hidden} vocab {vocab} {:?}: {} tokens from position 0, best of {runs}: {cpu} tok/s (thread CPU time), {:.1} tok/s (wall); state {} bytes (caches), {} bytes with scratch",
-                        opts.dtype, t.tokens, t.wall_tok_s, t.state_bytes, t.total_bytes
+                        "{what}: {} tokens from position 0, best of {runs}: {cpu} tok/s (thread CPU time), {:.1} tok/s (wall); state {} bytes (caches), {} bytes with scratch",
+                        t.tokens, t.wall_tok_s, t.state_bytes, t.total_bytes
                     );
                     Ok(())
                 }

@@ -185,7 +185,8 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 
 /// Attention scores over cached records, [`generic::gather_scores`]'s contract: `out[i] = dot(q,
 /// buf[slots[i] * stride + offset..][..q.len()]) / scale`. Head sizes 8, 16 and 32 run unrolled
-/// sequential sums (bit-identical to the twin on every architecture); other sizes use [`dot_f32`].
+/// sequential sums (bit-identical to the twin), except head size 8 on AVX2 (eight positions at a time,
+/// reordered like [`dot_f32`]); other sizes use [`dot_f32`].
 pub fn gather_scores(
     q: &[f32],
     buf: &[f32],

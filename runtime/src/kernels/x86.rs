@@ -48,6 +48,22 @@ impl Dot for Avx2 {
         exp_shifted(x, shift)
     }
     #[inline(always)]
+    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+        matvec_f32(data, cols, x, out)
+    }
+    #[inline(always)]
+    fn gather_scores8(
+        q: &[f32; 8],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: &[u32],
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        gather_scores8(q, buf, stride, offset, slots, scale, out)
+    }
+    #[inline(always)]
     fn swiglu(h1: &mut [f32], h3: &[f32]) {
         swiglu(h1, h3)
     }
@@ -79,6 +95,87 @@ fn exp8(x: __m256) -> __m256 {
         let s2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, bias)));
         _mm256_mul_ps(_mm256_mul_ps(p, s1), s2)
     }
+}
+
+/// f32 matrix times `x` ([`super::matvec_f32_rows`]'s contract), four rows at a time: one FMA
+/// accumulator per row, each load of `x` shared by the four rows, one `hadd` tree for the four sums (a
+/// reordered sum, like [`dot_f32`]). Shapes it does not cover (columns not a multiple of 8, short `x`
+/// or `data`) and the last `rows % 4` rows use [`dot_f32`] per row.
+pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    let rows = out.len();
+    let fits = cols > 0
+        && cols.is_multiple_of(8)
+        && x.len() >= cols
+        && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
+    if !fits {
+        return super::matvec_f32_rows::<Avx2>(data, cols, x, out);
+    }
+    let mut quads = out.chunks_exact_mut(4);
+    let mut r = 0;
+    // SAFETY: `data` holds `rows * cols` f32 (checked above); row `r + i < rows` is read at offsets
+    // `(r + i) * cols + c` with `c + 8 <= cols`, and `x` at `c + 8 <= cols <= x.len()` (unaligned
+    // loads). The store writes one `chunks_exact_mut(4)` chunk. AVX2/FMA are enabled at compile time.
+    unsafe {
+        for o in &mut quads {
+            let p = data.as_ptr().add(r * cols);
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for c in (0..cols).step_by(8) {
+                let xv = _mm256_loadu_ps(x.as_ptr().add(c));
+                for (i, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(i * cols + c)), xv, *a);
+                }
+            }
+            let h = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+            let s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+            _mm_storeu_ps(o.as_mut_ptr(), s);
+            r += 4;
+        }
+    }
+    for o in quads.into_remainder() {
+        *o = dot_f32(&data[r * cols..(r + 1) * cols], x);
+        r += 1;
+    }
+}
+
+/// Attention scores for head size 8, eight cached positions at a time: eight products `q * k_j`, then a
+/// transposing `hadd` tree sums each (a reordered sum, like [`dot_f32`]; within the reordering bound
+/// of the sequential twin). A tail of fewer than 8 positions, and out-of-range records, take the twin.
+pub fn gather_scores8(
+    q: &[f32; 8],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: &[u32],
+    scale: f32,
+    out: &mut [f32],
+) {
+    let n = slots.len().min(out.len());
+    if !generic::all_in_range(buf, slots, stride, offset, 8) {
+        return generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+    }
+    let (slots, out) = (&slots[..n], &mut out[..n]);
+    let (mut s8, mut o8) = (slots.chunks_exact(8), out.chunks_exact_mut(8));
+    // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above), so each
+    // unaligned 8-lane load stays inside `buf`; stores write one `chunks_exact_mut(8)` chunk of `out`.
+    // AVX2 is enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let qv = _mm256_loadu_ps(q.as_ptr());
+        let sv = _mm256_set1_ps(scale);
+        let base = buf.as_ptr().add(offset);
+        let p = |s: u32| _mm256_mul_ps(qv, _mm256_loadu_ps(base.add(s as usize * stride)));
+        for (s, o) in (&mut s8).zip(&mut o8) {
+            let a01 = _mm256_hadd_ps(p(s[0]), p(s[1]));
+            let a23 = _mm256_hadd_ps(p(s[2]), p(s[3]));
+            let a45 = _mm256_hadd_ps(p(s[4]), p(s[5]));
+            let a67 = _mm256_hadd_ps(p(s[6]), p(s[7]));
+            let b0 = _mm256_hadd_ps(a01, a23);
+            let b1 = _mm256_hadd_ps(a45, a67);
+            let lo = _mm256_permute2f128_ps::<0x20>(b0, b1);
+            let hi = _mm256_permute2f128_ps::<0x31>(b0, b1);
+            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_div_ps(_mm256_add_ps(lo, hi), sv));
+        }
+    }
+    generic::gather_scores_n(q, buf, stride, offset, s8.remainder(), scale, o8.into_remainder());
 }
 
 /// `x[i] = expf(x[i] - shift)`, 8 lanes at a time; bit-identical to the scalar twin.
@@ -314,6 +411,24 @@ mod tests {
                 assert!((got - want).abs() <= reorder_tolerance(&w, &x) * 1.01, "n={n} bf={bf}");
                 // Odd byte count and short x: common prefix, no panic.
                 let _ = dot_f16(&wb[..wb.len() - 1], &x[..n / 2]);
+            }
+        }
+    }
+
+    #[test]
+    fn matvec_f32_quads_vs_scalar() {
+        let mut rng = Rng(21);
+        for (rows, cols) in [(7usize, 64usize), (4, 8), (13, 288), (3, 16), (9, 36)] {
+            let (w, x) = (rng.vec(rows * cols), rng.vec(cols + 2));
+            let mut got = vec![0.0f32; rows];
+            matvec_f32(&w, cols, &x, &mut got);
+            for (r, g) in got.iter().enumerate() {
+                let row = &w[r * cols..(r + 1) * cols];
+                let want = generic::dot_f32(row, &x);
+                assert!(
+                    (g - want).abs() <= reorder_tolerance(row, &x),
+                    "{rows}x{cols} row {r}: {g} vs {want}"
+                );
             }
         }
     }
