@@ -17,9 +17,10 @@ pub(crate) const LOG2E: f32 = core::f32::consts::LOG2_E;
 /// `ln 2 = EXP_C1 + EXP_C2` (Cody-Waite): `n * EXP_C1` is exact for `|n| <= 2^15`.
 pub(crate) const EXP_C1: f32 = 0.693_359_4; // 0.693359375 = 355/512
 pub(crate) const EXP_C2: f32 = -2.121_944_4e-4;
-/// Cephes `expf` polynomial: `e^r ~ 1 + r + r^2 P(r)` on `|r| <= ln(2)/2`.
+/// Cephes `expf` polynomial: `e^r ~ 1 + r + r^2 P(r)` on `|r| <= ln(2)/2` (Cephes' last coefficient,
+/// 5.0000001201e-1, is 0.5 in f32).
 pub(crate) const EXP_P: [f32; 6] =
-    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.500_000_01];
+    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5];
 
 /// `e^x`: Cephes' reduction and polynomial, then `2^n` applied as two exact power-of-two factors (so
 /// results in the subnormal range are rounded once, and overflow gives `inf`). Plain `f32` operations
@@ -32,14 +33,8 @@ pub(crate) const EXP_P: [f32; 6] =
 /// out; `+inf` -> `inf`, `-inf` -> `0`.
 #[inline]
 pub fn expf(x: f32) -> f32 {
-    // NaN fails both comparisons and flows through as NaN.
-    let x = if x > EXP_HI {
-        EXP_HI
-    } else if x < EXP_LO {
-        EXP_LO
-    } else {
-        x
-    };
+    // NaN stays NaN.
+    let x = x.clamp(EXP_LO, EXP_HI);
     let t = x * LOG2E + EXP_ROUND;
     let n = t - EXP_ROUND;
     let ni = (t.to_bits() as i32).wrapping_sub(EXP_ROUND.to_bits() as i32);

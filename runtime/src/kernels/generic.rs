@@ -401,8 +401,8 @@ mod tests {
                 [(0, &wild), (hd, &wild), (2 * hd + 5, &wild), (0, &tame), (2 * hd + 5, &tame)]
             {
                 let (mut want, mut got) = (vec![0.0f32; slots.len()], vec![0.0f32; slots.len()]);
-                gather_scores(&q, &buf, stride, offset, &slots, 2.5, &mut want);
-                crate::kernels::gather_scores(&q, &buf, stride, offset, &slots, 2.5, &mut got);
+                gather_scores(&q, &buf, stride, offset, slots, 2.5, &mut want);
+                crate::kernels::gather_scores(&q, &buf, stride, offset, slots, 2.5, &mut got);
                 for (g, w) in got.iter().zip(&want) {
                     let bitwise = matches!(hd, 16 | 32) || !cfg!(glmix_avx2);
                     assert!(
@@ -413,8 +413,8 @@ mod tests {
                 let weights = rng.vec(slots.len());
                 let init = rng.vec(hd);
                 let (mut want, mut got) = (init.clone(), init);
-                gather_axpy(&mut want, &weights, &buf, stride, offset, &slots);
-                crate::kernels::gather_axpy(&mut got, &weights, &buf, stride, offset, &slots);
+                gather_axpy(&mut want, &weights, &buf, stride, offset, slots);
+                crate::kernels::gather_axpy(&mut got, &weights, &buf, stride, offset, slots);
                 assert_eq!(
                     got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                     want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
