@@ -79,6 +79,16 @@ pub(crate) trait Dot {
     {
         matvec_f32_rows::<Self>(data, cols, x, out)
     }
+    /// q8_0 matrix rows times `xq`: `out[r] = Self::q8_0(row r, xq)` for `r < out.len()`, bit for bit.
+    #[inline(always)]
+    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32])
+    where
+        Self: Sized,
+    {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = Self::q8_0(blocks_from_bytes(w.row(r)), xq);
+        }
+    }
     /// f16 row bytes times `x`, over the common prefix.
     #[inline(always)]
     fn f16(w: &[u8], x: &[f32]) -> f32 {
@@ -262,11 +272,7 @@ pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], o
                 *o = K::bf16(w.row(r), x);
             }
         }
-        DType::Q8_0 => {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = K::q8_0(blocks_from_bytes(w.row(r)), xq);
-            }
-        }
+        DType::Q8_0 => K::matvec_q8_0(w, xq, out),
         DType::Q4_0 => {
             for (r, o) in out.iter_mut().enumerate() {
                 *o = K::q4_0(blocks_from_bytes(w.row(r)), xq);

@@ -12,7 +12,8 @@
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
 use super::{generic, Dot};
-use crate::quant::{BlockQ4_0, BlockQ8_0};
+use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
+use crate::tensor::Tensor;
 use core::arch::x86_64::*;
 
 /// The AVX2 implementation of the dispatched kernels.
@@ -46,6 +47,10 @@ impl Dot for Avx2 {
     #[inline(always)]
     fn exp_shifted(x: &mut [f32], shift: f32) {
         exp_shifted(x, shift)
+    }
+    #[inline(always)]
+    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        matvec_q8_0(w, xq, out)
     }
     #[inline(always)]
     fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
@@ -133,6 +138,58 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     }
     for o in quads.into_remainder() {
         *o = dot_f32(&data[r * cols..(r + 1) * cols], x);
+        r += 1;
+    }
+}
+
+/// q8_0 matrix times q8_0 activations, four rows at a time, bit-identical to the scalar twin: each
+/// activation block is widened once for the four rows, the four exact block sums come out of one
+/// `hadd` tree, and the four rows' `sumf += sumi * (d_w * d_x)` run as the four lanes of one vector
+/// (the same IEEE operations, lane by lane). Rows of unequal block counts take the per-row kernel.
+pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+    let mut quads = out.chunks_exact_mut(4);
+    let mut r = 0;
+    for o in &mut quads {
+        let rows: [&[BlockQ8_0]; 4] = core::array::from_fn(|i| blocks_from_bytes(w.row(r + i)));
+        let nb = rows[0].len().min(xq.len());
+        if rows.iter().any(|b| b.len().min(xq.len()) != nb) {
+            for (o, b) in o.iter_mut().zip(rows) {
+                *o = generic::vec_dot_by(b, xq, block_dot_q8_0);
+            }
+        } else {
+            // SAFETY: block `j < nb` exists in every row and in `xq` (checked above); each 16-byte
+            // unaligned load reads half of a 32-byte `qs` array; the store writes one
+            // `chunks_exact_mut(4)` chunk. AVX2/F16C are enabled at compile time (cfg glmix_avx2).
+            unsafe {
+                let mut sumf = _mm_setzero_ps();
+                for (j, bx) in xq[..nb].iter().enumerate() {
+                    let px = bx.qs.as_ptr();
+                    let x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.cast()));
+                    let x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.add(16).cast()));
+                    let dot = |b: &BlockQ8_0| {
+                        let pw = b.qs.as_ptr();
+                        let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.cast()));
+                        let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.add(16).cast()));
+                        _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1))
+                    };
+                    let (b0, b1, b2, b3) = (&rows[0][j], &rows[1][j], &rows[2][j], &rows[3][j]);
+                    let h = _mm256_hadd_epi32(
+                        _mm256_hadd_epi32(dot(b0), dot(b1)),
+                        _mm256_hadd_epi32(dot(b2), dot(b3)),
+                    );
+                    let sumi = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+                    let h16 = |b: &BlockQ8_0| u16::from_le_bytes(b.d) as i16;
+                    let dw = _mm_cvtph_ps(_mm_setr_epi16(h16(b0), h16(b1), h16(b2), h16(b3), 0, 0, 0, 0));
+                    let dx = _mm_cvtph_ps(_mm_set1_epi16(h16(bx)));
+                    sumf = _mm_add_ps(sumf, _mm_mul_ps(_mm_cvtepi32_ps(sumi), _mm_mul_ps(dw, dx)));
+                }
+                _mm_storeu_ps(o.as_mut_ptr(), sumf);
+            }
+        }
+        r += 4;
+    }
+    for o in quads.into_remainder() {
+        *o = generic::vec_dot_by(blocks_from_bytes(w.row(r)), xq, block_dot_q8_0);
         r += 1;
     }
 }
@@ -511,7 +568,7 @@ mod tests {
     fn matvec_vs_scalar_every_dtype() {
         let mut rng = Rng(5);
         for cols in LENGTHS {
-            let rows_n = 3;
+            let rows_n = 11;
             let rows: Vec<Vec<f32>> = (0..rows_n).map(|_| rng.vec(cols)).collect();
             let x = rng.vec(cols);
             let mut xq = vec![BlockQ8_0::default(); cols.div_ceil(QK)];
