@@ -6,6 +6,7 @@
 //! | cfg | when | kernels |
 //! |---|---|---|
 //! | `glmix_dsp` | `thumbv7em-*` (M4, M7); `thumbv8m.main-*` built with `-C target-feature=+dsp` or `-C target-cpu=cortex-m33/m35p/m55/m85` | `kernels::arm_dsp` (SMLAD) |
+//! | `glmix_vfp` | `glmix_dsp` and a hard-float triple (`*-eabihf`) | `kernels::arm_dsp` f32 row pairs (VLDM + VMLA) |
 //! | `glmix_avx2` | `x86_64` with `avx2`, `fma` and `f16c` enabled at compile time | `kernels::x86` |
 //! | (none) | everything else (thumbv6m, riscv32, plain x86_64) | `kernels::generic` only |
 //!
@@ -18,6 +19,7 @@ use std::env;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(glmix_dsp)");
     println!("cargo::rustc-check-cfg=cfg(glmix_avx2)");
+    println!("cargo::rustc-check-cfg=cfg(glmix_vfp)");
     println!("cargo::rerun-if-env-changed=GLMIX_KERNELS");
     println!("cargo::rerun-if-changed=build.rs");
 
@@ -38,6 +40,10 @@ fn main() {
     };
     if dsp {
         println!("cargo::rustc-cfg=glmix_dsp");
+        // Hard-float ABI: a single-precision FPU with VLDM/VMLA (FPv4-SP on M4, FPv5 on M7/M33/M55).
+        if target.ends_with("eabihf") {
+            println!("cargo::rustc-cfg=glmix_vfp");
+        }
     }
     if arch == "x86_64" && has("avx2") && has("fma") && has("f16c") {
         println!("cargo::rustc-cfg=glmix_avx2");

@@ -287,6 +287,68 @@ fn measure(
     Ok(out)
 }
 
+/// Decoding throughput of a llama-shaped model: [`throughput`]'s result.
+#[derive(Clone, Debug)]
+pub struct Throughput {
+    /// Tokens decoded per run (positions `0..tokens`).
+    pub tokens: u32,
+    /// Tokens per second of thread CPU time, best run (None where there is no thread clock).
+    pub cpu_tok_s: Option<f64>,
+    /// Tokens per second of wall-clock time, best run.
+    pub wall_tok_s: f64,
+    /// Layer caches for a context of `tokens` (`Plan::state_bytes`).
+    pub state_bytes: usize,
+    /// Caches plus scratch: the whole state buffer (`Plan::total_words` * 4).
+    pub total_bytes: usize,
+}
+
+/// Decodes `tokens` positions from position 0, `runs` times, with a random llama-shaped model of
+/// `opts`' shape (dense attention in every layer, as many key/value heads as heads), like
+/// `glmix generate -n tokens`; reports the best run (the least disturbed on a shared machine).
+pub fn throughput(opts: &Options, tokens: u32, runs: u32) -> Result<Throughput> {
+    let bytes = model_bytes(&MIXERS[0], opts)?;
+    let model = Model::parse(bytes.as_bytes()).map_err(|e| anyhow!("random model: {e}"))?;
+    throughput_of(&model, tokens, runs)
+}
+
+/// [`throughput`] of a given model (e.g. a file: `glmix bench --generate 512 --model M.glmx`).
+pub fn throughput_of(model: &Model<'_>, tokens: u32, runs: u32) -> Result<Throughput> {
+    ensure!(tokens > 0 && runs > 0, "--generate and --runs must be positive");
+    let plan = Plan::new(model, tokens);
+    let mut state = vec![0f32; plan.total_words()];
+    let mut session = Session::new(model, tokens, &mut state).map_err(|e| anyhow!("{e}"))?;
+    let vocab = model.config().vocab_size as u32;
+    let (mut best_cpu, mut best_wall) = (None::<u64>, f64::INFINITY);
+    for _ in 0..runs {
+        session.reset();
+        let (c0, w0) = (thread_cpu_ns(), Instant::now());
+        let mut token = 1 % vocab;
+        for _ in 0..tokens {
+            let logits = session.step(token).map_err(|e| anyhow!("{e}"))?;
+            // Greedy, as `generate -t 0`.
+            let mut best = 0;
+            for (i, &v) in logits.iter().enumerate() {
+                if v > logits[best] {
+                    best = i;
+                }
+            }
+            token = best as u32;
+        }
+        let wall = w0.elapsed().as_secs_f64();
+        best_wall = best_wall.min(wall);
+        if let (Some(c0), Some(c1)) = (c0, thread_cpu_ns()) {
+            best_cpu = Some(best_cpu.map_or(c1 - c0, |b: u64| b.min(c1 - c0)));
+        }
+    }
+    Ok(Throughput {
+        tokens,
+        cpu_tok_s: best_cpu.map(|ns| tokens as f64 / (ns as f64 * 1e-9)),
+        wall_tok_s: tokens as f64 / best_wall,
+        state_bytes: plan.state_bytes(),
+        total_bytes: plan.total_words() * 4,
+    })
+}
+
 /// CPU time of the calling thread in nanoseconds, where the platform has a clock for it.
 #[cfg(target_os = "linux")]
 fn thread_cpu_ns() -> Option<u64> {

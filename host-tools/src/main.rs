@@ -292,6 +292,20 @@ enum Command {
         /// Seed of the random weights.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Vocabulary size.
+        #[arg(long, default_value_t = 256)]
+        vocab: usize,
+        /// Instead of the ladder: decode this many tokens from position 0 with a llama-shaped model
+        /// (dense attention in every layer) and print tokens per second and state bytes.
+        /// Example, the stories15M shape: `--generate 256 --dim 288 --layers 6 --heads 6 --hidden 768 --vocab 32000`.
+        #[arg(long, value_name = "TOKENS")]
+        generate: Option<u32>,
+        /// With --generate: runs (the best is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// With --generate: time this model file instead of a random one (the shape options are ignored).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
     },
 }
 
@@ -400,6 +414,10 @@ fn run(cli: Cli) -> Result<()> {
             dense_max,
             only,
             seed,
+            vocab,
+            generate,
+            runs,
+            model,
         } => {
             let opts = bench::Options {
                 positions,
@@ -407,14 +425,39 @@ fn run(cli: Cli) -> Result<()> {
                 layers,
                 heads,
                 hidden,
+                vocab,
                 dtype: quant.into(),
                 window,
                 dense_max,
                 only,
                 seed,
-                ..bench::Options::default()
             };
-            run_bench(&opts, out.as_deref())
+            match generate {
+                Some(tokens) => {
+                    let (t, what) = match &model {
+                        Some(path) => {
+                            let bytes = writer::AlignedBytes::read(path)?;
+                            let m = glmix::Model::parse(bytes.as_bytes())
+                                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                            (bench::throughput_of(&m, tokens, runs)?, path.display().to_string())
+                        }
+                        None => (
+                            bench::throughput(&opts, tokens, runs)?,
+                            format!(
+                                "dim {dim} layers {layers} heads {heads} hidden {hidden} vocab {vocab} {:?}",
+                                opts.dtype
+                            ),
+                        ),
+                    };
+                    let cpu = t.cpu_tok_s.map_or_else(|| "n/a".into(), |v| format!("{v:.1}"));
+                    println!(
+                        "{what}: {} tokens from position 0, best of {runs}: {cpu} tok/s (thread CPU time), {:.1} tok/s (wall); state {} bytes (caches), {} bytes with scratch",
+                        t.tokens, t.wall_tok_s, t.state_bytes, t.total_bytes
+                    );
+                    Ok(())
+                }
+                None => run_bench(&opts, out.as_deref()),
+            }
         }
     }
 }

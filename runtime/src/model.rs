@@ -393,6 +393,8 @@ pub struct Model<'a> {
     /// Tensor-table index per layer and role (`NO_TENSOR` where the architecture has none).
     layer_tensors: [[u16; LAYER_ROLES]; MAX_LAYERS],
     global_tensors: [u16; GLOBAL_ROLES],
+    /// Entries in the tensor table (from the validated header; read on every tensor lookup).
+    n_tensors: usize,
 }
 
 fn read_array<const N: usize>(bytes: &[u8], offset: usize) -> Result<&[u8; N], LoadError> {
@@ -535,7 +537,7 @@ impl<'a> Model<'a> {
             });
         }
 
-        let model = Model { bytes, config, mixers, layer_tensors, global_tensors };
+        let model = Model { bytes, config, mixers, layer_tensors, global_tensors, n_tensors };
         model.check_tensors()?;
         if model.config.tokenizer == TokenizerKind::Bpe {
             model.bpe_vocab().map_err(|_| LoadError::BadTokenizer)?;
@@ -703,8 +705,7 @@ impl<'a> Model<'a> {
 
     /// Number of tensors in the file.
     pub fn n_tensors(&self) -> usize {
-        let h = read_array::<HEADER_LEN>(self.bytes, 0).ok().and_then(FileHeader::read);
-        h.map_or(0, |h| h.n_tensors as usize)
+        self.n_tensors
     }
 
     /// The tensor at table `index`, viewed in place (an empty tensor if `index` is out of range).

@@ -547,19 +547,12 @@ fn mixer_step(
 
     match c.positional {
         Positional::None => {}
-        Positional::RopeInterleaved => {
-            kernels::rope_interleaved(q, hd, pos as usize, c.rope_theta);
-            kernels::rope_interleaved(k, hd, pos as usize, c.rope_theta);
-        }
-        Positional::RopeHalf => {
-            kernels::rope_half(q, hd, pos as usize, c.rope_theta);
-            kernels::rope_half(k, hd, pos as usize, c.rope_theta);
-        }
+        Positional::RopeInterleaved => kernels::rope_interleaved_qk(q, k, hd, pos as usize, c.rope_theta),
+        Positional::RopeHalf => kernels::rope_half_qk(q, k, hd, pos as usize, c.rope_theta),
     }
 
     let slots = SlotMap::attach(m.pattern, p.slots as u32, layer.tags);
-    // The slots of R(pos), nearest first; processed farthest first so that dense attention sums in
-    // llama2.c's order (ascending positions, the current one last).
+    // The slots of R(pos), nearest first.
     let mut n = 0;
     for (_, slot) in slots.lookup(pos) {
         if let Some(r) = s.reads.get_mut(n) {
@@ -567,7 +560,11 @@ fn mixer_step(
             n += 1;
         }
     }
-    let reads = &s.reads[..n];
+    // Farthest first, so that dense attention sums in llama2.c's order (ascending positions, the
+    // current one last).
+    let reads = &mut s.reads[..n];
+    reads.reverse();
+    let reads = &*reads;
     let scale = crate::math::sqrtf(hd as f32);
     let group = nh / m.n_kv_heads.max(1);
     let gamma = model.layer_tensor(l, Role::Gamma).as_f32();
@@ -575,10 +572,7 @@ fn mixer_step(
         let kvh = h / group.max(1);
         let qh = head(q, h, hd);
         let scores = &mut s.scores[..n + 1];
-        for (sc, &slot) in scores.iter_mut().zip(reads.iter().rev()) {
-            let kj = at(layer.keys, slot as usize * kvd + kvh * hd, hd);
-            *sc = kernels::dot_f32(qh, kj) / scale;
-        }
+        kernels::gather_scores(qh, layer.keys, kvd, kvh * hd, reads, scale, scores);
         scores[n] = kernels::dot_f32(qh, head(k, kvh, hd)) / scale;
         kernels::softmax(scores);
         let a_t = scores[n];
@@ -586,20 +580,16 @@ fn mixer_step(
         oh.fill(0.0);
         match m.form {
             Form::Attention => {
-                for (&a, &slot) in scores.iter().zip(reads.iter().rev()) {
-                    kernels::axpy(oh, a, at(layer.values, slot as usize * kvd + kvh * hd, hd));
-                }
+                kernels::gather_axpy(oh, scores, layer.values, kvd, kvh * hd, reads);
                 kernels::axpy(oh, a_t, head(v, kvh, hd));
             }
             Form::Recurrent => {
-                for (&a, &slot) in scores.iter().zip(reads.iter().rev()) {
-                    kernels::axpy(oh, a, at(layer.outs, slot as usize * qd + h * hd, hd));
-                }
+                kernels::gather_axpy(oh, scores, layer.outs, qd, h * hd, reads);
                 kernels::axpy(oh, a_t, head(v, kvh, hd));
             }
             Form::Chained => {
                 let g = gamma.get(h).copied().unwrap_or(0.0);
-                for (&a, &slot) in scores.iter().zip(reads.iter().rev()) {
+                for (&a, &slot) in scores.iter().zip(reads) {
                     kernels::axpy(oh, (1.0 - g) * a, at(layer.values, slot as usize * kvd + kvh * hd, hd));
                     kernels::axpy(oh, g * a, at(layer.outs, slot as usize * qd + h * hd, hd));
                 }

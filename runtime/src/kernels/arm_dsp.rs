@@ -13,7 +13,9 @@
 //! The block sums are exact integers (at most 32 * 128 * 128 in magnitude, no overflow), and the
 //! per-block float accumulation is the scalar twin's ([`super::generic::vec_dot_by`]), so results are
 //! bit-identical to [`super::generic`]. Float kernels use the scalar twins (they are the spec and
-//! the FPU runs them as written).
+//! the FPU runs them as written), except f32 matrix rows on hard-float targets (`cfg(glmix_vfp)`):
+//! [`matvec_f32`] runs two rows' sequential sums at once with `VLDM` and (unfused) `VMLA.F32`, the same
+//! operations in the same order, so the same bits; QEMU runs of stories260K check it against run.c.
 //!
 //! Requirements: unaligned `LDR` must not trap (`CCR.UNALIGN_TRP` clear, the reset value): the
 //! blocks live at any byte offset of a model file.
@@ -30,12 +32,284 @@ pub(crate) struct Dsp;
 impl Dot for Dsp {
     #[inline(always)]
     fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        generic::vec_dot_by(w, x, block_dot_q8_0)
+        #[cfg(glmix_vfp)]
+        return vec_dot_vfp(w, x, |b| b.d, block_dot_q8_0);
+        #[cfg(not(glmix_vfp))]
+        return generic::vec_dot_by(w, x, block_dot_q8_0);
     }
     #[inline(always)]
     fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-        generic::vec_dot_by(w, x, block_dot_q4_0)
+        #[cfg(glmix_vfp)]
+        return vec_dot_vfp(w, x, |b| b.d, block_dot_q4_0);
+        #[cfg(not(glmix_vfp))]
+        return generic::vec_dot_by(w, x, block_dot_q4_0);
     }
+    #[cfg(glmix_vfp)]
+    #[inline(always)]
+    fn gather_scores8(
+        q: &[f32; 8],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: &[u32],
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        gather_scores8(q, buf, stride, offset, slots, scale, out)
+    }
+    #[cfg(glmix_vfp)]
+    #[inline(always)]
+    fn gather_axpy8(
+        o: &mut [f32; 8],
+        weights: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: &[u32],
+    ) {
+        gather_axpy8(o, weights, buf, stride, offset, slots)
+    }
+    #[cfg(glmix_vfp)]
+    #[inline(always)]
+    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+        matvec_f32(data, cols, x, out)
+    }
+}
+
+/// One step of the pair loop: `s24 += s(8+k) * s(k)`, `s25 += s(16+k) * s(k)`.
+#[cfg(glmix_vfp)]
+macro_rules! vmla_pair {
+    ($k:literal, $w0:literal, $w1:literal) => {
+        concat!("vmla.f32 s24, s", $w0, ", s", $k, "\n", "vmla.f32 s25, s", $w1, ", s", $k, "\n")
+    };
+}
+
+/// f32 matrix times `x`, [`super::matvec_f32_rows`]'s contract: `out[r] = dot_f32(data[r * cols..]
+/// [..cols], x)`, each a sequential f32 sum exactly like [`generic::dot_f32`]: `VMLA.F32` rounds the
+/// product, then the sum (it is not fused), so the results are bit-identical to the twin.
+///
+/// Rows go in pairs, eight columns per inner iteration: three `VLDM`s (x, row r, row r + 1) and
+/// sixteen `VMLA`s, so each load of `x` serves two rows; the row loop is in the asm too. Shapes it
+/// does not cover (columns not a multiple of 8, short `x` or `data`) take the scalar twin.
+#[cfg(glmix_vfp)]
+pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    let rows = out.len();
+    let pairs = rows / 2;
+    let fits = cols > 0
+        && cols.is_multiple_of(8)
+        && x.len() >= cols
+        && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
+    if !fits || pairs == 0 {
+        return super::matvec_f32_rows::<generic::Generic>(data, cols, x, out);
+    }
+    // SAFETY: `data` holds `rows * cols` f32 (checked above) and the asm reads rows `0..2 * pairs`
+    // (8 f32 per VLDM, `cols / 8` VLDMs per row), `x[..cols]` once per pair (`x.len() >= cols`), and
+    // writes `out[..2 * pairs]` (`2 * pairs <= rows = out.len()`). f32 slices are 4-byte aligned as
+    // VLDM/VSTM require. Only the declared registers are written; no stack. VLDM/VSTM/VMLA.F32 and
+    // VMOV immediates exist on every hard-float target `glmix_vfp` is set for.
+    unsafe {
+        asm!(
+            "vmov.f32 s26, #0.5",
+            "vsub.f32 s26, s26, s26",
+            "3:",
+            "vmov.f32 s24, s26",
+            "vmov.f32 s25, s26",
+            "mov {px}, {x}",
+            "mov {n}, {blocks}",
+            "2:",
+            "vldmia {px}!, {{s0-s7}}",
+            "vldmia {p0}!, {{s8-s15}}",
+            "vldmia {p1}!, {{s16-s23}}",
+            vmla_pair!("0", "8", "16"),
+            vmla_pair!("1", "9", "17"),
+            vmla_pair!("2", "10", "18"),
+            vmla_pair!("3", "11", "19"),
+            vmla_pair!("4", "12", "20"),
+            vmla_pair!("5", "13", "21"),
+            vmla_pair!("6", "14", "22"),
+            vmla_pair!("7", "15", "23"),
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "vstmia {out}!, {{s24-s25}}",
+            "mov {p0}, {p1}",
+            "add {p1}, {p1}, {blocks}, lsl #5",
+            "subs {pairs}, {pairs}, #1",
+            "bne 3b",
+            x = in(reg) x.as_ptr(),
+            px = out(reg) _,
+            n = out(reg) _,
+            blocks = in(reg) cols / 8,
+            p0 = inout(reg) data.as_ptr() => _,
+            p1 = inout(reg) data.as_ptr().add(cols) => _,
+            out = inout(reg) out.as_mut_ptr() => _,
+            pairs = inout(reg) pairs => _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
+            out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _, out("s17") _,
+            out("s18") _, out("s19") _, out("s20") _, out("s21") _, out("s22") _, out("s23") _,
+            out("s24") _, out("s25") _, out("s26") _,
+            options(nostack),
+        );
+    }
+    if rows % 2 == 1 {
+        let start = (rows - 1) * cols;
+        out[rows - 1] = generic::dot_f32(&data[start..start + cols], x);
+    }
+}
+
+/// Attention scores for head size 8, [`generic::gather_scores_n`] bit for bit: per cached position one
+/// `LDR` of the slot, one `MLA` for the record's address, one `VLDM` of the key, eight unfused `VMLA`s
+/// in the twin's order from 0.0, one `VDIV` by `scale`. Out-of-range records take the twin.
+#[cfg(glmix_vfp)]
+pub fn gather_scores8(
+    q: &[f32; 8],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: &[u32],
+    scale: f32,
+    out: &mut [f32],
+) {
+    let n = slots.len().min(out.len());
+    if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
+        return generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+    }
+    // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above, without
+    // overflow), the loop reads `n <= slots.len()` slots and writes `n <= out.len()` scores; `q` is 8
+    // f32. f32 data is 4-byte aligned as VLDM/VSTM require. Only declared registers are written.
+    unsafe {
+        asm!(
+            "vldmia {q}, {{s16-s23}}",
+            "vmov s26, {scale}",
+            "vmov.f32 s27, #0.5",
+            "vsub.f32 s27, s27, s27",
+            "2:",
+            "ldr {t}, [{ps}], #4",
+            "mla {t}, {t}, {stride4}, {base}",
+            "vldmia {t}, {{s0-s7}}",
+            "vmov.f32 s24, s27",
+            "vmla.f32 s24, s16, s0",
+            "vmla.f32 s24, s17, s1",
+            "vmla.f32 s24, s18, s2",
+            "vmla.f32 s24, s19, s3",
+            "vmla.f32 s24, s20, s4",
+            "vmla.f32 s24, s21, s5",
+            "vmla.f32 s24, s22, s6",
+            "vmla.f32 s24, s23, s7",
+            "vdiv.f32 s24, s24, s26",
+            "vstmia {po}!, {{s24}}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            q = in(reg) q.as_ptr(),
+            scale = in(reg) scale.to_bits(),
+            t = out(reg) _,
+            ps = inout(reg) slots.as_ptr() => _,
+            stride4 = in(reg) stride * 4,
+            base = in(reg) buf.as_ptr().add(offset),
+            po = inout(reg) out.as_mut_ptr() => _,
+            n = inout(reg) n => _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
+            out("s6") _, out("s7") _, out("s16") _, out("s17") _, out("s18") _, out("s19") _,
+            out("s20") _, out("s21") _, out("s22") _, out("s23") _, out("s24") _, out("s26") _,
+            out("s27") _,
+            options(nostack),
+        );
+    }
+}
+
+/// Weighted sum of cached records for head size 8, [`generic::gather_axpy_n`] bit for bit: the
+/// accumulator in `s0-s7`, per position one `LDR` (slot), one `MLA` (address), two `VLDM`s (record,
+/// weight) and eight unfused `VMLA`s. Out-of-range records take the twin.
+#[cfg(glmix_vfp)]
+pub fn gather_axpy8(
+    o: &mut [f32; 8],
+    weights: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: &[u32],
+) {
+    let n = slots.len().min(weights.len());
+    if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
+        return generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+    }
+    // SAFETY: every record is in range (checked above), the loop reads `n <= slots.len()` slots and
+    // `n <= weights.len()` weights, and reads and writes the 8 f32 of `o`; 4-byte aligned f32 data.
+    // Only declared registers are written.
+    unsafe {
+        asm!(
+            "vldmia {o}, {{s0-s7}}",
+            "2:",
+            "ldr {t}, [{ps}], #4",
+            "mla {t}, {t}, {stride4}, {base}",
+            "vldmia {t}, {{s8-s15}}",
+            "vldmia {pw}!, {{s16}}",
+            "vmla.f32 s0, s16, s8",
+            "vmla.f32 s1, s16, s9",
+            "vmla.f32 s2, s16, s10",
+            "vmla.f32 s3, s16, s11",
+            "vmla.f32 s4, s16, s12",
+            "vmla.f32 s5, s16, s13",
+            "vmla.f32 s6, s16, s14",
+            "vmla.f32 s7, s16, s15",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "vstmia {o}, {{s0-s7}}",
+            o = in(reg) o.as_mut_ptr(),
+            t = out(reg) _,
+            ps = inout(reg) slots.as_ptr() => _,
+            pw = inout(reg) weights.as_ptr() => _,
+            stride4 = in(reg) stride * 4,
+            base = in(reg) buf.as_ptr().add(offset),
+            n = inout(reg) n => _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
+            out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _,
+            options(nostack),
+        );
+    }
+}
+
+/// `d_w * d_x` of two f16 scales (little-endian bytes), converted by the FPU (`VCVTB.F32.F16`, exact
+/// like the `half` crate's software conversion the twin uses) and multiplied in f32.
+#[cfg(glmix_vfp)]
+#[inline(always)]
+fn scale_product(dw: [u8; 2], dx: [u8; 2]) -> f32 {
+    let out: u32;
+    // SAFETY: register-only FPU operations on the declared registers; VCVTB.F32.F16 is part of
+    // FPv4-SP and FPv5 (every target `glmix_vfp` is set for).
+    unsafe {
+        asm!(
+            "vmov s0, s1, {w}, {x}",
+            "vcvtb.f32.f16 s0, s0",
+            "vcvtb.f32.f16 s1, s1",
+            "vmul.f32 s0, s0, s1",
+            "vmov {o}, s0",
+            w = in(reg) u32::from(u16::from_le_bytes(dw)),
+            x = in(reg) u32::from(u16::from_le_bytes(dx)),
+            o = out(reg) out,
+            out("s0") _, out("s1") _,
+            options(pure, nomem, nostack),
+        );
+    }
+    f32::from_bits(out)
+}
+
+/// [`generic::vec_dot_by`] with the scales converted by the FPU: `sumf += sumi * (d_w * d_x)`, block
+/// after block, the same operations (bit-identical).
+#[cfg(glmix_vfp)]
+#[inline(always)]
+fn vec_dot_vfp<B>(
+    w: &[B],
+    x: &[BlockQ8_0],
+    d: impl Fn(&B) -> [u8; 2],
+    dot_i32: impl Fn(&B, &BlockQ8_0) -> i32,
+) -> f32 {
+    let mut sumf = 0.0f32;
+    for (bw, bx) in w.iter().zip(x) {
+        sumf += dot_i32(bw, bx) as f32 * scale_product(d(bw), bx.d);
+    }
+    sumf
 }
 
 /// Four int8 products of one word of `w` and one of `x` (both pointers post-incremented by 4).

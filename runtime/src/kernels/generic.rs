@@ -75,6 +75,120 @@ pub fn matvec(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
     super::matvec_with::<Generic>(w, x, xq, out);
 }
 
+/// The cached record of `slot`: `buf[slot * stride + offset..][..len]`, empty when out of range.
+#[inline(always)]
+fn gathered(buf: &[f32], slot: u32, stride: usize, offset: usize, len: usize) -> &[f32] {
+    let start = (slot as usize).saturating_mul(stride).saturating_add(offset);
+    buf.get(start..start.saturating_add(len)).unwrap_or(&[])
+}
+
+/// Attention scores over cached records: `out[i] = dot_f32(q, rec(slots[i])) / scale` with
+/// `rec(s) = buf[s * stride + offset..][..q.len()]` (a record out of range gives `0 / scale`), for
+/// `i < min(slots.len(), out.len())`.
+pub fn gather_scores(
+    q: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: &[u32],
+    scale: f32,
+    out: &mut [f32],
+) {
+    for (o, &s) in out.iter_mut().zip(slots) {
+        *o = dot_f32(q, gathered(buf, s, stride, offset, q.len())) / scale;
+    }
+}
+
+/// Weighted sum of cached records into `o`: `axpy(o, weights[i], rec(slots[i]))` for `i` in order,
+/// `rec(s) = buf[s * stride + offset..][..o.len()]` (a record out of range adds nothing).
+pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, offset: usize, slots: &[u32]) {
+    let len = o.len();
+    for (&a, &s) in weights.iter().zip(slots) {
+        axpy(o, a, gathered(buf, s, stride, offset, len));
+    }
+}
+
+/// Whether every record `buf[slots[i] * stride + offset..][..len]` is in range (one check for a whole
+/// gather, so that the loops below index without per-record checks).
+#[inline(always)]
+pub(crate) fn all_in_range(buf: &[f32], slots: &[u32], stride: usize, offset: usize, len: usize) -> bool {
+    let max = slots.iter().copied().max().unwrap_or(0) as usize;
+    let end = max.checked_mul(stride).and_then(|v| v.checked_add(offset)).and_then(|v| v.checked_add(len));
+    end.is_some_and(|end| end <= buf.len())
+}
+
+/// [`gather_scores`] for a head size `N` known at compile time: the same sequential sums, unrolled,
+/// `q` held in registers, one range check per call. Bit-identical to the twin.
+#[inline(always)]
+pub(crate) fn gather_scores_n<const N: usize>(
+    q: &[f32; N],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: &[u32],
+    scale: f32,
+    out: &mut [f32],
+) {
+    let q = *q;
+    let dot = |rec: &[f32; N]| {
+        let mut val = 0.0f32;
+        for k in 0..N {
+            val += q[k] * rec[k];
+        }
+        val / scale
+    };
+    if all_in_range(buf, slots, stride, offset, N) {
+        for (o, &s) in out.iter_mut().zip(slots) {
+            // SAFETY: `s * stride + offset + N <= buf.len()` for every slot (checked above, without
+            // overflow), so the N f32 read are inside `buf`; `[f32; N]` has f32's alignment.
+            let rec = unsafe { &*buf.as_ptr().add(s as usize * stride + offset).cast::<[f32; N]>() };
+            *o = dot(rec);
+        }
+    } else {
+        for (o, &s) in out.iter_mut().zip(slots) {
+            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
+            *o = match buf.get(start..).and_then(|r| r.first_chunk::<N>()) {
+                Some(rec) => dot(rec),
+                None => 0.0 / scale,
+            };
+        }
+    }
+}
+
+/// [`gather_axpy`] for a head size `N` known at compile time: the accumulator lives in registers,
+/// one range check per call. Bit-identical to the twin.
+#[inline(always)]
+pub(crate) fn gather_axpy_n<const N: usize>(
+    o: &mut [f32; N],
+    weights: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: &[u32],
+) {
+    let mut acc = *o;
+    let mut add = |a: f32, rec: &[f32; N]| {
+        for k in 0..N {
+            acc[k] += a * rec[k];
+        }
+    };
+    if all_in_range(buf, slots, stride, offset, N) {
+        for (&a, &s) in weights.iter().zip(slots) {
+            // SAFETY: as in `gather_scores_n`: every record is inside `buf` (checked above).
+            let rec = unsafe { &*buf.as_ptr().add(s as usize * stride + offset).cast::<[f32; N]>() };
+            add(a, rec);
+        }
+    } else {
+        for (&a, &s) in weights.iter().zip(slots) {
+            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
+            if let Some(rec) = buf.get(start..).and_then(|r| r.first_chunk::<N>()) {
+                add(a, rec);
+            }
+        }
+    }
+    *o = acc;
+}
+
 /// RMS normalization, llama2.c's formula: `ss = 1 / sqrtf(sum(x^2) / n + eps)`,
 /// `out = weight * (ss * x)`, over the common length `n` of the three slices.
 pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
@@ -106,6 +220,19 @@ fn rms_scale(x: &[f32], eps: f32) -> f32 {
 
 /// Softmax in place, llama2.c's order: subtract the max, `expf`, sum, divide. Empty input: no-op.
 pub fn softmax(x: &mut [f32]) {
+    softmax_with(x, exp_shifted);
+}
+
+/// `x[i] = expf(x[i] - shift)`.
+pub fn exp_shifted(x: &mut [f32], shift: f32) {
+    for v in x.iter_mut() {
+        *v = expf(*v - shift);
+    }
+}
+
+/// [`softmax`] with the exponential pass `exp` (a twin of [`exp_shifted`]).
+#[inline(always)]
+pub(crate) fn softmax_with(x: &mut [f32], exp: impl FnOnce(&mut [f32], f32)) {
     let Some((&first, rest)) = x.split_first() else {
         return;
     };
@@ -115,10 +242,11 @@ pub fn softmax(x: &mut [f32]) {
             max = v;
         }
     }
+    // Two passes (same values as one): the first may be vectorized, the sum stays sequential.
+    exp(x, max);
     let mut sum = 0.0f32;
-    for v in x.iter_mut() {
-        *v = expf(*v - max);
-        sum += *v;
+    for &v in x.iter() {
+        sum += v;
     }
     for v in x.iter_mut() {
         *v /= sum;
@@ -155,6 +283,12 @@ pub fn gelu_tanh(x: &mut [f32]) {
 ///
 /// A trailing partial head and, for odd `head_dim`, each head's last element are left unchanged.
 pub fn rope_interleaved(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
+    rope_interleaved_qk(v, &mut [], head_dim, pos, theta);
+}
+
+/// [`rope_interleaved`] on `q` and on `k`, computing each angle's cosine and sine once for both (the
+/// same values, so the same bits as two calls).
+pub fn rope_interleaved_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
     if head_dim < 2 {
         return;
     }
@@ -162,7 +296,7 @@ pub fn rope_interleaved(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) 
         let freq = 1.0f32 / powf(theta, i as f32 / head_dim as f32);
         let val = pos as f32 * freq;
         let (fcr, fci) = (cosf(val), sinf(val));
-        for head in v.chunks_exact_mut(head_dim) {
+        for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
             let (v0, v1) = (head[i], head[i + 1]);
             head[i] = v0 * fcr - v1 * fci;
             head[i + 1] = v0 * fci + v1 * fcr;
@@ -175,6 +309,11 @@ pub fn rope_interleaved(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) 
 ///
 /// A trailing partial head is left unchanged.
 pub fn rope_half(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
+    rope_half_qk(v, &mut [], head_dim, pos, theta);
+}
+
+/// [`rope_half`] on `q` and on `k`, each angle's cosine and sine computed once for both.
+pub fn rope_half_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
     let half = head_dim / 2;
     if half == 0 {
         return;
@@ -183,7 +322,7 @@ pub fn rope_half(v: &mut [f32], head_dim: usize, pos: usize, theta: f32) {
         let freq = 1.0f32 / powf(theta, (2 * i) as f32 / head_dim as f32);
         let val = pos as f32 * freq;
         let (fcr, fci) = (cosf(val), sinf(val));
-        for head in v.chunks_exact_mut(head_dim) {
+        for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
             let (v0, v1) = (head[i], head[i + half]);
             head[i] = v0 * fcr - v1 * fci;
             head[i + half] = v0 * fci + v1 * fcr;
@@ -247,6 +386,67 @@ mod tests {
     use crate::quant::quantize_row_q8_0;
     use std::vec;
     use std::vec::Vec;
+
+    #[test]
+    fn gather_kernels_match_their_twins() {
+        let mut rng = Rng(12345);
+        for hd in [1usize, 7, 8, 16, 31, 32, 33, 48] {
+            let (stride, slots_n) = (3 * hd + 5, 41);
+            let buf = rng.vec(stride * slots_n);
+            let q = rng.vec(hd);
+            // Scattered slots, plus some past the end of `buf` (they read as empty records).
+            let wild: Vec<u32> = (0..60).map(|i| (rng.next() % (slots_n as u32 + 3)) ^ (i & 1)).collect();
+            let tame: Vec<u32> = (0..60).map(|_| rng.next() % (slots_n as u32 - 1)).collect();
+            for (offset, slots) in
+                [(0, &wild), (hd, &wild), (2 * hd + 5, &wild), (0, &tame), (2 * hd + 5, &tame)]
+            {
+                let (mut want, mut got) = (vec![0.0f32; slots.len()], vec![0.0f32; slots.len()]);
+                gather_scores(&q, &buf, stride, offset, slots, 2.5, &mut want);
+                crate::kernels::gather_scores(&q, &buf, stride, offset, slots, 2.5, &mut got);
+                for (g, w) in got.iter().zip(&want) {
+                    let bitwise = matches!(hd, 16 | 32) || !cfg!(glmix_avx2);
+                    assert!(
+                        if bitwise { g.to_bits() == w.to_bits() } else { (g - w).abs() <= 1e-5 },
+                        "hd {hd}"
+                    );
+                }
+                let weights = rng.vec(slots.len());
+                let init = rng.vec(hd);
+                let (mut want, mut got) = (init.clone(), init);
+                gather_axpy(&mut want, &weights, &buf, stride, offset, slots);
+                crate::kernels::gather_axpy(&mut got, &weights, &buf, stride, offset, slots);
+                assert_eq!(
+                    got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    "hd {hd}"
+                );
+            }
+        }
+        // Mismatched lengths: the common prefix, no panic.
+        let mut out = [7.0f32; 2];
+        crate::kernels::gather_scores(&[1.0; 8], &[1.0; 12], 4, 0, &[0, 2, 1], 1.0, &mut out);
+        assert_eq!(out, [8.0, 0.0]);
+    }
+
+    #[test]
+    fn rope_qk_equals_two_calls() {
+        let mut rng = Rng(77);
+        for hd in [2usize, 7, 8, 16] {
+            let (q0, k0) = (rng.vec(3 * hd + 1), rng.vec(hd * 2));
+            for pos in [0usize, 1, 255, 4097] {
+                let (mut q1, mut k1, mut q2, mut k2) = (q0.clone(), k0.clone(), q0.clone(), k0.clone());
+                rope_interleaved(&mut q1, hd, pos, 10000.0);
+                rope_interleaved(&mut k1, hd, pos, 10000.0);
+                rope_interleaved_qk(&mut q2, &mut k2, hd, pos, 10000.0);
+                assert_eq!((&q1, &k1), (&q2, &k2));
+                let (mut q1, mut k1, mut q2, mut k2) = (q0.clone(), k0.clone(), q0.clone(), k0.clone());
+                rope_half(&mut q1, hd, pos, 500.0);
+                rope_half(&mut k1, hd, pos, 500.0);
+                rope_half_qk(&mut q2, &mut k2, hd, pos, 500.0);
+                assert_eq!((&q1, &k1), (&q2, &k2));
+            }
+        }
+    }
 
     #[test]
     fn dot_is_sequential_f32() {

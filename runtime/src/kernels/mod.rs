@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`generic`] | always compiled, always public | the specification of everything |
 //! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
-//! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD) |
+//! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
 //!
 //! The architecture modules only provide dot products (the `Dot` trait); the row loop of
 //! [`matvec`] is written once (`matvec_with`) and monomorphized per architecture.
@@ -23,8 +23,9 @@
 //! - f32/f16/bf16 dots ([`dot_f32`] and [`matvec`] on float weights) are sequential f32 sums
 //!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86`: results
 //!   differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the scalar kernels on a host.
-//! - Everything else (norms, softmax, activations, rope) exists only in [`generic`] and uses
-//!   [`crate::math`] (libm), so it is bit-identical everywhere.
+//! - Everything else (norms, softmax, activations, rope) is specified in [`generic`] and uses
+//!   [`crate::math`], so it is bit-identical everywhere; `x86` vectorizes softmax's exponentials and
+//!   SwiGLU with the same operations lane by lane (same bits, tested).
 //!
 //! # Lengths
 //!
@@ -47,8 +48,19 @@ use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
 use crate::tensor::{DType, Tensor};
 
 pub use generic::{
-    embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_interleaved, silu, softmax, swiglu,
+    embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_half_qk, rope_interleaved,
+    rope_interleaved_qk, silu,
 };
+
+/// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized).
+pub fn softmax(x: &mut [f32]) {
+    generic::softmax_with(x, Arch::exp_shifted);
+}
+
+/// SwiGLU in place, [`generic::swiglu`] bit for bit (may be vectorized).
+pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
+    Arch::swiglu(h1, h3);
+}
 
 /// The dot products (and axpy) an architecture may accelerate. Every method defaults to the scalar
 /// twin in [`generic`]; an architecture overrides what it does better.
@@ -57,6 +69,25 @@ pub(crate) trait Dot {
     #[inline(always)]
     fn f32(a: &[f32], b: &[f32]) -> f32 {
         generic::dot_f32(a, b)
+    }
+    /// f32 matrix rows times `x`: `out[r] = Self::f32(row r, x)` with row `r` = `data[r * cols..][..cols]`
+    /// (empty past the end), bit for bit (implementations may share loads between rows).
+    #[inline(always)]
+    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32])
+    where
+        Self: Sized,
+    {
+        matvec_f32_rows::<Self>(data, cols, x, out)
+    }
+    /// q8_0 matrix rows times `xq`: `out[r] = Self::q8_0(row r, xq)` for `r < out.len()`, bit for bit.
+    #[inline(always)]
+    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32])
+    where
+        Self: Sized,
+    {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = Self::q8_0(blocks_from_bytes(w.row(r)), xq);
+        }
     }
     /// f16 row bytes times `x`, over the common prefix.
     #[inline(always)]
@@ -82,6 +113,41 @@ pub(crate) trait Dot {
     #[inline(always)]
     fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
         generic::axpy(y, a, x)
+    }
+    /// [`generic::gather_scores`] for head size 8 (implementations must give the same bits).
+    #[inline(always)]
+    fn gather_scores8(
+        q: &[f32; 8],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: &[u32],
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out)
+    }
+    /// [`generic::gather_axpy`] for head size 8 (implementations must give the same bits).
+    #[inline(always)]
+    fn gather_axpy8(
+        o: &mut [f32; 8],
+        weights: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: &[u32],
+    ) {
+        generic::gather_axpy_n(o, weights, buf, stride, offset, slots)
+    }
+    /// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]; implementations must give the same bits).
+    #[inline(always)]
+    fn exp_shifted(x: &mut [f32], shift: f32) {
+        generic::exp_shifted(x, shift)
+    }
+    /// [`generic::swiglu`] (implementations must give the same bits).
+    #[inline(always)]
+    fn swiglu(h1: &mut [f32], h3: &[f32]) {
+        generic::swiglu(h1, h3)
     }
 }
 
@@ -127,9 +193,64 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     Arch::f32(a, b)
 }
 
+/// Attention scores over cached records, [`generic::gather_scores`]'s contract: `out[i] = dot(q,
+/// buf[slots[i] * stride + offset..][..q.len()]) / scale`. Head sizes 8, 16 and 32 run unrolled
+/// sequential sums (bit-identical to the twin), except head size 8 on AVX2 (eight positions at a time,
+/// reordered like [`dot_f32`]); other sizes use [`dot_f32`].
+pub fn gather_scores(
+    q: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: &[u32],
+    scale: f32,
+    out: &mut [f32],
+) {
+    if let Ok(q) = <&[f32; 8]>::try_from(q) {
+        Arch::gather_scores8(q, buf, stride, offset, slots, scale, out);
+    } else if let Ok(q) = <&[f32; 16]>::try_from(q) {
+        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+    } else if let Ok(q) = <&[f32; 32]>::try_from(q) {
+        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+    } else {
+        for (o, &s) in out.iter_mut().zip(slots) {
+            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
+            let rec = buf.get(start..start.saturating_add(q.len())).unwrap_or(&[]);
+            *o = Arch::f32(q, rec) / scale;
+        }
+    }
+}
+
+/// Weighted sum of cached records, [`generic::gather_axpy`]'s contract: `o += weights[i] *
+/// buf[slots[i] * stride + offset..][..o.len()]` in order. Bit-identical on every architecture.
+pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, offset: usize, slots: &[u32]) {
+    if let Ok(o) = <&mut [f32; 8]>::try_from(&mut *o) {
+        Arch::gather_axpy8(o, weights, buf, stride, offset, slots);
+    } else if let Ok(o) = <&mut [f32; 16]>::try_from(&mut *o) {
+        generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+    } else if let Ok(o) = <&mut [f32; 32]>::try_from(&mut *o) {
+        generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+    } else {
+        let len = o.len();
+        for (&a, &s) in weights.iter().zip(slots) {
+            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
+            Arch::axpy(o, a, buf.get(start..start.saturating_add(len)).unwrap_or(&[]));
+        }
+    }
+}
+
 /// `y[i] += a * x[i]` over the common prefix (bit-identical on every architecture).
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     Arch::axpy(y, a, x)
+}
+
+/// The f32 row loop: `out[r] = K::f32(data[r * cols..][..cols], x)` (an empty row past the end).
+pub(crate) fn matvec_f32_rows<K: Dot>(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    for (r, o) in out.iter_mut().enumerate() {
+        let start = r.saturating_mul(cols);
+        let row = data.get(start..start.saturating_add(cols)).unwrap_or(&[]);
+        *o = K::f32(row, x);
+    }
 }
 
 /// The one row loop of [`matvec`], monomorphized per architecture's dot kernels `K`.
@@ -139,12 +260,7 @@ pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], o
     let cols = w.cols();
     match w.dtype() {
         DType::F32 => {
-            let data = w.as_f32();
-            for (r, o) in out.iter_mut().enumerate() {
-                let start = r.saturating_mul(cols);
-                let row = data.get(start..start.saturating_add(cols)).unwrap_or(&[]);
-                *o = K::f32(row, x);
-            }
+            K::matvec_f32(w.as_f32(), cols, x, out);
         }
         DType::F16 => {
             for (r, o) in out.iter_mut().enumerate() {
@@ -156,11 +272,7 @@ pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], o
                 *o = K::bf16(w.row(r), x);
             }
         }
-        DType::Q8_0 => {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = K::q8_0(blocks_from_bytes(w.row(r)), xq);
-            }
-        }
+        DType::Q8_0 => K::matvec_q8_0(w, xq, out),
         DType::Q4_0 => {
             for (r, o) in out.iter_mut().enumerate() {
                 *o = K::q4_0(blocks_from_bytes(w.row(r)), xq);

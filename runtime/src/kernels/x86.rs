@@ -12,7 +12,8 @@
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
 use super::{generic, Dot};
-use crate::quant::{BlockQ4_0, BlockQ8_0};
+use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
+use crate::tensor::Tensor;
 use core::arch::x86_64::*;
 
 /// The AVX2 implementation of the dispatched kernels.
@@ -43,6 +44,231 @@ impl Dot for Avx2 {
     fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
         axpy(y, a, x)
     }
+    #[inline(always)]
+    fn exp_shifted(x: &mut [f32], shift: f32) {
+        exp_shifted(x, shift)
+    }
+    #[inline(always)]
+    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        matvec_q8_0(w, xq, out)
+    }
+    #[inline(always)]
+    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+        matvec_f32(data, cols, x, out)
+    }
+    #[inline(always)]
+    fn gather_scores8(
+        q: &[f32; 8],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: &[u32],
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        gather_scores8(q, buf, stride, offset, slots, scale, out)
+    }
+    #[inline(always)]
+    fn swiglu(h1: &mut [f32], h3: &[f32]) {
+        swiglu(h1, h3)
+    }
+}
+
+/// [`crate::math::expf`] on 8 lanes: the same operations in the same order (no FMA), so the same bits.
+/// `MINPS`/`MAXPS` return their second operand when either is NaN, which keeps NaN like the scalar clamp.
+#[inline(always)]
+fn exp8(x: __m256) -> __m256 {
+    use crate::math::{EXP_C1, EXP_C2, EXP_HI, EXP_LO, EXP_P, EXP_ROUND, LOG2E};
+    // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), _mm256_min_ps(_mm256_set1_ps(EXP_HI), x));
+        let t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)), _mm256_set1_ps(EXP_ROUND));
+        let n = _mm256_sub_ps(t, _mm256_set1_ps(EXP_ROUND));
+        let ni = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(EXP_ROUND.to_bits() as i32));
+        let r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(EXP_C1)));
+        let r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(EXP_C2)));
+        let z = _mm256_mul_ps(r, r);
+        let mut y = _mm256_set1_ps(EXP_P[0]);
+        for c in &EXP_P[1..] {
+            y = _mm256_add_ps(_mm256_mul_ps(y, r), _mm256_set1_ps(*c));
+        }
+        let p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(y, z), r), _mm256_set1_ps(1.0));
+        let n1 = _mm256_srai_epi32::<1>(ni);
+        let n2 = _mm256_sub_epi32(ni, n1);
+        let bias = _mm256_set1_epi32(127);
+        let s1 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n1, bias)));
+        let s2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, bias)));
+        _mm256_mul_ps(_mm256_mul_ps(p, s1), s2)
+    }
+}
+
+/// f32 matrix times `x` ([`super::matvec_f32_rows`]'s contract), four rows at a time: one FMA
+/// accumulator per row, each load of `x` shared by the four rows, one `hadd` tree for the four sums (a
+/// reordered sum, like [`dot_f32`]). Shapes it does not cover (columns not a multiple of 8, short `x`
+/// or `data`) and the last `rows % 4` rows use [`dot_f32`] per row.
+pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    let rows = out.len();
+    let fits = cols > 0
+        && cols.is_multiple_of(8)
+        && x.len() >= cols
+        && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
+    if !fits {
+        return super::matvec_f32_rows::<Avx2>(data, cols, x, out);
+    }
+    let mut quads = out.chunks_exact_mut(4);
+    let mut r = 0;
+    // SAFETY: `data` holds `rows * cols` f32 (checked above); row `r + i < rows` is read at offsets
+    // `(r + i) * cols + c` with `c + 8 <= cols`, and `x` at `c + 8 <= cols <= x.len()` (unaligned
+    // loads). The store writes one `chunks_exact_mut(4)` chunk. AVX2/FMA are enabled at compile time.
+    unsafe {
+        for o in &mut quads {
+            let p = data.as_ptr().add(r * cols);
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for c in (0..cols).step_by(8) {
+                let xv = _mm256_loadu_ps(x.as_ptr().add(c));
+                for (i, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(i * cols + c)), xv, *a);
+                }
+            }
+            let h = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+            let s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+            _mm_storeu_ps(o.as_mut_ptr(), s);
+            r += 4;
+        }
+    }
+    for o in quads.into_remainder() {
+        *o = dot_f32(&data[r * cols..(r + 1) * cols], x);
+        r += 1;
+    }
+}
+
+/// q8_0 matrix times q8_0 activations, four rows at a time, bit-identical to the scalar twin: each
+/// activation block is widened once for the four rows, the four exact block sums come out of one
+/// `hadd` tree, and the four rows' `sumf += sumi * (d_w * d_x)` run as the four lanes of one vector
+/// (the same IEEE operations, lane by lane). Rows of unequal block counts take the per-row kernel.
+pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+    let mut quads = out.chunks_exact_mut(4);
+    let mut r = 0;
+    for o in &mut quads {
+        let rows: [&[BlockQ8_0]; 4] = core::array::from_fn(|i| blocks_from_bytes(w.row(r + i)));
+        let nb = rows[0].len().min(xq.len());
+        if rows.iter().any(|b| b.len().min(xq.len()) != nb) {
+            for (o, b) in o.iter_mut().zip(rows) {
+                *o = generic::vec_dot_by(b, xq, block_dot_q8_0);
+            }
+        } else {
+            // SAFETY: block `j < nb` exists in every row and in `xq` (checked above); each 16-byte
+            // unaligned load reads half of a 32-byte `qs` array; the store writes one
+            // `chunks_exact_mut(4)` chunk. AVX2/F16C are enabled at compile time (cfg glmix_avx2).
+            unsafe {
+                let mut sumf = _mm_setzero_ps();
+                for (j, bx) in xq[..nb].iter().enumerate() {
+                    let px = bx.qs.as_ptr();
+                    let x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.cast()));
+                    let x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.add(16).cast()));
+                    let dot = |b: &BlockQ8_0| {
+                        let pw = b.qs.as_ptr();
+                        let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.cast()));
+                        let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.add(16).cast()));
+                        _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1))
+                    };
+                    let (b0, b1, b2, b3) = (&rows[0][j], &rows[1][j], &rows[2][j], &rows[3][j]);
+                    let h = _mm256_hadd_epi32(
+                        _mm256_hadd_epi32(dot(b0), dot(b1)),
+                        _mm256_hadd_epi32(dot(b2), dot(b3)),
+                    );
+                    let sumi = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+                    let h16 = |b: &BlockQ8_0| u16::from_le_bytes(b.d) as i16;
+                    let dw = _mm_cvtph_ps(_mm_setr_epi16(h16(b0), h16(b1), h16(b2), h16(b3), 0, 0, 0, 0));
+                    let dx = _mm_cvtph_ps(_mm_set1_epi16(h16(bx)));
+                    sumf = _mm_add_ps(sumf, _mm_mul_ps(_mm_cvtepi32_ps(sumi), _mm_mul_ps(dw, dx)));
+                }
+                _mm_storeu_ps(o.as_mut_ptr(), sumf);
+            }
+        }
+        r += 4;
+    }
+    for o in quads.into_remainder() {
+        *o = generic::vec_dot_by(blocks_from_bytes(w.row(r)), xq, block_dot_q8_0);
+        r += 1;
+    }
+}
+
+/// Attention scores for head size 8, eight cached positions at a time: eight products `q * k_j`, then a
+/// transposing `hadd` tree sums each (a reordered sum, like [`dot_f32`]; within the reordering bound
+/// of the sequential twin). A tail of fewer than 8 positions, and out-of-range records, take the twin.
+pub fn gather_scores8(
+    q: &[f32; 8],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: &[u32],
+    scale: f32,
+    out: &mut [f32],
+) {
+    let n = slots.len().min(out.len());
+    if !generic::all_in_range(buf, slots, stride, offset, 8) {
+        return generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+    }
+    let (slots, out) = (&slots[..n], &mut out[..n]);
+    let (mut s8, mut o8) = (slots.chunks_exact(8), out.chunks_exact_mut(8));
+    // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above), so each
+    // unaligned 8-lane load stays inside `buf`; stores write one `chunks_exact_mut(8)` chunk of `out`.
+    // AVX2 is enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let qv = _mm256_loadu_ps(q.as_ptr());
+        let sv = _mm256_set1_ps(scale);
+        let base = buf.as_ptr().add(offset);
+        let p = |s: u32| _mm256_mul_ps(qv, _mm256_loadu_ps(base.add(s as usize * stride)));
+        for (s, o) in (&mut s8).zip(&mut o8) {
+            let a01 = _mm256_hadd_ps(p(s[0]), p(s[1]));
+            let a23 = _mm256_hadd_ps(p(s[2]), p(s[3]));
+            let a45 = _mm256_hadd_ps(p(s[4]), p(s[5]));
+            let a67 = _mm256_hadd_ps(p(s[6]), p(s[7]));
+            let b0 = _mm256_hadd_ps(a01, a23);
+            let b1 = _mm256_hadd_ps(a45, a67);
+            let lo = _mm256_permute2f128_ps::<0x20>(b0, b1);
+            let hi = _mm256_permute2f128_ps::<0x31>(b0, b1);
+            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_div_ps(_mm256_add_ps(lo, hi), sv));
+        }
+    }
+    generic::gather_scores_n(q, buf, stride, offset, s8.remainder(), scale, o8.into_remainder());
+}
+
+/// `x[i] = expf(x[i] - shift)`, 8 lanes at a time; bit-identical to the scalar twin.
+pub fn exp_shifted(x: &mut [f32], shift: f32) {
+    let mut chunks = x.chunks_exact_mut(8);
+    // SAFETY: each load/store touches the 8 f32 of one `chunks_exact_mut(8)` chunk; AVX2 is enabled at
+    // compile time (cfg glmix_avx2).
+    unsafe {
+        let s = _mm256_set1_ps(shift);
+        for c in &mut chunks {
+            let v = exp8(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), s));
+            _mm256_storeu_ps(c.as_mut_ptr(), v);
+        }
+    }
+    generic::exp_shifted(chunks.into_remainder(), shift);
+}
+
+/// SwiGLU `h1[i] = silu(h1[i]) * h3[i]`, 8 lanes at a time; bit-identical to the scalar twin.
+pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
+    let n = h1.len().min(h3.len());
+    let (h1, h3) = (&mut h1[..n], &h3[..n]);
+    let mut c1 = h1.chunks_exact_mut(8);
+    let mut c3 = h3.chunks_exact(8);
+    // SAFETY: loads and stores touch the 8 f32 of one `chunks_exact(8)` chunk of each slice; AVX2 is
+    // enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let one = _mm256_set1_ps(1.0);
+        for (a, b) in (&mut c1).zip(&mut c3) {
+            let x = _mm256_loadu_ps(a.as_ptr());
+            let e = exp8(_mm256_xor_ps(x, _mm256_set1_ps(-0.0)));
+            let sig = _mm256_div_ps(one, _mm256_add_ps(one, e));
+            let v = _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(b.as_ptr()));
+            _mm256_storeu_ps(a.as_mut_ptr(), v);
+        }
+    }
+    generic::swiglu(c1.into_remainder(), c3.remainder());
 }
 
 /// Sum of the 8 f32 lanes of a `__m256` (a macro, to be used inside a kernel's `unsafe` block).
@@ -247,6 +473,64 @@ mod tests {
     }
 
     #[test]
+    fn matvec_f32_quads_vs_scalar() {
+        let mut rng = Rng(21);
+        for (rows, cols) in [(7usize, 64usize), (4, 8), (13, 288), (3, 16), (9, 36)] {
+            let (w, x) = (rng.vec(rows * cols), rng.vec(cols + 2));
+            let mut got = vec![0.0f32; rows];
+            matvec_f32(&w, cols, &x, &mut got);
+            for (r, g) in got.iter().enumerate() {
+                let row = &w[r * cols..(r + 1) * cols];
+                let want = generic::dot_f32(row, &x);
+                assert!(
+                    (g - want).abs() <= reorder_tolerance(row, &x),
+                    "{rows}x{cols} row {r}: {g} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn exp_and_swiglu_bit_identical() {
+        let mut rng = Rng(9);
+        let mut xs: Vec<f32> = (0..4097).map(|_| rng.f32() * 120.0).collect();
+        xs.extend([
+            0.0,
+            -0.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            88.72,
+            89.0,
+            -103.5,
+            -104.0,
+            -87.4,
+            1e-30,
+        ]);
+        xs.extend((0..200_000u32).map(|i| f32::from_bits(0xc2d0_0000 - i * 97)));
+        xs.extend((0..200_000u32).map(|i| f32::from_bits(i * 5311)));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for shift in [0.0f32, 1.5, -3.0] {
+            let (mut got, mut want) = (xs.clone(), xs.clone());
+            exp_shifted(&mut got, shift);
+            generic::exp_shifted(&mut want, shift);
+            assert_eq!(bits(&got), bits(&want), "shift {shift}");
+        }
+        for n in LENGTHS {
+            let (h1, h3) = (rng.vec(n).iter().map(|v| v * 20.0).collect::<Vec<_>>(), rng.vec(n + 1));
+            let (mut got, mut want) = (h1.clone(), h1);
+            swiglu(&mut got, &h3);
+            generic::swiglu(&mut want, &h3);
+            assert_eq!(bits(&got), bits(&want), "n={n}");
+        }
+        let (mut got, mut want) = (xs.clone(), xs);
+        let h3 = vec![0.5f32; got.len()];
+        swiglu(&mut got, &h3);
+        generic::swiglu(&mut want, &h3);
+        assert_eq!(bits(&got), bits(&want));
+    }
+
+    #[test]
     fn axpy_bit_identical() {
         let mut rng = Rng(3);
         for n in LENGTHS {
@@ -284,7 +568,7 @@ mod tests {
     fn matvec_vs_scalar_every_dtype() {
         let mut rng = Rng(5);
         for cols in LENGTHS {
-            let rows_n = 3;
+            let rows_n = 11;
             let rows: Vec<Vec<f32>> = (0..rows_n).map(|_| rng.vec(cols)).collect();
             let x = rng.vec(cols);
             let mut xq = vec![BlockQ8_0::default(); cols.div_ceil(QK)];
