@@ -48,8 +48,6 @@ pub mod format;
 #[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod kernels;
 pub mod loglinear;
-// The no-panic lint pass of this module is pending its speed rewrite: until then it is exempt.
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod math;
 pub mod model;
 pub mod pattern;
