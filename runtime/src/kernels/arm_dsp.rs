@@ -23,8 +23,12 @@
 //! Stable Rust has no `core::arch::arm` DSP intrinsics, so the kernels are `asm!`.
 
 use super::{generic, Dot};
-use crate::quant::{BlockQ4_0, BlockQ8_0};
+use crate::quant::{BlockQ4_0, BlockQ8_0, QuantBlock};
+#[cfg(glmix_vfp)]
+use crate::tensor::Tensor;
 use core::arch::asm;
+#[cfg(glmix_vfp)]
+use core::mem::MaybeUninit;
 
 /// The DSP implementation of the dispatched kernels.
 pub(crate) struct Dsp;
@@ -73,6 +77,16 @@ impl Dot for Dsp {
     #[inline(always)]
     fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
         matvec_f32(data, cols, x, out)
+    }
+    #[cfg(glmix_vfp)]
+    #[inline(always)]
+    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        matvec_q8_0(w, xq, out)
+    }
+    #[cfg(glmix_vfp)]
+    #[inline(always)]
+    fn softmax(x: &mut [f32]) {
+        softmax(x)
     }
 }
 
@@ -154,6 +168,354 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     if rows % 2 == 1 {
         let start = (rows - 1) * cols;
         out[rows - 1] = generic::dot_f32(&data[start..start + cols], x);
+    }
+}
+
+/// Four weights of each of two rows against four widened activations ([`matvec_q8_0`]): `p0`, `p1`
+/// advance by 4 bytes, `px` by 8.
+#[cfg(glmix_vfp)]
+macro_rules! q8_pair_word {
+    () => {
+        "ldr {a0}, [{p0}], #4
+         ldr {a1}, [{p1}], #4
+         ldrd {x0}, {x1}, [{px}], #8
+         sxtb16 {t}, {a0}
+         smlad {acc0}, {t}, {x0}, {acc0}
+         sxtb16 {t}, {a0}, ror #8
+         smlad {acc0}, {t}, {x1}, {acc0}
+         sxtb16 {t}, {a1}
+         smlad {acc1}, {t}, {x0}, {acc1}
+         sxtb16 {t}, {a1}, ror #8
+         smlad {acc1}, {t}, {x1}, {acc1}
+        "
+    };
+}
+
+/// One q8_0 activation block widened for `SMLAD`: for each word `k` of four int8 `[x3 x2 x1 x0]`,
+/// `x[2k] = [x2 | x0]` and `x[2k + 1] = [x3 | x1]` (sign-extended halfwords, what `SXTB16` and
+/// `SXTB16 ..., ROR #8` make of the weight word), then the block scale as f32.
+#[cfg(glmix_vfp)]
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct WideBlock {
+    x: [u32; 16],
+    d: f32,
+}
+
+/// Activation blocks widened per pass of [`matvec_q8_0`] (16 * 68 bytes of stack).
+#[cfg(glmix_vfp)]
+const WIDE_BLOCKS: usize = 16;
+
+/// `SXTB16 a` and `SXTB16 a, ROR #8`: bytes 0 and 2, and bytes 1 and 3, as sign-extended halfwords.
+#[cfg(glmix_vfp)]
+#[inline(always)]
+fn sxtb16_pair(a: u32) -> (u32, u32) {
+    let (even, odd): (u32, u32);
+    // SAFETY: register-only DSP instructions (present wherever `glmix_dsp` is set).
+    unsafe {
+        asm!(
+            "sxtb16 {e}, {a}",
+            "sxtb16 {o}, {a}, ror #8",
+            a = in(reg) a,
+            e = out(reg) even,
+            o = out(reg) odd,
+            options(pure, nomem, nostack),
+        );
+    }
+    (even, odd)
+}
+
+/// q8_0 matrix times q8_0 activations, [`super::Dot::matvec_q8_0`]'s contract, bit-identical to the
+/// row-by-row twin ([`generic::vec_dot`]): each row's blocks in order, `sumf += sumi * (d_w * d_x)`.
+///
+/// The activations are widened to halfword pairs once per pass ([`WideBlock`]), so per four weights
+/// of two rows the inner loop is one `LDRD` of activations, two `LDR`s of weights, four `SXTB16`s
+/// and four `SMLAD`s (1.4 instructions per multiply-accumulate, against 2 for [`block_dot_q8_0`]).
+/// Rows go in pairs (an odd last row is paired with itself and one result dropped); columns in
+/// passes of [`WIDE_BLOCKS`] blocks, the row sums carried in `out` between passes (the same sequence
+/// of additions as one pass). Rows shorter than the pair stride (not produced by a valid tensor) take
+/// the twin.
+#[cfg(glmix_vfp)]
+pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+    const BLOCK: usize = core::mem::size_of::<BlockQ8_0>();
+    let row_bytes = w.row_bytes();
+    let data = w.bytes();
+    if out.len().checked_mul(row_bytes).is_none_or(|n| n > data.len()) {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = Dsp::q8_0(crate::quant::blocks_from_bytes(w.row(r)), xq);
+        }
+        return;
+    }
+    let nb = (row_bytes / BLOCK).min(xq.len());
+    out.fill(0.0);
+    // Written before it is read (each pass widens the blocks it then reads), so left uninitialized.
+    let mut wide = [const { MaybeUninit::<WideBlock>::uninit() }; WIDE_BLOCKS];
+    for (pass, xs) in xq.get(..nb).unwrap_or_default().chunks(WIDE_BLOCKS).enumerate() {
+        for (wb, xb) in wide.iter_mut().zip(xs) {
+            let mut x = [0u32; 16];
+            for (pair, q) in x.as_chunks_mut::<2>().0.iter_mut().zip(xb.qs.as_chunks::<4>().0) {
+                let (even, odd) = sxtb16_pair(u32::from_le_bytes(q.map(|v| v as u8)));
+                *pair = [even, odd];
+            }
+            wb.write(WideBlock { x, d: xb.d() });
+        }
+        let skip = pass * WIDE_BLOCKS * BLOCK;
+        for (sums, rows) in out.chunks_mut(2).zip(data.chunks(2 * row_bytes)) {
+            let (s0, s1): (u32, u32);
+            let (in0, in1) = match *sums {
+                [a, b] => (a, b),
+                [a] => (a, a),
+                _ => continue,
+            };
+            let r0 = rows.as_ptr();
+            // SAFETY: the asm reads `xs.len()` blocks (34 bytes each) of row 0 and of row 1 from byte
+            // `skip` of each row: `skip + xs.len() * 34 <= nb * 34 <= row_bytes`, and both rows lie in
+            // `rows` (`out.len() * row_bytes <= data.len()` above; a lone last row is read twice).
+            // It reads `xs.len()` widened blocks from `wide` (4-byte aligned as LDRD and VLDM need;
+            // `xs.len() >= 1` as `chunks` gives no empty chunk), and writes only declared registers
+            // (SMLAD may set the Q flag; flags are not preserved). Unaligned LDR/LDRH of the weights
+            // is allowed (module docs). No stack.
+            unsafe {
+                let p0 = r0.add(skip);
+                let p1 = if sums.len() == 2 { r0.add(row_bytes + skip) } else { p0 };
+                asm!(
+                    "vmov s6, s7, {acc0}, {acc1}",
+                    "2:",
+                    "ldrh {a0}, [{p0}], #2",
+                    "ldrh {a1}, [{p1}], #2",
+                    "vmov s2, s3, {a0}, {a1}",
+                    "ldr {a0}, [{p0}], #4",
+                    "ldr {a1}, [{p1}], #4",
+                    "ldrd {x0}, {x1}, [{px}], #8",
+                    "sxtb16 {t}, {a0}",
+                    "smuad {acc0}, {t}, {x0}",
+                    "sxtb16 {t}, {a0}, ror #8",
+                    "smlad {acc0}, {t}, {x1}, {acc0}",
+                    "sxtb16 {t}, {a1}",
+                    "smuad {acc1}, {t}, {x0}",
+                    "sxtb16 {t}, {a1}, ror #8",
+                    "smlad {acc1}, {t}, {x1}, {acc1}",
+                    q8_pair_word!(), q8_pair_word!(), q8_pair_word!(), q8_pair_word!(),
+                    q8_pair_word!(), q8_pair_word!(), q8_pair_word!(),
+                    "vldmia {px}!, {{s4}}",
+                    "vcvtb.f32.f16 s2, s2",
+                    "vcvtb.f32.f16 s3, s3",
+                    "vmul.f32 s2, s2, s4",
+                    "vmul.f32 s3, s3, s4",
+                    "vmov s0, s1, {acc0}, {acc1}",
+                    "vcvt.f32.s32 s0, s0",
+                    "vcvt.f32.s32 s1, s1",
+                    "vmla.f32 s6, s0, s2",
+                    "vmla.f32 s7, s1, s3",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    "vmov {acc0}, {acc1}, s6, s7",
+                    p0 = inout(reg) p0 => _,
+                    p1 = inout(reg) p1 => _,
+                    px = inout(reg) wide.as_ptr().cast::<WideBlock>() => _,
+                    n = inout(reg) xs.len() => _,
+                    a0 = out(reg) _,
+                    a1 = out(reg) _,
+                    x0 = out(reg) _,
+                    x1 = out(reg) _,
+                    t = out(reg) _,
+                    acc0 = inout(reg) in0.to_bits() => s0,
+                    acc1 = inout(reg) in1.to_bits() => s1,
+                    out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s6") _,
+                    out("s7") _,
+                    options(readonly, nostack),
+                );
+            }
+            for (o, s) in sums.iter_mut().zip([s0, s1]) {
+                *o = f32::from_bits(s);
+            }
+        }
+    }
+}
+
+/// Softmax, [`generic::softmax`] bit for bit, in three `asm` loops: the maximum (four elements per
+/// `VLDM`), `e = expf(x - max)` with the running sum, and the division by the sum (four per `VLDM`).
+#[cfg(glmix_vfp)]
+pub fn softmax(x: &mut [f32]) {
+    let Some(&first) = x.first() else {
+        return;
+    };
+    let max = max_f32(first, x);
+    let sum = exp_shifted_sum(x, max);
+    div_f32(x, sum);
+}
+
+/// `max` folded over `x` with `if v > max { max = v }` (NaN never wins), as the twin does.
+#[cfg(glmix_vfp)]
+fn max_f32(first: f32, x: &[f32]) -> f32 {
+    let (quads, rest) = x.as_chunks::<4>();
+    let mut max = first;
+    if !quads.is_empty() {
+        let bits: u32;
+        // SAFETY: reads `quads.len() >= 1` groups of four f32 (4-byte aligned, as VLDM needs); writes
+        // only declared registers (and the flags). No stack.
+        unsafe {
+            asm!(
+                "vmov s4, {m}",
+                "2:",
+                "vldmia {p}!, {{s0-s3}}",
+                "vcmp.f32 s0, s4",
+                "vmrs APSR_nzcv, fpscr",
+                "it gt",
+                "vmovgt.f32 s4, s0",
+                "vcmp.f32 s1, s4",
+                "vmrs APSR_nzcv, fpscr",
+                "it gt",
+                "vmovgt.f32 s4, s1",
+                "vcmp.f32 s2, s4",
+                "vmrs APSR_nzcv, fpscr",
+                "it gt",
+                "vmovgt.f32 s4, s2",
+                "vcmp.f32 s3, s4",
+                "vmrs APSR_nzcv, fpscr",
+                "it gt",
+                "vmovgt.f32 s4, s3",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "vmov {m}, s4",
+                m = inout(reg) max.to_bits() => bits,
+                p = inout(reg) quads.as_ptr() => _,
+                n = inout(reg) quads.len() => _,
+                out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _,
+                options(readonly, nostack),
+            );
+        }
+        max = f32::from_bits(bits);
+    }
+    for &v in rest {
+        if v > max {
+            max = v;
+        }
+    }
+    max
+}
+
+/// [`crate::math::expf`]'s constants in the order [`exp_shifted_sum`] loads them into `s17-s27`.
+#[cfg(glmix_vfp)]
+static EXP_CONSTANTS: [f32; 11] = {
+    use crate::math::{EXP_C1, EXP_C2, EXP_P, EXP_ROUND, LOG2E};
+    [EXP_ROUND, LOG2E, EXP_C1, EXP_C2, EXP_P[0], EXP_P[1], EXP_P[2], EXP_P[3], EXP_P[4], EXP_P[5], 1.0]
+};
+
+/// `x[i] = expf(x[i] - max)` and their sequential sum from 0.0: the twin's exponential pass and sum.
+///
+/// The `asm` loop runs [`crate::math::expf`]'s operations in its order (unfused `VMLA`/`VMLS` round
+/// the product, then the sum, like the twin's separate `*` and `+`), except two that cannot change
+/// the result while the exponent `n` is in `-126..=127`: the clamp (inactive there) and the scaling
+/// `p * 2^n` in one multiply instead of two (both exact, or rounded once, as `2^n` is normal). Any
+/// element outside that range (tiny or huge results, NaN) stops the loop; it is computed by
+/// [`crate::math::expf`] itself, and the loop resumes after it.
+#[cfg(glmix_vfp)]
+fn exp_shifted_sum(x: &mut [f32], max: f32) -> f32 {
+    // `n + 126` for `t = x * LOG2E + EXP_ROUND` is `bits(t) - (bits(EXP_ROUND) - 126)`.
+    const BIAS: u32 = crate::math::EXP_ROUND.to_bits() - 126;
+    let mut sum = 0.0f32;
+    let mut i = 0;
+    while let Some(rest) = x.get_mut(i..).filter(|r| !r.is_empty()) {
+        let (left, bits): (usize, u32);
+        // SAFETY: reads and writes `rest.len() >= 1` f32 in place (4-byte aligned), stops before the
+        // end (the count reaches zero) or at an element it leaves to the scalar path, with `left` the
+        // number not yet written. Reads 11 f32 of EXP_CONSTANTS. Writes only declared registers
+        // (s16-s28 are declared, so the compiler saves the callee-saved ones). No stack.
+        unsafe {
+            asm!(
+                "vldmia {k}, {{s17-s27}}",
+                "vmov s16, {m}",
+                "vmov s28, {s}",
+                "2:",
+                "vldr s0, [{p}]",
+                "vsub.f32 s0, s0, s16",
+                "vmov.f32 s1, s17",
+                "vmla.f32 s1, s0, s18",
+                "vmov {t}, s1",
+                "sub {t}, {t}, {bias}",
+                "cmp {t}, #253",
+                "bhi 3f",
+                "vsub.f32 s2, s1, s17",
+                "vmls.f32 s0, s2, s19",
+                "vmls.f32 s0, s2, s20",
+                "vmul.f32 s3, s0, s0",
+                "vmov.f32 s4, s22",
+                "vmla.f32 s4, s21, s0",
+                "vmov.f32 s5, s23",
+                "vmla.f32 s5, s4, s0",
+                "vmov.f32 s4, s24",
+                "vmla.f32 s4, s5, s0",
+                "vmov.f32 s5, s25",
+                "vmla.f32 s5, s4, s0",
+                "vmov.f32 s4, s26",
+                "vmla.f32 s4, s5, s0",
+                "vmla.f32 s0, s4, s3",
+                "vadd.f32 s0, s0, s27",
+                "add {t}, {one}, {t}, lsl #23",
+                "vmov s1, {t}",
+                "vmul.f32 s0, s0, s1",
+                "vstmia {p}!, {{s0}}",
+                "vadd.f32 s28, s28, s0",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "3:",
+                "vmov {s}, s28",
+                k = in(reg) EXP_CONSTANTS.as_ptr(),
+                m = in(reg) max.to_bits(),
+                s = inout(reg) sum.to_bits() => bits,
+                p = inout(reg) rest.as_mut_ptr() => _,
+                n = inout(reg) rest.len() => left,
+                t = out(reg) _,
+                bias = in(reg) BIAS,
+                one = in(reg) 1u32 << 23,
+                out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
+                out("s16") _, out("s17") _, out("s18") _, out("s19") _, out("s20") _, out("s21") _,
+                out("s22") _, out("s23") _, out("s24") _, out("s25") _, out("s26") _, out("s27") _,
+                out("s28") _,
+                options(nostack),
+            );
+        }
+        sum = f32::from_bits(bits);
+        i = x.len() - left;
+        if let Some(v) = x.get_mut(i) {
+            *v = crate::math::expf(*v - max);
+            sum += *v;
+            i += 1;
+        }
+    }
+    sum
+}
+
+/// `x[i] /= sum` for every element (four per `VLDM`/`VSTM`).
+#[cfg(glmix_vfp)]
+fn div_f32(x: &mut [f32], sum: f32) {
+    let (quads, rest) = x.as_chunks_mut::<4>();
+    if !quads.is_empty() {
+        // SAFETY: reads and writes `quads.len() >= 1` groups of four f32 in place (4-byte aligned);
+        // writes only declared registers. No stack.
+        unsafe {
+            asm!(
+                "vmov s4, {s}",
+                "2:",
+                "vldmia {p}, {{s0-s3}}",
+                "vdiv.f32 s0, s0, s4",
+                "vdiv.f32 s1, s1, s4",
+                "vdiv.f32 s2, s2, s4",
+                "vdiv.f32 s3, s3, s4",
+                "vstmia {p}!, {{s0-s3}}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                s = in(reg) sum.to_bits(),
+                p = inout(reg) quads.as_mut_ptr() => _,
+                n = inout(reg) quads.len() => _,
+                out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _,
+                options(nostack),
+            );
+        }
+    }
+    for v in rest {
+        *v /= sum;
     }
 }
 

@@ -54,7 +54,7 @@ pub use generic::{
 
 /// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized).
 pub fn softmax(x: &mut [f32]) {
-    generic::softmax_with(x, Arch::exp_shifted);
+    Arch::softmax(x);
 }
 
 /// SwiGLU in place, [`generic::swiglu`] bit for bit (may be vectorized).
@@ -143,6 +143,11 @@ pub(crate) trait Dot {
     #[inline(always)]
     fn exp_shifted(x: &mut [f32], shift: f32) {
         generic::exp_shifted(x, shift)
+    }
+    /// [`generic::softmax`] (implementations must give the same bits).
+    #[inline(always)]
+    fn softmax(x: &mut [f32]) {
+        generic::softmax_with(x, Self::exp_shifted)
     }
     /// [`generic::swiglu`] (implementations must give the same bits).
     #[inline(always)]
