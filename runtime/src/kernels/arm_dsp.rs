@@ -260,76 +260,113 @@ pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
             wb.write(WideBlock { x, d: xb.d() });
         }
         let skip = pass * WIDE_BLOCKS * BLOCK;
-        for (sums, rows) in out.chunks_mut(2).zip(data.chunks(2 * row_bytes)) {
-            let (s0, s1): (u32, u32);
-            let (in0, in1) = match *sums {
-                [a, b] => (a, b),
-                [a] => (a, a),
-                _ => continue,
-            };
-            let r0 = rows.as_ptr();
-            // SAFETY: the asm reads `xs.len()` blocks (34 bytes each) of row 0 and of row 1 from byte
-            // `skip` of each row: `skip + xs.len() * 34 <= nb * 34 <= row_bytes`, and both rows lie in
-            // `rows` (`out.len() * row_bytes <= data.len()` above; a lone last row is read twice).
-            // It reads `xs.len()` widened blocks from `wide` (4-byte aligned as LDRD and VLDM need;
-            // `xs.len() >= 1` as `chunks` gives no empty chunk), and writes only declared registers
-            // (SMLAD may set the Q flag; flags are not preserved). Unaligned LDR/LDRH of the weights
-            // is allowed (module docs). No stack.
-            unsafe {
-                let p0 = r0.add(skip);
-                let p1 = if sums.len() == 2 { r0.add(row_bytes + skip) } else { p0 };
-                asm!(
-                    "vmov s6, s7, {acc0}, {acc1}",
-                    "2:",
-                    "ldrh {a0}, [{p0}], #2",
-                    "ldrh {a1}, [{p1}], #2",
-                    "vmov s2, s3, {a0}, {a1}",
-                    "ldr {a0}, [{p0}], #4",
-                    "ldr {a1}, [{p1}], #4",
-                    "ldrd {x0}, {x1}, [{px}], #8",
-                    "sxtb16 {t}, {a0}",
-                    "smuad {acc0}, {t}, {x0}",
-                    "sxtb16 {t}, {a0}, ror #8",
-                    "smlad {acc0}, {t}, {x1}, {acc0}",
-                    "sxtb16 {t}, {a1}",
-                    "smuad {acc1}, {t}, {x0}",
-                    "sxtb16 {t}, {a1}, ror #8",
-                    "smlad {acc1}, {t}, {x1}, {acc1}",
-                    q8_pair_word!(), q8_pair_word!(), q8_pair_word!(), q8_pair_word!(),
-                    q8_pair_word!(), q8_pair_word!(), q8_pair_word!(),
-                    "vldmia {px}!, {{s4}}",
-                    "vcvtb.f32.f16 s2, s2",
-                    "vcvtb.f32.f16 s3, s3",
-                    "vmul.f32 s2, s2, s4",
-                    "vmul.f32 s3, s3, s4",
-                    "vmov s0, s1, {acc0}, {acc1}",
-                    "vcvt.f32.s32 s0, s0",
-                    "vcvt.f32.s32 s1, s1",
-                    "vmla.f32 s6, s0, s2",
-                    "vmla.f32 s7, s1, s3",
-                    "subs {n}, {n}, #1",
-                    "bne 2b",
-                    "vmov {acc0}, {acc1}, s6, s7",
-                    p0 = inout(reg) p0 => _,
-                    p1 = inout(reg) p1 => _,
-                    px = inout(reg) wide.as_ptr().cast::<WideBlock>() => _,
-                    n = inout(reg) xs.len() => _,
-                    a0 = out(reg) _,
-                    a1 = out(reg) _,
-                    x0 = out(reg) _,
-                    x1 = out(reg) _,
-                    t = out(reg) _,
-                    acc0 = inout(reg) in0.to_bits() => s0,
-                    acc1 = inout(reg) in1.to_bits() => s1,
-                    out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s6") _,
-                    out("s7") _,
-                    options(readonly, nostack),
-                );
+        let (pairs, last) = out.as_chunks_mut::<2>();
+        let wide = wide.as_ptr().cast::<WideBlock>();
+        // SAFETY (both calls): the rows read are `0..out.len()`, inside `data` (checked above); from
+        // each, `xs.len()` blocks starting at byte `skip`, and `skip + xs.len() * 34 <= nb * 34 <=
+        // row_bytes`. `wide` holds the `xs.len() >= 1` widened blocks of this pass (`chunks` yields
+        // no empty chunk). The lone last row is read as a pair with itself.
+        unsafe {
+            if !pairs.is_empty() {
+                q8_0_row_pairs(data.as_ptr().add(skip), row_bytes, wide, xs.len(), pairs);
             }
-            for (o, s) in sums.iter_mut().zip([s0, s1]) {
-                *o = f32::from_bits(s);
+            if let [last] = last {
+                let mut sums = [[*last; 2]];
+                q8_0_row_pairs(
+                    data.as_ptr().add(2 * pairs.len() * row_bytes + skip),
+                    0,
+                    wide,
+                    xs.len(),
+                    &mut sums,
+                );
+                *last = sums[0][0];
             }
         }
+    }
+}
+
+/// The `asm` of [`matvec_q8_0`]: for each pair `k` of `sums`, rows at `p + 2k * row_bytes` and
+/// `p + (2k + 1) * row_bytes` (`row_bytes` 0: one row twice), `blocks` blocks each, against the
+/// widened activations; `sums[k][i] += sumi * (d_w * d_x)` block after block.
+///
+/// # Safety
+/// The rows' first `blocks * 34` bytes must be readable, `wide` must hold `blocks >= 1` initialized
+/// blocks, and `sums` must not be empty.
+#[cfg(glmix_vfp)]
+#[inline(always)]
+unsafe fn q8_0_row_pairs(
+    p: *const u8,
+    row_bytes: usize,
+    wide: *const WideBlock,
+    blocks: usize,
+    sums: &mut [[f32; 2]],
+) {
+    // From the end of a pair's blocks to the start of the next pair's.
+    let next = (2 * row_bytes).wrapping_sub(blocks * core::mem::size_of::<BlockQ8_0>());
+    // SAFETY: the caller's contract; the asm writes `sums.len()` pairs of f32 (4-byte aligned),
+    // only declared registers otherwise (SMLAD may set the Q flag; flags are not preserved).
+    // Unaligned LDR/LDRH of the weights is allowed (module docs). The loop-invariant values live in
+    // s8-s11 as there are not enough core registers. No stack.
+    unsafe {
+        asm!(
+            "vmov s8, s9, {n}, {t}",
+            "vmov s10, s11, {px}, {a0}",
+            "3:",
+            "vldmia {out}, {{s6-s7}}",
+            "vmov {px}, {n}, s10, s11",
+            "2:",
+            "ldrh {a0}, [{p0}], #2",
+            "ldrh {a1}, [{p1}], #2",
+            "vmov s2, s3, {a0}, {a1}",
+            "ldr {a0}, [{p0}], #4",
+            "ldr {a1}, [{p1}], #4",
+            "ldrd {x0}, {x1}, [{px}], #8",
+            "sxtb16 {t}, {a0}",
+            "smuad {acc0}, {t}, {x0}",
+            "sxtb16 {t}, {a0}, ror #8",
+            "smlad {acc0}, {t}, {x1}, {acc0}",
+            "sxtb16 {t}, {a1}",
+            "smuad {acc1}, {t}, {x0}",
+            "sxtb16 {t}, {a1}, ror #8",
+            "smlad {acc1}, {t}, {x1}, {acc1}",
+            q8_pair_word!(), q8_pair_word!(), q8_pair_word!(), q8_pair_word!(),
+            q8_pair_word!(), q8_pair_word!(), q8_pair_word!(),
+            "vldmia {px}!, {{s4}}",
+            "vcvtb.f32.f16 s2, s2",
+            "vcvtb.f32.f16 s3, s3",
+            "vmul.f32 s2, s2, s4",
+            "vmul.f32 s3, s3, s4",
+            "vmov s0, s1, {acc0}, {acc1}",
+            "vcvt.f32.s32 s0, s0",
+            "vcvt.f32.s32 s1, s1",
+            "vmla.f32 s6, s0, s2",
+            "vmla.f32 s7, s1, s3",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "vstmia {out}!, {{s6-s7}}",
+            "vmov {t}, s9",
+            "add {p0}, {p0}, {t}",
+            "add {p1}, {p1}, {t}",
+            "vmov {t}, s8",
+            "subs {t}, {t}, #1",
+            "vmov s8, {t}",
+            "bne 3b",
+            p0 = inout(reg) p => _,
+            p1 = inout(reg) p.wrapping_add(row_bytes) => _,
+            px = inout(reg) wide => _,
+            n = inout(reg) sums.len() => _,
+            a0 = inout(reg) blocks => _,
+            a1 = out(reg) _,
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            t = inout(reg) next => _,
+            acc0 = out(reg) _,
+            acc1 = out(reg) _,
+            out = inout(reg) sums.as_mut_ptr() => _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s6") _,
+            out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            options(nostack),
+        );
     }
 }
 
