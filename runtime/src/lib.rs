@@ -44,8 +44,6 @@ compile_error!("glmix reads little-endian model files in place and supports litt
 
 pub mod cache;
 pub mod format;
-// The no-panic lint pass of this module is pending its speed rewrite: until then it is exempt.
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod kernels;
 pub mod loglinear;
 pub mod math;
