@@ -52,8 +52,6 @@ pub mod pattern;
 pub mod plan;
 pub mod quant;
 pub mod sampler;
-// The no-panic lint pass of this module is pending its speed rewrite: until then it is exempt.
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod session;
 pub mod tensor;
 pub mod tokenizer;
