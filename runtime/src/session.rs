@@ -154,6 +154,12 @@ fn take<'a>(buf: &mut &'a mut [f32], n: usize) -> &'a mut [f32] {
     head
 }
 
+/// The first `n` elements of `buf` (all of it when shorter; the plan sizes every buffer).
+fn prefix_mut<T>(buf: &mut [T], n: usize) -> &mut [T] {
+    let n = n.min(buf.len());
+    buf.split_at_mut(n).0
+}
+
 /// Views f32 words as u32 words (tags and slot lists live in the same buffer as floats).
 fn as_u32(words: &mut [f32]) -> &mut [u32] {
     // SAFETY: f32 and u32 have the same size and alignment and every bit pattern is valid for both;
@@ -382,8 +388,8 @@ impl<'m, 's> Session<'m, 's> {
         }
         let body = bytes.get(SNAPSHOT_HEADER..).unwrap_or(&[]);
         let state = self.state.get_mut(..words).unwrap_or(&mut []);
-        for (dst, src) in state.iter_mut().zip(body.chunks_exact(4)) {
-            *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
+        for (dst, &src) in state.iter_mut().zip(body.as_chunks::<4>().0) {
+            *dst = f32::from_le_bytes(src);
         }
         self.pos = pos;
         Ok(())
@@ -489,7 +495,7 @@ fn mixer_step(
     let c = model.config();
     let (hd, nh) = (m.head_dim, m.n_heads);
     let (qd, kvd) = (m.q_dim(), m.kv_dim());
-    let (q, k, v, o) = (&mut s.q[..qd], &mut s.k[..kvd], &mut s.v[..kvd], &mut s.o[..qd]);
+    let (q, k, v, o) = (prefix_mut(s.q, qd), prefix_mut(s.k, kvd), prefix_mut(s.v, kvd), prefix_mut(s.o, qd));
     let (wq, wk, wv) =
         (model.layer_tensor(l, Role::Wq), model.layer_tensor(l, Role::Wk), model.layer_tensor(l, Role::Wv));
     // Also the state-space decay gates and level weights, which read the same input.
@@ -501,15 +507,13 @@ fn mixer_step(
 
     if m.form == Form::StateSpace {
         // S = diag(d) S + k v^T ; o = S^T q / sqrt(hd), per head. `hb2` holds the decay gates d.
-        let n = qd.min(s.hb2.len());
-        let d = &mut s.hb2[..n];
+        let d = prefix_mut(s.hb2, qd);
         kernels::matvec(&wd, s.xb, s.xq, d);
         d.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
         if m.is_loglinear() {
             // Level weights in `hb` (the plan sizes it for them), then the step of crate::loglinear.
             let levels = crate::loglinear::level_weights(m.pattern, c.max_context as u32);
-            let n = (nh * levels).min(s.hb.len());
-            let lambda = &mut s.hb[..n];
+            let lambda = prefix_mut(s.hb, nh * levels);
             kernels::matvec(&wl, s.xb, s.xq, lambda);
             lambda.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
             let shape = crate::loglinear::Shape {
@@ -562,7 +566,7 @@ fn mixer_step(
     }
     // Farthest first, so that dense attention sums in llama2.c's order (ascending positions, the
     // current one last).
-    let reads = &mut s.reads[..n];
+    let reads = prefix_mut(s.reads, n);
     reads.reverse();
     let reads = &*reads;
     let scale = crate::math::sqrtf(hd as f32);
@@ -571,11 +575,15 @@ fn mixer_step(
     for h in 0..nh {
         let kvh = h / group.max(1);
         let qh = head(q, h, hd);
-        let scores = &mut s.scores[..n + 1];
-        kernels::gather_scores(qh, layer.keys, kvd, kvh * hd, reads, scale, scores);
-        scores[n] = kernels::dot_f32(qh, head(k, kvh, hd)) / scale;
+        // The reads' scores, then the current position's (the plan sizes `scores` for both; a shorter
+        // buffer would leave the head's output zero).
+        let scores = s.scores.get_mut(..=n).unwrap_or_default();
+        if let Some((current, past)) = scores.split_last_mut() {
+            kernels::gather_scores(qh, layer.keys, kvd, kvh * hd, reads, scale, past);
+            *current = kernels::dot_f32(qh, head(k, kvh, hd)) / scale;
+        }
         kernels::softmax(scores);
-        let a_t = scores[n];
+        let a_t = scores.last().copied().unwrap_or(0.0);
         let oh = record_mut(o, h, hd);
         oh.fill(0.0);
         match m.form {

@@ -166,8 +166,11 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
         );
     }
     if rows % 2 == 1 {
+        // The last row is inside `data` (checked above): both lookups succeed.
         let start = (rows - 1) * cols;
-        out[rows - 1] = generic::dot_f32(&data[start..start + cols], x);
+        if let (Some(o), Some(row)) = (out.last_mut(), data.get(start..start + cols)) {
+            *o = generic::dot_f32(row, x);
+        }
     }
 }
 

@@ -38,8 +38,8 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 /// Dot product of a row of little-endian f16 (`w`, 2 bytes per element) with `x`, sequential in f32.
 pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
     let mut val = 0.0f32;
-    for (b, &xv) in w.chunks_exact(2).zip(x) {
-        val += f16::from_le_bytes([b[0], b[1]]).to_f32() * xv;
+    for (&b, &xv) in w.as_chunks::<2>().0.iter().zip(x) {
+        val += f16::from_le_bytes(b).to_f32() * xv;
     }
     val
 }
@@ -47,8 +47,8 @@ pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
 /// Dot product of a row of little-endian bf16 (`w`, 2 bytes per element) with `x`, sequential in f32.
 pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
     let mut val = 0.0f32;
-    for (b, &xv) in w.chunks_exact(2).zip(x) {
-        val += bf16::from_le_bytes([b[0], b[1]]).to_f32() * xv;
+    for (&b, &xv) in w.as_chunks::<2>().0.iter().zip(x) {
+        val += bf16::from_le_bytes(b).to_f32() * xv;
     }
     val
 }
@@ -132,8 +132,8 @@ pub(crate) fn gather_scores_n<const N: usize>(
     let q = *q;
     let dot = |rec: &[f32; N]| {
         let mut val = 0.0f32;
-        for k in 0..N {
-            val += q[k] * rec[k];
+        for (&a, &b) in q.iter().zip(rec) {
+            val += a * b;
         }
         val / scale
     };
@@ -168,8 +168,8 @@ pub(crate) fn gather_axpy_n<const N: usize>(
 ) {
     let mut acc = *o;
     let mut add = |a: f32, rec: &[f32; N]| {
-        for k in 0..N {
-            acc[k] += a * rec[k];
+        for (acc, &r) in acc.iter_mut().zip(rec) {
+            *acc += a * r;
         }
     };
     if all_in_range(buf, slots, stride, offset, N) {
@@ -193,8 +193,8 @@ pub(crate) fn gather_axpy_n<const N: usize>(
 /// `out = weight * (ss * x)`, over the common length `n` of the three slices.
 pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
     let n = out.len().min(x.len()).min(weight.len());
-    let ss = rms_scale(&x[..n], eps);
-    for ((o, &xv), &wv) in out[..n].iter_mut().zip(x).zip(weight) {
+    let ss = rms_scale(x.get(..n).unwrap_or_default(), eps);
+    for ((o, &xv), &wv) in out.iter_mut().zip(x).zip(weight) {
         *o = wv * (ss * xv);
     }
 }
@@ -202,8 +202,8 @@ pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
 /// [`rmsnorm`] in place (llama2.c's `rmsnorm(x, x, w, n)`), same arithmetic.
 pub fn rmsnorm_inplace(x: &mut [f32], weight: &[f32], eps: f32) {
     let n = x.len().min(weight.len());
-    let ss = rms_scale(&x[..n], eps);
-    for (xv, &wv) in x[..n].iter_mut().zip(weight) {
+    let ss = rms_scale(x.get(..n).unwrap_or_default(), eps);
+    for (xv, &wv) in x.iter_mut().zip(weight) {
         *xv = wv * (ss * *xv);
     }
 }
@@ -297,9 +297,12 @@ pub fn rope_interleaved_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: u
         let val = pos as f32 * freq;
         let (fcr, fci) = (cosf(val), sinf(val));
         for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
-            let (v0, v1) = (head[i], head[i + 1]);
-            head[i] = v0 * fcr - v1 * fci;
-            head[i + 1] = v0 * fci + v1 * fcr;
+            // `i + 1 < head_dim`: the pair is always there.
+            if let Some([h0, h1]) = head.get_mut(i..i + 2) {
+                let (v0, v1) = (*h0, *h1);
+                *h0 = v0 * fcr - v1 * fci;
+                *h1 = v0 * fci + v1 * fcr;
+            }
         }
     }
 }
@@ -323,9 +326,13 @@ pub fn rope_half_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: usize, t
         let val = pos as f32 * freq;
         let (fcr, fci) = (cosf(val), sinf(val));
         for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
-            let (v0, v1) = (head[i], head[i + half]);
-            head[i] = v0 * fcr - v1 * fci;
-            head[i + half] = v0 * fci + v1 * fcr;
+            // `i < half <= head_dim - half`: both halves hold element `i`.
+            let (lo, hi) = head.split_at_mut(half);
+            if let (Some(h0), Some(h1)) = (lo.get_mut(i), hi.get_mut(i)) {
+                let (v0, v1) = (*h0, *h1);
+                *h0 = v0 * fcr - v1 * fci;
+                *h1 = v0 * fci + v1 * fcr;
+            }
         }
     }
 }
@@ -334,7 +341,7 @@ pub fn rope_half_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: usize, t
 /// elements are converted to their value as f32). A row past the end gives zeros.
 pub fn embedding_row(t: &Tensor<'_>, row: usize, out: &mut [f32]) {
     let n = t.cols().min(out.len());
-    let out = &mut out[..n];
+    let out = out.get_mut(..n).unwrap_or_default();
     let bytes = t.row(row);
     if bytes.is_empty() {
         out.fill(0.0);
@@ -342,18 +349,18 @@ pub fn embedding_row(t: &Tensor<'_>, row: usize, out: &mut [f32]) {
     }
     match t.dtype() {
         DType::F32 => {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            for (o, &b) in out.iter_mut().zip(bytes.as_chunks::<4>().0) {
+                *o = f32::from_le_bytes(b);
             }
         }
         DType::F16 => {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                *o = f16::from_le_bytes([b[0], b[1]]).to_f32();
+            for (o, &b) in out.iter_mut().zip(bytes.as_chunks::<2>().0) {
+                *o = f16::from_le_bytes(b).to_f32();
             }
         }
         DType::BF16 => {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                *o = bf16::from_le_bytes([b[0], b[1]]).to_f32();
+            for (o, &b) in out.iter_mut().zip(bytes.as_chunks::<2>().0) {
+                *o = bf16::from_le_bytes(b).to_f32();
             }
         }
         DType::Q8_0 => dequantize_blocks::<BlockQ8_0>(bytes, out),
@@ -364,8 +371,8 @@ pub fn embedding_row(t: &Tensor<'_>, row: usize, out: &mut [f32]) {
             }
         }
         DType::U32 => {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                *o = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32;
+            for (o, &b) in out.iter_mut().zip(bytes.as_chunks::<4>().0) {
+                *o = u32::from_le_bytes(b) as f32;
             }
         }
     }

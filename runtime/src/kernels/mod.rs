@@ -261,7 +261,7 @@ pub(crate) fn matvec_f32_rows<K: Dot>(data: &[f32], cols: usize, x: &[f32], out:
 /// The one row loop of [`matvec`], monomorphized per architecture's dot kernels `K`.
 pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
     let rows = w.rows().min(out.len());
-    let out = &mut out[..rows];
+    let out = out.get_mut(..rows).unwrap_or_default();
     let cols = w.cols();
     match w.dtype() {
         DType::F32 => {
