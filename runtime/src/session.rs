@@ -568,7 +568,7 @@ fn mixer_step(
     // current one last).
     let reads = prefix_mut(s.reads, n);
     reads.reverse();
-    let reads = &*reads;
+    let reads = kernels::Slots::new(reads);
     let scale = crate::math::sqrtf(hd as f32);
     let group = nh / m.n_kv_heads.max(1);
     let gamma = model.layer_tensor(l, Role::Gamma).as_f32();
@@ -597,7 +597,7 @@ fn mixer_step(
             }
             Form::Chained => {
                 let g = gamma.get(h).copied().unwrap_or(0.0);
-                for (&a, &slot) in scores.iter().zip(reads) {
+                for (&a, &slot) in scores.iter().zip(reads.list()) {
                     kernels::axpy(oh, (1.0 - g) * a, at(layer.values, slot as usize * kvd + kvh * hd, hd));
                     kernels::axpy(oh, g * a, at(layer.outs, slot as usize * qd + h * hd, hd));
                 }

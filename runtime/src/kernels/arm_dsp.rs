@@ -22,7 +22,7 @@
 //!
 //! Stable Rust has no `core::arch::arm` DSP intrinsics, so the kernels are `asm!`.
 
-use super::{generic, Dot};
+use super::{generic, Dot, Slots};
 use crate::quant::{BlockQ4_0, BlockQ8_0, QuantBlock};
 #[cfg(glmix_vfp)]
 use crate::tensor::Tensor;
@@ -55,7 +55,7 @@ impl Dot for Dsp {
         buf: &[f32],
         stride: usize,
         offset: usize,
-        slots: &[u32],
+        slots: Slots<'_>,
         scale: f32,
         out: &mut [f32],
     ) {
@@ -69,7 +69,7 @@ impl Dot for Dsp {
         buf: &[f32],
         stride: usize,
         offset: usize,
-        slots: &[u32],
+        slots: Slots<'_>,
     ) {
         gather_axpy8(o, weights, buf, stride, offset, slots)
     }
@@ -568,11 +568,11 @@ pub fn gather_scores8(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
     scale: f32,
     out: &mut [f32],
 ) {
-    let n = slots.len().min(out.len());
+    let n = slots.list().len().min(out.len());
     if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
         return generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
     }
@@ -605,7 +605,7 @@ pub fn gather_scores8(
             q = in(reg) q.as_ptr(),
             scale = in(reg) scale.to_bits(),
             t = out(reg) _,
-            ps = inout(reg) slots.as_ptr() => _,
+            ps = inout(reg) slots.list().as_ptr() => _,
             stride4 = in(reg) stride * 4,
             base = in(reg) buf.as_ptr().add(offset),
             po = inout(reg) out.as_mut_ptr() => _,
@@ -629,9 +629,9 @@ pub fn gather_axpy8(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
 ) {
-    let n = slots.len().min(weights.len());
+    let n = slots.list().len().min(weights.len());
     if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
         return generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
     }
@@ -659,7 +659,7 @@ pub fn gather_axpy8(
             "vstmia {o}, {{s0-s7}}",
             o = in(reg) o.as_mut_ptr(),
             t = out(reg) _,
-            ps = inout(reg) slots.as_ptr() => _,
+            ps = inout(reg) slots.list().as_ptr() => _,
             pw = inout(reg) weights.as_ptr() => _,
             stride4 = in(reg) stride * 4,
             base = in(reg) buf.as_ptr().add(offset),

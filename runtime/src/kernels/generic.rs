@@ -108,11 +108,35 @@ pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, o
     }
 }
 
-/// Whether every record `buf[slots[i] * stride + offset..][..len]` is in range (one check for a whole
-/// gather, so that the loops below index without per-record checks).
+/// The cache slots a gather reads, with an upper bound of them computed once: every head of a layer
+/// gathers over the same slots, so each gather's range check ([`all_in_range`]) is O(1).
+#[derive(Clone, Copy, Debug)]
+pub struct Slots<'a> {
+    list: &'a [u32],
+    /// At least every slot of `list` (their maximum, or the bound of a list this one is part of).
+    max: u32,
+}
+
+impl<'a> Slots<'a> {
+    /// The slots `list`, in order.
+    pub fn new(list: &'a [u32]) -> Self {
+        Slots { list, max: list.iter().copied().max().unwrap_or(0) }
+    }
+    /// The slots, in order.
+    pub fn list(&self) -> &'a [u32] {
+        self.list
+    }
+    /// The slots from index `from` on (none past the end), with the same bound.
+    pub fn tail(&self, from: usize) -> Slots<'a> {
+        Slots { list: self.list.get(from..).unwrap_or_default(), max: self.max }
+    }
+}
+
+/// Whether every record `buf[slot * stride + offset..][..len]` of `slots` is in range (one check for
+/// a whole gather, so that the loops below index without per-record checks).
 #[inline(always)]
-pub(crate) fn all_in_range(buf: &[f32], slots: &[u32], stride: usize, offset: usize, len: usize) -> bool {
-    let max = slots.iter().copied().max().unwrap_or(0) as usize;
+pub(crate) fn all_in_range(buf: &[f32], slots: Slots<'_>, stride: usize, offset: usize, len: usize) -> bool {
+    let max = slots.max as usize;
     let end = max.checked_mul(stride).and_then(|v| v.checked_add(offset)).and_then(|v| v.checked_add(len));
     end.is_some_and(|end| end <= buf.len())
 }
@@ -125,7 +149,7 @@ pub(crate) fn gather_scores_n<const N: usize>(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
     scale: f32,
     out: &mut [f32],
 ) {
@@ -138,14 +162,14 @@ pub(crate) fn gather_scores_n<const N: usize>(
         val / scale
     };
     if all_in_range(buf, slots, stride, offset, N) {
-        for (o, &s) in out.iter_mut().zip(slots) {
+        for (o, &s) in out.iter_mut().zip(slots.list) {
             // SAFETY: `s * stride + offset + N <= buf.len()` for every slot (checked above, without
             // overflow), so the N f32 read are inside `buf`; `[f32; N]` has f32's alignment.
             let rec = unsafe { &*buf.as_ptr().add(s as usize * stride + offset).cast::<[f32; N]>() };
             *o = dot(rec);
         }
     } else {
-        for (o, &s) in out.iter_mut().zip(slots) {
+        for (o, &s) in out.iter_mut().zip(slots.list) {
             let start = (s as usize).saturating_mul(stride).saturating_add(offset);
             *o = match buf.get(start..).and_then(|r| r.first_chunk::<N>()) {
                 Some(rec) => dot(rec),
@@ -164,7 +188,7 @@ pub(crate) fn gather_axpy_n<const N: usize>(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
 ) {
     let mut acc = *o;
     let mut add = |a: f32, rec: &[f32; N]| {
@@ -173,13 +197,13 @@ pub(crate) fn gather_axpy_n<const N: usize>(
         }
     };
     if all_in_range(buf, slots, stride, offset, N) {
-        for (&a, &s) in weights.iter().zip(slots) {
+        for (&a, &s) in weights.iter().zip(slots.list) {
             // SAFETY: as in `gather_scores_n`: every record is inside `buf` (checked above).
             let rec = unsafe { &*buf.as_ptr().add(s as usize * stride + offset).cast::<[f32; N]>() };
             add(a, rec);
         }
     } else {
-        for (&a, &s) in weights.iter().zip(slots) {
+        for (&a, &s) in weights.iter().zip(slots.list) {
             let start = (s as usize).saturating_mul(stride).saturating_add(offset);
             if let Some(rec) = buf.get(start..).and_then(|r| r.first_chunk::<N>()) {
                 add(a, rec);
@@ -409,7 +433,7 @@ mod tests {
             {
                 let (mut want, mut got) = (vec![0.0f32; slots.len()], vec![0.0f32; slots.len()]);
                 gather_scores(&q, &buf, stride, offset, slots, 2.5, &mut want);
-                crate::kernels::gather_scores(&q, &buf, stride, offset, slots, 2.5, &mut got);
+                crate::kernels::gather_scores(&q, &buf, stride, offset, Slots::new(slots), 2.5, &mut got);
                 for (g, w) in got.iter().zip(&want) {
                     let bitwise = matches!(hd, 16 | 32) || !cfg!(glmix_avx2);
                     assert!(
@@ -421,7 +445,7 @@ mod tests {
                 let init = rng.vec(hd);
                 let (mut want, mut got) = (init.clone(), init);
                 gather_axpy(&mut want, &weights, &buf, stride, offset, slots);
-                crate::kernels::gather_axpy(&mut got, &weights, &buf, stride, offset, slots);
+                crate::kernels::gather_axpy(&mut got, &weights, &buf, stride, offset, Slots::new(slots));
                 assert_eq!(
                     got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                     want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
@@ -431,7 +455,7 @@ mod tests {
         }
         // Mismatched lengths: the common prefix, no panic.
         let mut out = [7.0f32; 2];
-        crate::kernels::gather_scores(&[1.0; 8], &[1.0; 12], 4, 0, &[0, 2, 1], 1.0, &mut out);
+        crate::kernels::gather_scores(&[1.0; 8], &[1.0; 12], 4, 0, Slots::new(&[0, 2, 1]), 1.0, &mut out);
         assert_eq!(out, [8.0, 0.0]);
     }
 

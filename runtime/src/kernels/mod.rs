@@ -49,7 +49,7 @@ use crate::tensor::{DType, Tensor};
 
 pub use generic::{
     embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_half_qk, rope_interleaved,
-    rope_interleaved_qk, silu,
+    rope_interleaved_qk, silu, Slots,
 };
 
 /// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized).
@@ -121,7 +121,7 @@ pub(crate) trait Dot {
         buf: &[f32],
         stride: usize,
         offset: usize,
-        slots: &[u32],
+        slots: Slots<'_>,
         scale: f32,
         out: &mut [f32],
     ) {
@@ -135,7 +135,7 @@ pub(crate) trait Dot {
         buf: &[f32],
         stride: usize,
         offset: usize,
-        slots: &[u32],
+        slots: Slots<'_>,
     ) {
         generic::gather_axpy_n(o, weights, buf, stride, offset, slots)
     }
@@ -207,7 +207,7 @@ pub fn gather_scores(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
     scale: f32,
     out: &mut [f32],
 ) {
@@ -218,7 +218,7 @@ pub fn gather_scores(
     } else if let Ok(q) = <&[f32; 32]>::try_from(q) {
         generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
     } else {
-        for (o, &s) in out.iter_mut().zip(slots) {
+        for (o, &s) in out.iter_mut().zip(slots.list()) {
             let start = (s as usize).saturating_mul(stride).saturating_add(offset);
             let rec = buf.get(start..start.saturating_add(q.len())).unwrap_or(&[]);
             *o = Arch::f32(q, rec) / scale;
@@ -228,7 +228,14 @@ pub fn gather_scores(
 
 /// Weighted sum of cached records, [`generic::gather_axpy`]'s contract: `o += weights[i] *
 /// buf[slots[i] * stride + offset..][..o.len()]` in order. Bit-identical on every architecture.
-pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, offset: usize, slots: &[u32]) {
+pub fn gather_axpy(
+    o: &mut [f32],
+    weights: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+) {
     if let Ok(o) = <&mut [f32; 8]>::try_from(&mut *o) {
         Arch::gather_axpy8(o, weights, buf, stride, offset, slots);
     } else if let Ok(o) = <&mut [f32; 16]>::try_from(&mut *o) {
@@ -237,7 +244,7 @@ pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, o
         generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
     } else {
         let len = o.len();
-        for (&a, &s) in weights.iter().zip(slots) {
+        for (&a, &s) in weights.iter().zip(slots.list()) {
             let start = (s as usize).saturating_mul(stride).saturating_add(offset);
             Arch::axpy(o, a, buf.get(start..start.saturating_add(len)).unwrap_or(&[]));
         }

@@ -11,7 +11,7 @@
 //!   `i8` values, including -128, unlike `vpmaddubsw`-based kernels that saturate).
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
-use super::{generic, Dot};
+use super::{generic, Dot, Slots};
 use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
 use crate::tensor::Tensor;
 use core::arch::x86_64::*;
@@ -62,7 +62,7 @@ impl Dot for Avx2 {
         buf: &[f32],
         stride: usize,
         offset: usize,
-        slots: &[u32],
+        slots: Slots<'_>,
         scale: f32,
         out: &mut [f32],
     ) {
@@ -204,16 +204,18 @@ pub fn gather_scores8(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
     scale: f32,
     out: &mut [f32],
 ) {
-    let n = slots.len().min(out.len());
+    let n = slots.list().len().min(out.len());
     if !generic::all_in_range(buf, slots, stride, offset, 8) {
         return generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
     }
-    let (slots, out) = (slots.get(..n).unwrap_or_default(), out.get_mut(..n).unwrap_or_default());
-    let ((s8, s_tail), (o8, o_tail)) = (slots.as_chunks::<8>(), out.as_chunks_mut::<8>());
+    let list = slots.list().get(..n).unwrap_or_default();
+    let out = out.get_mut(..n).unwrap_or_default();
+    let ((s8, _), (o8, o_tail)) = (list.as_chunks::<8>(), out.as_chunks_mut::<8>());
+    let s_tail = slots.tail(8 * s8.len());
     // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above), so each
     // unaligned 8-lane load stays inside `buf`; stores write one `[f32; 8]` chunk of `out`.
     // AVX2 is enabled at compile time (cfg glmix_avx2).
