@@ -417,11 +417,13 @@ impl<'m, 's> Session<'m, 's> {
 
         let s = {
             let mut s = s;
+            // The rotary angles of `pos`, computed by the first layer that needs them.
+            let mut rope = kernels::RopeAngles::default();
             for (l, m) in model.mixers().iter().enumerate() {
                 let p = self.plan.layers.get(l).copied().unwrap_or_default();
                 let layer = LayerState::split(take(&mut caches, p.words()), &p);
                 kernels::rmsnorm(s.xb, s.x, model.layer_tensor(l, Role::MixerNorm).as_f32(), c.norm_eps);
-                mixer_step(model, l, m, &p, pos, layer, &mut s, self.poison);
+                mixer_step(model, l, m, &p, pos, layer, &mut s, &mut rope, self.poison);
                 add(s.x, s.xb2);
 
                 kernels::rmsnorm(s.xb, s.x, model.layer_tensor(l, Role::MlpNorm).as_f32(), c.norm_eps);
@@ -490,6 +492,7 @@ fn mixer_step(
     pos: u32,
     layer: LayerState<'_>,
     s: &mut Scratch<'_>,
+    rope: &mut kernels::RopeAngles,
     poison: bool,
 ) {
     let c = model.config();
@@ -551,8 +554,14 @@ fn mixer_step(
 
     match c.positional {
         Positional::None => {}
-        Positional::RopeInterleaved => kernels::rope_interleaved_qk(q, k, hd, pos as usize, c.rope_theta),
-        Positional::RopeHalf => kernels::rope_half_qk(q, k, hd, pos as usize, c.rope_theta),
+        Positional::RopeInterleaved => match rope.get(hd, pos as usize, c.rope_theta) {
+            Some(angles) => kernels::rope_interleaved_qk_angles(q, k, hd, angles),
+            None => kernels::rope_interleaved_qk(q, k, hd, pos as usize, c.rope_theta),
+        },
+        Positional::RopeHalf => match rope.get(hd, pos as usize, c.rope_theta) {
+            Some(angles) => kernels::rope_half_qk_angles(q, k, hd, angles),
+            None => kernels::rope_half_qk(q, k, hd, pos as usize, c.rope_theta),
+        },
     }
 
     let slots = SlotMap::attach(m.pattern, p.slots as u32, layer.tags);

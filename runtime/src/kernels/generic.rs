@@ -331,6 +331,74 @@ pub fn rope_interleaved_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: u
     }
 }
 
+/// Most angles [`RopeAngles`] holds: head sizes up to 128.
+pub const ROPE_MAX_PAIRS: usize = 64;
+
+/// The cosine and sine of each rotary angle of one position, `angle_j = pos * (1 / powf(theta, 2j /
+/// head_dim))` (the formula of [`rope_interleaved`] and [`rope_half`] alike), computed once per token
+/// and shared by every layer and head: the values those functions compute per call, so the same bits.
+#[derive(Clone, Debug)]
+pub struct RopeAngles {
+    /// `(head_dim, pos, theta bits)` of `cs`, or `None` before the first use.
+    key: Option<(usize, usize, u32)>,
+    cs: [(f32, f32); ROPE_MAX_PAIRS],
+}
+
+impl Default for RopeAngles {
+    fn default() -> Self {
+        RopeAngles { key: None, cs: [(1.0, 0.0); ROPE_MAX_PAIRS] }
+    }
+}
+
+impl RopeAngles {
+    /// The `head_dim / 2` angles of `pos`, recomputed only when the arguments differ from the last
+    /// call's; `None` when `head_dim / 2 > ROPE_MAX_PAIRS` (compute per call then).
+    pub fn get(&mut self, head_dim: usize, pos: usize, theta: f32) -> Option<&[(f32, f32)]> {
+        let pairs = head_dim / 2;
+        let cs = self.cs.get_mut(..pairs)?;
+        let key = (head_dim, pos, theta.to_bits());
+        if self.key != Some(key) {
+            for (j, a) in cs.iter_mut().enumerate() {
+                let freq = 1.0f32 / powf(theta, (2 * j) as f32 / head_dim as f32);
+                let val = pos as f32 * freq;
+                *a = (cosf(val), sinf(val));
+            }
+            self.key = Some(key);
+        }
+        Some(cs)
+    }
+}
+
+/// [`rope_interleaved_qk`] with the angles given ([`RopeAngles::get`]): pairs `(2j, 2j + 1)` of each
+/// head rotated by angle `j`, for `j < angles.len()`.
+pub fn rope_interleaved_qk_angles(q: &mut [f32], k: &mut [f32], head_dim: usize, angles: &[(f32, f32)]) {
+    if head_dim == 0 {
+        return;
+    }
+    for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
+        for (pair, &(fcr, fci)) in head.as_chunks_mut::<2>().0.iter_mut().zip(angles) {
+            let [v0, v1] = *pair;
+            *pair = [v0 * fcr - v1 * fci, v0 * fci + v1 * fcr];
+        }
+    }
+}
+
+/// [`rope_half_qk`] with the angles given ([`RopeAngles::get`]): pairs `(j, j + head_dim / 2)` of
+/// each head rotated by angle `j`, for `j < angles.len()`.
+pub fn rope_half_qk_angles(q: &mut [f32], k: &mut [f32], head_dim: usize, angles: &[(f32, f32)]) {
+    if head_dim == 0 {
+        return;
+    }
+    for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
+        let (lo, hi) = head.split_at_mut(head_dim / 2);
+        for ((x0, x1), &(fcr, fci)) in lo.iter_mut().zip(hi.iter_mut()).zip(angles) {
+            let (v0, v1) = (*x0, *x1);
+            *x0 = v0 * fcr - v1 * fci;
+            *x1 = v0 * fci + v1 * fcr;
+        }
+    }
+}
+
 /// Rotary embedding on half-split pairs `(i, i + head_dim/2)` of every head (the GPT-NeoX /
 /// Hugging Face `rotate_half` layout): `freq_i = 1 / powf(theta, 2i / head_dim)`.
 ///
@@ -413,6 +481,29 @@ fn dequantize_blocks<B: QuantBlock>(bytes: &[u8], out: &mut [f32]) {
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn rope_with_shared_angles_equals_per_call() {
+        let mut rng = crate::kernels::testutil::Rng(7);
+        let mut angles = RopeAngles::default();
+        for (hd, pos) in [(8, 0), (8, 255), (6, 1000), (64, 77), (7, 3), (2, 65_535), (128, 9)] {
+            let (q0, k0) = (rng.vec(3 * hd), rng.vec(hd));
+            for half in [false, true] {
+                let (mut q1, mut k1, mut q2, mut k2) = (q0.clone(), k0.clone(), q0.clone(), k0.clone());
+                let a = angles.get(hd, pos, 10_000.0).unwrap();
+                if half {
+                    rope_half_qk(&mut q1, &mut k1, hd, pos, 10_000.0);
+                    rope_half_qk_angles(&mut q2, &mut k2, hd, a);
+                } else {
+                    rope_interleaved_qk(&mut q1, &mut k1, hd, pos, 10_000.0);
+                    rope_interleaved_qk_angles(&mut q2, &mut k2, hd, a);
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!((bits(&q1), bits(&k1)), (bits(&q2), bits(&k2)), "hd {hd} pos {pos} half {half}");
+            }
+        }
+        assert!(angles.get(2 * ROPE_MAX_PAIRS + 2, 1, 10_000.0).is_none());
+    }
     use crate::kernels::testutil::*;
     use crate::quant::quantize_row_q8_0;
     use std::vec;

@@ -48,8 +48,9 @@ use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
 use crate::tensor::{DType, Tensor};
 
 pub use generic::{
-    embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_half_qk, rope_interleaved,
-    rope_interleaved_qk, silu, Slots,
+    embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_half_qk, rope_half_qk_angles,
+    rope_interleaved, rope_interleaved_qk, rope_interleaved_qk_angles, silu, RopeAngles, Slots,
+    ROPE_MAX_PAIRS,
 };
 
 /// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized).
