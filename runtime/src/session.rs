@@ -566,13 +566,7 @@ fn mixer_step(
 
     let slots = SlotMap::attach(m.pattern, p.slots as u32, layer.tags);
     // The slots of R(pos), nearest first.
-    let mut n = 0;
-    for (_, slot) in slots.lookup(pos) {
-        if let Some(r) = s.reads.get_mut(n) {
-            *r = slot as u32;
-            n += 1;
-        }
-    }
+    let n = slots.lookup_into(pos, s.reads);
     // Farthest first, so that dense attention sums in llama2.c's order (ascending positions, the
     // current one last).
     let reads = prefix_mut(s.reads, n);
