@@ -559,9 +559,10 @@ fn div_f32(x: &mut [f32], sum: f32) {
     }
 }
 
-/// Attention scores for head size 8, [`generic::gather_scores_n`] bit for bit: per cached position one
-/// `LDR` of the slot, one `MLA` for the record's address, one `VLDM` of the key, eight unfused `VMLA`s
-/// in the twin's order from 0.0, one `VDIV` by `scale`. Out-of-range records take the twin.
+/// Attention scores for head size 8, [`generic::gather_scores_n`] bit for bit: per two cached
+/// positions one `LDRD` of their slots, two `MLA`s for the records' addresses, two `VLDM`s of the
+/// keys, sixteen unfused `VMLA`s (each sum in the twin's order from 0.0), two `VDIV`s by `scale` and
+/// one `VSTM`; an odd last position takes the same steps alone. Out-of-range records take the twin.
 #[cfg(glmix_vfp)]
 pub fn gather_scores8(
     q: &[f32; 8],
@@ -577,7 +578,8 @@ pub fn gather_scores8(
         return generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
     }
     // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above, without
-    // overflow), the loop reads `n <= slots.len()` slots and writes `n <= out.len()` scores; `q` is 8
+    // overflow); the loops read `n <= slots.len()` slots (`n / 2` pairs by LDRD, then one if `n` is
+    // odd; `u32` slots are 4-byte aligned as LDRD needs) and write `n <= out.len()` scores; `q` is 8
     // f32. f32 data is 4-byte aligned as VLDM/VSTM require. Only declared registers are written.
     unsafe {
         asm!(
@@ -585,8 +587,41 @@ pub fn gather_scores8(
             "vmov s26, {scale}",
             "vmov.f32 s27, #0.5",
             "vsub.f32 s27, s27, s27",
+            "lsrs {n2}, {n}, #1",
+            "beq 3f",
             "2:",
-            "ldr {t}, [{ps}], #4",
+            "ldrd {t}, {u}, [{ps}], #8",
+            "mla {t}, {t}, {stride4}, {base}",
+            "mla {u}, {u}, {stride4}, {base}",
+            "vldmia {t}, {{s0-s7}}",
+            "vldmia {u}, {{s8-s15}}",
+            "vmov.f32 s24, s27",
+            "vmov.f32 s25, s27",
+            "vmla.f32 s24, s16, s0",
+            "vmla.f32 s25, s16, s8",
+            "vmla.f32 s24, s17, s1",
+            "vmla.f32 s25, s17, s9",
+            "vmla.f32 s24, s18, s2",
+            "vmla.f32 s25, s18, s10",
+            "vmla.f32 s24, s19, s3",
+            "vmla.f32 s25, s19, s11",
+            "vmla.f32 s24, s20, s4",
+            "vmla.f32 s25, s20, s12",
+            "vmla.f32 s24, s21, s5",
+            "vmla.f32 s25, s21, s13",
+            "vmla.f32 s24, s22, s6",
+            "vmla.f32 s25, s22, s14",
+            "vmla.f32 s24, s23, s7",
+            "vmla.f32 s25, s23, s15",
+            "vdiv.f32 s24, s24, s26",
+            "vdiv.f32 s25, s25, s26",
+            "vstmia {po}!, {{s24-s25}}",
+            "subs {n2}, {n2}, #1",
+            "bne 2b",
+            "3:",
+            "tst {n}, #1",
+            "beq 4f",
+            "ldr {t}, [{ps}]",
             "mla {t}, {t}, {stride4}, {base}",
             "vldmia {t}, {{s0-s7}}",
             "vmov.f32 s24, s27",
@@ -600,28 +635,31 @@ pub fn gather_scores8(
             "vmla.f32 s24, s23, s7",
             "vdiv.f32 s24, s24, s26",
             "vstmia {po}!, {{s24}}",
-            "subs {n}, {n}, #1",
-            "bne 2b",
+            "4:",
             q = in(reg) q.as_ptr(),
             scale = in(reg) scale.to_bits(),
             t = out(reg) _,
+            u = out(reg) _,
+            n2 = out(reg) _,
             ps = inout(reg) slots.list().as_ptr() => _,
             stride4 = in(reg) stride * 4,
             base = in(reg) buf.as_ptr().add(offset),
             po = inout(reg) out.as_mut_ptr() => _,
-            n = inout(reg) n => _,
+            n = in(reg) n,
             out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
-            out("s6") _, out("s7") _, out("s16") _, out("s17") _, out("s18") _, out("s19") _,
-            out("s20") _, out("s21") _, out("s22") _, out("s23") _, out("s24") _, out("s26") _,
-            out("s27") _,
+            out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _, out("s17") _,
+            out("s18") _, out("s19") _, out("s20") _, out("s21") _, out("s22") _, out("s23") _,
+            out("s24") _, out("s25") _, out("s26") _, out("s27") _,
             options(nostack),
         );
     }
 }
 
 /// Weighted sum of cached records for head size 8, [`generic::gather_axpy_n`] bit for bit: the
-/// accumulator in `s0-s7`, per position one `LDR` (slot), one `MLA` (address), two `VLDM`s (record,
-/// weight) and eight unfused `VMLA`s. Out-of-range records take the twin.
+/// accumulator in `s0-s7`; per two positions one `LDRD` of their slots, two `MLA`s (addresses), one
+/// `VLDM` of the two weights, and per record one `VLDM` and eight unfused `VMLA`s, in position order;
+/// an odd last position alone. Out-of-range records take the twin.
 #[cfg(glmix_vfp)]
 pub fn gather_axpy8(
     o: &mut [f32; 8],
@@ -635,17 +673,20 @@ pub fn gather_axpy8(
     if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
         return generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
     }
-    // SAFETY: every record is in range (checked above), the loop reads `n <= slots.len()` slots and
-    // `n <= weights.len()` weights, and reads and writes the 8 f32 of `o`; 4-byte aligned f32 data.
-    // Only declared registers are written.
+    // SAFETY: every record is in range (checked above); the loops read `n <= slots.len()` slots (LDM
+    // of 4-byte aligned `u32` pairs, then one if `n` is odd) and `n <= weights.len()` weights, and
+    // read and write the 8 f32 of `o`; 4-byte aligned f32 data. Only declared registers are written.
     unsafe {
         asm!(
             "vldmia {o}, {{s0-s7}}",
+            "lsrs {n2}, {n}, #1",
+            "beq 3f",
             "2:",
-            "ldr {t}, [{ps}], #4",
+            "ldrd {t}, {u}, [{ps}], #8",
             "mla {t}, {t}, {stride4}, {base}",
+            "mla {u}, {u}, {stride4}, {base}",
+            "vldmia {pw}!, {{s16-s17}}",
             "vldmia {t}, {{s8-s15}}",
-            "vldmia {pw}!, {{s16}}",
             "vmla.f32 s0, s16, s8",
             "vmla.f32 s1, s16, s9",
             "vmla.f32 s2, s16, s10",
@@ -654,19 +695,46 @@ pub fn gather_axpy8(
             "vmla.f32 s5, s16, s13",
             "vmla.f32 s6, s16, s14",
             "vmla.f32 s7, s16, s15",
-            "subs {n}, {n}, #1",
+            "vldmia {u}, {{s8-s15}}",
+            "vmla.f32 s0, s17, s8",
+            "vmla.f32 s1, s17, s9",
+            "vmla.f32 s2, s17, s10",
+            "vmla.f32 s3, s17, s11",
+            "vmla.f32 s4, s17, s12",
+            "vmla.f32 s5, s17, s13",
+            "vmla.f32 s6, s17, s14",
+            "vmla.f32 s7, s17, s15",
+            "subs {n2}, {n2}, #1",
             "bne 2b",
+            "3:",
+            "tst {n}, #1",
+            "beq 4f",
+            "ldr {t}, [{ps}]",
+            "mla {t}, {t}, {stride4}, {base}",
+            "vldmia {t}, {{s8-s15}}",
+            "vldmia {pw}, {{s16}}",
+            "vmla.f32 s0, s16, s8",
+            "vmla.f32 s1, s16, s9",
+            "vmla.f32 s2, s16, s10",
+            "vmla.f32 s3, s16, s11",
+            "vmla.f32 s4, s16, s12",
+            "vmla.f32 s5, s16, s13",
+            "vmla.f32 s6, s16, s14",
+            "vmla.f32 s7, s16, s15",
+            "4:",
             "vstmia {o}, {{s0-s7}}",
             o = in(reg) o.as_mut_ptr(),
             t = out(reg) _,
+            u = out(reg) _,
+            n2 = out(reg) _,
             ps = inout(reg) slots.list().as_ptr() => _,
             pw = inout(reg) weights.as_ptr() => _,
             stride4 = in(reg) stride * 4,
             base = in(reg) buf.as_ptr().add(offset),
-            n = inout(reg) n => _,
+            n = in(reg) n,
             out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
             out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
-            out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _, out("s17") _,
             options(nostack),
         );
     }
