@@ -88,6 +88,11 @@ impl Dot for Dsp {
     fn softmax(x: &mut [f32]) {
         softmax(x)
     }
+    #[cfg(glmix_vfp)]
+    #[inline(always)]
+    fn swiglu(h1: &mut [f32], h3: &[f32]) {
+        swiglu(h1, h3)
+    }
 }
 
 /// One step of the pair loop: `s24 += s(8+k) * s(k)`, `s25 += s(16+k) * s(k)`.
@@ -444,80 +449,113 @@ static EXP_CONSTANTS: [f32; 11] = {
 
 /// `x[i] = expf(x[i] - max)` and their sequential sum from 0.0: the twin's exponential pass and sum.
 ///
-/// The `asm` loop runs [`crate::math::expf`]'s operations in its order (unfused `VMLA`/`VMLS` round
-/// the product, then the sum, like the twin's separate `*` and `+`), except two that cannot change
-/// the result while the exponent `n` is in `-126..=127`: the clamp (inactive there) and the scaling
-/// `p * 2^n` in one multiply instead of two (both exact, or rounded once, as `2^n` is normal). Any
-/// element outside that range (tiny or huge results, NaN) stops the loop; it is computed by
-/// [`crate::math::expf`] itself, and the loop resumes after it.
+/// The `asm` loop takes two elements per iteration and runs [`crate::math::expf`]'s operations on
+/// each in its order (unfused `VMLA`/`VMLS` round the product, then the sum, like the twin's separate
+/// `*` and `+`), except two that cannot change the result while the exponent `n` is in `-126..=127`:
+/// the clamp (inactive there) and the scaling `p * 2^n` in one multiply instead of two (both exact,
+/// or rounded once, as `2^n` is normal). A pair with an element outside that range (tiny or huge
+/// results, NaN) stops the loop; its first element is computed by [`crate::math::expf`] itself (as
+/// is an odd last one), and the loop resumes after it.
 #[cfg(glmix_vfp)]
 fn exp_shifted_sum(x: &mut [f32], max: f32) -> f32 {
     // `n + 126` for `t = x * LOG2E + EXP_ROUND` is `bits(t) - (bits(EXP_ROUND) - 126)`.
     const BIAS: u32 = crate::math::EXP_ROUND.to_bits() - 126;
     let mut sum = 0.0f32;
     let mut i = 0;
-    while let Some(rest) = x.get_mut(i..).filter(|r| !r.is_empty()) {
-        let (left, bits): (usize, u32);
-        // SAFETY: reads and writes `rest.len() >= 1` f32 in place (4-byte aligned), stops before the
-        // end (the count reaches zero) or at an element it leaves to the scalar path, with `left` the
-        // number not yet written. Reads 11 f32 of EXP_CONSTANTS. Writes only declared registers
-        // (s16-s28 are declared, so the compiler saves the callee-saved ones). No stack.
-        unsafe {
-            asm!(
-                "vldmia {k}, {{s17-s27}}",
-                "vmov s16, {m}",
-                "vmov s28, {s}",
-                "2:",
-                "vldr s0, [{p}]",
-                "vsub.f32 s0, s0, s16",
-                "vmov.f32 s1, s17",
-                "vmla.f32 s1, s0, s18",
-                "vmov {t}, s1",
-                "sub {t}, {t}, {bias}",
-                "cmp {t}, #253",
-                "bhi 3f",
-                "vsub.f32 s2, s1, s17",
-                "vmls.f32 s0, s2, s19",
-                "vmls.f32 s0, s2, s20",
-                "vmul.f32 s3, s0, s0",
-                "vmov.f32 s4, s22",
-                "vmla.f32 s4, s21, s0",
-                "vmov.f32 s5, s23",
-                "vmla.f32 s5, s4, s0",
-                "vmov.f32 s4, s24",
-                "vmla.f32 s4, s5, s0",
-                "vmov.f32 s5, s25",
-                "vmla.f32 s5, s4, s0",
-                "vmov.f32 s4, s26",
-                "vmla.f32 s4, s5, s0",
-                "vmla.f32 s0, s4, s3",
-                "vadd.f32 s0, s0, s27",
-                "add {t}, {one}, {t}, lsl #23",
-                "vmov s1, {t}",
-                "vmul.f32 s0, s0, s1",
-                "vstmia {p}!, {{s0}}",
-                "vadd.f32 s28, s28, s0",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                "3:",
-                "vmov {s}, s28",
-                k = in(reg) EXP_CONSTANTS.as_ptr(),
-                m = in(reg) max.to_bits(),
-                s = inout(reg) sum.to_bits() => bits,
-                p = inout(reg) rest.as_mut_ptr() => _,
-                n = inout(reg) rest.len() => left,
-                t = out(reg) _,
-                bias = in(reg) BIAS,
-                one = in(reg) 1u32 << 23,
-                out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
-                out("s16") _, out("s17") _, out("s18") _, out("s19") _, out("s20") _, out("s21") _,
-                out("s22") _, out("s23") _, out("s24") _, out("s25") _, out("s26") _, out("s27") _,
-                out("s28") _,
-                options(nostack),
-            );
+    while i < x.len() {
+        let rest = x.get_mut(i..).unwrap_or_default();
+        let pairs = rest.len() / 2;
+        if pairs > 0 {
+            let (left, bits): (usize, u32);
+            // SAFETY: reads and writes `2 * pairs <= rest.len()` f32 in place (4-byte aligned, as
+            // VLDM/VSTM need), a pair at a time, stopping early at a pair it leaves to the scalar
+            // path (`left` = pairs not written). Reads 11 f32 of EXP_CONSTANTS. Writes only declared
+            // registers (s16-s28 are declared, so the compiler saves the callee-saved ones). No stack.
+            unsafe {
+                asm!(
+                    "vldmia {k}, {{s17-s27}}",
+                    "vmov s16, {m}",
+                    "vmov s28, {s}",
+                    "2:",
+                    "vldmia {p}, {{s0-s1}}",
+                    "vsub.f32 s0, s0, s16",
+                    "vsub.f32 s1, s1, s16",
+                    "vmov.f32 s2, s17",
+                    "vmla.f32 s2, s0, s18",
+                    "vmov.f32 s3, s17",
+                    "vmla.f32 s3, s1, s18",
+                    "vmov {t}, {u}, s2, s3",
+                    "sub {t}, {t}, {bias}",
+                    "sub {u}, {u}, {bias}",
+                    "cmp {t}, #253",
+                    "bhi 3f",
+                    "cmp {u}, #253",
+                    "bhi 3f",
+                    "vsub.f32 s4, s2, s17",
+                    "vsub.f32 s5, s3, s17",
+                    "vmls.f32 s0, s4, s19",
+                    "vmls.f32 s1, s5, s19",
+                    "vmls.f32 s0, s4, s20",
+                    "vmls.f32 s1, s5, s20",
+                    "vmul.f32 s6, s0, s0",
+                    "vmul.f32 s7, s1, s1",
+                    "vmov.f32 s8, s22",
+                    "vmla.f32 s8, s21, s0",
+                    "vmov.f32 s10, s22",
+                    "vmla.f32 s10, s21, s1",
+                    "vmov.f32 s9, s23",
+                    "vmla.f32 s9, s8, s0",
+                    "vmov.f32 s11, s23",
+                    "vmla.f32 s11, s10, s1",
+                    "vmov.f32 s8, s24",
+                    "vmla.f32 s8, s9, s0",
+                    "vmov.f32 s10, s24",
+                    "vmla.f32 s10, s11, s1",
+                    "vmov.f32 s9, s25",
+                    "vmla.f32 s9, s8, s0",
+                    "vmov.f32 s11, s25",
+                    "vmla.f32 s11, s10, s1",
+                    "vmov.f32 s8, s26",
+                    "vmla.f32 s8, s9, s0",
+                    "vmov.f32 s10, s26",
+                    "vmla.f32 s10, s11, s1",
+                    "vmla.f32 s0, s8, s6",
+                    "vmla.f32 s1, s10, s7",
+                    "vadd.f32 s0, s0, s27",
+                    "vadd.f32 s1, s1, s27",
+                    "add {t}, {one}, {t}, lsl #23",
+                    "add {u}, {one}, {u}, lsl #23",
+                    "vmov s2, s3, {t}, {u}",
+                    "vmul.f32 s0, s0, s2",
+                    "vmul.f32 s1, s1, s3",
+                    "vstmia {p}!, {{s0-s1}}",
+                    "vadd.f32 s28, s28, s0",
+                    "vadd.f32 s28, s28, s1",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    "3:",
+                    "vmov {s}, s28",
+                    k = in(reg) EXP_CONSTANTS.as_ptr(),
+                    m = in(reg) max.to_bits(),
+                    s = inout(reg) sum.to_bits() => bits,
+                    p = inout(reg) rest.as_mut_ptr() => _,
+                    n = inout(reg) pairs => left,
+                    t = out(reg) _,
+                    u = out(reg) _,
+                    bias = in(reg) BIAS,
+                    one = in(reg) 1u32 << 23,
+                    out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
+                    out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+                    out("s16") _, out("s17") _, out("s18") _, out("s19") _, out("s20") _, out("s21") _,
+                    out("s22") _, out("s23") _, out("s24") _, out("s25") _, out("s26") _, out("s27") _,
+                    out("s28") _,
+                    options(nostack),
+                );
+            }
+            sum = f32::from_bits(bits);
+            i += 2 * (pairs - left);
         }
-        sum = f32::from_bits(bits);
-        i = x.len() - left;
+        // The element that stopped the loop, or an odd last one.
         if let Some(v) = x.get_mut(i) {
             *v = crate::math::expf(*v - max);
             sum += *v;
@@ -525,6 +563,119 @@ fn exp_shifted_sum(x: &mut [f32], max: f32) -> f32 {
         }
     }
     sum
+}
+
+/// SwiGLU `h1[i] = silu(h1[i]) * h3[i]`, [`generic::swiglu`] bit for bit: two elements per
+/// iteration, `silu(x) = x * (1 / (1 + expf(-x)))` with `expf` as in [`exp_shifted_sum`] (the same
+/// operations while the exponent is in `-126..=127`; a pair with an element outside that range
+/// stops the loop, and its first element, like an odd last one, takes the twin).
+#[cfg(glmix_vfp)]
+pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
+    const BIAS: u32 = crate::math::EXP_ROUND.to_bits() - 126;
+    let n = h1.len().min(h3.len());
+    let mut i = 0;
+    while i < n {
+        let a = h1.get_mut(i..n).unwrap_or_default();
+        let b = h3.get(i..n).unwrap_or_default();
+        let pairs = a.len().min(b.len()) / 2;
+        if pairs > 0 {
+            let left: usize;
+            // SAFETY: reads and writes `2 * pairs` f32 of `a` in place and reads as many of `b`
+            // (both of length >= 2 * pairs, 4-byte aligned as VLDM/VSTM need), a pair at a time,
+            // stopping early at a pair it leaves to the twin (`left` = pairs not written). Reads 11
+            // f32 of EXP_CONSTANTS. Writes only declared registers. No stack.
+            unsafe {
+                asm!(
+                    "vldmia {k}, {{s17-s27}}",
+                    "2:",
+                    "vldmia {pa}, {{s0-s1}}",
+                    "vneg.f32 s14, s0",
+                    "vneg.f32 s15, s1",
+                    "vmov.f32 s2, s17",
+                    "vmla.f32 s2, s14, s18",
+                    "vmov.f32 s3, s17",
+                    "vmla.f32 s3, s15, s18",
+                    "vmov {t}, {u}, s2, s3",
+                    "sub {t}, {t}, {bias}",
+                    "sub {u}, {u}, {bias}",
+                    "cmp {t}, #253",
+                    "bhi 3f",
+                    "cmp {u}, #253",
+                    "bhi 3f",
+                    "vsub.f32 s4, s2, s17",
+                    "vsub.f32 s5, s3, s17",
+                    "vmls.f32 s14, s4, s19",
+                    "vmls.f32 s15, s5, s19",
+                    "vmls.f32 s14, s4, s20",
+                    "vmls.f32 s15, s5, s20",
+                    "vmul.f32 s6, s14, s14",
+                    "vmul.f32 s7, s15, s15",
+                    "vmov.f32 s8, s22",
+                    "vmla.f32 s8, s21, s14",
+                    "vmov.f32 s10, s22",
+                    "vmla.f32 s10, s21, s15",
+                    "vmov.f32 s9, s23",
+                    "vmla.f32 s9, s8, s14",
+                    "vmov.f32 s11, s23",
+                    "vmla.f32 s11, s10, s15",
+                    "vmov.f32 s8, s24",
+                    "vmla.f32 s8, s9, s14",
+                    "vmov.f32 s10, s24",
+                    "vmla.f32 s10, s11, s15",
+                    "vmov.f32 s9, s25",
+                    "vmla.f32 s9, s8, s14",
+                    "vmov.f32 s11, s25",
+                    "vmla.f32 s11, s10, s15",
+                    "vmov.f32 s8, s26",
+                    "vmla.f32 s8, s9, s14",
+                    "vmov.f32 s10, s26",
+                    "vmla.f32 s10, s11, s15",
+                    "vmla.f32 s14, s8, s6",
+                    "vmla.f32 s15, s10, s7",
+                    "vadd.f32 s14, s14, s27",
+                    "vadd.f32 s15, s15, s27",
+                    "add {t}, {one}, {t}, lsl #23",
+                    "add {u}, {one}, {u}, lsl #23",
+                    "vmov s2, s3, {t}, {u}",
+                    "vmul.f32 s14, s14, s2",
+                    "vmul.f32 s15, s15, s3",
+                    "vadd.f32 s14, s14, s27",
+                    "vadd.f32 s15, s15, s27",
+                    "vdiv.f32 s14, s27, s14",
+                    "vdiv.f32 s15, s27, s15",
+                    "vmul.f32 s0, s0, s14",
+                    "vmul.f32 s1, s1, s15",
+                    "vldmia {pb}!, {{s12-s13}}",
+                    "vmul.f32 s0, s0, s12",
+                    "vmul.f32 s1, s1, s13",
+                    "vstmia {pa}!, {{s0-s1}}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    "3:",
+                    k = in(reg) EXP_CONSTANTS.as_ptr(),
+                    pa = inout(reg) a.as_mut_ptr() => _,
+                    pb = inout(reg) b.as_ptr() => _,
+                    n = inout(reg) pairs => left,
+                    t = out(reg) _,
+                    u = out(reg) _,
+                    bias = in(reg) BIAS,
+                    one = in(reg) 1u32 << 23,
+                    out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
+                    out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+                    out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s17") _, out("s18") _,
+                    out("s19") _, out("s20") _, out("s21") _, out("s22") _, out("s23") _, out("s24") _,
+                    out("s25") _, out("s26") _, out("s27") _,
+                    options(nostack),
+                );
+            }
+            i += 2 * (pairs - left);
+        }
+        // The element that stopped the loop, or an odd last one.
+        if let (Some(v), Some(&w)) = (h1.get_mut(i), h3.get(i)) {
+            *v = generic::silu(*v) * w;
+        }
+        i += 1;
+    }
 }
 
 /// `x[i] /= sum` for every element (four per `VLDM`/`VSTM`).
@@ -673,7 +824,7 @@ pub fn gather_axpy8(
     if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
         return generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
     }
-    // SAFETY: every record is in range (checked above); the loops read `n <= slots.len()` slots (LDM
+    // SAFETY: every record is in range (checked above); the loops read `n <= slots.len()` slots (LDRD
     // of 4-byte aligned `u32` pairs, then one if `n` is odd) and `n <= weights.len()` weights, and
     // read and write the 8 f32 of `o`; 4-byte aligned f32 data. Only declared registers are written.
     unsafe {
