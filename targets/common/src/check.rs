@@ -210,15 +210,16 @@ impl Family {
         Family { name, rng: Rng(seed), cases: 0, failed: 0 }
     }
 
-    /// One case: `got` (dispatched) against `want` (twin), element by element.
-    fn compare(&mut self, case: fmt::Arguments<'_>, what: &str, got: &[f32], want: &[f32]) {
+    /// One case: `got` (dispatched) against `want` (twin), element by element. Returns the index of
+    /// the family's first mismatch (once, when it is printed), for the caller to print the inputs.
+    fn compare(&mut self, case: fmt::Arguments<'_>, what: &str, got: &[f32], want: &[f32]) -> Option<usize> {
         self.cases += 1;
         let diff = if got.len() != want.len() {
             Some(got.len().min(want.len()))
         } else {
             got.iter().zip(want).position(|(&g, &w)| !same(g, w))
         };
-        let Some(i) = diff else { return };
+        let i = diff?;
         self.failed += 1;
         if self.failed == 1 {
             match (got.get(i), want.get(i)) {
@@ -240,7 +241,14 @@ impl Family {
                     want.len()
                 )),
             }
+            return Some(i);
         }
+        None
+    }
+
+    /// Prints the inputs behind a mismatch `compare` returned.
+    fn inputs(&self, args: fmt::Arguments<'_>) {
+        out::println(format_args!("check {}:   inputs: {}", self.name, args));
     }
 
     /// A case that could not be set up (a bug in this check): counted as a failure.
@@ -264,6 +272,9 @@ impl Family {
     }
 }
 
+/// One family's cases.
+type Check = fn(&mut Bufs, &mut Family);
+
 /// Runs every family and prints the report; returns the exit code.
 pub fn run() -> i32 {
     let Some(bufs) = BUFS.take() else {
@@ -273,7 +284,7 @@ pub fn run() -> i32 {
         return code::PANIC;
     };
     let start = counter::now();
-    let families: [(&'static str, fn(&mut Bufs, &mut Family)); 7] = [
+    let families: [(&'static str, Check); 7] = [
         ("matvec", check_matvec),
         ("softmax", check_softmax),
         ("swiglu", check_swiglu),
@@ -320,7 +331,7 @@ fn f16_bits(rng: &mut Rng, mix: Mix) -> u16 {
         Mix::Wide => (r >> 10) % 31,
         _ => 7 + (r >> 10) % 11,
     }) as u16;
-    if mix == Mix::Special && (r >> 20) % 32 == 0 {
+    if mix == Mix::Special && (r >> 20).is_multiple_of(32) {
         return sign | 0x7C00 | (mant & 0x200); // inf, or a quiet NaN
     }
     sign | (exp << 10) | mant
@@ -452,9 +463,20 @@ fn check_softmax(b: &mut Bufs, f: &mut Family) {
             softmax_input(&mut f.rng, &mut b.a[..n], mix);
             b.a[n..n + PAD].fill(SENTINEL);
             b.b = b.a;
+            b.y[..n].copy_from_slice(&b.a[..n]);
             kernels::softmax(&mut b.a[..n]);
             generic::softmax(&mut b.b[..n]);
-            f.compare(format_args!("len {n} {mix}"), "x", &b.a[..n + PAD], &b.b[..n + PAD]);
+            let x = &b.y[..n];
+            if let Some(i) = f.compare(format_args!("len {n} {mix}"), "x", &b.a[..n + PAD], &b.b[..n + PAD]) {
+                let max = x.iter().skip(1).fold(x[0], |m, &v| if v > m { v } else { m });
+                let xi = x.get(i).copied().unwrap_or(SENTINEL);
+                f.inputs(format_args!(
+                    "x[{i}] = {}, max = {}, x[{i}] - max = {}",
+                    Show(xi),
+                    Show(max),
+                    Show(xi - max)
+                ));
+            }
         }
     }
 }
@@ -467,9 +489,15 @@ fn check_swiglu(b: &mut Bufs, f: &mut Family) {
             fill(&mut f.rng, &mut b.x[..n], mix, 4.0);
             b.a[n..n + PAD].fill(SENTINEL);
             b.b = b.a;
+            b.y[..n].copy_from_slice(&b.a[..n]);
             kernels::swiglu(&mut b.a[..n], &b.x[..n]);
             generic::swiglu(&mut b.b[..n], &b.x[..n]);
-            f.compare(format_args!("len {n} {mix}"), "h1", &b.a[..n + PAD], &b.b[..n + PAD]);
+            if let Some(i) = f.compare(format_args!("len {n} {mix}"), "h1", &b.a[..n + PAD], &b.b[..n + PAD])
+            {
+                if i < n {
+                    f.inputs(format_args!("h1[{i}] = {}, h3[{i}] = {}", Show(b.y[i]), Show(b.x[i])));
+                }
+            }
         }
     }
 }
@@ -568,7 +596,7 @@ fn check_gather_scores(b: &mut Bufs, f: &mut Family) {
                 let kv = &b.kv[..CTX * l.stride];
                 kernels::gather_scores(q, kv, l.stride, off, Slots::new(list).tail(from), scale, got);
                 generic::gather_scores(q, kv, l.stride, off, &list[from..], scale, want);
-                f.compare(
+                let _ = f.compare(
                     format_args!("head size {} head {h} of {}, stride {}, {pick}", l.hd, l.heads, l.stride),
                     "out",
                     got,
@@ -599,7 +627,7 @@ fn check_gather_axpy(b: &mut Bufs, f: &mut Family) {
                     let w = &b.y[..nw];
                     kernels::gather_axpy(&mut b.a[..l.hd], w, kv, l.stride, off, Slots::new(list).tail(from));
                     generic::gather_axpy(&mut b.b[..l.hd], w, kv, l.stride, off, &list[from..]);
-                    f.compare(
+                    let _ = f.compare(
                         format_args!(
                             "head size {} head {h} of {}, stride {}, {pick}, {nw} weights",
                             l.hd, l.heads, l.stride
@@ -626,7 +654,7 @@ fn check_dot_f32(b: &mut Bufs, f: &mut Family) {
             fill(&mut f.rng, &mut b.y[..n], mix, 1.0);
             let got = kernels::dot_f32(&b.x[..n], &b.y[..n]);
             let want = generic::dot_f32(&b.x[..n], &b.y[..n]);
-            f.compare(format_args!("len {n} {mix}"), "dot", &[got], &[want]);
+            let _ = f.compare(format_args!("len {n} {mix}"), "dot", &[got], &[want]);
         }
     }
 }
@@ -642,9 +670,15 @@ fn check_axpy(b: &mut Bufs, f: &mut Family) {
             fill(&mut f.rng, &mut b.y[..n], mix, 1.0);
             b.y[n..n + PAD].fill(SENTINEL);
             b.y2[..n + PAD].copy_from_slice(&b.y[..n + PAD]);
+            b.src[..n].copy_from_slice(&b.y[..n]);
             kernels::axpy(&mut b.y[..n], a, &b.x[..n]);
             generic::axpy(&mut b.y2[..n], a, &b.x[..n]);
-            f.compare(format_args!("len {n} {mix}, a = {}", Show(a)), "y", &b.y[..n + PAD], &b.y2[..n + PAD]);
+            let (got, want) = (&b.y[..n + PAD], &b.y2[..n + PAD]);
+            if let Some(i) = f.compare(format_args!("len {n} {mix}, a = {}", Show(a)), "y", got, want) {
+                if i < n {
+                    f.inputs(format_args!("x[{i}] = {}, y[{i}] before = {}", Show(b.x[i]), Show(b.src[i])));
+                }
+            }
         }
     }
 }
