@@ -21,7 +21,7 @@
 //! | `axpy` | [`kernels::axpy`] | [`generic::axpy`] | the same |
 //!
 //! Outputs are compared over the whole output buffer, including two sentinel elements past the end
-//! that neither kernel may touch. No heap: one static [`Bufs`] (about 110 KiB of `.bss`).
+//! that neither kernel may touch. No heap: one static `Bufs` (about 141 KiB of `.bss`).
 //!
 //! Output (stdout): one line per family, `check <name>: N cases ok`, or the first mismatch (`check
 //! <name>: MISMATCH <case>: <what>[i]: kernels <value> != generic <value>`) followed by `check <name>:
