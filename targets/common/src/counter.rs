@@ -45,6 +45,9 @@ mod imp {
         syst.clear_current();
         syst.enable_interrupt();
         syst.enable_counter();
+        // The current value reads 0 until the first tick reloads it, which `now` would take for a
+        // whole wrap: wait for that tick (one tick, 40 instructions under QEMU mps2).
+        while SYST::get_current() == 0 {}
     }
 
     pub fn now() -> u64 {

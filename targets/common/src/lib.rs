@@ -9,7 +9,9 @@
 //!   breakpoint (success) or `udf` (failure) stops `probe-rs run`;
 //! * [`counter`]: instructions executed (QEMU `-icount shift=0`: SysTick, or `minstret` on RISC-V), or
 //!   cycles (DWT on real Cortex-M boards). Which one is chosen by exactly one feature;
-//! * [`app`]: the generation loop itself.
+//! * [`app`]: the generation loop itself;
+//! * `check` (feature `kernel-check`): firmware that checks every dispatched kernel against its
+//!   scalar twin on the target, instead of running a model.
 //!
 //! Features are additive except the exclusive choices, which are a `compile_error!`.
 #![no_std]
@@ -26,6 +28,8 @@ compile_error!("glmix-fw: enable one of `semihosting` (QEMU) or `rtt` (real boar
 compile_error!("glmix-fw: choose one counter: `systick-icount`, `dwt-cycles` or `minstret`");
 
 pub mod app;
+#[cfg(feature = "kernel-check")]
+pub mod check;
 pub mod counter;
 pub mod out;
 
@@ -42,6 +46,9 @@ pub mod code {
     pub const BAD_STATE: i32 = 3;
     /// Encoding the prompt or decoding failed.
     pub const RUN_FAILED: i32 = 4;
+    /// The kernel check (feature `kernel-check`) found a dispatched kernel that differs from its
+    /// generic twin.
+    pub const KERNEL_MISMATCH: i32 = 5;
     /// A panic (should never happen: the runtime returns errors).
     pub const PANIC: i32 = 101;
 }

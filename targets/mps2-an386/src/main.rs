@@ -6,6 +6,7 @@ use cortex_m as _;
 #[cfg(feature = "defmt")]
 use defmt_semihosting as _;
 
+#[cfg(not(feature = "kernel-check"))]
 mod model {
     include!(concat!(env!("OUT_DIR"), "/glmix_model.rs"));
 }
@@ -16,5 +17,8 @@ const CORE_CLOCK_HZ: u32 = 25_000_000;
 #[cortex_m_rt::entry]
 fn main() -> ! {
     glmix_fw::counter::init(CORE_CLOCK_HZ);
+    #[cfg(feature = "kernel-check")]
+    glmix_fw::exit(glmix_fw::check::run());
+    #[cfg(not(feature = "kernel-check"))]
     glmix_fw::exit(glmix_fw::run_embedded!(model))
 }

@@ -6,6 +6,7 @@
 use defmt_semihosting as _;
 use riscv as _;
 
+#[cfg(not(feature = "kernel-check"))]
 mod model {
     include!(concat!(env!("OUT_DIR"), "/glmix_model.rs"));
 }
@@ -14,5 +15,8 @@ mod model {
 fn main() -> ! {
     // `minstret` counts instructions exactly under `-icount`; the clock argument is unused.
     glmix_fw::counter::init(0);
+    #[cfg(feature = "kernel-check")]
+    glmix_fw::exit(glmix_fw::check::run());
+    #[cfg(not(feature = "kernel-check"))]
     glmix_fw::exit(glmix_fw::run_embedded!(model))
 }
