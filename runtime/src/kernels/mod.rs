@@ -22,11 +22,12 @@
 //!   `sumf += sumi * (d_w * d_x)` is the scalar one everywhere.
 //! - [`axpy`] is bit-identical everywhere (no FMA).
 //! - f32/f16/bf16 dots ([`dot_f32`] and [`matvec`] on float weights) are sequential f32 sums
-//!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86`: results
-//!   differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the scalar kernels on a host.
+//!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86` and (4-lane
+//!   ones) in `neon`: results differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the
+//!   scalar kernels on a host.
 //! - Everything else (norms, softmax, activations, rope) is specified in [`generic`] and uses
-//!   [`crate::math`], so it is bit-identical everywhere; `x86` vectorizes softmax's exponentials and
-//!   SwiGLU with the same operations lane by lane (same bits, tested).
+//!   [`crate::math`], so it is bit-identical everywhere; `x86` and `neon` vectorize softmax's
+//!   exponentials and SwiGLU with the same operations lane by lane (same bits, tested).
 //!
 //! # Lengths
 //!
@@ -203,7 +204,7 @@ pub fn matvec(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
     matvec_with::<Arch>(w, x, xq, out);
 }
 
-/// `sum a[i] b[i]` over the common prefix (reordered on AVX2 hosts; see the module docs).
+/// `sum a[i] b[i]` over the common prefix (reordered on AVX2 and NEON; see the module docs).
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     Arch::f32(a, b)
 }
