@@ -193,7 +193,7 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// f32 matrix times `x` ([`super::matvec_f32_rows`]'s contract), four rows at a time: one FMA
+/// f32 matrix times `x` (row `r` is `data[r * cols..][..cols]`), four rows at a time: one FMA
 /// accumulator per row, each load of `x` shared by the four rows, one pairwise-add tree for the four
 /// sums (a reordered sum, like [`dot_f32`]). Shapes it does not cover (columns not a multiple of 4,
 /// short `x` or `data`) use [`dot_f32`] per row, as do the last `rows % 4` rows.
@@ -307,7 +307,7 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     generic::axpy(y4.into_remainder(), a, x4.remainder());
 }
 
-/// Weighted sum of 8-float records ([`generic::gather_axpy_n`] for `N = 8`): the accumulator in two
+/// Weighted sum of 8-float records ([`generic::gather_axpy`] for head size 8): the accumulator in two
 /// registers, multiply then add per record in order, so bit-identical to the twin. When a record is
 /// out of range, the twin does the whole call (it skips such records).
 pub fn gather_axpy8(
