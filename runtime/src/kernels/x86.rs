@@ -6,9 +6,11 @@
 //!
 //! - f32/f16/bf16 dots: 8-lane FMA accumulators, a horizontal sum, the tail in scalar order. The sum
 //!   is reordered against the scalar twin (tests use the worst-case reordering bound).
-//! - q8_0/q4_0 block dots: both operands widened to i16, `vpmaddwd`, an exact i32 horizontal sum; the
-//!   per-block float accumulation is the scalar one, so results are bit-identical to the twin (for all
-//!   `i8` values, including -128, unlike `vpmaddubsw`-based kernels that saturate).
+//! - q8_0/q4_0 block dots: exact i32 sums; the per-block float accumulation is the scalar one, so
+//!   results are bit-identical to the twin for all `i8` values, including -128. q8_0 widens both
+//!   operands to i16 for `vpmaddwd` (the `vpmaddubsw` sign trick is wrong for -128); q4_0 feeds the
+//!   unsigned nibbles to `vpmaddubsw` (no saturation possible) and subtracts `8 sum x`. Matrices run
+//!   four rows at a time, sharing each prepared activation block.
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
 use super::{generic, Dot};
@@ -146,55 +148,91 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// A quantized block's 32 values widened to i16, in two vectors (elements 0..16 and 16..32).
+/// A weight block type whose exact integer dot with a q8_0 block comes as 8 i32 lanes, against an
+/// activation block prepared once (`Self::X`) and shared by every row.
 pub(crate) trait Widen: QuantBlock {
-    /// The block's 32 values as i16 (q4_0: `nibble - 8`).
-    fn i16x32(&self) -> (__m256i, __m256i);
+    /// An activation block, prepared for this weight type.
+    type X: Copy;
+    /// Prepares an activation block.
+    fn prep(x: &BlockQ8_0) -> Self::X;
+    /// 8 i32 lanes whose sum is the exact `dot_i32` of `self` and the prepared block.
+    fn lanes(&self, x: Self::X) -> __m256i;
     /// The scale's f16 bytes (little-endian).
     fn d_bytes(&self) -> [u8; 2];
 }
 
-impl Widen for BlockQ8_0 {
-    #[inline(always)]
-    fn d_bytes(&self) -> [u8; 2] {
-        self.d
-    }
-    #[inline(always)]
-    fn i16x32(&self) -> (__m256i, __m256i) {
-        // SAFETY: two 16-byte unaligned loads at offsets 0 and 16 of the 32-byte `qs` array; AVX2 is
-        // enabled at compile time (cfg glmix_avx2).
-        unsafe {
-            let p = self.qs.as_ptr();
-            (
-                _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast())),
-                _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(16).cast())),
-            )
-        }
+/// A q8_0 block's 32 values widened to i16, in two vectors (elements 0..16 and 16..32).
+#[inline(always)]
+fn widen_q8_0(b: &BlockQ8_0) -> (__m256i, __m256i) {
+    // SAFETY: two 16-byte unaligned loads at offsets 0 and 16 of the 32-byte `qs` array; AVX2 is
+    // enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let p = b.qs.as_ptr();
+        (
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast())),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(16).cast())),
+        )
     }
 }
 
-impl Widen for BlockQ4_0 {
+/// q8_0 weights: both operands widened to i16, `vpmaddwd` (exact for every `i8`, including -128).
+impl Widen for BlockQ8_0 {
+    type X = (__m256i, __m256i);
+    #[inline(always)]
+    fn prep(x: &BlockQ8_0) -> Self::X {
+        widen_q8_0(x)
+    }
+    #[inline(always)]
+    fn lanes(&self, (x0, x1): Self::X) -> __m256i {
+        let (w0, w1) = widen_q8_0(self);
+        // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
+        unsafe { _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1)) }
+    }
     #[inline(always)]
     fn d_bytes(&self) -> [u8; 2] {
         self.d
     }
+}
+
+/// q4_0 weights: `sum (n - 8) x = sum n x - 8 sum x`, exactly. The nibbles `n` (unsigned, 0..=15) go
+/// straight into `vpmaddubsw` against the 32 `i8` of `x` (pair sums within +-3840: no saturation, for
+/// every `i8` including -128), then `vpmaddwd` by ones; `8 sum x` is prepared once per activation
+/// block, in the same 8-lane layout, and subtracted per row.
+impl Widen for BlockQ4_0 {
+    /// The 32 activation values as `i8`, and 8 lanes summing to `8 sum x`.
+    type X = (__m256i, __m256i);
     #[inline(always)]
-    fn i16x32(&self) -> (__m256i, __m256i) {
+    fn prep(x: &BlockQ8_0) -> Self::X {
+        // SAFETY: one 32-byte unaligned load of the 32-byte `qs` array; AVX2 is enabled at compile time
+        // (cfg glmix_avx2).
+        unsafe {
+            let xv = _mm256_loadu_si256(x.qs.as_ptr().cast());
+            let eight =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), xv), _mm256_set1_epi16(1));
+            (xv, eight)
+        }
+    }
+    #[inline(always)]
+    fn lanes(&self, (xv, eight): Self::X) -> __m256i {
         // SAFETY: one 16-byte unaligned load of the 16-byte `qs` array; AVX2 is enabled at compile time
         // (cfg glmix_avx2).
         unsafe {
             let q = _mm_loadu_si128(self.qs.as_ptr().cast());
-            let (m, e) = (_mm_set1_epi8(0x0F), _mm_set1_epi8(8));
-            // Elements 0..16 are the low nibbles, 16..32 the high ones; value nibble - 8 in [-8, 7].
-            let lo = _mm_sub_epi8(_mm_and_si128(q, m), e);
-            let hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16::<4>(q), m), e);
-            (_mm256_cvtepi8_epi16(lo), _mm256_cvtepi8_epi16(hi))
+            // Elements 0..16 are the low nibbles (low 128-bit lane), 16..32 the high ones.
+            let both = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(q), _mm_srli_epi16::<4>(q));
+            let n = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+            let nx = _mm256_madd_epi16(_mm256_maddubs_epi16(n, xv), _mm256_set1_epi16(1));
+            _mm256_sub_epi32(nx, eight)
         }
+    }
+    #[inline(always)]
+    fn d_bytes(&self) -> [u8; 2] {
+        self.d
     }
 }
 
 /// Quantized (q8_0 or q4_0) matrix times q8_0 activations, four rows at a time, bit-identical to the
-/// scalar twin: each activation block is widened once for the four rows, the four exact block sums come
+/// scalar twin: each activation block is prepared ([`Widen::prep`]) once for the four rows, the four exact block sums come
 /// out of one `hadd` tree, and the four rows' `sumf += sumi * (d_w * d_x)` run as the four lanes of
 /// one vector (the same IEEE operations, lane by lane). Rows of unequal block counts take the per-row
 /// kernel `dot`, as do the last `rows % 4` rows.
@@ -216,16 +254,13 @@ fn matvec_quant<B: Widen>(
             }
         } else {
             // SAFETY: block `j < nb` exists in every row and in `xq` (checked above); the loads are in
-            // `Widen::i16x32`; the store writes one `chunks_exact_mut(4)` chunk. AVX2/F16C are enabled
+            // `Widen`'s methods; the store writes one `chunks_exact_mut(4)` chunk. AVX2/F16C are enabled
             // at compile time (cfg glmix_avx2).
             unsafe {
                 let mut sumf = _mm_setzero_ps();
                 for (j, bx) in xq[..nb].iter().enumerate() {
-                    let (x0, x1) = bx.i16x32();
-                    let dot = |b: &B| {
-                        let (w0, w1) = b.i16x32();
-                        _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1))
-                    };
+                    let x = B::prep(bx);
+                    let dot = |b: &B| b.lanes(x);
                     let (b0, b1, b2, b3) = (&rows[0][j], &rows[1][j], &rows[2][j], &rows[3][j]);
                     let h = _mm256_hadd_epi32(
                         _mm256_hadd_epi32(dot(b0), dot(b1)),
@@ -458,39 +493,21 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     generic::axpy(y8.into_remainder(), a, x8.remainder());
 }
 
-/// Exact `sum_j w.qs[j] * x.qs[j]` of two q8_0 blocks.
+/// Exact `sum_j w.qs[j] * x.qs[j]` of two q8_0 blocks (`vpmaddwd` on both widened to i16).
 #[inline(always)]
 pub fn block_dot_q8_0(w: &BlockQ8_0, x: &BlockQ8_0) -> i32 {
-    // SAFETY: four 16-byte unaligned loads at offsets 0 and 16 of the two 32-byte `qs` arrays; AVX2
-    // enabled at compile time (cfg glmix_avx2).
-    unsafe {
-        let (pw, px) = (w.qs.as_ptr(), x.qs.as_ptr());
-        let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.cast()));
-        let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.add(16).cast()));
-        let x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.cast()));
-        let x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.add(16).cast()));
-        hsum_epi32!(_mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1),))
-    }
+    let v = w.lanes(BlockQ8_0::prep(x));
+    // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
+    unsafe { hsum_epi32!(v) }
 }
 
-/// Exact `sum_j (nibble_j - 8) * x.qs[j]` of a q4_0 block and a q8_0 block.
+/// Exact `sum_j (nibble_j - 8) * x.qs[j]` of a q4_0 block and a q8_0 block (`vpmaddubsw` on the
+/// nibbles, minus `8 sum x`; see [`Widen`]'s q4_0 implementation).
 #[inline(always)]
 pub fn block_dot_q4_0(w: &BlockQ4_0, x: &BlockQ8_0) -> i32 {
-    // SAFETY: one 16-byte unaligned load of `w.qs` (16 bytes), two of `x.qs` at offsets 0 and 16
-    // (32 bytes); AVX2 enabled at compile time (cfg glmix_avx2).
-    unsafe {
-        let q = _mm_loadu_si128(w.qs.as_ptr().cast());
-        let (m, e) = (_mm_set1_epi8(0x0F), _mm_set1_epi8(8));
-        // Elements 0..16 are the low nibbles, 16..32 the high ones; value nibble - 8 in [-8, 7].
-        let lo = _mm_sub_epi8(_mm_and_si128(q, m), e);
-        let hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16::<4>(q), m), e);
-        let px = x.qs.as_ptr();
-        let x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.cast()));
-        let x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.add(16).cast()));
-        let p0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(lo), x0);
-        let p1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(hi), x1);
-        hsum_epi32!(_mm256_add_epi32(p0, p1))
-    }
+    let v = w.lanes(BlockQ4_0::prep(x));
+    // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
+    unsafe { hsum_epi32!(v) }
 }
 
 #[cfg(test)]
