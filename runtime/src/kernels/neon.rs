@@ -342,9 +342,15 @@ pub fn gather_axpy8(
 pub(crate) trait Widen: QuantBlock {
     /// The block's 32 values (q4_0: `nibble - 8`, in `-8..=7`).
     fn i8x32(&self) -> (int8x16_t, int8x16_t);
+    /// The scale's f16 bits.
+    fn d_bits(&self) -> u16;
 }
 
 impl Widen for BlockQ8_0 {
+    #[inline(always)]
+    fn d_bits(&self) -> u16 {
+        u16::from_le_bytes(self.d)
+    }
     #[inline(always)]
     fn i8x32(&self) -> (int8x16_t, int8x16_t) {
         let (lo, hi) = self.qs.split_at(16);
@@ -355,6 +361,10 @@ impl Widen for BlockQ8_0 {
 }
 
 impl Widen for BlockQ4_0 {
+    #[inline(always)]
+    fn d_bits(&self) -> u16 {
+        u16::from_le_bytes(self.d)
+    }
     #[inline(always)]
     fn i8x32(&self) -> (int8x16_t, int8x16_t) {
         // SAFETY: one 16-byte load of the 16-byte `qs` array; NEON is enabled at compile time (cfg
@@ -406,8 +416,8 @@ pub(crate) fn matvec_quant<B: Widen>(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut
                 *o = generic::vec_dot_by(b, xq, block_dot::<B>);
             }
         } else {
-            // The zip runs over the `nb` common blocks. SAFETY: each load reads the local 4-f32 array
-            // `dw`, the store writes one `chunks_exact_mut(4)` chunk of `out`; NEON is enabled at
+            // The zip runs over the `nb` common blocks. SAFETY: the scale load reads the local 4-u16
+            // array `h`, the store writes one `chunks_exact_mut(4)` chunk of `out`; NEON is enabled at
             // compile time (cfg glmix_neon).
             unsafe {
                 let mut sumf = vdupq_n_f32(0.0);
@@ -416,10 +426,12 @@ pub(crate) fn matvec_quant<B: Widen>(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut
                     let p01 = vpaddq_s32(dot_lanes(b0.i8x32(), x), dot_lanes(b1.i8x32(), x));
                     let p23 = vpaddq_s32(dot_lanes(b2.i8x32(), x), dot_lanes(b3.i8x32(), x));
                     let sumi = vcvtq_f32_s32(vpaddq_s32(p01, p23));
-                    let dw = [b0.d(), b1.d(), b2.d(), b3.d()];
+                    // The five f16 scales widened by `FCVTL` (exact, as the twin's conversion).
+                    let h = [b0.d_bits(), b1.d_bits(), b2.d_bits(), b3.d_bits()];
+                    let dw = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h.as_ptr())));
+                    let dx = vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(bx.d_bits())));
                     // `sumi * (d_w * d_x)`, as the twin.
-                    let scale = vmulq_n_f32(vld1q_f32(dw.as_ptr()), bx.d());
-                    sumf = vaddq_f32(sumf, vmulq_f32(sumi, scale));
+                    sumf = vaddq_f32(sumf, vmulq_f32(sumi, vmulq_f32(dw, dx)));
                 }
                 vst1q_f32(o.as_mut_ptr(), sumf);
             }

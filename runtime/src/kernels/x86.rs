@@ -232,10 +232,10 @@ impl Widen for BlockQ4_0 {
 }
 
 /// Quantized (q8_0 or q4_0) matrix times q8_0 activations, four rows at a time, bit-identical to the
-/// scalar twin: each activation block is prepared ([`Widen::prep`]) once for the four rows, the four exact block sums come
-/// out of one `hadd` tree, and the four rows' `sumf += sumi * (d_w * d_x)` run as the four lanes of
-/// one vector (the same IEEE operations, lane by lane). Rows of unequal block counts take the per-row
-/// kernel `dot`, as do the last `rows % 4` rows.
+/// scalar twin: each activation block is prepared ([`Widen::prep`]) once for the four rows, the four
+/// exact block sums come out of one `hadd` tree, and the four rows' `sumf += sumi * (d_w * d_x)` run
+/// as the four lanes of one vector (the same IEEE operations, lane by lane). Rows of unequal block
+/// counts take the per-row kernel `dot`, as do the last `rows % 4` rows.
 #[inline(always)]
 fn matvec_quant<B: Widen>(
     w: &Tensor<'_>,
