@@ -108,7 +108,7 @@ fn exp8(x: __m256) -> __m256 {
     }
 }
 
-/// f32 matrix times `x` ([`super::matvec_f32_rows`]'s contract), four rows at a time: one FMA
+/// f32 matrix times `x` (row `r` is `data[r * cols..][..cols]`), four rows at a time: one FMA
 /// accumulator per row, each load of `x` shared by the four rows, one `hadd` tree for the four sums (a
 /// reordered sum, like [`dot_f32`]). Shapes it does not cover (columns not a multiple of 8, short `x`
 /// or `data`) and the last `rows % 4` rows use [`dot_f32`] per row.
@@ -292,12 +292,12 @@ fn matvec_quant<B: Widen>(
     }
 }
 
-/// q8_0 matrix times q8_0 activations, four rows at a time ([`matvec_quant`]), bit-identical.
+/// q8_0 matrix times q8_0 activations, four rows at a time (`matvec_quant`), bit-identical.
 pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
     matvec_quant::<BlockQ8_0>(w, xq, out, block_dot_q8_0)
 }
 
-/// q4_0 matrix times q8_0 activations, four rows at a time ([`matvec_quant`]), bit-identical.
+/// q4_0 matrix times q8_0 activations, four rows at a time (`matvec_quant`), bit-identical.
 pub fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
     matvec_quant::<BlockQ4_0>(w, xq, out, block_dot_q4_0)
 }
@@ -502,7 +502,7 @@ pub fn block_dot_q8_0(w: &BlockQ8_0, x: &BlockQ8_0) -> i32 {
 }
 
 /// Exact `sum_j (nibble_j - 8) * x.qs[j]` of a q4_0 block and a q8_0 block (`vpmaddubsw` on the
-/// nibbles, minus `8 sum x`; see [`Widen`]'s q4_0 implementation).
+/// nibbles, minus `8 sum x`; see the q4_0 `Widen` implementation).
 #[inline(always)]
 pub fn block_dot_q4_0(w: &BlockQ4_0, x: &BlockQ8_0) -> i32 {
     let v = w.lanes(BlockQ4_0::prep(x));
