@@ -2,14 +2,15 @@
 //!
 //! NEON (with double-precision vectors, `FDIV`, across-lane adds and half-precision conversion) is
 //! part of the AArch64 baseline, so every `aarch64-*` target gets these kernels; nothing here needs an
-//! optional extension (no `dotprod`, no `fp16` arithmetic).
+//! optional extension (no `fp16` arithmetic; `dotprod` is used only when the build enables it).
 //!
 //! - f32/f16/bf16 dots: 4 x 4-lane FMA accumulators, an across-lane sum, the tail in scalar order. The
 //!   sum is reordered against the scalar twin (tests use the worst-case reordering bound). f16 widens
 //!   with `FCVTL` and bf16 with a 16-bit shift: both exact, like the twin's conversions.
 //! - q8_0/q4_0 block dots: `SMULL` (i8 x i8 -> i16, exact for every `i8` including -128) and `SADALP`
-//!   (pairwise add into i32), an exact across-lane sum; the per-block float accumulation is the scalar
-//!   one, so results are bit-identical to the twin. Four rows at a time share the activation loads.
+//!   (pairwise add into i32), or `SDOT` when the build enables `dotprod` (`-C target-feature=+dotprod`);
+//!   an exact across-lane sum. The per-block float accumulation is the scalar one, so results are
+//!   bit-identical to the twin. Four rows at a time share the activation loads.
 //! - axpy and the head-size-8 `gather_axpy`: multiply then add, no FMA: bit-identical to the twin.
 //! - softmax's exponentials and SwiGLU: [`crate::math::expf`]'s operations lane by lane (no FMA), so the
 //!   same bits as the twin.
@@ -382,8 +383,9 @@ impl Widen for BlockQ4_0 {
 
 /// The exact products of 32 value pairs, summed into 4 i32 lanes: `SMULL` (i8 x i8 -> i16, exact for
 /// all `i8`, including -128 x -128) then `SADALP` (pairwise add into i32; no i16 sum can overflow).
+#[cfg(any(test, not(target_feature = "dotprod")))]
 #[inline(always)]
-fn dot_lanes(w: (int8x16_t, int8x16_t), x: (int8x16_t, int8x16_t)) -> int32x4_t {
+fn dot_lanes_smull(w: (int8x16_t, int8x16_t), x: (int8x16_t, int8x16_t)) -> int32x4_t {
     // SAFETY: register-only NEON operations; NEON is enabled at compile time (cfg glmix_neon).
     unsafe {
         let acc = vpaddlq_s16(vmull_s8(vget_low_s8(w.0), vget_low_s8(x.0)));
@@ -391,6 +393,42 @@ fn dot_lanes(w: (int8x16_t, int8x16_t), x: (int8x16_t, int8x16_t)) -> int32x4_t 
         let acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(w.1), vget_low_s8(x.1)));
         vpadalq_s16(acc, vmull_high_s8(w.1, x.1))
     }
+}
+
+/// The exact products of 32 value pairs, summed into 4 i32 lanes by two `SDOT`s (each lane adds four
+/// exact i8 x i8 products; no overflow). The kernels use it when the build enables the dot-product
+/// extension (`-C target-feature=+dotprod`, or a `-C target-cpu` that has it: Cortex-A55/A76 and later,
+/// Apple M1, Neoverse); tests also compile it (the directive lets the assembler accept `SDOT`) and run
+/// it where the CPU has it (qemu-user does). The intrinsic is unstable in Rust 1.95, hence `asm!`.
+#[cfg(any(test, target_feature = "dotprod"))]
+#[inline(always)]
+fn dot_lanes_sdot(w: (int8x16_t, int8x16_t), x: (int8x16_t, int8x16_t)) -> int32x4_t {
+    // SAFETY: register-only instructions. NEON is enabled at compile time (cfg glmix_neon); `SDOT` is
+    // too (cfg target_feature = "dotprod"), except in tests, which call this only where the CPU has it.
+    unsafe {
+        let mut acc = vdupq_n_s32(0);
+        core::arch::asm!(
+            ".arch_extension dotprod",
+            "sdot {acc:v}.4s, {w0:v}.16b, {x0:v}.16b",
+            "sdot {acc:v}.4s, {w1:v}.16b, {x1:v}.16b",
+            acc = inout(vreg) acc,
+            w0 = in(vreg) w.0,
+            x0 = in(vreg) x.0,
+            w1 = in(vreg) w.1,
+            x1 = in(vreg) x.1,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+        acc
+    }
+}
+
+/// The 4 i32 lanes of a block dot: `SDOT` when the build has `dotprod`, else `SMULL` + `SADALP`.
+#[inline(always)]
+fn dot_lanes(w: (int8x16_t, int8x16_t), x: (int8x16_t, int8x16_t)) -> int32x4_t {
+    #[cfg(target_feature = "dotprod")]
+    return dot_lanes_sdot(w, x);
+    #[cfg(not(target_feature = "dotprod"))]
+    return dot_lanes_smull(w, x);
 }
 
 /// Exact integer dot of a weight block and a q8_0 block (`B::dot_i32`).
@@ -629,6 +667,29 @@ mod tests {
         assert_eq!(block_dot(&mn, &mx), -32 * 128 * 127);
         let w4 = BlockQ4_0 { d: [0; 2], qs: [0; 16] }; // every value -8
         assert_eq!(block_dot(&w4, &mn), 32 * 8 * 128);
+    }
+
+    #[test]
+    fn sdot_and_smull_lanes_exact_full_range() {
+        let sum = |v: int32x4_t| {
+            // SAFETY: a register-only NEON operation (cfg glmix_neon).
+            unsafe { vaddvq_s32(v) }
+        };
+        let sdot = std::arch::is_aarch64_feature_detected!("dotprod");
+        if !sdot {
+            std::eprintln!("this CPU has no dotprod: SDOT lanes not checked");
+        }
+        let mut rng = Rng(8);
+        let (mn, mx) = (BlockQ8_0 { d: [0; 2], qs: [-128; 32] }, BlockQ8_0 { d: [0; 2], qs: [127; 32] });
+        let mut pairs = vec![(mn, mn), (mn, mx), (mx, mx)];
+        pairs.extend((0..2000).map(|_| (random_q8(&mut rng), random_q8(&mut rng))));
+        for (w, x) in pairs {
+            let want = w.dot_i32(&x);
+            assert_eq!(sum(dot_lanes_smull(w.i8x32(), x.i8x32())), want);
+            if sdot {
+                assert_eq!(sum(dot_lanes_sdot(w.i8x32(), x.i8x32())), want);
+            }
+        }
     }
 
     #[test]
