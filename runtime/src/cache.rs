@@ -110,6 +110,26 @@ impl<'s> SlotMap<'s> {
         })
     }
 
+    /// The slots of [`lookup`](Self::lookup)`(t)`, in its order, written to the front of `out` (as many
+    /// as fit); returns how many were written. Ring caches map each position straight to its slot.
+    pub fn lookup_into(&self, t: u32, out: &mut [u32]) -> usize {
+        let mut n = 0;
+        if !self.pattern.is_lattice() {
+            if self.slots > 0 {
+                for (o, j) in out.iter_mut().zip(self.pattern.reads(t)) {
+                    *o = j % self.slots;
+                    n += 1;
+                }
+            }
+            return n;
+        }
+        for (o, (_, slot)) in out.iter_mut().zip(self.lookup(t)) {
+            *o = slot as u32;
+            n += 1;
+        }
+        n
+    }
+
     /// After step `t`: evicts what R(t+1) does not read (calling `on_evict` with each freed slot) and
     /// returns the slot where position `t`'s record goes, or `None` if it cannot be cached.
     pub fn insert(&mut self, t: u32, mut on_evict: impl FnMut(usize)) -> Option<usize> {
@@ -182,6 +202,13 @@ mod tests {
                 })
                 .collect();
             assert_eq!(got, want, "{pattern:?} t={t}");
+            // `lookup_into` gives the same slots, and stops at the end of `out`.
+            let slots: vec::Vec<u32> = map.lookup(t).map(|(_, s)| s as u32).collect();
+            let mut out = vec![EMPTY; slots.len() + 1];
+            assert_eq!(map.lookup_into(t, &mut out), slots.len(), "{pattern:?} t={t}");
+            assert_eq!(out[..slots.len()], slots[..], "{pattern:?} t={t}");
+            let short = slots.len() / 2;
+            assert_eq!(map.lookup_into(t, &mut out[..short]), short, "{pattern:?} t={t}");
             if pattern.is_lattice() {
                 // The fast path: R(t) is exactly the cached set, in `order`.
                 let slots: vec::Vec<u32> = map.lookup(t).map(|(_, s)| s as u32).collect();

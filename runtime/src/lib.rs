@@ -19,10 +19,9 @@
 //! Outside tests the crate denies the lints that find panicking operations (`unwrap`, `expect`,
 //! `panic!`, `unreachable!`, `todo!`, `unimplemented!`, unchecked indexing and slicing): whatever
 //! bytes a model file, a snapshot, a token id or a position holds, the runtime answers with a typed
-//! error or a value, never a panic. Every exception is a narrow `#[allow]` whose comment states the
-//! invariant that keeps it in range. Two gaps remain: [`kernels`], [`math`] and [`session`] are
-//! exempt until their speed rewrite lands, and integer arithmetic (overflow, division by zero) is
-//! outside these lints; the fuzz targets (`fuzz/`) exercise both.
+//! error or a value, never a panic. No module is exempt: every exception is a narrow `#[allow]` whose
+//! comment states the invariant that keeps it in range. One gap remains: integer arithmetic (overflow,
+//! division by zero) is outside these lints; the fuzz targets (`fuzz/`) exercise it.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -44,8 +43,6 @@ compile_error!("glmix reads little-endian model files in place and supports litt
 
 pub mod cache;
 pub mod format;
-// The no-panic lint pass of this module is pending its speed rewrite: until then it is exempt.
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod kernels;
 pub mod loglinear;
 pub mod math;
@@ -54,8 +51,6 @@ pub mod pattern;
 pub mod plan;
 pub mod quant;
 pub mod sampler;
-// The no-panic lint pass of this module is pending its speed rewrite: until then it is exempt.
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod session;
 pub mod tensor;
 pub mod tokenizer;

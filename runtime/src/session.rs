@@ -154,6 +154,12 @@ fn take<'a>(buf: &mut &'a mut [f32], n: usize) -> &'a mut [f32] {
     head
 }
 
+/// The first `n` elements of `buf` (all of it when shorter; the plan sizes every buffer).
+fn prefix_mut<T>(buf: &mut [T], n: usize) -> &mut [T] {
+    let n = n.min(buf.len());
+    buf.split_at_mut(n).0
+}
+
 /// Views f32 words as u32 words (tags and slot lists live in the same buffer as floats).
 fn as_u32(words: &mut [f32]) -> &mut [u32] {
     // SAFETY: f32 and u32 have the same size and alignment and every bit pattern is valid for both;
@@ -382,8 +388,8 @@ impl<'m, 's> Session<'m, 's> {
         }
         let body = bytes.get(SNAPSHOT_HEADER..).unwrap_or(&[]);
         let state = self.state.get_mut(..words).unwrap_or(&mut []);
-        for (dst, src) in state.iter_mut().zip(body.chunks_exact(4)) {
-            *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
+        for (dst, &src) in state.iter_mut().zip(body.as_chunks::<4>().0) {
+            *dst = f32::from_le_bytes(src);
         }
         self.pos = pos;
         Ok(())
@@ -411,11 +417,13 @@ impl<'m, 's> Session<'m, 's> {
 
         let s = {
             let mut s = s;
+            // The rotary angles of `pos`, computed by the first layer that needs them.
+            let mut rope = kernels::RopeAngles::default();
             for (l, m) in model.mixers().iter().enumerate() {
                 let p = self.plan.layers.get(l).copied().unwrap_or_default();
                 let layer = LayerState::split(take(&mut caches, p.words()), &p);
                 kernels::rmsnorm(s.xb, s.x, model.layer_tensor(l, Role::MixerNorm).as_f32(), c.norm_eps);
-                mixer_step(model, l, m, &p, pos, layer, &mut s, self.poison);
+                mixer_step(model, l, m, &p, pos, layer, &mut s, &mut rope, self.poison);
                 add(s.x, s.xb2);
 
                 kernels::rmsnorm(s.xb, s.x, model.layer_tensor(l, Role::MlpNorm).as_f32(), c.norm_eps);
@@ -484,12 +492,13 @@ fn mixer_step(
     pos: u32,
     layer: LayerState<'_>,
     s: &mut Scratch<'_>,
+    rope: &mut kernels::RopeAngles,
     poison: bool,
 ) {
     let c = model.config();
     let (hd, nh) = (m.head_dim, m.n_heads);
     let (qd, kvd) = (m.q_dim(), m.kv_dim());
-    let (q, k, v, o) = (&mut s.q[..qd], &mut s.k[..kvd], &mut s.v[..kvd], &mut s.o[..qd]);
+    let (q, k, v, o) = (prefix_mut(s.q, qd), prefix_mut(s.k, kvd), prefix_mut(s.v, kvd), prefix_mut(s.o, qd));
     let (wq, wk, wv) =
         (model.layer_tensor(l, Role::Wq), model.layer_tensor(l, Role::Wk), model.layer_tensor(l, Role::Wv));
     // Also the state-space decay gates and level weights, which read the same input.
@@ -501,15 +510,13 @@ fn mixer_step(
 
     if m.form == Form::StateSpace {
         // S = diag(d) S + k v^T ; o = S^T q / sqrt(hd), per head. `hb2` holds the decay gates d.
-        let n = qd.min(s.hb2.len());
-        let d = &mut s.hb2[..n];
+        let d = prefix_mut(s.hb2, qd);
         kernels::matvec(&wd, s.xb, s.xq, d);
         d.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
         if m.is_loglinear() {
             // Level weights in `hb` (the plan sizes it for them), then the step of crate::loglinear.
             let levels = crate::loglinear::level_weights(m.pattern, c.max_context as u32);
-            let n = (nh * levels).min(s.hb.len());
-            let lambda = &mut s.hb[..n];
+            let lambda = prefix_mut(s.hb, nh * levels);
             kernels::matvec(&wl, s.xb, s.xq, lambda);
             lambda.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
             let shape = crate::loglinear::Shape {
@@ -547,35 +554,39 @@ fn mixer_step(
 
     match c.positional {
         Positional::None => {}
-        Positional::RopeInterleaved => kernels::rope_interleaved_qk(q, k, hd, pos as usize, c.rope_theta),
-        Positional::RopeHalf => kernels::rope_half_qk(q, k, hd, pos as usize, c.rope_theta),
+        Positional::RopeInterleaved => match rope.get(hd, pos as usize, c.rope_theta) {
+            Some(angles) => kernels::rope_interleaved_qk_angles(q, k, hd, angles),
+            None => kernels::rope_interleaved_qk(q, k, hd, pos as usize, c.rope_theta),
+        },
+        Positional::RopeHalf => match rope.get(hd, pos as usize, c.rope_theta) {
+            Some(angles) => kernels::rope_half_qk_angles(q, k, hd, angles),
+            None => kernels::rope_half_qk(q, k, hd, pos as usize, c.rope_theta),
+        },
     }
 
     let slots = SlotMap::attach(m.pattern, p.slots as u32, layer.tags);
     // The slots of R(pos), nearest first.
-    let mut n = 0;
-    for (_, slot) in slots.lookup(pos) {
-        if let Some(r) = s.reads.get_mut(n) {
-            *r = slot as u32;
-            n += 1;
-        }
-    }
+    let n = slots.lookup_into(pos, s.reads);
     // Farthest first, so that dense attention sums in llama2.c's order (ascending positions, the
     // current one last).
-    let reads = &mut s.reads[..n];
+    let reads = prefix_mut(s.reads, n);
     reads.reverse();
-    let reads = &*reads;
+    let reads = kernels::Slots::new(reads);
     let scale = crate::math::sqrtf(hd as f32);
     let group = nh / m.n_kv_heads.max(1);
     let gamma = model.layer_tensor(l, Role::Gamma).as_f32();
     for h in 0..nh {
         let kvh = h / group.max(1);
         let qh = head(q, h, hd);
-        let scores = &mut s.scores[..n + 1];
-        kernels::gather_scores(qh, layer.keys, kvd, kvh * hd, reads, scale, scores);
-        scores[n] = kernels::dot_f32(qh, head(k, kvh, hd)) / scale;
+        // The reads' scores, then the current position's (the plan sizes `scores` for both; a shorter
+        // buffer would leave the head's output zero).
+        let scores = s.scores.get_mut(..=n).unwrap_or_default();
+        if let Some((current, past)) = scores.split_last_mut() {
+            kernels::gather_scores(qh, layer.keys, kvd, kvh * hd, reads, scale, past);
+            *current = kernels::dot_f32(qh, head(k, kvh, hd)) / scale;
+        }
         kernels::softmax(scores);
-        let a_t = scores[n];
+        let a_t = scores.last().copied().unwrap_or(0.0);
         let oh = record_mut(o, h, hd);
         oh.fill(0.0);
         match m.form {
@@ -589,7 +600,7 @@ fn mixer_step(
             }
             Form::Chained => {
                 let g = gamma.get(h).copied().unwrap_or(0.0);
-                for (&a, &slot) in scores.iter().zip(reads) {
+                for (&a, &slot) in scores.iter().zip(reads.list()) {
                     kernels::axpy(oh, (1.0 - g) * a, at(layer.values, slot as usize * kvd + kvh * hd, hd));
                     kernels::axpy(oh, g * a, at(layer.outs, slot as usize * qd + h * hd, hd));
                 }

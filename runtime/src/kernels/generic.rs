@@ -38,8 +38,8 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 /// Dot product of a row of little-endian f16 (`w`, 2 bytes per element) with `x`, sequential in f32.
 pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
     let mut val = 0.0f32;
-    for (b, &xv) in w.chunks_exact(2).zip(x) {
-        val += f16::from_le_bytes([b[0], b[1]]).to_f32() * xv;
+    for (&b, &xv) in w.as_chunks::<2>().0.iter().zip(x) {
+        val += f16::from_le_bytes(b).to_f32() * xv;
     }
     val
 }
@@ -47,8 +47,8 @@ pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
 /// Dot product of a row of little-endian bf16 (`w`, 2 bytes per element) with `x`, sequential in f32.
 pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
     let mut val = 0.0f32;
-    for (b, &xv) in w.chunks_exact(2).zip(x) {
-        val += bf16::from_le_bytes([b[0], b[1]]).to_f32() * xv;
+    for (&b, &xv) in w.as_chunks::<2>().0.iter().zip(x) {
+        val += bf16::from_le_bytes(b).to_f32() * xv;
     }
     val
 }
@@ -108,11 +108,35 @@ pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, o
     }
 }
 
-/// Whether every record `buf[slots[i] * stride + offset..][..len]` is in range (one check for a whole
-/// gather, so that the loops below index without per-record checks).
+/// The cache slots a gather reads, with an upper bound of them computed once: every head of a layer
+/// gathers over the same slots, so each gather's range check ([`all_in_range`]) is O(1).
+#[derive(Clone, Copy, Debug)]
+pub struct Slots<'a> {
+    list: &'a [u32],
+    /// At least every slot of `list` (their maximum, or the bound of a list this one is part of).
+    max: u32,
+}
+
+impl<'a> Slots<'a> {
+    /// The slots `list`, in order.
+    pub fn new(list: &'a [u32]) -> Self {
+        Slots { list, max: list.iter().copied().max().unwrap_or(0) }
+    }
+    /// The slots, in order.
+    pub fn list(&self) -> &'a [u32] {
+        self.list
+    }
+    /// The slots from index `from` on (none past the end), with the same bound.
+    pub fn tail(&self, from: usize) -> Slots<'a> {
+        Slots { list: self.list.get(from..).unwrap_or_default(), max: self.max }
+    }
+}
+
+/// Whether every record `buf[slot * stride + offset..][..len]` of `slots` is in range (one check for
+/// a whole gather, so that the loops below index without per-record checks).
 #[inline(always)]
-pub(crate) fn all_in_range(buf: &[f32], slots: &[u32], stride: usize, offset: usize, len: usize) -> bool {
-    let max = slots.iter().copied().max().unwrap_or(0) as usize;
+pub(crate) fn all_in_range(buf: &[f32], slots: Slots<'_>, stride: usize, offset: usize, len: usize) -> bool {
+    let max = slots.max as usize;
     let end = max.checked_mul(stride).and_then(|v| v.checked_add(offset)).and_then(|v| v.checked_add(len));
     end.is_some_and(|end| end <= buf.len())
 }
@@ -125,27 +149,27 @@ pub(crate) fn gather_scores_n<const N: usize>(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
     scale: f32,
     out: &mut [f32],
 ) {
     let q = *q;
     let dot = |rec: &[f32; N]| {
         let mut val = 0.0f32;
-        for k in 0..N {
-            val += q[k] * rec[k];
+        for (&a, &b) in q.iter().zip(rec) {
+            val += a * b;
         }
         val / scale
     };
     if all_in_range(buf, slots, stride, offset, N) {
-        for (o, &s) in out.iter_mut().zip(slots) {
+        for (o, &s) in out.iter_mut().zip(slots.list) {
             // SAFETY: `s * stride + offset + N <= buf.len()` for every slot (checked above, without
             // overflow), so the N f32 read are inside `buf`; `[f32; N]` has f32's alignment.
             let rec = unsafe { &*buf.as_ptr().add(s as usize * stride + offset).cast::<[f32; N]>() };
             *o = dot(rec);
         }
     } else {
-        for (o, &s) in out.iter_mut().zip(slots) {
+        for (o, &s) in out.iter_mut().zip(slots.list) {
             let start = (s as usize).saturating_mul(stride).saturating_add(offset);
             *o = match buf.get(start..).and_then(|r| r.first_chunk::<N>()) {
                 Some(rec) => dot(rec),
@@ -164,22 +188,22 @@ pub(crate) fn gather_axpy_n<const N: usize>(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
 ) {
     let mut acc = *o;
     let mut add = |a: f32, rec: &[f32; N]| {
-        for k in 0..N {
-            acc[k] += a * rec[k];
+        for (acc, &r) in acc.iter_mut().zip(rec) {
+            *acc += a * r;
         }
     };
     if all_in_range(buf, slots, stride, offset, N) {
-        for (&a, &s) in weights.iter().zip(slots) {
+        for (&a, &s) in weights.iter().zip(slots.list) {
             // SAFETY: as in `gather_scores_n`: every record is inside `buf` (checked above).
             let rec = unsafe { &*buf.as_ptr().add(s as usize * stride + offset).cast::<[f32; N]>() };
             add(a, rec);
         }
     } else {
-        for (&a, &s) in weights.iter().zip(slots) {
+        for (&a, &s) in weights.iter().zip(slots.list) {
             let start = (s as usize).saturating_mul(stride).saturating_add(offset);
             if let Some(rec) = buf.get(start..).and_then(|r| r.first_chunk::<N>()) {
                 add(a, rec);
@@ -193,8 +217,8 @@ pub(crate) fn gather_axpy_n<const N: usize>(
 /// `out = weight * (ss * x)`, over the common length `n` of the three slices.
 pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
     let n = out.len().min(x.len()).min(weight.len());
-    let ss = rms_scale(&x[..n], eps);
-    for ((o, &xv), &wv) in out[..n].iter_mut().zip(x).zip(weight) {
+    let ss = rms_scale(x.get(..n).unwrap_or_default(), eps);
+    for ((o, &xv), &wv) in out.iter_mut().zip(x).zip(weight) {
         *o = wv * (ss * xv);
     }
 }
@@ -202,8 +226,8 @@ pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
 /// [`rmsnorm`] in place (llama2.c's `rmsnorm(x, x, w, n)`), same arithmetic.
 pub fn rmsnorm_inplace(x: &mut [f32], weight: &[f32], eps: f32) {
     let n = x.len().min(weight.len());
-    let ss = rms_scale(&x[..n], eps);
-    for (xv, &wv) in x[..n].iter_mut().zip(weight) {
+    let ss = rms_scale(x.get(..n).unwrap_or_default(), eps);
+    for (xv, &wv) in x.iter_mut().zip(weight) {
         *xv = wv * (ss * *xv);
     }
 }
@@ -297,9 +321,80 @@ pub fn rope_interleaved_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: u
         let val = pos as f32 * freq;
         let (fcr, fci) = (cosf(val), sinf(val));
         for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
-            let (v0, v1) = (head[i], head[i + 1]);
-            head[i] = v0 * fcr - v1 * fci;
-            head[i + 1] = v0 * fci + v1 * fcr;
+            // `i + 1 < head_dim`: the pair is always there.
+            if let Some([h0, h1]) = head.get_mut(i..i + 2) {
+                let (v0, v1) = (*h0, *h1);
+                *h0 = v0 * fcr - v1 * fci;
+                *h1 = v0 * fci + v1 * fcr;
+            }
+        }
+    }
+}
+
+/// Most angles [`RopeAngles`] holds: head sizes up to 128.
+pub const ROPE_MAX_PAIRS: usize = 64;
+
+/// The cosine and sine of each rotary angle of one position, `angle_j = pos * (1 / powf(theta, 2j /
+/// head_dim))` (the formula of [`rope_interleaved`] and [`rope_half`] alike), computed once per token
+/// and shared by every layer and head: the values those functions compute per call, so the same bits.
+#[derive(Clone, Debug)]
+pub struct RopeAngles {
+    /// `(head_dim, pos, theta bits)` of `cs`, or `None` before the first use.
+    key: Option<(usize, usize, u32)>,
+    cs: [(f32, f32); ROPE_MAX_PAIRS],
+}
+
+impl Default for RopeAngles {
+    fn default() -> Self {
+        RopeAngles { key: None, cs: [(1.0, 0.0); ROPE_MAX_PAIRS] }
+    }
+}
+
+impl RopeAngles {
+    /// The `head_dim / 2` angles of `pos`, recomputed only when the arguments differ from the last
+    /// call's; `None` when `head_dim / 2 > ROPE_MAX_PAIRS` (compute per call then).
+    pub fn get(&mut self, head_dim: usize, pos: usize, theta: f32) -> Option<&[(f32, f32)]> {
+        let pairs = head_dim / 2;
+        let cs = self.cs.get_mut(..pairs)?;
+        let key = (head_dim, pos, theta.to_bits());
+        if self.key != Some(key) {
+            for (j, a) in cs.iter_mut().enumerate() {
+                let freq = 1.0f32 / powf(theta, (2 * j) as f32 / head_dim as f32);
+                let val = pos as f32 * freq;
+                *a = (cosf(val), sinf(val));
+            }
+            self.key = Some(key);
+        }
+        Some(cs)
+    }
+}
+
+/// [`rope_interleaved_qk`] with the angles given ([`RopeAngles::get`]): pairs `(2j, 2j + 1)` of each
+/// head rotated by angle `j`, for `j < angles.len()`.
+pub fn rope_interleaved_qk_angles(q: &mut [f32], k: &mut [f32], head_dim: usize, angles: &[(f32, f32)]) {
+    if head_dim == 0 {
+        return;
+    }
+    for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
+        for (pair, &(fcr, fci)) in head.as_chunks_mut::<2>().0.iter_mut().zip(angles) {
+            let [v0, v1] = *pair;
+            *pair = [v0 * fcr - v1 * fci, v0 * fci + v1 * fcr];
+        }
+    }
+}
+
+/// [`rope_half_qk`] with the angles given ([`RopeAngles::get`]): pairs `(j, j + head_dim / 2)` of
+/// each head rotated by angle `j`, for `j < angles.len()`.
+pub fn rope_half_qk_angles(q: &mut [f32], k: &mut [f32], head_dim: usize, angles: &[(f32, f32)]) {
+    if head_dim == 0 {
+        return;
+    }
+    for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
+        let (lo, hi) = head.split_at_mut(head_dim / 2);
+        for ((x0, x1), &(fcr, fci)) in lo.iter_mut().zip(hi.iter_mut()).zip(angles) {
+            let (v0, v1) = (*x0, *x1);
+            *x0 = v0 * fcr - v1 * fci;
+            *x1 = v0 * fci + v1 * fcr;
         }
     }
 }
@@ -323,9 +418,13 @@ pub fn rope_half_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: usize, t
         let val = pos as f32 * freq;
         let (fcr, fci) = (cosf(val), sinf(val));
         for head in q.chunks_exact_mut(head_dim).chain(k.chunks_exact_mut(head_dim)) {
-            let (v0, v1) = (head[i], head[i + half]);
-            head[i] = v0 * fcr - v1 * fci;
-            head[i + half] = v0 * fci + v1 * fcr;
+            // `i < half <= head_dim - half`: both halves hold element `i`.
+            let (lo, hi) = head.split_at_mut(half);
+            if let (Some(h0), Some(h1)) = (lo.get_mut(i), hi.get_mut(i)) {
+                let (v0, v1) = (*h0, *h1);
+                *h0 = v0 * fcr - v1 * fci;
+                *h1 = v0 * fci + v1 * fcr;
+            }
         }
     }
 }
@@ -334,7 +433,7 @@ pub fn rope_half_qk(q: &mut [f32], k: &mut [f32], head_dim: usize, pos: usize, t
 /// elements are converted to their value as f32). A row past the end gives zeros.
 pub fn embedding_row(t: &Tensor<'_>, row: usize, out: &mut [f32]) {
     let n = t.cols().min(out.len());
-    let out = &mut out[..n];
+    let out = out.get_mut(..n).unwrap_or_default();
     let bytes = t.row(row);
     if bytes.is_empty() {
         out.fill(0.0);
@@ -342,18 +441,18 @@ pub fn embedding_row(t: &Tensor<'_>, row: usize, out: &mut [f32]) {
     }
     match t.dtype() {
         DType::F32 => {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            for (o, &b) in out.iter_mut().zip(bytes.as_chunks::<4>().0) {
+                *o = f32::from_le_bytes(b);
             }
         }
         DType::F16 => {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                *o = f16::from_le_bytes([b[0], b[1]]).to_f32();
+            for (o, &b) in out.iter_mut().zip(bytes.as_chunks::<2>().0) {
+                *o = f16::from_le_bytes(b).to_f32();
             }
         }
         DType::BF16 => {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                *o = bf16::from_le_bytes([b[0], b[1]]).to_f32();
+            for (o, &b) in out.iter_mut().zip(bytes.as_chunks::<2>().0) {
+                *o = bf16::from_le_bytes(b).to_f32();
             }
         }
         DType::Q8_0 => dequantize_blocks::<BlockQ8_0>(bytes, out),
@@ -364,8 +463,8 @@ pub fn embedding_row(t: &Tensor<'_>, row: usize, out: &mut [f32]) {
             }
         }
         DType::U32 => {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                *o = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32;
+            for (o, &b) in out.iter_mut().zip(bytes.as_chunks::<4>().0) {
+                *o = u32::from_le_bytes(b) as f32;
             }
         }
     }
@@ -382,6 +481,29 @@ fn dequantize_blocks<B: QuantBlock>(bytes: &[u8], out: &mut [f32]) {
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn rope_with_shared_angles_equals_per_call() {
+        let mut rng = crate::kernels::testutil::Rng(7);
+        let mut angles = RopeAngles::default();
+        for (hd, pos) in [(8, 0), (8, 255), (6, 1000), (64, 77), (7, 3), (2, 65_535), (128, 9)] {
+            let (q0, k0) = (rng.vec(3 * hd), rng.vec(hd));
+            for half in [false, true] {
+                let (mut q1, mut k1, mut q2, mut k2) = (q0.clone(), k0.clone(), q0.clone(), k0.clone());
+                let a = angles.get(hd, pos, 10_000.0).unwrap();
+                if half {
+                    rope_half_qk(&mut q1, &mut k1, hd, pos, 10_000.0);
+                    rope_half_qk_angles(&mut q2, &mut k2, hd, a);
+                } else {
+                    rope_interleaved_qk(&mut q1, &mut k1, hd, pos, 10_000.0);
+                    rope_interleaved_qk_angles(&mut q2, &mut k2, hd, a);
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!((bits(&q1), bits(&k1)), (bits(&q2), bits(&k2)), "hd {hd} pos {pos} half {half}");
+            }
+        }
+        assert!(angles.get(2 * ROPE_MAX_PAIRS + 2, 1, 10_000.0).is_none());
+    }
     use crate::kernels::testutil::*;
     use crate::quant::quantize_row_q8_0;
     use std::vec;
@@ -402,7 +524,7 @@ mod tests {
             {
                 let (mut want, mut got) = (vec![0.0f32; slots.len()], vec![0.0f32; slots.len()]);
                 gather_scores(&q, &buf, stride, offset, slots, 2.5, &mut want);
-                crate::kernels::gather_scores(&q, &buf, stride, offset, slots, 2.5, &mut got);
+                crate::kernels::gather_scores(&q, &buf, stride, offset, Slots::new(slots), 2.5, &mut got);
                 for (g, w) in got.iter().zip(&want) {
                     // Other head sizes use `dot_f32`, reordered on AVX2 and NEON (and AVX2 head size 8).
                     let bitwise = matches!(hd, 16 | 32) || !cfg!(any(glmix_avx2, glmix_neon));
@@ -415,7 +537,7 @@ mod tests {
                 let init = rng.vec(hd);
                 let (mut want, mut got) = (init.clone(), init);
                 gather_axpy(&mut want, &weights, &buf, stride, offset, slots);
-                crate::kernels::gather_axpy(&mut got, &weights, &buf, stride, offset, slots);
+                crate::kernels::gather_axpy(&mut got, &weights, &buf, stride, offset, Slots::new(slots));
                 assert_eq!(
                     got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                     want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
@@ -425,7 +547,7 @@ mod tests {
         }
         // Mismatched lengths: the common prefix, no panic.
         let mut out = [7.0f32; 2];
-        crate::kernels::gather_scores(&[1.0; 8], &[1.0; 12], 4, 0, &[0, 2, 1], 1.0, &mut out);
+        crate::kernels::gather_scores(&[1.0; 8], &[1.0; 12], 4, 0, Slots::new(&[0, 2, 1]), 1.0, &mut out);
         assert_eq!(out, [8.0, 0.0]);
     }
 

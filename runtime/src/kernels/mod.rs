@@ -52,13 +52,14 @@ use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
 use crate::tensor::{DType, Tensor};
 
 pub use generic::{
-    embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_half_qk, rope_interleaved,
-    rope_interleaved_qk, silu,
+    embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_half_qk, rope_half_qk_angles,
+    rope_interleaved, rope_interleaved_qk, rope_interleaved_qk_angles, silu, RopeAngles, Slots,
+    ROPE_MAX_PAIRS,
 };
 
 /// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized).
 pub fn softmax(x: &mut [f32]) {
-    generic::softmax_with(x, Arch::exp_shifted);
+    Arch::softmax(x);
 }
 
 /// SwiGLU in place, [`generic::swiglu`] bit for bit (may be vectorized).
@@ -135,7 +136,7 @@ pub(crate) trait Dot {
         buf: &[f32],
         stride: usize,
         offset: usize,
-        slots: &[u32],
+        slots: Slots<'_>,
         scale: f32,
         out: &mut [f32],
     ) {
@@ -149,7 +150,7 @@ pub(crate) trait Dot {
         buf: &[f32],
         stride: usize,
         offset: usize,
-        slots: &[u32],
+        slots: Slots<'_>,
     ) {
         generic::gather_axpy_n(o, weights, buf, stride, offset, slots)
     }
@@ -157,6 +158,11 @@ pub(crate) trait Dot {
     #[inline(always)]
     fn exp_shifted(x: &mut [f32], shift: f32) {
         generic::exp_shifted(x, shift)
+    }
+    /// [`generic::softmax`] (implementations must give the same bits).
+    #[inline(always)]
+    fn softmax(x: &mut [f32]) {
+        generic::softmax_with(x, Self::exp_shifted)
     }
     /// [`generic::swiglu`] (implementations must give the same bits).
     #[inline(always)]
@@ -218,7 +224,7 @@ pub fn gather_scores(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
     scale: f32,
     out: &mut [f32],
 ) {
@@ -229,7 +235,7 @@ pub fn gather_scores(
     } else if let Ok(q) = <&[f32; 32]>::try_from(q) {
         generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
     } else {
-        for (o, &s) in out.iter_mut().zip(slots) {
+        for (o, &s) in out.iter_mut().zip(slots.list()) {
             let start = (s as usize).saturating_mul(stride).saturating_add(offset);
             let rec = buf.get(start..start.saturating_add(q.len())).unwrap_or(&[]);
             *o = Arch::f32(q, rec) / scale;
@@ -239,7 +245,14 @@ pub fn gather_scores(
 
 /// Weighted sum of cached records, [`generic::gather_axpy`]'s contract: `o += weights[i] *
 /// buf[slots[i] * stride + offset..][..o.len()]` in order. Bit-identical on every architecture.
-pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, offset: usize, slots: &[u32]) {
+pub fn gather_axpy(
+    o: &mut [f32],
+    weights: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+) {
     if let Ok(o) = <&mut [f32; 8]>::try_from(&mut *o) {
         Arch::gather_axpy8(o, weights, buf, stride, offset, slots);
     } else if let Ok(o) = <&mut [f32; 16]>::try_from(&mut *o) {
@@ -248,7 +261,7 @@ pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, o
         generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
     } else {
         let len = o.len();
-        for (&a, &s) in weights.iter().zip(slots) {
+        for (&a, &s) in weights.iter().zip(slots.list()) {
             let start = (s as usize).saturating_mul(stride).saturating_add(offset);
             Arch::axpy(o, a, buf.get(start..start.saturating_add(len)).unwrap_or(&[]));
         }
@@ -272,7 +285,7 @@ pub(crate) fn matvec_f32_rows<K: Dot>(data: &[f32], cols: usize, x: &[f32], out:
 /// The one row loop of [`matvec`], monomorphized per architecture's dot kernels `K`.
 pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
     let rows = w.rows().min(out.len());
-    let out = &mut out[..rows];
+    let out = out.get_mut(..rows).unwrap_or_default();
     let cols = w.cols();
     match w.dtype() {
         DType::F32 => {

@@ -14,15 +14,8 @@
 //! - axpy and the head-size-8 `gather_axpy`: multiply then add, no FMA: bit-identical to the twin.
 //! - softmax's exponentials and SwiGLU: [`crate::math::expf`]'s operations lane by lane (no FMA), so the
 //!   same bits as the twin.
-//!
-//! Unlike the rest of [`super`] (exempt until its lint pass), this module is held to the crate's
-//! no-panic lints: every slice is cut with checked `get`, chunked iterators or zips.
-#![cfg_attr(
-    not(test),
-    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
-use super::{generic, Dot};
+use super::{generic, Dot, Slots};
 use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0, QuantBlock};
 use crate::tensor::Tensor;
 use core::arch::aarch64::*;
@@ -74,7 +67,7 @@ impl Dot for Neon {
         buf: &[f32],
         stride: usize,
         offset: usize,
-        slots: &[u32],
+        slots: Slots<'_>,
     ) {
         gather_axpy8(o, weights, buf, stride, offset, slots)
     }
@@ -317,7 +310,7 @@ pub fn gather_axpy8(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
 ) {
     if !generic::all_in_range(buf, slots, stride, offset, 8) {
         return generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
@@ -328,7 +321,7 @@ pub fn gather_axpy8(
     unsafe {
         let (mut lo, mut hi) = (vld1q_f32(o.as_ptr()), vld1q_f32(o.as_ptr().add(4)));
         let base = buf.as_ptr().add(offset);
-        for (&a, &s) in weights.iter().zip(slots) {
+        for (&a, &s) in weights.iter().zip(slots.list()) {
             let p = base.add(s as usize * stride);
             let va = vdupq_n_f32(a);
             lo = vaddq_f32(lo, vmulq_f32(va, vld1q_f32(p)));
@@ -633,15 +626,15 @@ mod tests {
             let weights = rng.vec(n);
             let o0: [f32; 8] = core::array::from_fn(|_| rng.f32());
             let (mut got, mut want) = (o0, o0);
-            gather_axpy8(&mut got, &weights, &buf, stride, offset, &slots);
-            generic::gather_axpy_n(&mut want, &weights, &buf, stride, offset, &slots);
+            gather_axpy8(&mut got, &weights, &buf, stride, offset, Slots::new(&slots));
+            generic::gather_axpy_n(&mut want, &weights, &buf, stride, offset, Slots::new(&slots));
             assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "n={n}");
             // A slot past the end: the twin's behaviour (skipped), no panic.
             let (mut got, mut want) = (o0, o0);
             let far: Vec<u32> = slots.iter().copied().chain([1000]).collect();
             let weights: Vec<f32> = weights.iter().copied().chain([0.5]).collect();
-            gather_axpy8(&mut got, &weights, &buf, stride, offset, &far);
-            generic::gather_axpy_n(&mut want, &weights, &buf, stride, offset, &far);
+            gather_axpy8(&mut got, &weights, &buf, stride, offset, Slots::new(&far));
+            generic::gather_axpy_n(&mut want, &weights, &buf, stride, offset, Slots::new(&far));
             assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "n={n} far");
         }
     }

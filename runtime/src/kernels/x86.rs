@@ -13,7 +13,7 @@
 //!   four rows at a time, sharing each prepared activation block.
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
-use super::{generic, Dot};
+use super::{generic, Dot, Slots};
 use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0, QuantBlock};
 use crate::tensor::Tensor;
 use core::arch::x86_64::*;
@@ -68,7 +68,7 @@ impl Dot for Avx2 {
         buf: &[f32],
         stride: usize,
         offset: usize,
-        slots: &[u32],
+        slots: Slots<'_>,
         scale: f32,
         out: &mut [f32],
     ) {
@@ -143,7 +143,8 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
         }
     }
     for o in quads.into_remainder() {
-        *o = dot_f32(&data[r * cols..(r + 1) * cols], x);
+        // Rows `r < rows` are inside `data` (checked above): the fallback is never taken.
+        *o = dot_f32(data.get(r * cols..(r + 1) * cols).unwrap_or_default(), x);
         r += 1;
     }
 }
@@ -253,15 +254,15 @@ fn matvec_quant<B: Widen>(
                 *o = generic::vec_dot_by(b, xq, dot);
             }
         } else {
-            // SAFETY: block `j < nb` exists in every row and in `xq` (checked above); the loads are in
-            // `Widen`'s methods; the store writes one `chunks_exact_mut(4)` chunk. AVX2/F16C are enabled
+            // SAFETY: the loads are in `Widen`'s methods; the store writes one `chunks_exact_mut(4)` chunk. AVX2/F16C are enabled
             // at compile time (cfg glmix_avx2).
             unsafe {
                 let mut sumf = _mm_setzero_ps();
-                for (j, bx) in xq[..nb].iter().enumerate() {
+                let [r0, r1, r2, r3] = rows;
+                // `nb` blocks: every row and `xq` have at least `nb` (checked above).
+                for ((((bx, b0), b1), b2), b3) in xq.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
                     let x = B::prep(bx);
                     let dot = |b: &B| b.lanes(x);
-                    let (b0, b1, b2, b3) = (&rows[0][j], &rows[1][j], &rows[2][j], &rows[3][j]);
                     let h = _mm256_hadd_epi32(
                         _mm256_hadd_epi32(dot(b0), dot(b1)),
                         _mm256_hadd_epi32(dot(b2), dot(b3)),
@@ -310,25 +311,27 @@ pub fn gather_scores8(
     buf: &[f32],
     stride: usize,
     offset: usize,
-    slots: &[u32],
+    slots: Slots<'_>,
     scale: f32,
     out: &mut [f32],
 ) {
-    let n = slots.len().min(out.len());
+    let n = slots.list().len().min(out.len());
     if !generic::all_in_range(buf, slots, stride, offset, 8) {
         return generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
     }
-    let (slots, out) = (&slots[..n], &mut out[..n]);
-    let (mut s8, mut o8) = (slots.chunks_exact(8), out.chunks_exact_mut(8));
+    let list = slots.list().get(..n).unwrap_or_default();
+    let out = out.get_mut(..n).unwrap_or_default();
+    let ((s8, _), (o8, o_tail)) = (list.as_chunks::<8>(), out.as_chunks_mut::<8>());
+    let s_tail = slots.tail(8 * s8.len());
     // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above), so each
-    // unaligned 8-lane load stays inside `buf`; stores write one `chunks_exact_mut(8)` chunk of `out`.
+    // unaligned 8-lane load stays inside `buf`; stores write one `[f32; 8]` chunk of `out`.
     // AVX2 is enabled at compile time (cfg glmix_avx2).
     unsafe {
         let qv = _mm256_loadu_ps(q.as_ptr());
         let sv = _mm256_set1_ps(scale);
         let base = buf.as_ptr().add(offset);
         let p = |s: u32| _mm256_mul_ps(qv, _mm256_loadu_ps(base.add(s as usize * stride)));
-        for (s, o) in (&mut s8).zip(&mut o8) {
+        for (s, o) in s8.iter().zip(o8) {
             let a01 = _mm256_hadd_ps(p(s[0]), p(s[1]));
             let a23 = _mm256_hadd_ps(p(s[2]), p(s[3]));
             let a45 = _mm256_hadd_ps(p(s[4]), p(s[5]));
@@ -340,7 +343,7 @@ pub fn gather_scores8(
             _mm256_storeu_ps(o.as_mut_ptr(), _mm256_div_ps(_mm256_add_ps(lo, hi), sv));
         }
     }
-    generic::gather_scores_n(q, buf, stride, offset, s8.remainder(), scale, o8.into_remainder());
+    generic::gather_scores_n(q, buf, stride, offset, s_tail, scale, o_tail);
 }
 
 /// `x[i] = expf(x[i] - shift)`, 8 lanes at a time; bit-identical to the scalar twin.
@@ -361,7 +364,7 @@ pub fn exp_shifted(x: &mut [f32], shift: f32) {
 /// SwiGLU `h1[i] = silu(h1[i]) * h3[i]`, 8 lanes at a time; bit-identical to the scalar twin.
 pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
     let n = h1.len().min(h3.len());
-    let (h1, h3) = (&mut h1[..n], &h3[..n]);
+    let (h1, h3) = (h1.get_mut(..n).unwrap_or_default(), h3.get(..n).unwrap_or_default());
     let mut c1 = h1.chunks_exact_mut(8);
     let mut c3 = h3.chunks_exact(8);
     // SAFETY: loads and stores touch the 8 f32 of one `chunks_exact(8)` chunk of each slice; AVX2 is
@@ -404,7 +407,7 @@ macro_rules! hsum_epi32 {
 /// `sum a[i] b[i]` over the common prefix; 4 x 8 FMA accumulators.
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
+    let (a, b) = (a.get(..n).unwrap_or_default(), b.get(..n).unwrap_or_default());
     let (a32, b32) = (a.chunks_exact(32), b.chunks_exact(32));
     let (a8, b8) = (a32.remainder().chunks_exact(8), b32.remainder().chunks_exact(8));
     let (a1, b1) = (a8.remainder(), b8.remainder());
@@ -434,7 +437,7 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 /// f16 row bytes times `x` over the common prefix (F16C conversion, 2 x 8 FMA accumulators).
 pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
     let n = (w.len() / 2).min(x.len());
-    let (w, x) = (&w[..2 * n], &x[..n]);
+    let (w, x) = (w.get(..2 * n).unwrap_or_default(), x.get(..n).unwrap_or_default());
     let (w16, x16) = (w.chunks_exact(32), x.chunks_exact(16));
     let (wt, xt) = (w16.remainder(), x16.remainder());
     // SAFETY: each 128-bit load reads 16 bytes at offset 0 or 16 of a 32-byte chunk, each f32 load 8
@@ -456,7 +459,7 @@ pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
 /// bf16 row bytes times `x` over the common prefix (bf16 -> f32 is a 16-bit shift).
 pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
     let n = (w.len() / 2).min(x.len());
-    let (w, x) = (&w[..2 * n], &x[..n]);
+    let (w, x) = (w.get(..2 * n).unwrap_or_default(), x.get(..n).unwrap_or_default());
     let (w16, x16) = (w.chunks_exact(32), x.chunks_exact(16));
     let (wt, xt) = (w16.remainder(), x16.remainder());
     // SAFETY: as in `dot_f16`: 16-byte loads at offsets 0 and 16 of 32-byte chunks, 8-f32 loads at
@@ -478,7 +481,7 @@ pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
 /// `y[i] += a * x[i]` over the common prefix; multiply then add (no FMA), as the scalar twin.
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     let n = y.len().min(x.len());
-    let (y, x) = (&mut y[..n], &x[..n]);
+    let (y, x) = (y.get_mut(..n).unwrap_or_default(), x.get(..n).unwrap_or_default());
     let mut y8 = y.chunks_exact_mut(8);
     let mut x8 = x.chunks_exact(8);
     // SAFETY: each load/store touches 8 f32 at offset 0 of a `chunks_exact(8)` chunk (unaligned);
