@@ -8,7 +8,8 @@
 //! | `glmix_dsp` | `thumbv7em-*` (M4, M7); `thumbv8m.main-*` built with `-C target-feature=+dsp` or `-C target-cpu=cortex-m33/m35p/m55/m85` | `kernels::arm_dsp` (SMLAD) |
 //! | `glmix_vfp` | `glmix_dsp` and a hard-float triple (`*-eabihf`) | `kernels::arm_dsp` f32 row pairs (VLDM + VMLA) |
 //! | `glmix_avx2` | `x86_64` with `avx2`, `fma` and `f16c` enabled at compile time | `kernels::x86` |
-//! | (none) | everything else (thumbv6m, riscv32, plain x86_64) | `kernels::generic` only |
+//! | `glmix_neon` | `aarch64` with `neon` (the AArch64 baseline; off only on `*-softfloat` triples) | `kernels::neon` |
+//! | (none) | everything else (thumbv6m, riscv32, plain x86_64, aarch64 softfloat) | `kernels::generic` only |
 //!
 //! Environment switches (read at build time):
 //! - `GLMIX_KERNELS=generic`: select no architecture kernels at all (the scalar twins everywhere; makes
@@ -20,6 +21,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(glmix_dsp)");
     println!("cargo::rustc-check-cfg=cfg(glmix_avx2)");
     println!("cargo::rustc-check-cfg=cfg(glmix_vfp)");
+    println!("cargo::rustc-check-cfg=cfg(glmix_neon)");
     println!("cargo::rerun-if-env-changed=GLMIX_KERNELS");
     println!("cargo::rerun-if-changed=build.rs");
 
@@ -47,6 +49,9 @@ fn main() {
     }
     if arch == "x86_64" && has("avx2") && has("fma") && has("f16c") {
         println!("cargo::rustc-cfg=glmix_avx2");
+    }
+    if arch == "aarch64" && has("neon") {
+        println!("cargo::rustc-cfg=glmix_neon");
     }
 }
 

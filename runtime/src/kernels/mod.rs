@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | [`generic`] | always compiled, always public | the specification of everything |
 //! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
+//! | `neon` | `glmix_neon`: `aarch64` with `neon` (every hosted aarch64 target) | f32/f16/bf16 dots and f32 matvec rows in fours, q8_0/q4_0 block dots (SMULL + SADALP; SDOT when built with `+dotprod`) and matvec rows in fours, axpy, softmax exp, SwiGLU, head-size-8 gather axpy |
 //! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
 //!
 //! The architecture modules only provide dot products (the `Dot` trait); the row loop of
@@ -21,11 +22,12 @@
 //!   `sumf += sumi * (d_w * d_x)` is the scalar one everywhere.
 //! - [`axpy`] is bit-identical everywhere (no FMA).
 //! - f32/f16/bf16 dots ([`dot_f32`] and [`matvec`] on float weights) are sequential f32 sums
-//!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86`: results
-//!   differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the scalar kernels on a host.
+//!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86` and (4-lane
+//!   ones) in `neon`: results differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the
+//!   scalar kernels on a host.
 //! - Everything else (norms, softmax, activations, rope) is specified in [`generic`] and uses
-//!   [`crate::math`], so it is bit-identical everywhere; `x86` vectorizes softmax's exponentials and
-//!   SwiGLU with the same operations lane by lane (same bits, tested).
+//!   [`crate::math`], so it is bit-identical everywhere; `x86` and `neon` vectorize softmax's
+//!   exponentials and SwiGLU with the same operations lane by lane (same bits, tested).
 //!
 //! # Lengths
 //!
@@ -36,6 +38,8 @@ pub mod generic;
 
 #[cfg(glmix_dsp)]
 pub mod arm_dsp;
+#[cfg(glmix_neon)]
+pub mod neon;
 #[cfg(glmix_avx2)]
 pub mod x86;
 
@@ -88,6 +92,16 @@ pub(crate) trait Dot {
     {
         for (r, o) in out.iter_mut().enumerate() {
             *o = Self::q8_0(blocks_from_bytes(w.row(r)), xq);
+        }
+    }
+    /// q4_0 matrix rows times `xq`: `out[r] = Self::q4_0(row r, xq)` for `r < out.len()`, bit for bit.
+    #[inline(always)]
+    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32])
+    where
+        Self: Sized,
+    {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = Self::q4_0(blocks_from_bytes(w.row(r)), xq);
         }
     }
     /// f16 row bytes times `x`, over the common prefix.
@@ -162,7 +176,9 @@ pub(crate) trait Dot {
 type Arch = x86::Avx2;
 #[cfg(glmix_dsp)]
 type Arch = arm_dsp::Dsp;
-#[cfg(not(any(glmix_avx2, glmix_dsp)))]
+#[cfg(glmix_neon)]
+type Arch = neon::Neon;
+#[cfg(not(any(glmix_avx2, glmix_dsp, glmix_neon)))]
 type Arch = generic::Generic;
 
 /// Matrix-vector product `out[r] = sum_c W[r][c] x[c]` for `r < w.rows()`.
@@ -194,7 +210,7 @@ pub fn matvec(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
     matvec_with::<Arch>(w, x, xq, out);
 }
 
-/// `sum a[i] b[i]` over the common prefix (reordered on AVX2 hosts; see the module docs).
+/// `sum a[i] b[i]` over the common prefix (reordered on AVX2 and NEON; see the module docs).
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     Arch::f32(a, b)
 }
@@ -286,11 +302,7 @@ pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], o
             }
         }
         DType::Q8_0 => K::matvec_q8_0(w, xq, out),
-        DType::Q4_0 => {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = K::q4_0(blocks_from_bytes(w.row(r)), xq);
-            }
-        }
+        DType::Q4_0 => K::matvec_q4_0(w, xq, out),
         DType::U8 | DType::U32 => out.fill(0.0),
     }
 }

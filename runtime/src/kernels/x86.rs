@@ -6,13 +6,15 @@
 //!
 //! - f32/f16/bf16 dots: 8-lane FMA accumulators, a horizontal sum, the tail in scalar order. The sum
 //!   is reordered against the scalar twin (tests use the worst-case reordering bound).
-//! - q8_0/q4_0 block dots: both operands widened to i16, `vpmaddwd`, an exact i32 horizontal sum; the
-//!   per-block float accumulation is the scalar one, so results are bit-identical to the twin (for all
-//!   `i8` values, including -128, unlike `vpmaddubsw`-based kernels that saturate).
+//! - q8_0/q4_0 block dots: exact i32 sums; the per-block float accumulation is the scalar one, so
+//!   results are bit-identical to the twin for all `i8` values, including -128. q8_0 widens both
+//!   operands to i16 for `vpmaddwd` (the `vpmaddubsw` sign trick is wrong for -128); q4_0 feeds the
+//!   unsigned nibbles to `vpmaddubsw` (no saturation possible) and subtracts `8 sum x`. Matrices run
+//!   four rows at a time, sharing each prepared activation block.
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
 use super::{generic, Dot, Slots};
-use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
+use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0, QuantBlock};
 use crate::tensor::Tensor;
 use core::arch::x86_64::*;
 
@@ -51,6 +53,10 @@ impl Dot for Avx2 {
     #[inline(always)]
     fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
         matvec_q8_0(w, xq, out)
+    }
+    #[inline(always)]
+    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        matvec_q4_0(w, xq, out)
     }
     #[inline(always)]
     fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
@@ -102,7 +108,7 @@ fn exp8(x: __m256) -> __m256 {
     }
 }
 
-/// f32 matrix times `x` ([`super::matvec_f32_rows`]'s contract), four rows at a time: one FMA
+/// f32 matrix times `x` (row `r` is `data[r * cols..][..cols]`), four rows at a time: one FMA
 /// accumulator per row, each load of `x` shared by the four rows, one `hadd` tree for the four sums (a
 /// reordered sum, like [`dot_f32`]). Shapes it does not cover (columns not a multiple of 8, short `x`
 /// or `data`) and the last `rows % 4` rows use [`dot_f32`] per row.
@@ -143,46 +149,137 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// q8_0 matrix times q8_0 activations, four rows at a time, bit-identical to the scalar twin: each
-/// activation block is widened once for the four rows, the four exact block sums come out of one
-/// `hadd` tree, and the four rows' `sumf += sumi * (d_w * d_x)` run as the four lanes of one vector
-/// (the same IEEE operations, lane by lane). Rows of unequal block counts take the per-row kernel.
-pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+/// A weight block type whose exact integer dot with a q8_0 block comes as 8 i32 lanes, against an
+/// activation block prepared once (`Self::X`) and shared by every row.
+pub(crate) trait Widen: QuantBlock {
+    /// An activation block, prepared for this weight type.
+    type X: Copy;
+    /// Prepares an activation block.
+    fn prep(x: &BlockQ8_0) -> Self::X;
+    /// 8 i32 lanes whose sum is the exact `dot_i32` of `self` and the prepared block.
+    fn lanes(&self, x: Self::X) -> __m256i;
+    /// The scale's f16 bytes (little-endian).
+    fn d_bytes(&self) -> [u8; 2];
+}
+
+/// A q8_0 block's 32 values widened to i16, in two vectors (elements 0..16 and 16..32).
+#[inline(always)]
+fn widen_q8_0(b: &BlockQ8_0) -> (__m256i, __m256i) {
+    // SAFETY: two 16-byte unaligned loads at offsets 0 and 16 of the 32-byte `qs` array; AVX2 is
+    // enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let p = b.qs.as_ptr();
+        (
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast())),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(16).cast())),
+        )
+    }
+}
+
+/// q8_0 weights: both operands widened to i16, `vpmaddwd` (exact for every `i8`, including -128).
+impl Widen for BlockQ8_0 {
+    type X = (__m256i, __m256i);
+    #[inline(always)]
+    fn prep(x: &BlockQ8_0) -> Self::X {
+        widen_q8_0(x)
+    }
+    #[inline(always)]
+    fn lanes(&self, (x0, x1): Self::X) -> __m256i {
+        let (w0, w1) = widen_q8_0(self);
+        // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
+        unsafe { _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1)) }
+    }
+    #[inline(always)]
+    fn d_bytes(&self) -> [u8; 2] {
+        self.d
+    }
+}
+
+/// q4_0 weights: `sum (n - 8) x = sum n x - 8 sum x`, exactly. The nibbles `n` (unsigned, 0..=15) go
+/// straight into `vpmaddubsw` against the 32 `i8` of `x` (pair sums within +-3840: no saturation, for
+/// every `i8` including -128), then `vpmaddwd` by ones; `8 sum x` is prepared once per activation
+/// block, in the same 8-lane layout, and subtracted per row.
+impl Widen for BlockQ4_0 {
+    /// The 32 activation values as `i8`, and 8 lanes summing to `8 sum x`.
+    type X = (__m256i, __m256i);
+    #[inline(always)]
+    fn prep(x: &BlockQ8_0) -> Self::X {
+        // SAFETY: one 32-byte unaligned load of the 32-byte `qs` array; AVX2 is enabled at compile time
+        // (cfg glmix_avx2).
+        unsafe {
+            let xv = _mm256_loadu_si256(x.qs.as_ptr().cast());
+            let eight =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), xv), _mm256_set1_epi16(1));
+            (xv, eight)
+        }
+    }
+    #[inline(always)]
+    fn lanes(&self, (xv, eight): Self::X) -> __m256i {
+        // SAFETY: one 16-byte unaligned load of the 16-byte `qs` array; AVX2 is enabled at compile time
+        // (cfg glmix_avx2).
+        unsafe {
+            let q = _mm_loadu_si128(self.qs.as_ptr().cast());
+            // Elements 0..16 are the low nibbles (low 128-bit lane), 16..32 the high ones.
+            let both = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(q), _mm_srli_epi16::<4>(q));
+            let n = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+            let nx = _mm256_madd_epi16(_mm256_maddubs_epi16(n, xv), _mm256_set1_epi16(1));
+            _mm256_sub_epi32(nx, eight)
+        }
+    }
+    #[inline(always)]
+    fn d_bytes(&self) -> [u8; 2] {
+        self.d
+    }
+}
+
+/// Quantized (q8_0 or q4_0) matrix times q8_0 activations, four rows at a time, bit-identical to the
+/// scalar twin: each activation block is prepared ([`Widen::prep`]) once for the four rows, the four
+/// exact block sums come out of one `hadd` tree, and the four rows' `sumf += sumi * (d_w * d_x)` run
+/// as the four lanes of one vector (the same IEEE operations, lane by lane). Rows of unequal block
+/// counts take the per-row kernel `dot`, as do the last `rows % 4` rows.
+#[inline(always)]
+fn matvec_quant<B: Widen>(
+    w: &Tensor<'_>,
+    xq: &[BlockQ8_0],
+    out: &mut [f32],
+    dot: impl Fn(&B, &BlockQ8_0) -> i32 + Copy,
+) {
     let mut quads = out.chunks_exact_mut(4);
     let mut r = 0;
     for o in &mut quads {
-        let rows: [&[BlockQ8_0]; 4] = core::array::from_fn(|i| blocks_from_bytes(w.row(r + i)));
+        let rows: [&[B]; 4] = core::array::from_fn(|i| blocks_from_bytes(w.row(r + i)));
         let nb = rows[0].len().min(xq.len());
         if rows.iter().any(|b| b.len().min(xq.len()) != nb) {
             for (o, b) in o.iter_mut().zip(rows) {
-                *o = generic::vec_dot_by(b, xq, block_dot_q8_0);
+                *o = generic::vec_dot_by(b, xq, dot);
             }
         } else {
-            // SAFETY: block `j < nb` exists in every row and in `xq` (checked above); each 16-byte
-            // unaligned load reads half of a 32-byte `qs` array; the store writes one
-            // `chunks_exact_mut(4)` chunk. AVX2/F16C are enabled at compile time (cfg glmix_avx2).
+            // SAFETY: the loads are in `Widen`'s methods; the store writes one `chunks_exact_mut(4)` chunk. AVX2/F16C are enabled
+            // at compile time (cfg glmix_avx2).
             unsafe {
                 let mut sumf = _mm_setzero_ps();
                 let [r0, r1, r2, r3] = rows;
                 // `nb` blocks: every row and `xq` have at least `nb` (checked above).
                 for ((((bx, b0), b1), b2), b3) in xq.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
-                    let px = bx.qs.as_ptr();
-                    let x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.cast()));
-                    let x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.add(16).cast()));
-                    let dot = |b: &BlockQ8_0| {
-                        let pw = b.qs.as_ptr();
-                        let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.cast()));
-                        let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.add(16).cast()));
-                        _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1))
-                    };
+                    let x = B::prep(bx);
+                    let dot = |b: &B| b.lanes(x);
                     let h = _mm256_hadd_epi32(
                         _mm256_hadd_epi32(dot(b0), dot(b1)),
                         _mm256_hadd_epi32(dot(b2), dot(b3)),
                     );
                     let sumi = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-                    let h16 = |b: &BlockQ8_0| u16::from_le_bytes(b.d) as i16;
-                    let dw = _mm_cvtph_ps(_mm_setr_epi16(h16(b0), h16(b1), h16(b2), h16(b3), 0, 0, 0, 0));
-                    let dx = _mm_cvtph_ps(_mm_set1_epi16(h16(bx)));
+                    let h16 = |d: [u8; 2]| u16::from_le_bytes(d) as i16;
+                    let dw = _mm_cvtph_ps(_mm_setr_epi16(
+                        h16(b0.d_bytes()),
+                        h16(b1.d_bytes()),
+                        h16(b2.d_bytes()),
+                        h16(b3.d_bytes()),
+                        0,
+                        0,
+                        0,
+                        0,
+                    ));
+                    let dx = _mm_cvtph_ps(_mm_set1_epi16(h16(bx.d)));
                     sumf = _mm_add_ps(sumf, _mm_mul_ps(_mm_cvtepi32_ps(sumi), _mm_mul_ps(dw, dx)));
                 }
                 _mm_storeu_ps(o.as_mut_ptr(), sumf);
@@ -191,9 +288,19 @@ pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
         r += 4;
     }
     for o in quads.into_remainder() {
-        *o = generic::vec_dot_by(blocks_from_bytes(w.row(r)), xq, block_dot_q8_0);
+        *o = generic::vec_dot_by(blocks_from_bytes::<B>(w.row(r)), xq, dot);
         r += 1;
     }
+}
+
+/// q8_0 matrix times q8_0 activations, four rows at a time (`matvec_quant`), bit-identical.
+pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+    matvec_quant::<BlockQ8_0>(w, xq, out, block_dot_q8_0)
+}
+
+/// q4_0 matrix times q8_0 activations, four rows at a time (`matvec_quant`), bit-identical.
+pub fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+    matvec_quant::<BlockQ4_0>(w, xq, out, block_dot_q4_0)
 }
 
 /// Attention scores for head size 8, eight cached positions at a time: eight products `q * k_j`, then a
@@ -389,39 +496,21 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     generic::axpy(y8.into_remainder(), a, x8.remainder());
 }
 
-/// Exact `sum_j w.qs[j] * x.qs[j]` of two q8_0 blocks.
+/// Exact `sum_j w.qs[j] * x.qs[j]` of two q8_0 blocks (`vpmaddwd` on both widened to i16).
 #[inline(always)]
 pub fn block_dot_q8_0(w: &BlockQ8_0, x: &BlockQ8_0) -> i32 {
-    // SAFETY: four 16-byte unaligned loads at offsets 0 and 16 of the two 32-byte `qs` arrays; AVX2
-    // enabled at compile time (cfg glmix_avx2).
-    unsafe {
-        let (pw, px) = (w.qs.as_ptr(), x.qs.as_ptr());
-        let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.cast()));
-        let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.add(16).cast()));
-        let x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.cast()));
-        let x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.add(16).cast()));
-        hsum_epi32!(_mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1),))
-    }
+    let v = w.lanes(BlockQ8_0::prep(x));
+    // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
+    unsafe { hsum_epi32!(v) }
 }
 
-/// Exact `sum_j (nibble_j - 8) * x.qs[j]` of a q4_0 block and a q8_0 block.
+/// Exact `sum_j (nibble_j - 8) * x.qs[j]` of a q4_0 block and a q8_0 block (`vpmaddubsw` on the
+/// nibbles, minus `8 sum x`; see the q4_0 `Widen` implementation).
 #[inline(always)]
 pub fn block_dot_q4_0(w: &BlockQ4_0, x: &BlockQ8_0) -> i32 {
-    // SAFETY: one 16-byte unaligned load of `w.qs` (16 bytes), two of `x.qs` at offsets 0 and 16
-    // (32 bytes); AVX2 enabled at compile time (cfg glmix_avx2).
-    unsafe {
-        let q = _mm_loadu_si128(w.qs.as_ptr().cast());
-        let (m, e) = (_mm_set1_epi8(0x0F), _mm_set1_epi8(8));
-        // Elements 0..16 are the low nibbles, 16..32 the high ones; value nibble - 8 in [-8, 7].
-        let lo = _mm_sub_epi8(_mm_and_si128(q, m), e);
-        let hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16::<4>(q), m), e);
-        let px = x.qs.as_ptr();
-        let x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.cast()));
-        let x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(px.add(16).cast()));
-        let p0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(lo), x0);
-        let p1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(hi), x1);
-        hsum_epi32!(_mm256_add_epi32(p0, p1))
-    }
+    let v = w.lanes(BlockQ4_0::prep(x));
+    // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
+    unsafe { hsum_epi32!(v) }
 }
 
 #[cfg(test)]
@@ -571,24 +660,34 @@ mod tests {
     #[test]
     fn matvec_vs_scalar_every_dtype() {
         let mut rng = Rng(5);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for cols in LENGTHS {
-            let rows_n = 11;
-            let rows: Vec<Vec<f32>> = (0..rows_n).map(|_| rng.vec(cols)).collect();
-            let x = rng.vec(cols);
-            let mut xq = vec![BlockQ8_0::default(); cols.div_ceil(QK)];
-            quantize_row_q8_0(&x, &mut xq);
-            for dtype in WEIGHT_DTYPES {
-                let enc = encode(dtype, &rows, cols);
-                let t = enc.tensor();
-                let (mut got, mut want) = (vec![0.0f32; rows_n], vec![0.0f32; rows_n]);
-                super::super::matvec_with::<Avx2>(&t, &x, &xq, &mut got);
-                generic::matvec(&t, &x, &xq, &mut want);
-                for r in 0..rows_n {
-                    if matches!(dtype, DType::Q8_0 | DType::Q4_0) {
-                        assert_eq!(got[r].to_bits(), want[r].to_bits(), "{dtype:?} cols {cols}");
-                    } else {
-                        let tol = reorder_tolerance(&rows[r], &x) * 1.01;
-                        assert!((got[r] - want[r]).abs() <= tol, "{dtype:?} cols {cols}");
+            // 11 rows: two quads and a tail of 3 (the 4-row q8_0/q4_0/f32 paths and the per-row one).
+            for rows_n in [11, 4, 1] {
+                let rows: Vec<Vec<f32>> = (0..rows_n).map(|_| rng.vec(cols)).collect();
+                let x = rng.vec(cols);
+                let mut xq = vec![BlockQ8_0::default(); cols.div_ceil(QK)];
+                quantize_row_q8_0(&x, &mut xq);
+                for dtype in WEIGHT_DTYPES {
+                    let enc = encode(dtype, &rows, cols);
+                    let t = enc.tensor();
+                    let (mut got, mut want) = (vec![0.0f32; rows_n], vec![0.0f32; rows_n]);
+                    super::super::matvec_with::<Avx2>(&t, &x, &xq, &mut got);
+                    generic::matvec(&t, &x, &xq, &mut want);
+                    for r in 0..rows_n {
+                        if matches!(dtype, DType::Q8_0 | DType::Q4_0) {
+                            assert_eq!(got[r].to_bits(), want[r].to_bits(), "{dtype:?} cols {cols}");
+                        } else {
+                            let tol = reorder_tolerance(&rows[r], &x) * 1.01;
+                            assert!((got[r] - want[r]).abs() <= tol, "{dtype:?} cols {cols}");
+                        }
+                    }
+                    // Fewer activation blocks than the rows have: the common blocks, same bits.
+                    if matches!(dtype, DType::Q8_0 | DType::Q4_0) && xq.len() > 1 {
+                        let short = &xq[..xq.len() - 1];
+                        super::super::matvec_with::<Avx2>(&t, &x, short, &mut got);
+                        generic::matvec(&t, &x, short, &mut want);
+                        assert_eq!(bits(&got), bits(&want), "{dtype:?} cols {cols} short");
                     }
                 }
             }
