@@ -115,7 +115,18 @@ impl<'s> SlotMap<'s> {
     pub fn lookup_into(&self, t: u32, out: &mut [u32]) -> usize {
         let mut n = 0;
         if !self.pattern.is_lattice() {
-            if self.slots > 0 {
+            if self.slots == 0 {
+                return 0;
+            }
+            if let Some(span) = self.pattern.ring_span(t) {
+                // Positions t-1, t-2, ..., t-span: their slots count down, wrapping below zero.
+                let mut slot = t.wrapping_sub(1) % self.slots;
+                for o in out.iter_mut().take(span as usize) {
+                    *o = slot;
+                    slot = if slot == 0 { self.slots - 1 } else { slot - 1 };
+                    n += 1;
+                }
+            } else {
                 for (o, j) in out.iter_mut().zip(self.pattern.reads(t)) {
                     *o = j % self.slots;
                     n += 1;

@@ -155,6 +155,16 @@ impl Pattern {
         }
     }
 
+    /// For the ring patterns (dense, window, order), how many positions R(t) holds: `t - 1` down to
+    /// `t - span`, nearest first, what [`Pattern::reads`] yields. `None` for the level-based patterns.
+    pub const fn ring_span(&self, t: u32) -> Option<u32> {
+        match *self {
+            Pattern::Dense => Some(t),
+            Pattern::Window(w) | Pattern::Order(w) => Some(if w < t { w } else { t }),
+            _ => None,
+        }
+    }
+
     /// True for the lattices, whose cached positions are tracked by tags; all other patterns keep a
     /// ring buffer of the last [`Pattern::slots`] positions (slot = position mod slots).
     pub const fn is_lattice(&self) -> bool {

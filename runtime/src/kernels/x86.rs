@@ -75,6 +75,21 @@ impl Dot for Avx2 {
         gather_scores8(q, buf, stride, offset, slots, scale, out)
     }
     #[inline(always)]
+    fn gather_axpy8(
+        o: &mut [f32; 8],
+        weights: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+    ) {
+        gather_axpy8(o, weights, buf, stride, offset, slots)
+    }
+    #[inline(always)]
+    fn softmax(x: &mut [f32]) {
+        softmax(x)
+    }
+    #[inline(always)]
     fn swiglu(h1: &mut [f32], h3: &[f32]) {
         swiglu(h1, h3)
     }
@@ -344,6 +359,83 @@ pub fn gather_scores8(
         }
     }
     generic::gather_scores_n(q, buf, stride, offset, s_tail, scale, o_tail);
+}
+
+/// Weighted sum of cached records for head size 8, [`generic::gather_axpy_n`] bit for bit: the
+/// accumulator is one vector, each record one load, `acc + w * rec` unfused (the twin's lane
+/// operations). Out-of-range records take the twin.
+pub fn gather_axpy8(
+    o: &mut [f32; 8],
+    weights: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+) {
+    if !generic::all_in_range(buf, slots, stride, offset, 8) {
+        return generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+    }
+    // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above), so each
+    // unaligned 8-lane load stays inside `buf`; `o` is 8 f32. AVX2 is enabled at compile time.
+    unsafe {
+        let base = buf.as_ptr().add(offset);
+        let mut acc = _mm256_loadu_ps(o.as_ptr());
+        for (&a, &s) in weights.iter().zip(slots.list()) {
+            let rec = _mm256_loadu_ps(base.add(s as usize * stride));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(a), rec));
+        }
+        _mm256_storeu_ps(o.as_mut_ptr(), acc);
+    }
+}
+
+/// Softmax, [`generic::softmax`] bit for bit: the maximum 8 lanes at a time (`MAXPS` returns its
+/// second operand, the running maximum, when either is NaN: a NaN never wins, as in the twin's
+/// `v > max`; the lanes may settle on another zero's sign than the twin, which no `expf(x - max)`
+/// can tell apart), the exponentials by [`exp_shifted`], the sum in order, the divisions 8 at a time.
+pub fn softmax(x: &mut [f32]) {
+    let Some(&first) = x.first() else {
+        return;
+    };
+    let (chunks, rest) = x.as_chunks::<8>();
+    let mut max = first;
+    if !chunks.is_empty() {
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: each load reads one `[f32; 8]` chunk, the store writes `lanes`; AVX2 is enabled at
+        // compile time (cfg glmix_avx2).
+        unsafe {
+            let mut acc = _mm256_set1_ps(first);
+            for c in chunks {
+                acc = _mm256_max_ps(_mm256_loadu_ps(c.as_ptr()), acc);
+            }
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        }
+        for v in lanes {
+            if v > max {
+                max = v;
+            }
+        }
+    }
+    for &v in rest {
+        if v > max {
+            max = v;
+        }
+    }
+    exp_shifted(x, max);
+    let mut sum = 0.0f32;
+    for &v in x.iter() {
+        sum += v;
+    }
+    let (chunks, rest) = x.as_chunks_mut::<8>();
+    // SAFETY: each load and store touches one `[f32; 8]` chunk; AVX2 is enabled at compile time.
+    unsafe {
+        let d = _mm256_set1_ps(sum);
+        for c in chunks {
+            _mm256_storeu_ps(c.as_mut_ptr(), _mm256_div_ps(_mm256_loadu_ps(c.as_ptr()), d));
+        }
+    }
+    for v in rest {
+        *v /= sum;
+    }
 }
 
 /// `x[i] = expf(x[i] - shift)`, 8 lanes at a time; bit-identical to the scalar twin.
@@ -621,6 +713,44 @@ mod tests {
         swiglu(&mut got, &h3);
         generic::swiglu(&mut want, &h3);
         assert_eq!(bits(&got), bits(&want));
+    }
+
+    #[test]
+    fn softmax_and_gather_axpy8_bit_identical() {
+        let mut rng = Rng(21);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let special = [0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -1e30, 1e30, -90.0];
+        for n in LENGTHS.into_iter().chain([2, 8, 9, 16, 300]) {
+            let base: Vec<f32> = (0..n).map(|_| rng.f32() * 30.0).collect();
+            let mut cases = vec![base.clone(), vec![-0.0; n], base.iter().map(|v| v - 200.0).collect()];
+            for (k, &sp) in special.iter().enumerate() {
+                let mut c = base.clone();
+                c[(k * 7) % n] = sp;
+                cases.push(c);
+                let mut c = base.clone();
+                c[0] = sp;
+                cases.push(c);
+            }
+            for x in cases {
+                let (mut got, mut want) = (x.clone(), x.clone());
+                softmax(&mut got);
+                generic::softmax(&mut want);
+                assert_eq!(bits(&got), bits(&want), "softmax n={n} x[..4]={:?}", &x[..n.min(4)]);
+            }
+        }
+        let (stride, records) = (13, 50);
+        let buf = rng.vec(stride * records);
+        for n in [0, 1, 2, 7, 49] {
+            let list: Vec<u32> = (0..n).map(|_| rng.next() % records as u32).collect();
+            let weights = rng.vec(n);
+            for offset in [0, 5] {
+                let o0: [f32; 8] = core::array::from_fn(|_| rng.f32());
+                let (mut got, mut want) = (o0, o0);
+                gather_axpy8(&mut got, &weights, &buf, stride, offset, Slots::new(&list));
+                generic::gather_axpy(&mut want, &weights, &buf, stride, offset, &list);
+                assert_eq!(bits(&got), bits(&want), "gather_axpy8 n={n} offset={offset}");
+            }
+        }
     }
 
     #[test]
