@@ -124,38 +124,53 @@ fn exp8(x: __m256) -> __m256 {
 }
 
 /// f32 matrix times `x` (row `r` is `data[r * cols..][..cols]`), four rows at a time: one FMA
-/// accumulator per row, each load of `x` shared by the four rows, one `hadd` tree for the four sums (a
-/// reordered sum, like [`dot_f32`]). Shapes it does not cover (columns not a multiple of 8, short `x`
-/// or `data`) and the last `rows % 4` rows use [`dot_f32`] per row.
+/// accumulator per row, each load of `x` shared by the four rows, one `hadd` tree for the four sums,
+/// then the `cols % 8` trailing columns of each row in order (a reordered sum, like [`dot_f32`]).
+/// Shapes it does not cover (fewer than 8 columns, short `x` or `data`) and the last `rows % 4` rows
+/// use [`dot_f32`] per row.
 pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     let rows = out.len();
-    let fits = cols > 0
-        && cols.is_multiple_of(8)
-        && x.len() >= cols
-        && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
+    let fits = cols >= 8 && x.len() >= cols && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
     if !fits {
         return super::matvec_f32_rows::<Avx2>(data, cols, x, out);
     }
+    let body = cols - cols % 8;
+    let x_tail = x.get(body..cols).unwrap_or_default();
     let mut quads = out.chunks_exact_mut(4);
     let mut r = 0;
-    // SAFETY: `data` holds `rows * cols` f32 (checked above); row `r + i < rows` is read at offsets
-    // `(r + i) * cols + c` with `c + 8 <= cols`, and `x` at `c + 8 <= cols <= x.len()` (unaligned
-    // loads). The store writes one `chunks_exact_mut(4)` chunk. AVX2/FMA are enabled at compile time.
-    unsafe {
-        for o in &mut quads {
+    for o in &mut quads {
+        let mut sums = [0.0f32; 4];
+        // SAFETY: `data` holds `rows * cols` f32 (checked above); row `r + i < rows` is read at
+        // offsets `(r + i) * cols + c` with `c + 8 <= body <= cols`, and `x` at `c + 8 <= cols <=
+        // x.len()` (unaligned loads). AVX2/FMA are enabled at compile time.
+        unsafe {
             let p = data.as_ptr().add(r * cols);
+            let (p0, p1, p2, p3) = (p, p.add(cols), p.add(2 * cols), p.add(3 * cols));
             let mut acc = [_mm256_setzero_ps(); 4];
-            for c in (0..cols).step_by(8) {
+            let mut c = 0;
+            while c < body {
                 let xv = _mm256_loadu_ps(x.as_ptr().add(c));
-                for (i, a) in acc.iter_mut().enumerate() {
-                    *a = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(i * cols + c)), xv, *a);
-                }
+                acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(p0.add(c)), xv, acc[0]);
+                acc[1] = _mm256_fmadd_ps(_mm256_loadu_ps(p1.add(c)), xv, acc[1]);
+                acc[2] = _mm256_fmadd_ps(_mm256_loadu_ps(p2.add(c)), xv, acc[2]);
+                acc[3] = _mm256_fmadd_ps(_mm256_loadu_ps(p3.add(c)), xv, acc[3]);
+                c += 8;
             }
             let h = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
-            let s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
-            _mm_storeu_ps(o.as_mut_ptr(), s);
-            r += 4;
+            let s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+            _mm_storeu_ps(sums.as_mut_ptr(), s4);
         }
+        if !x_tail.is_empty() {
+            for (i, sum) in sums.iter_mut().enumerate() {
+                let start = (r + i) * cols + body;
+                let row_tail = data.get(start..start + x_tail.len()).unwrap_or_default();
+                for (&w, &xv) in row_tail.iter().zip(x_tail) {
+                    *sum += w * xv;
+                }
+            }
+        }
+        o.copy_from_slice(&sums);
+        r += 4;
     }
     for o in quads.into_remainder() {
         // Rows `r < rows` are inside `data` (checked above): the fallback is never taken.
@@ -660,7 +675,9 @@ mod tests {
     #[test]
     fn matvec_f32_quads_vs_scalar() {
         let mut rng = Rng(21);
-        for (rows, cols) in [(7usize, 64usize), (4, 8), (13, 288), (3, 16), (9, 36)] {
+        for (rows, cols) in
+            [(7usize, 64usize), (4, 8), (13, 288), (3, 16), (9, 36), (8, 172), (5, 9), (4, 7), (6, 4097)]
+        {
             let (w, x) = (rng.vec(rows * cols), rng.vec(cols + 2));
             let mut got = vec![0.0f32; rows];
             matvec_f32(&w, cols, &x, &mut got);
