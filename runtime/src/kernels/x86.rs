@@ -333,20 +333,25 @@ fn matvec_quant<B: Widen>(
             *p = (B::prep(bx), dx);
         }
         let prep = prep.get(..xc.len()).unwrap_or_default();
-        // Block `c * PREP_CHUNK` of row `r`.
-        // SAFETY: callers pass `r < full`: the row's `rb / B::BYTES >= nb` blocks lie in `data` (block
-        // types have alignment 1), and block `c * PREP_CHUNK + prep.len() <= nb` ends inside the row.
-        let row = |r: usize| unsafe { data.as_ptr().add(r * rb).cast::<B>().add(c * PREP_CHUNK) };
+        // Block `c * PREP_CHUNK` of row `r` (in `data` when `r < full`: the row's `rb / B::BYTES >= nb`
+        // blocks lie in `data`, block types have alignment 1, and block `c * PREP_CHUNK + prep.len() <=
+        // nb` ends inside the row).
+        let row = |r: usize| data.as_ptr().wrapping_add(r * rb).cast::<B>().wrapping_add(c * PREP_CHUNK);
         let (groups, tail) = fast.as_chunks_mut::<8>();
-        for (g, o) in groups.iter_mut().enumerate() {
-            // SAFETY: rows `8 g + i < full` hold the blocks `rows8` reads (see `row`); the load and store
-            // touch the 8 f32 of `o`. AVX2/F16C are enabled at compile time (cfg glmix_avx2).
+        // Rows 0..8, then each group's rows advanced by eight rows. Opaque to the optimizer: eight base
+        // registers and one shared block offset in `rows8`, instead of the row addresses recomputed
+        // from `rb` every block.
+        let mut p: [*const B; 8] =
+            core::hint::black_box(core::array::from_fn(|i| row(0).wrapping_byte_add(i * rb)));
+        for o in groups.iter_mut() {
+            // SAFETY: `p` are rows `8 g + i < full` (`g` the group's index), which hold the blocks `rows8`
+            // reads (see `row`); the load and store touch the 8 f32 of `o`. AVX2/F16C are enabled at
+            // compile time (cfg glmix_avx2).
             unsafe {
-                let p0 = row(8 * g);
-                let p = core::array::from_fn(|i| p0.byte_add(i * rb));
                 let sumf = if c == 0 { _mm256_setzero_ps() } else { _mm256_loadu_ps(o.as_ptr()) };
                 _mm256_storeu_ps(o.as_mut_ptr(), rows8::<B>(p, prep, sumf));
             }
+            p = p.map(|q| q.wrapping_byte_add(8 * rb));
         }
         if let Some(last) = tail.len().checked_sub(1) {
             let r0 = 8 * groups.len();
