@@ -272,12 +272,13 @@ unsafe fn rows8<B: Widen>(p: [*const B; 8], prep: &[(B::X, __m256)], mut sumf: _
     // SAFETY: block `k < prep.len()` of each row is in range (the caller's contract); other loads are in
     // `Widen`'s methods; AVX2/F16C are enabled (the caller's contract).
     unsafe {
+        let [p0, p1, p2, p3, p4, p5, p6, p7] = p;
         for (k, &(x, dx)) in prep.iter().enumerate() {
-            let b = |i: usize| &*p[i].add(k);
-            let h01 = _mm256_hadd_epi32(b(0).lanes(x), b(1).lanes(x));
-            let h23 = _mm256_hadd_epi32(b(2).lanes(x), b(3).lanes(x));
-            let h45 = _mm256_hadd_epi32(b(4).lanes(x), b(5).lanes(x));
-            let h67 = _mm256_hadd_epi32(b(6).lanes(x), b(7).lanes(x));
+            let b = |q: *const B| &*q.add(k);
+            let h01 = _mm256_hadd_epi32(b(p0).lanes(x), b(p1).lanes(x));
+            let h23 = _mm256_hadd_epi32(b(p2).lanes(x), b(p3).lanes(x));
+            let h45 = _mm256_hadd_epi32(b(p4).lanes(x), b(p5).lanes(x));
+            let h67 = _mm256_hadd_epi32(b(p6).lanes(x), b(p7).lanes(x));
             // Lanes: rows 0..4 (first halves, then second halves), rows 4..8 likewise.
             let (h03, h47) = (_mm256_hadd_epi32(h01, h23), _mm256_hadd_epi32(h45, h67));
             let s = _mm256_add_epi32(
@@ -285,16 +286,16 @@ unsafe fn rows8<B: Widen>(p: [*const B; 8], prep: &[(B::X, __m256)], mut sumf: _
                 _mm256_permute2x128_si256::<0x31>(h03, h47),
             );
             let sumi = _mm256_sub_epi32(s, B::bias(x));
-            let h16 = |i: usize| u16::from_le_bytes(b(i).d_bytes()) as i16;
+            let h16 = |q: *const B| u16::from_le_bytes(b(q).d_bytes()) as i16;
             let dw = _mm256_cvtph_ps(_mm_setr_epi16(
-                h16(0),
-                h16(1),
-                h16(2),
-                h16(3),
-                h16(4),
-                h16(5),
-                h16(6),
-                h16(7),
+                h16(p0),
+                h16(p1),
+                h16(p2),
+                h16(p3),
+                h16(p4),
+                h16(p5),
+                h16(p6),
+                h16(p7),
             ));
             sumf = _mm256_add_ps(sumf, _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dw, dx)));
         }
