@@ -7,10 +7,11 @@
 //! - f32/f16/bf16 dots: 8-lane FMA accumulators, a horizontal sum, the tail in scalar order. The sum
 //!   is reordered against the scalar twin (tests use the worst-case reordering bound).
 //! - q8_0/q4_0 block dots: exact i32 sums; the per-block float accumulation is the scalar one, so
-//!   results are bit-identical to the twin for all `i8` values, including -128. q8_0 widens both
-//!   operands to i16 for `vpmaddwd` (the `vpmaddubsw` sign trick is wrong for -128); q4_0 feeds the
-//!   unsigned nibbles to `vpmaddubsw` (no saturation possible) and subtracts `8 sum x`. Matrices run
-//!   four rows at a time, sharing each prepared activation block.
+//!   results are bit-identical to the twin for all `i8` values, including -128. q8_0 feeds `|x|`
+//!   (unsigned) and the weights XORed with `x`'s sign mask to `vpmaddubsw` (exact; ggml's sign trick
+//!   is wrong for -128) and adds back `sum_{x<0} |x|`; q4_0 feeds the unsigned nibbles to `vpmaddubsw`
+//!   (no saturation possible) and subtracts `8 sum x`. Matrices run eight rows at a time against
+//!   activation blocks prepared once per call, the eight rows' float accumulations as vector lanes.
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
 use super::{generic, Dot, Slots};
