@@ -7,10 +7,11 @@
 //! - f32/f16/bf16 dots: 8-lane FMA accumulators, a horizontal sum, the tail in scalar order. The sum
 //!   is reordered against the scalar twin (tests use the worst-case reordering bound).
 //! - q8_0/q4_0 block dots: exact i32 sums; the per-block float accumulation is the scalar one, so
-//!   results are bit-identical to the twin for all `i8` values, including -128. q8_0 widens both
-//!   operands to i16 for `vpmaddwd` (the `vpmaddubsw` sign trick is wrong for -128); q4_0 feeds the
-//!   unsigned nibbles to `vpmaddubsw` (no saturation possible) and subtracts `8 sum x`. Matrices run
-//!   four rows at a time, sharing each prepared activation block.
+//!   results are bit-identical to the twin for all `i8` values, including -128. q8_0 feeds `|x|`
+//!   (unsigned) and the weights XORed with `x`'s sign mask to `vpmaddubsw` (exact; ggml's sign trick
+//!   is wrong for -128) and adds back `sum_{x<0} |x|`; q4_0 feeds the unsigned nibbles to `vpmaddubsw`
+//!   (no saturation possible) and subtracts `8 sum x`. Matrices run eight rows at a time against
+//!   activation blocks prepared once per call, the eight rows' float accumulations as vector lanes.
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
 use super::{generic, Dot, Slots};
@@ -179,45 +180,66 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// A weight block type whose exact integer dot with a q8_0 block comes as 8 i32 lanes, against an
-/// activation block prepared once (`Self::X`) and shared by every row.
+/// A weight block type whose exact integer dot with a q8_0 block comes as 8 i32 lanes minus a
+/// per-activation-block constant, against an activation block prepared once (`Self::X`) and shared by
+/// every row.
 pub(crate) trait Widen: QuantBlock {
     /// An activation block, prepared for this weight type.
     type X: Copy;
     /// Prepares an activation block.
     fn prep(x: &BlockQ8_0) -> Self::X;
-    /// 8 i32 lanes whose sum is the exact `dot_i32` of `self` and the prepared block.
+    /// 8 i32 lanes whose sum minus [`Widen::bias`] is the exact `dot_i32` of `self` and the block.
     fn lanes(&self, x: Self::X) -> __m256i;
+    /// The constant to subtract from the sum of [`Widen::lanes`], in all 8 lanes.
+    fn bias(x: Self::X) -> __m256i;
     /// The scale's f16 bytes (little-endian).
     fn d_bytes(&self) -> [u8; 2];
 }
 
-/// A q8_0 block's 32 values widened to i16, in two vectors (elements 0..16 and 16..32).
+/// The sum of the 8 i32 lanes of `v`, in all 8 lanes.
 #[inline(always)]
-fn widen_q8_0(b: &BlockQ8_0) -> (__m256i, __m256i) {
-    // SAFETY: two 16-byte unaligned loads at offsets 0 and 16 of the 32-byte `qs` array; AVX2 is
-    // enabled at compile time (cfg glmix_avx2).
+fn broadcast_sum(v: __m256i) -> __m256i {
+    // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
     unsafe {
-        let p = b.qs.as_ptr();
-        (
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast())),
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(16).cast())),
-        )
+        let h = _mm256_hadd_epi32(v, v);
+        let h = _mm256_hadd_epi32(h, h);
+        _mm256_add_epi32(h, _mm256_permute2x128_si256::<0x01>(h, h))
     }
 }
 
-/// q8_0 weights: both operands widened to i16, `vpmaddwd` (exact for every `i8`, including -128).
+/// q8_0 weights, exact for every `i8` (including -128 on either side) with one `vpmaddubsw` per block:
+/// with `m_j` = all ones where `x_j < 0` (else 0), `w_j ^ m_j` is `w_j` or `!w_j = -w_j - 1` (always an
+/// `i8`), so `|x_j| (w_j ^ m_j) = w_j x_j - [x_j < 0] |x_j|`. `|x_j|` (up to 128, unsigned) times an
+/// `i8` pairs to `[-32768, 32512]`: no saturation. The bias `-sum_{x_j < 0} |x_j|` comes from the
+/// activation block alone. Per weight block: one `vpxor` (with the load), `vpmaddubsw`, `vpmaddwd`.
 impl Widen for BlockQ8_0 {
-    type X = (__m256i, __m256i);
+    /// `|x|` (as `u8`), the sign mask `m`, the bias in all lanes.
+    type X = (__m256i, __m256i, __m256i);
     #[inline(always)]
     fn prep(x: &BlockQ8_0) -> Self::X {
-        widen_q8_0(x)
+        // SAFETY: one 32-byte unaligned load of the 32-byte `qs` array; AVX2 is enabled at compile time
+        // (cfg glmix_avx2).
+        unsafe {
+            let xv = _mm256_loadu_si256(x.qs.as_ptr().cast());
+            let ax = _mm256_abs_epi8(xv);
+            let m = _mm256_cmpgt_epi8(_mm256_setzero_si256(), xv);
+            // `|x_j| * -1` where negative: pairs within -256, lanes summing to `-sum_{x_j<0} |x_j|`.
+            let neg = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, m), _mm256_set1_epi16(1));
+            (ax, m, broadcast_sum(neg))
+        }
     }
     #[inline(always)]
-    fn lanes(&self, (x0, x1): Self::X) -> __m256i {
-        let (w0, w1) = widen_q8_0(self);
-        // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
-        unsafe { _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1)) }
+    fn lanes(&self, (ax, m, _): Self::X) -> __m256i {
+        // SAFETY: one 32-byte unaligned load of the 32-byte `qs` array; AVX2 is enabled at compile time
+        // (cfg glmix_avx2).
+        unsafe {
+            let wm = _mm256_xor_si256(_mm256_loadu_si256(self.qs.as_ptr().cast()), m);
+            _mm256_madd_epi16(_mm256_maddubs_epi16(ax, wm), _mm256_set1_epi16(1))
+        }
+    }
+    #[inline(always)]
+    fn bias((_, _, bias): Self::X) -> __m256i {
+        bias
     }
     #[inline(always)]
     fn d_bytes(&self) -> [u8; 2] {
@@ -227,10 +249,10 @@ impl Widen for BlockQ8_0 {
 
 /// q4_0 weights: `sum (n - 8) x = sum n x - 8 sum x`, exactly. The nibbles `n` (unsigned, 0..=15) go
 /// straight into `vpmaddubsw` against the 32 `i8` of `x` (pair sums within +-3840: no saturation, for
-/// every `i8` including -128), then `vpmaddwd` by ones; `8 sum x` is prepared once per activation
-/// block, in the same 8-lane layout, and subtracted per row.
+/// every `i8` including -128), then `vpmaddwd` by ones; the bias `8 sum x` comes from the activation
+/// block alone.
 impl Widen for BlockQ4_0 {
-    /// The 32 activation values as `i8`, and 8 lanes summing to `8 sum x`.
+    /// The 32 activation values as `i8`, and `8 sum x` in all lanes.
     type X = (__m256i, __m256i);
     #[inline(always)]
     fn prep(x: &BlockQ8_0) -> Self::X {
@@ -240,11 +262,11 @@ impl Widen for BlockQ4_0 {
             let xv = _mm256_loadu_si256(x.qs.as_ptr().cast());
             let eight =
                 _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), xv), _mm256_set1_epi16(1));
-            (xv, eight)
+            (xv, broadcast_sum(eight))
         }
     }
     #[inline(always)]
-    fn lanes(&self, (xv, eight): Self::X) -> __m256i {
+    fn lanes(&self, (xv, _): Self::X) -> __m256i {
         // SAFETY: one 16-byte unaligned load of the 16-byte `qs` array; AVX2 is enabled at compile time
         // (cfg glmix_avx2).
         unsafe {
@@ -252,9 +274,12 @@ impl Widen for BlockQ4_0 {
             // Elements 0..16 are the low nibbles (low 128-bit lane), 16..32 the high ones.
             let both = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(q), _mm_srli_epi16::<4>(q));
             let n = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-            let nx = _mm256_madd_epi16(_mm256_maddubs_epi16(n, xv), _mm256_set1_epi16(1));
-            _mm256_sub_epi32(nx, eight)
+            _mm256_madd_epi16(_mm256_maddubs_epi16(n, xv), _mm256_set1_epi16(1))
         }
+    }
+    #[inline(always)]
+    fn bias((_, eight): Self::X) -> __m256i {
+        eight
     }
     #[inline(always)]
     fn d_bytes(&self) -> [u8; 2] {
@@ -262,11 +287,59 @@ impl Widen for BlockQ4_0 {
     }
 }
 
-/// Quantized (q8_0 or q4_0) matrix times q8_0 activations, four rows at a time, bit-identical to the
-/// scalar twin: each activation block is prepared ([`Widen::prep`]) once for the four rows, the four
-/// exact block sums come out of one `hadd` tree, and the four rows' `sumf += sumi * (d_w * d_x)` run
-/// as the four lanes of one vector (the same IEEE operations, lane by lane). Rows of unequal block
-/// counts take the per-row kernel `dot`, as do the last `rows % 4` rows.
+/// Activation blocks prepared per column chunk of [`matvec_quant`] (with their f32 scales, in all lanes).
+const PREP_CHUNK: usize = 32;
+
+/// Eight rows' `sumf` (lanes) continued over the prepared activation blocks `prep`: the eight exact
+/// block sums from one `hadd` tree (minus the shared bias), then `sumf += sumi * (d_w * d_x)` lane by
+/// lane (the scalar twin's IEEE operations, in block order; the eight f16 scales converted by one
+/// `vcvtph2ps`).
+///
+/// # Safety
+///
+/// Each `p[i]` must point to at least `prep.len()` blocks. AVX2/F16C must be enabled (cfg glmix_avx2).
+#[inline(always)]
+unsafe fn rows8<B: Widen>(p: [*const B; 8], prep: &[(B::X, __m256)], mut sumf: __m256) -> __m256 {
+    // SAFETY: block `k < prep.len()` of each row is in range (the caller's contract); other loads are in
+    // `Widen`'s methods; AVX2/F16C are enabled (the caller's contract).
+    unsafe {
+        let [p0, p1, p2, p3, p4, p5, p6, p7] = p;
+        for (k, &(x, dx)) in prep.iter().enumerate() {
+            let b = |q: *const B| &*q.add(k);
+            let h01 = _mm256_hadd_epi32(b(p0).lanes(x), b(p1).lanes(x));
+            let h23 = _mm256_hadd_epi32(b(p2).lanes(x), b(p3).lanes(x));
+            let h45 = _mm256_hadd_epi32(b(p4).lanes(x), b(p5).lanes(x));
+            let h67 = _mm256_hadd_epi32(b(p6).lanes(x), b(p7).lanes(x));
+            // Lanes: rows 0..4 (first halves, then second halves), rows 4..8 likewise.
+            let (h03, h47) = (_mm256_hadd_epi32(h01, h23), _mm256_hadd_epi32(h45, h67));
+            let s = _mm256_add_epi32(
+                _mm256_permute2x128_si256::<0x20>(h03, h47),
+                _mm256_permute2x128_si256::<0x31>(h03, h47),
+            );
+            let sumi = _mm256_sub_epi32(s, B::bias(x));
+            let h16 = |q: *const B| u16::from_le_bytes(b(q).d_bytes()) as i16;
+            let dw = _mm256_cvtph_ps(_mm_setr_epi16(
+                h16(p0),
+                h16(p1),
+                h16(p2),
+                h16(p3),
+                h16(p4),
+                h16(p5),
+                h16(p6),
+                h16(p7),
+            ));
+            sumf = _mm256_add_ps(sumf, _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dw, dx)));
+        }
+        sumf
+    }
+}
+
+/// Quantized (q8_0 or q4_0) matrix times q8_0 activations, eight rows at a time ([`rows8`]),
+/// bit-identical to the scalar twin. The activation blocks are prepared ([`Widen::prep`], scale
+/// converted) once per call, in chunks of [`PREP_CHUNK`] blocks shared by every row; `sumf` is carried
+/// through `out` between chunks (exactly). The last `rows % 8` rows run as a group padded with copies
+/// of its last row (only the real rows are stored). Rows outside the tensor's data (none for a valid
+/// tensor) take the per-row kernel `dot`.
 #[inline(always)]
 fn matvec_quant<B: Widen>(
     w: &Tensor<'_>,
@@ -274,61 +347,71 @@ fn matvec_quant<B: Widen>(
     out: &mut [f32],
     dot: impl Fn(&B, &BlockQ8_0) -> i32 + Copy,
 ) {
-    let mut quads = out.chunks_exact_mut(4);
-    let mut r = 0;
-    for o in &mut quads {
-        let rows: [&[B]; 4] = core::array::from_fn(|i| blocks_from_bytes(w.row(r + i)));
-        let nb = rows[0].len().min(xq.len());
-        if rows.iter().any(|b| b.len().min(xq.len()) != nb) {
-            for (o, b) in o.iter_mut().zip(rows) {
-                *o = generic::vec_dot_by(b, xq, dot);
-            }
-        } else {
-            // SAFETY: the loads are in `Widen`'s methods; the store writes one `chunks_exact_mut(4)` chunk. AVX2/F16C are enabled
-            // at compile time (cfg glmix_avx2).
-            unsafe {
-                let mut sumf = _mm_setzero_ps();
-                let [r0, r1, r2, r3] = rows;
-                // `nb` blocks: every row and `xq` have at least `nb` (checked above).
-                for ((((bx, b0), b1), b2), b3) in xq.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
-                    let x = B::prep(bx);
-                    let dot = |b: &B| b.lanes(x);
-                    let h = _mm256_hadd_epi32(
-                        _mm256_hadd_epi32(dot(b0), dot(b1)),
-                        _mm256_hadd_epi32(dot(b2), dot(b3)),
-                    );
-                    let sumi = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-                    let h16 = |d: [u8; 2]| u16::from_le_bytes(d) as i16;
-                    let dw = _mm_cvtph_ps(_mm_setr_epi16(
-                        h16(b0.d_bytes()),
-                        h16(b1.d_bytes()),
-                        h16(b2.d_bytes()),
-                        h16(b3.d_bytes()),
-                        0,
-                        0,
-                        0,
-                        0,
-                    ));
-                    let dx = _mm_cvtph_ps(_mm_set1_epi16(h16(bx.d)));
-                    sumf = _mm_add_ps(sumf, _mm_mul_ps(_mm_cvtepi32_ps(sumi), _mm_mul_ps(dw, dx)));
-                }
-                _mm_storeu_ps(o.as_mut_ptr(), sumf);
-            }
-        }
-        r += 4;
+    let (data, rb) = (w.bytes(), w.row_bytes());
+    // Rows `r < full` hold `rb / B::BYTES` blocks each (`w.row(r)` is `data[r * rb..][..rb]`).
+    let full = data.len().checked_div(rb).unwrap_or(0).min(out.len());
+    let nb = (rb / B::BYTES).min(xq.len());
+    let (fast, rest) = out.split_at_mut(full);
+    if nb == 0 {
+        fast.fill(0.0);
     }
-    for o in quads.into_remainder() {
-        *o = generic::vec_dot_by(blocks_from_bytes::<B>(w.row(r)), xq, dot);
-        r += 1;
+    let zero = BlockQ8_0::default();
+    // SAFETY: register-only AVX operations; AVX is enabled at compile time (cfg glmix_avx2).
+    let mut prep = [(B::prep(&zero), unsafe { _mm256_setzero_ps() }); PREP_CHUNK];
+    for (c, xc) in xq.get(..nb).unwrap_or_default().chunks(PREP_CHUNK).enumerate() {
+        for (p, bx) in prep.iter_mut().zip(xc) {
+            // SAFETY: register-only AVX/F16C operations; enabled at compile time (cfg glmix_avx2).
+            let dx = unsafe { _mm256_cvtph_ps(_mm_set1_epi16(u16::from_le_bytes(bx.d) as i16)) };
+            *p = (B::prep(bx), dx);
+        }
+        let prep = prep.get(..xc.len()).unwrap_or_default();
+        // Block `c * PREP_CHUNK` of row `r` (in `data` when `r < full`: the row's `rb / B::BYTES >= nb`
+        // blocks lie in `data`, block types have alignment 1, and block `c * PREP_CHUNK + prep.len() <=
+        // nb` ends inside the row).
+        let row = |r: usize| data.as_ptr().wrapping_add(r * rb).cast::<B>().wrapping_add(c * PREP_CHUNK);
+        let (groups, tail) = fast.as_chunks_mut::<8>();
+        // Rows 0..8, then each group's rows advanced by eight rows. Opaque to the optimizer: eight base
+        // registers and one shared block offset in `rows8`, instead of the row addresses recomputed
+        // from `rb` every block.
+        let mut p: [*const B; 8] =
+            core::hint::black_box(core::array::from_fn(|i| row(0).wrapping_byte_add(i * rb)));
+        for o in groups.iter_mut() {
+            // SAFETY: `p` are rows `8 g + i < full` (`g` the group's index), which hold the blocks `rows8`
+            // reads (see `row`); the load and store touch the 8 f32 of `o`. AVX2/F16C are enabled at
+            // compile time (cfg glmix_avx2).
+            unsafe {
+                let sumf = if c == 0 { _mm256_setzero_ps() } else { _mm256_loadu_ps(o.as_ptr()) };
+                _mm256_storeu_ps(o.as_mut_ptr(), rows8::<B>(p, prep, sumf));
+            }
+            p = p.map(|q| q.wrapping_byte_add(8 * rb));
+        }
+        if let Some(last) = tail.len().checked_sub(1) {
+            let r0 = 8 * groups.len();
+            let mut all = [0.0f32; 8];
+            if c > 0 {
+                all.iter_mut().zip(tail.iter()).for_each(|(a, o)| *a = *o);
+            }
+            // SAFETY: rows `r0 + i.min(last) < full` (see `row`); the load and store touch `all`.
+            // AVX2/F16C are enabled at compile time (cfg glmix_avx2).
+            unsafe {
+                let p = core::array::from_fn(|i| row(r0 + i.min(last)));
+                let sumf = rows8::<B>(p, prep, _mm256_loadu_ps(all.as_ptr()));
+                _mm256_storeu_ps(all.as_mut_ptr(), sumf);
+            }
+            tail.iter_mut().zip(all).for_each(|(o, a)| *o = a);
+        }
+    }
+    for (i, o) in rest.iter_mut().enumerate() {
+        *o = generic::vec_dot_by(blocks_from_bytes::<B>(w.row(full + i)), xq, dot);
     }
 }
 
-/// q8_0 matrix times q8_0 activations, four rows at a time (`matvec_quant`), bit-identical.
+/// q8_0 matrix times q8_0 activations, eight rows at a time (`matvec_quant`), bit-identical.
 pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
     matvec_quant::<BlockQ8_0>(w, xq, out, block_dot_q8_0)
 }
 
-/// q4_0 matrix times q8_0 activations, four rows at a time (`matvec_quant`), bit-identical.
+/// q4_0 matrix times q8_0 activations, eight rows at a time (`matvec_quant`), bit-identical.
 pub fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
     matvec_quant::<BlockQ4_0>(w, xq, out, block_dot_q4_0)
 }
@@ -603,21 +686,24 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     generic::axpy(y8.into_remainder(), a, x8.remainder());
 }
 
-/// Exact `sum_j w.qs[j] * x.qs[j]` of two q8_0 blocks (`vpmaddwd` on both widened to i16).
+/// Exact `sum_j w.qs[j] * x.qs[j]` of two q8_0 blocks (`vpmaddubsw` on `|x|` and the weights with
+/// `x`'s signs folded in; see the q8_0 `Widen` implementation).
 #[inline(always)]
 pub fn block_dot_q8_0(w: &BlockQ8_0, x: &BlockQ8_0) -> i32 {
-    let v = w.lanes(BlockQ8_0::prep(x));
+    let x = BlockQ8_0::prep(x);
+    let v = w.lanes(x);
     // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
-    unsafe { hsum_epi32!(v) }
+    unsafe { hsum_epi32!(v) - _mm256_cvtsi256_si32(BlockQ8_0::bias(x)) }
 }
 
 /// Exact `sum_j (nibble_j - 8) * x.qs[j]` of a q4_0 block and a q8_0 block (`vpmaddubsw` on the
 /// nibbles, minus `8 sum x`; see the q4_0 `Widen` implementation).
 #[inline(always)]
 pub fn block_dot_q4_0(w: &BlockQ4_0, x: &BlockQ8_0) -> i32 {
-    let v = w.lanes(BlockQ4_0::prep(x));
+    let x = BlockQ4_0::prep(x);
+    let v = w.lanes(x);
     // SAFETY: register-only AVX2 operations; AVX2 is enabled at compile time (cfg glmix_avx2).
-    unsafe { hsum_epi32!(v) }
+    unsafe { hsum_epi32!(v) - _mm256_cvtsi256_si32(BlockQ4_0::bias(x)) }
 }
 
 #[cfg(test)]
@@ -625,8 +711,8 @@ mod tests {
     extern crate std;
     use super::super::testutil::*;
     use super::*;
-    use crate::quant::{quantize_row_q8_0, QuantBlock};
-    use crate::tensor::{DType, QK};
+    use crate::quant::{blocks_as_bytes, quantize_row_q8_0, QuantBlock};
+    use crate::tensor::{DType, Tensor, QK};
     use std::vec;
     use std::vec::Vec;
 
@@ -802,6 +888,39 @@ mod tests {
         let (mn, mx) = (BlockQ8_0 { d: [0; 2], qs: [-128; 32] }, BlockQ8_0 { d: [0; 2], qs: [127; 32] });
         assert_eq!(block_dot_q8_0(&mn, &mn), 32 * 128 * 128);
         assert_eq!(block_dot_q8_0(&mn, &mx), -32 * 128 * 127);
+    }
+
+    #[test]
+    fn matvec_quant_bit_identical_full_range() {
+        let mut rng = Rng(6);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (rows, nb) in [(1usize, 1usize), (3, 2), (8, 9), (11, 4), (17, 3), (16, 1), (9, 70), (5, 33)] {
+            // Random full-range values (including -128), and the extremes.
+            let mut w8: Vec<BlockQ8_0> = (0..rows * nb).map(|_| random_q8(&mut rng)).collect();
+            let mut xq: Vec<BlockQ8_0> = (0..nb).map(|_| random_q8(&mut rng)).collect();
+            w8[0].qs = [-128; QK];
+            xq[0].qs = [-128; QK];
+            if rows > 1 {
+                w8[nb].qs = [127; QK];
+            }
+            let w4: Vec<BlockQ4_0> = w8
+                .iter()
+                .map(|b| BlockQ4_0 { d: b.d, qs: b.qs.map(|q| q as u8)[..16].try_into().unwrap() })
+                .collect();
+            for dtype in [DType::Q8_0, DType::Q4_0] {
+                let bytes = if dtype == DType::Q8_0 { blocks_as_bytes(&w8) } else { blocks_as_bytes(&w4) };
+                let t = Tensor::new(dtype, rows, nb * QK, bytes).unwrap();
+                let (mut got, mut want) = (vec![0.0f32; rows], vec![0.0f32; rows]);
+                super::super::matvec_with::<Avx2>(&t, &[], &xq, &mut got);
+                generic::matvec(&t, &[], &xq, &mut want);
+                assert_eq!(bits(&got), bits(&want), "{dtype:?} {rows}x{nb}");
+                // A shorter `out`: the first rows only.
+                let (mut got, mut want) = (vec![0.0f32; rows - 1], vec![0.0f32; rows - 1]);
+                super::super::matvec_with::<Avx2>(&t, &[], &xq, &mut got);
+                generic::matvec(&t, &[], &xq, &mut want);
+                assert_eq!(bits(&got), bits(&want), "{dtype:?} {rows}x{nb} short out");
+            }
+        }
     }
 
     #[test]
