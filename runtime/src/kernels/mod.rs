@@ -154,6 +154,19 @@ pub(crate) trait Dot {
     ) {
         generic::gather_axpy_n(o, weights, buf, stride, offset, slots)
     }
+    /// [`generic::gather_axpy`] for any head size the implementation covers, bit for bit; returns
+    /// false (having done nothing) where it does not.
+    #[inline(always)]
+    fn gather_axpy_wide(
+        _o: &mut [f32],
+        _weights: &[f32],
+        _buf: &[f32],
+        _stride: usize,
+        _offset: usize,
+        _slots: Slots<'_>,
+    ) -> bool {
+        false
+    }
     /// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]; implementations must give the same bits).
     #[inline(always)]
     fn exp_shifted(x: &mut [f32], shift: f32) {
@@ -255,6 +268,8 @@ pub fn gather_axpy(
 ) {
     if let Ok(o) = <&mut [f32; 8]>::try_from(&mut *o) {
         Arch::gather_axpy8(o, weights, buf, stride, offset, slots);
+    } else if Arch::gather_axpy_wide(o, weights, buf, stride, offset, slots) {
+        // Done by the architecture's kernel.
     } else if let Ok(o) = <&mut [f32; 16]>::try_from(&mut *o) {
         generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
     } else if let Ok(o) = <&mut [f32; 32]>::try_from(&mut *o) {

@@ -87,6 +87,17 @@ impl Dot for Avx2 {
         gather_axpy8(o, weights, buf, stride, offset, slots)
     }
     #[inline(always)]
+    fn gather_axpy_wide(
+        o: &mut [f32],
+        weights: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+    ) -> bool {
+        gather_axpy_wide(o, weights, buf, stride, offset, slots)
+    }
+    #[inline(always)]
     fn softmax(x: &mut [f32]) {
         softmax(x)
     }
@@ -492,6 +503,47 @@ pub fn gather_axpy8(
     }
 }
 
+/// Weighted sum of cached records for head sizes 16, 24, ..., 64 (`o.len()` a multiple of 8),
+/// [`generic::gather_axpy`] bit for bit: the accumulator in up to eight vectors, per record one load,
+/// multiply and (unfused) add per vector. Returns false for other sizes and out-of-range records.
+pub fn gather_axpy_wide(
+    o: &mut [f32],
+    weights: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+) -> bool {
+    let lanes = o.len() / 8;
+    if !o.len().is_multiple_of(8)
+        || !(2..=8).contains(&lanes)
+        || !generic::all_in_range(buf, slots, stride, offset, o.len())
+    {
+        return false;
+    }
+    // SAFETY: every record `buf[slot * stride + offset..][..o.len()]` is in range (checked above), so
+    // the `lanes` unaligned 8-lane loads of each stay inside `buf`; `o` holds `8 * lanes` f32. AVX2 is
+    // enabled at compile time (cfg glmix_avx2).
+    unsafe {
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for (k, a) in acc.iter_mut().take(lanes).enumerate() {
+            *a = _mm256_loadu_ps(o.as_ptr().add(8 * k));
+        }
+        let base = buf.as_ptr().add(offset);
+        for (&w, &s) in weights.iter().zip(slots.list()) {
+            let rec = base.add(s as usize * stride);
+            let wv = _mm256_set1_ps(w);
+            for (k, a) in acc.iter_mut().take(lanes).enumerate() {
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(wv, _mm256_loadu_ps(rec.add(8 * k))));
+            }
+        }
+        for (k, a) in acc.iter().take(lanes).enumerate() {
+            _mm256_storeu_ps(o.as_mut_ptr().add(8 * k), *a);
+        }
+    }
+    true
+}
+
 /// Softmax, [`generic::softmax`] bit for bit: the maximum 8 lanes at a time (`MAXPS` returns its
 /// second operand, the running maximum, when either is NaN: a NaN never wins, as in the twin's
 /// `v > max`; the lanes may settle on another zero's sign than the twin, which no `expf(x - max)`
@@ -860,6 +912,22 @@ mod tests {
                 assert_eq!(bits(&got), bits(&want), "gather_axpy8 n={n} offset={offset}");
             }
         }
+        let (stride, records) = (70, 40);
+        let buf = rng.vec(stride * records);
+        for hd in [16, 24, 48, 64] {
+            for n in [0, 1, 5, 39] {
+                let list: Vec<u32> = (0..n).map(|_| rng.next() % records as u32).collect();
+                let weights = rng.vec(n);
+                let o0 = rng.vec(hd);
+                let (mut got, mut want) = (o0.clone(), o0);
+                assert!(gather_axpy_wide(&mut got, &weights, &buf, stride, 3, Slots::new(&list)));
+                generic::gather_axpy(&mut want, &weights, &buf, stride, 3, &list);
+                assert_eq!(bits(&got), bits(&want), "gather_axpy_wide hd={hd} n={n}");
+            }
+        }
+        // Not covered: other sizes, and records past the end of `buf`.
+        assert!(!gather_axpy_wide(&mut [0.0; 12], &[1.0], &buf, stride, 0, Slots::new(&[0])));
+        assert!(!gather_axpy_wide(&mut [0.0; 16], &[1.0], &buf, stride, 0, Slots::new(&[40])));
     }
 
     #[test]
