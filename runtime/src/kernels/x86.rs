@@ -576,11 +576,7 @@ pub fn softmax(x: &mut [f32]) {
             max = v;
         }
     }
-    exp_shifted(x, max);
-    let mut sum = 0.0f32;
-    for &v in x.iter() {
-        sum += v;
-    }
+    let sum = exp_shifted_sum(x, max);
     let (chunks, rest) = x.as_chunks_mut::<8>();
     // SAFETY: each load and store touches one `[f32; 8]` chunk; AVX2 is enabled at compile time.
     unsafe {
@@ -607,6 +603,27 @@ pub fn exp_shifted(x: &mut [f32], shift: f32) {
         }
     }
     generic::exp_shifted(chunks.into_remainder(), shift);
+}
+
+/// [`exp_shifted`] and the in-order sum of the results (`sum += x[i]` for ascending `i`, the twin's
+/// order) in one pass: the chain of dependent additions overlaps the next chunk's exponentials.
+fn exp_shifted_sum(x: &mut [f32], shift: f32) -> f32 {
+    let (chunks, rest) = x.as_chunks_mut::<8>();
+    let mut sum = 0.0f32;
+    // SAFETY: each load/store touches one `[f32; 8]` chunk; AVX2 is enabled at compile time (cfg
+    // glmix_avx2).
+    unsafe {
+        let s = _mm256_set1_ps(shift);
+        for c in chunks {
+            let v = exp8(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), s));
+            _mm256_storeu_ps(c.as_mut_ptr(), v);
+            for &e in c.iter() {
+                sum += e;
+            }
+        }
+    }
+    generic::exp_shifted(rest, shift);
+    rest.iter().fold(sum, |s, &e| s + e)
 }
 
 /// SwiGLU `h1[i] = silu(h1[i]) * h3[i]`, 8 lanes at a time; bit-identical to the scalar twin.
