@@ -1,5 +1,6 @@
-//! Matrix-vector products per weight dtype, scalar twin (`generic`) against the kernels selected for
-//! this build (`arch`), side by side in one group per dtype. Throughput: multiply-accumulates.
+//! Matrix-vector products per weight dtype, and the attention softmax, scalar twin (`generic`) against
+//! the kernels selected for this build (`arch`), side by side in one group each. Throughput:
+//! multiply-accumulates (matvec), elements (softmax).
 //!
 //! ```text
 //! RUSTFLAGS="-C target-cpu=native" cargo bench -p glmix-benches --bench kernels
@@ -98,5 +99,29 @@ fn matvec(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, matvec);
+/// Softmax over the scores of one head: 64, 256 and 1,024 positions (stories260K decodes 512).
+fn softmax(c: &mut Criterion) {
+    let mut rng = Rng(0x2545_F491);
+    let mut group = c.benchmark_group("softmax");
+    for n in [64, 256, 1024] {
+        let scores: Vec<f32> = (0..n).map(|_| rng.f32() * 8.0).collect();
+        let mut x = scores.clone();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("generic", n), |b| {
+            b.iter(|| {
+                x.copy_from_slice(&scores);
+                kernels::generic::softmax(black_box(&mut x))
+            })
+        });
+        group.bench_function(BenchmarkId::new("arch", n), |b| {
+            b.iter(|| {
+                x.copy_from_slice(&scores);
+                kernels::softmax(black_box(&mut x))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matvec, softmax);
 criterion_main!(benches);
