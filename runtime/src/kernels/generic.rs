@@ -483,6 +483,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn slots_bound_is_the_maximum() {
+        let mut rng = crate::kernels::testutil::Rng(3);
+        for n in 0..70 {
+            for top in [1, 7, 1 << 20, u32::MAX] {
+                let mut list: std::vec::Vec<u32> = (0..n).map(|_| rng.next() % top).collect();
+                assert_eq!(Slots::new(&list).max, list.iter().copied().max().unwrap_or(0), "n={n}");
+                // The largest slot at every index.
+                for i in 0..n {
+                    list[i] = u32::MAX - 1;
+                    assert_eq!(Slots::new(&list).max, u32::MAX - 1, "n={n} i={i}");
+                    list[i] = 0;
+                }
+            }
+        }
+    }
+
+    #[test]
     fn rope_with_shared_angles_equals_per_call() {
         let mut rng = crate::kernels::testutil::Rng(7);
         let mut angles = RopeAngles::default();
