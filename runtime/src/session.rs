@@ -245,7 +245,7 @@ fn matvec(w: &Tensor<'_>, x: &[f32], xq: &mut [BlockQ8_0], out: &mut [f32]) {
 /// several products of the same input (wq, wk, wv; w1, w3) share one quantization.
 fn quantize_for(weights: &[&Tensor<'_>], x: &[f32], xq: &mut [BlockQ8_0]) {
     if weights.iter().any(|w| matches!(w.dtype(), DType::Q8_0 | DType::Q4_0)) {
-        crate::quant::quantize_row_q8_0(x, xq);
+        kernels::quantize_q8_0(x, xq);
     }
 }
 

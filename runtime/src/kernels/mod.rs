@@ -67,6 +67,12 @@ pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
     Arch::swiglu(h1, h3);
 }
 
+/// An activation row quantized to q8_0 for [`matvec`], [`crate::quant::quantize_row_q8_0`] block for
+/// block (may be vectorized).
+pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+    Arch::quantize_q8_0(x, out);
+}
+
 /// The dot products (and axpy) an architecture may accelerate. Every method defaults to the scalar
 /// twin in [`generic`]; an architecture overrides what it does better.
 pub(crate) trait Dot {
@@ -181,6 +187,11 @@ pub(crate) trait Dot {
     #[inline(always)]
     fn swiglu(h1: &mut [f32], h3: &[f32]) {
         generic::swiglu(h1, h3)
+    }
+    /// [`crate::quant::quantize_row_q8_0`] (implementations must give the same blocks).
+    #[inline(always)]
+    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+        crate::quant::quantize_row_q8_0(x, out)
     }
 }
 

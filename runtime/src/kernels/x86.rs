@@ -16,7 +16,7 @@
 
 use super::{generic, Dot, Slots};
 use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0, QuantBlock};
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, QK};
 use core::arch::x86_64::*;
 
 /// The AVX2 implementation of the dispatched kernels.
@@ -104,6 +104,10 @@ impl Dot for Avx2 {
     #[inline(always)]
     fn swiglu(h1: &mut [f32], h3: &[f32]) {
         swiglu(h1, h3)
+    }
+    #[inline(always)]
+    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+        quantize_q8_0(x, out)
     }
 }
 
@@ -660,6 +664,46 @@ pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
     generic::swiglu(c1.into_remainder(), c3.remainder());
 }
 
+/// [`crate::quant::quantize_row_q8_0`] block for block: full blocks of 32 in four vectors (`amax` by
+/// `MAXPS`, which like the scalar `a > amax` ignores NaN; the scalar `d` and `1 / d`; `roundf` as the
+/// twin's `trunc(t + copysign(0.49999997, t))`; NaN lanes 0 as Rust's `as i8`), a partial or missing
+/// block by the twin.
+pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+    let mut chunks = x.chunks(QK);
+    for b in out.iter_mut() {
+        let chunk = chunks.next().unwrap_or_default();
+        let Ok(c) = <&[f32; QK]>::try_from(chunk) else {
+            *b = BlockQ8_0::quantize(chunk);
+            continue;
+        };
+        // SAFETY: the loads read the 32 f32 of `c` (four unaligned 8-lane loads), the stores write the
+        // 8 f32 of `lanes` and the 32 bytes of `b.qs`; AVX2 is enabled at compile time (cfg glmix_avx2).
+        unsafe {
+            let v: [__m256; 4] = core::array::from_fn(|k| _mm256_loadu_ps(c.as_ptr().add(8 * k)));
+            let sign = _mm256_set1_ps(-0.0);
+            let m = v.iter().fold(_mm256_setzero_ps(), |m, &v| _mm256_max_ps(_mm256_andnot_ps(sign, v), m));
+            let mut lanes = [0.0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), m);
+            let amax = lanes.iter().fold(0.0f32, |a, &l| if l > a { l } else { a });
+            let d = amax / 127.0;
+            let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+            let half = _mm256_set1_ps(0.499_999_97);
+            let q = v.map(|v| {
+                let t = _mm256_mul_ps(v, id);
+                let r = _mm256_add_ps(t, _mm256_or_ps(half, _mm256_and_ps(t, sign)));
+                let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(r, r));
+                _mm256_andnot_si256(nan, _mm256_cvttps_epi32(r))
+            });
+            // |q| <= 127: the saturating packs are exact; they interleave 4-lane groups, which the
+            // permute puts back in order.
+            let packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            let ordered = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256(b.qs.as_mut_ptr().cast(), ordered);
+            b.d = half::f16::from_f32(d).to_le_bytes();
+        }
+    }
+}
+
 /// Sum of the 8 f32 lanes of a `__m256` (a macro, to be used inside a kernel's `unsafe` block).
 macro_rules! hsum_ps {
     ($v:expr) => {{
@@ -904,6 +948,50 @@ mod tests {
         swiglu(&mut got, &h3);
         generic::swiglu(&mut want, &h3);
         assert_eq!(bits(&got), bits(&want));
+    }
+
+    #[test]
+    fn quantize_q8_0_bit_identical() {
+        let mut rng = Rng(33);
+        let special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 3e38, -3e38, 1e-40, 0.5, -2.5];
+        for n in LENGTHS.into_iter().chain([32, 64, 96]) {
+            for scale in [1.0, 1e-30, 1e30] {
+                let base: Vec<f32> = rng.vec(n).iter().map(|v| v * scale).collect();
+                let mut cases = vec![base.clone(), vec![0.0; n]];
+                // With amax 127 (d = 1): exact ties k + 0.5 round away from zero, and the largest
+                // float below 0.5 rounds to 0 (a plain `+ 0.5` would make it 1).
+                let below_half = 0.499_999_97f32;
+                cases.push(
+                    (0..n)
+                        .map(|i| match i % 32 {
+                            0 => 127.0,
+                            1 => below_half,
+                            2 => -below_half,
+                            _ => (i % 64) as f32 - 31.5,
+                        })
+                        .collect(),
+                );
+                for (k, &sp) in special.iter().enumerate() {
+                    let mut c = base.clone();
+                    c[(k * 13) % n] = sp;
+                    cases.push(c);
+                }
+                for x in cases {
+                    // One block more than `x` fills: it must come out empty, as the twin's.
+                    let blocks = n.div_ceil(QK) + 1;
+                    let (mut got, mut want) =
+                        (vec![BlockQ8_0::default(); blocks], vec![BlockQ8_0::default(); blocks]);
+                    quantize_q8_0(&x, &mut got);
+                    quantize_row_q8_0(&x, &mut want);
+                    assert_eq!(
+                        blocks_as_bytes(&got),
+                        blocks_as_bytes(&want),
+                        "n={n} scale={scale} x[..4]={:?}",
+                        &x[..n.min(4)]
+                    );
+                }
+            }
+        }
     }
 
     #[test]
