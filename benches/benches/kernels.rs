@@ -1,6 +1,6 @@
-//! Matrix-vector products per weight dtype, and the attention softmax, scalar twin (`generic`) against
-//! the kernels selected for this build (`arch`), side by side in one group each. Throughput:
-//! multiply-accumulates (matvec), elements (softmax).
+//! Matrix-vector products per weight dtype, the attention softmax and the activation quantizer, scalar
+//! twin (`generic`) against the kernels selected for this build (`arch`), side by side in one group
+//! each. Throughput: multiply-accumulates (matvec), elements (softmax, quantizer).
 //!
 //! ```text
 //! RUSTFLAGS="-C target-cpu=native" cargo bench -p glmix-benches --bench kernels
@@ -123,5 +123,24 @@ fn softmax(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matvec, softmax);
+/// An activation row quantized to q8_0 blocks (once per quantized matvec input): the 15M shape's
+/// widths.
+fn quantize(c: &mut Criterion) {
+    let mut rng = Rng(0x68E3_1DA4);
+    let mut group = c.benchmark_group("quantize_q8_0");
+    for n in [288usize, 768] {
+        let x: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+        let mut xq = vec![BlockQ8_0::default(); n.div_ceil(QK)];
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("generic", n), |b| {
+            b.iter(|| quantize_row_q8_0(black_box(&x), &mut xq))
+        });
+        group.bench_function(BenchmarkId::new("arch", n), |b| {
+            b.iter(|| kernels::quantize_q8_0(black_box(&x), &mut xq))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matvec, softmax, quantize);
 criterion_main!(benches);
