@@ -560,7 +560,7 @@ pub fn gather_axpy_wide(
 /// Softmax, [`generic::softmax`] bit for bit: the maximum 8 lanes at a time (`MAXPS` returns its
 /// second operand, the running maximum, when either is NaN: a NaN never wins, as in the twin's
 /// `v > max`; the lanes may settle on another zero's sign than the twin, which no `expf(x - max)`
-/// can tell apart), the exponentials and their in-order sum in one pass ([`exp_shifted_sum`]), the
+/// can tell apart), the exponentials and their in-order sum in one pass (`exp_shifted_sum`), the
 /// divisions 8 at a time.
 pub fn softmax(x: &mut [f32]) {
     let Some(&first) = x.first() else {
