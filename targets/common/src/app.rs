@@ -1,10 +1,10 @@
 //! The firmware's program, `glmix generate` on a microcontroller.
 //!
 //! Parse the embedded model in place, build a [`Session`] over the state (a static buffer, or the
-//! heap board's allocation), encode the prompt,
-//! then decode `steps` positions, printing each piece exactly as the host's `glmix generate` prints
-//! it (stdout text only: the same bytes, the same final newline). Afterwards one line on stderr:
-//! positions, and instructions per token (or cycles, on real boards; see [`counter`]).
+//! heap board's allocation), encode the prompt, then decode `steps` positions, printing each piece
+//! exactly as the host's `glmix generate` prints it (stdout text only: the same bytes, the same final
+//! newline). Afterwards one line on stderr: positions, and instructions per token (or cycles, on
+//! real boards; see [`counter`]).
 //!
 //! The loop is a line-for-line twin of `host-tools/src/generate.rs`, so the two outputs can be
 //! compared byte for byte: the host is the spec.
@@ -16,7 +16,7 @@ use glmix::{Model, Session};
 use crate::{code, counter, out};
 
 /// What to generate; written by the board's build.rs from `GLMIX_*` environment variables (the heap
-/// board takes the model, steps and prompt from its command line instead, see [`crate::heap`]).
+/// board takes the model, steps and prompt from its command line instead, see `heap`).
 #[derive(Clone, Copy, Debug)]
 pub struct Config<'a> {
     /// Context the state was planned for (`--context`, default `steps`).
