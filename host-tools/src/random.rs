@@ -1,11 +1,10 @@
 //! Small random models for tests, benchmarks and demos: any mix of mixers, any dtype.
 
-use anyhow::Result;
-use glmix::format::{FileHeader, Form, LayerDesc, Positional};
+use anyhow::{Context, Result};
+use glmix::format::{Classifier, Form, MlpKind, NormKind, Positional, TokenizerKind};
 use glmix::pattern::Pattern;
-use glmix::DType;
+use glmix::{Config, DType, MixerConfig, Role};
 
-use crate::convert::keeps_f32;
 use crate::quantize::encode;
 use crate::writer::ModelFile;
 
@@ -93,92 +92,63 @@ impl RandomSpec {
     }
 }
 
+impl RandomSpec {
+    /// The typed configuration and layer table this spec describes (codes are checked when the
+    /// written file is parsed: an unknown pattern or form code is an error here).
+    pub fn arch(&self) -> Result<(Config, Vec<MixerConfig>)> {
+        let config = Config {
+            dim: self.dim,
+            hidden_dim: self.hidden_dim,
+            vocab_size: self.vocab_size,
+            n_layers: self.layers.len(),
+            max_context: self.max_context as usize,
+            norm: NormKind::RmsNorm,
+            norm_eps: 1e-5,
+            positional: self.positional,
+            rope_theta: 10000.0,
+            mlp: if self.swiglu { MlpKind::SwiGlu } else { MlpKind::Gelu },
+            classifier: if self.tied { Classifier::Tied } else { Classifier::Separate },
+            tokenizer: if self.vocab_size >= 256 { TokenizerKind::Bytes } else { TokenizerKind::None },
+            bos: 0,
+            eos: 0,
+            max_token_len: 0,
+        };
+        let mixers = self
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(MixerConfig {
+                    pattern: Pattern::from_code(l.pattern, l.param).context("unknown pattern code")?,
+                    form: Form::from_code(l.form).context("unknown form code")?,
+                    n_heads: l.n_heads.into(),
+                    n_kv_heads: l.n_kv_heads.into(),
+                    head_dim: self.head_dim,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((config, mixers))
+    }
+}
+
 /// Builds a random model. Weights are scaled like a trained model's (about 1/sqrt(fan_in)).
 pub fn random_model(spec: &RandomSpec, seed: u64) -> Result<ModelFile> {
     let mut rng = Rng::new(seed);
-    let d = spec.dim;
+    let (config, mixers) = spec.arch()?;
     let mut tensors = Vec::new();
-    let mut add = |name: String, shape: Vec<usize>, rng: &mut Rng| -> Result<()> {
+    for t in glmix::arch::tensors(&config, &mixers).filter(|t| t.required) {
+        let ([rows, cols], n_dims) = t.dims().context("tokenizer tables are not random")?;
+        let shape: Vec<usize> = [rows, cols].iter().take(n_dims).map(|&n| n as usize).collect();
         let n: usize = shape.iter().product();
         let fan_in = *shape.last().unwrap_or(&1) as f32;
-        let values: Vec<f32> = if name.ends_with("norm.weight") {
-            (0..n).map(|_| 1.0 + 0.1 * rng.uniform()).collect()
-        } else if name.ends_with("mixer.gamma") {
-            (0..n).map(|_| 0.5 + 0.4 * rng.uniform()).collect()
-        } else {
-            (0..n).map(|_| rng.uniform() * 1.7 / fan_in.sqrt()).collect()
-        };
-        let dtype = if keeps_f32(&name) { DType::F32 } else { spec.dtype };
-        tensors.push(encode(&name, dtype, &shape, &values)?.0);
-        Ok(())
-    };
-    add("tok_embeddings.weight".into(), vec![spec.vocab_size, d], &mut rng)?;
-    let mut descs = Vec::new();
-    for (l, layer) in spec.layers.iter().enumerate() {
-        let q = layer.n_heads as usize * spec.head_dim;
-        let kv = layer.n_kv_heads as usize * spec.head_dim;
-        add(format!("layers.{l}.mixer_norm.weight"), vec![d], &mut rng)?;
-        add(format!("layers.{l}.mixer.wq.weight"), vec![q, d], &mut rng)?;
-        add(format!("layers.{l}.mixer.wk.weight"), vec![kv, d], &mut rng)?;
-        add(format!("layers.{l}.mixer.wv.weight"), vec![kv, d], &mut rng)?;
-        add(format!("layers.{l}.mixer.wo.weight"), vec![d, q], &mut rng)?;
-        match layer.form {
-            2 => add(format!("layers.{l}.mixer.gamma"), vec![layer.n_heads as usize], &mut rng)?,
-            3 => add(format!("layers.{l}.mixer.wd.weight"), vec![q, d], &mut rng)?,
-            _ => {}
-        }
-        if let Some(pattern) = Pattern::from_code(layer.pattern, layer.param) {
-            if let Some(form) = Form::from_code(layer.form) {
-                if glmix::loglinear::is_loglinear(pattern, form) {
-                    let levels = glmix::loglinear::level_weights(pattern, spec.max_context);
-                    add(
-                        format!("layers.{l}.mixer.wl.weight"),
-                        vec![layer.n_heads as usize * levels, d],
-                        &mut rng,
-                    )?;
-                }
+        let values: Vec<f32> = match t.role {
+            Role::MixerNorm | Role::MlpNorm | Role::Norm => {
+                (0..n).map(|_| 1.0 + 0.1 * rng.uniform()).collect()
             }
-        }
-        add(format!("layers.{l}.mlp_norm.weight"), vec![d], &mut rng)?;
-        add(format!("layers.{l}.mlp.w1.weight"), vec![spec.hidden_dim, d], &mut rng)?;
-        add(format!("layers.{l}.mlp.w2.weight"), vec![d, spec.hidden_dim], &mut rng)?;
-        if spec.swiglu {
-            add(format!("layers.{l}.mlp.w3.weight"), vec![spec.hidden_dim, d], &mut rng)?;
-        }
-        descs.push(LayerDesc {
-            pattern: layer.pattern,
-            form: layer.form,
-            param: layer.param,
-            n_heads: layer.n_heads,
-            n_kv_heads: layer.n_kv_heads,
-            head_dim: spec.head_dim as u16,
-        });
+            Role::Gamma => (0..n).map(|_| 0.5 + 0.4 * rng.uniform()).collect(),
+            _ => (0..n).map(|_| rng.uniform() * 1.7 / fan_in.sqrt()).collect(),
+        };
+        tensors.push(encode(&t.name().to_string(), t.role.stored_as(spec.dtype), &shape, &values)?.0);
     }
-    add("norm.weight".into(), vec![d], &mut rng)?;
-    if !spec.tied {
-        add("output.weight".into(), vec![spec.vocab_size, d], &mut rng)?;
-    }
-    let header = FileHeader {
-        magic: glmix::format::MAGIC,
-        version: glmix::format::VERSION,
-        file_len: 0,
-        checksum: 0,
-        n_layers: descs.len() as u32,
-        n_tensors: 0,
-        dim: d as u32,
-        hidden_dim: spec.hidden_dim as u32,
-        vocab_size: spec.vocab_size as u32,
-        max_context: spec.max_context,
-        norm_eps: 1e-5,
-        rope_theta: 10000.0,
-        norm: 0,
-        positional: spec.positional as u8,
-        mlp: if spec.swiglu { 0 } else { 1 },
-        classifier: if spec.tied { 0 } else { 1 },
-        tokenizer: if spec.vocab_size >= 256 { 1 } else { 0 },
-        bos: 0,
-        eos: 0,
-        max_token_len: 0,
-    };
-    Ok(ModelFile { header, layers: descs, tensors })
+    let layers = mixers.iter().map(MixerConfig::desc).collect();
+    Ok(ModelFile { header: config.header(), layers, tensors })
 }

@@ -41,6 +41,7 @@
 #[cfg(target_endian = "big")]
 compile_error!("glmix reads little-endian model files in place and supports little-endian targets only");
 
+pub mod arch;
 pub mod cache;
 pub mod format;
 pub mod kernels;
