@@ -566,7 +566,8 @@ impl core::fmt::Display for LoadError {
             WrongDType { tensor, dtype } => write!(f, "tensor #{tensor}: dtype {} is not allowed for this tensor", dtype.name()),
             SizeMismatch { tensor, expected, found } => write!(f, "tensor #{tensor}: {found} bytes, its shape and dtype need {expected}"),
             MisplacedTensor { tensor, expected, found } => write!(f, "tensor #{tensor}: data at offset {found}, expected {expected} (misaligned, overlapping or out of order)"),
-            BadTokenizer { cause } => write!(f, "the tokenizer tables are inconsistent: {cause}"),
+            // The cause is the `source()`, printed by whoever walks the chain.
+            BadTokenizer { .. } => write!(f, "the tokenizer tables are inconsistent"),
         }
     }
 }
@@ -577,5 +578,41 @@ impl core::error::Error for LoadError {
             LoadError::BadTokenizer { cause } => Some(cause),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::error::Error;
+    use core::fmt::Write;
+
+    fn text(e: &dyn core::fmt::Display) -> heapless::String<256> {
+        let mut s = heapless::String::new();
+        write!(s, "{e}").unwrap();
+        s
+    }
+
+    #[test]
+    fn errors_print_the_values_written() {
+        let eps = LoadError::BadDimension { field: Field::NormEps, value: (-1.5f32).to_bits() };
+        assert_eq!(text(&eps), "header field norm_eps is -1.5; it must be finite and positive");
+        let dim = LoadError::BadDimension { field: Field::Dim, value: 0 };
+        assert_eq!(text(&dim), "header field dim is 0; it must be 1 to 16777216");
+        let mixer = LoadError::UndefinedMixer { layer: 2, pattern: 1, form: 3 };
+        assert_eq!(
+            text(&mixer),
+            "layer 2: window x state_space is not a defined mixer (state_space is defined on pattern order 1 \
+             (param 1) and pow2_lattice only)"
+        );
+    }
+
+    #[test]
+    fn bad_tokenizer_keeps_its_cause() {
+        let cause = TokenizerError::OffsetsDecreasing { id: 7 };
+        let e = LoadError::BadTokenizer { cause };
+        let source = e.source().map(|s| text(&s));
+        assert_eq!(source.as_deref(), Some("offsets decrease at token 7"));
+        assert!(LoadError::MisalignedBuffer.source().is_none());
     }
 }
