@@ -343,7 +343,7 @@ fn run(cli: Cli) -> Result<()> {
             finish(&file, &reports, &output, quiet)
         }
         Command::Generate { model, prompt, steps, temperature, top_p, top_k, seed, context } => {
-            let bytes = writer::AlignedBytes::read(&model)?;
+            let bytes = writer::read_aligned(&model)?;
             let parsed =
                 glmix::Model::parse(bytes.as_bytes()).with_context(|| model.display().to_string())?;
             let seed = seed.unwrap_or_else(|| {
@@ -370,7 +370,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Eval { model, task, text, samples, seed, params, split, max_chars, context, json } => {
-            let bytes = writer::AlignedBytes::read(&model)?;
+            let bytes = writer::read_aligned(&model)?;
             let parsed =
                 glmix::Model::parse(bytes.as_bytes()).with_context(|| model.display().to_string())?;
             match (task, text) {
@@ -394,7 +394,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Inspect { model, context } => {
-            let bytes = writer::AlignedBytes::read(&model)?;
+            let bytes = writer::read_aligned(&model)?;
             print!(
                 "{}",
                 inspect::describe(bytes.as_bytes(), context)
@@ -436,7 +436,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some(tokens) => {
                     let (t, what) = match &model {
                         Some(path) => {
-                            let bytes = writer::AlignedBytes::read(path)?;
+                            let bytes = writer::read_aligned(path)?;
                             let m = glmix::Model::parse(bytes.as_bytes())
                                 .with_context(|| path.display().to_string())?;
                             (bench::throughput_of(&m, tokens, runs)?, path.display().to_string())

@@ -42,6 +42,8 @@
 compile_error!("glmix reads little-endian model files in place and supports little-endian targets only");
 
 pub mod arch;
+#[cfg(any(test, feature = "builder"))]
+pub mod builder;
 pub mod cache;
 pub mod format;
 pub mod kernels;
