@@ -22,12 +22,12 @@
 
 use std::collections::BTreeSet;
 
+use glmix::builder::{random_model, RandomLayer, RandomSpec, Rng};
+use glmix::builder::{AlignedBytes, ModelFile};
 use glmix::format::{Classifier, Form, MlpKind, Positional};
 use glmix::pattern::Pattern;
 use glmix::plan::Plan;
 use glmix::{DType, Model, Role, Session, Tensor};
-use glmix_tools::random::{random_model, RandomLayer, RandomSpec, Rng};
-use glmix_tools::writer::{AlignedBytes, ModelFile};
 
 /// Relative tolerance `|runtime - reference| <= TOL * max(1, |reference|)` on every logit.
 const TOL: f64 = 1e-5;
