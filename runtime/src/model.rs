@@ -70,7 +70,7 @@ pub enum LoadError {
         /// Count in the header.
         n_tensors: u32,
     },
-    /// A model dimension is zero or above [`MAX_DIM`](crate::format::MAX_DIM), or a float field is
+    /// A model dimension is zero or above [`MAX_DIM`], or a float field is
     /// not finite and positive.
     BadDimension {
         /// Which field.
