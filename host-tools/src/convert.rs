@@ -30,12 +30,7 @@ pub struct TensorReport {
 /// [`glmix::arch::tensors`], less the tokenizer tables, which come from the vocabulary).
 pub fn expected_tensors(config: &ModelConfig) -> Result<Vec<TensorSpec>> {
     let (model, mixers) = (config.model_config()?, config.mixers()?);
-    Ok(glmix::arch::tensors(&model, &mixers).filter(|t| t.required && !t.role.is_tokenizer()).collect())
-}
-
-/// The tensor names a config needs, in file order.
-pub fn expected_names(config: &ModelConfig) -> Result<Vec<String>> {
-    Ok(expected_tensors(config)?.iter().map(|t| t.name().to_string()).collect())
+    Ok(glmix::arch::checkpoint_tensors(&model, &mixers).collect())
 }
 
 /// `(rows, cols)` of a tensor the way the model file compares shapes: `[n]` is `(1, n)`.

@@ -298,10 +298,8 @@ pub fn import_parts(
     };
     let mixers = vec![layer; cfg.n_layers];
     // File order: the architecture table's (the tokenizer's tables come from the vocabulary).
-    let order: Vec<(String, Role)> = glmix::arch::tensors(&model, &mixers)
-        .filter(|t| t.required && !t.role.is_tokenizer())
-        .map(|t| (t.name().to_string(), t.role))
-        .collect();
+    let order: Vec<(String, Role)> =
+        glmix::arch::checkpoint_tensors(&model, &mixers).map(|t| (t.name().to_string(), t.role)).collect();
     let mut tensors = Vec::new();
     let mut reports = Vec::new();
     for (i, (name, role)) in order.iter().enumerate() {

@@ -519,6 +519,15 @@ pub fn tensors<'c>(c: &'c Config, mixers: &'c [MixerConfig]) -> impl Iterator<It
     core::iter::once(emb).chain(layers).chain(rest)
 }
 
+/// The tensors a checkpoint supplies, in file order: every one [`tensors`] requires except the
+/// tokenizer's tables (written from the vocabulary).
+pub fn checkpoint_tensors<'c>(
+    c: &'c Config,
+    mixers: &'c [MixerConfig],
+) -> impl Iterator<Item = TensorSpec> + 'c {
+    tensors(c, mixers).filter(|t| t.required && !t.role.is_tokenizer())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,22 +558,14 @@ mod tests {
 
     #[test]
     fn only_state_space_is_restricted() {
-        let patterns = [
-            Pattern::Dense,
-            Pattern::Window(4),
-            Pattern::Order(1),
-            Pattern::Order(3),
-            Pattern::Pow2 { cap: 0 },
-            Pattern::Pow2Lattice { cap: 0 },
-            Pattern::Pow2Lattice { cap: 3 },
-            Pattern::Sq1 { cap: 0 },
-            Pattern::Sq1Lattice { cap: 0 },
-        ];
-        for p in patterns {
+        for (code, param) in (0..=6).flat_map(|code| [0, 1, 3].map(|param| (code, param))) {
+            let p = Pattern::from_code(code, param).unwrap();
+            assert_eq!(Pattern::from_name(p.name(), param), Some(p));
             for f in [Form::Attention, Form::Recurrent, Form::Chained] {
                 assert!(is_defined(p, f));
             }
-            let ss = matches!(p, Pattern::Order(1) | Pattern::Pow2Lattice { .. });
+            // order 1, or the pow2 lattice with any cap.
+            let ss = (code, param) == (2, 1) || code == 4;
             assert_eq!(is_defined(p, Form::StateSpace), ss, "{p:?}");
         }
     }

@@ -419,7 +419,7 @@ pub fn build_model(
     mut values: impl FnMut(&str, Role, &[usize]) -> Result<Vec<f32>, BuildError>,
 ) -> Result<ModelFile, BuildError> {
     let mut tensors = Vec::new();
-    for t in crate::arch::tensors(config, mixers).filter(|t| t.required && !t.role.is_tokenizer()) {
+    for t in crate::arch::checkpoint_tensors(config, mixers) {
         let Some(([rows, cols], n_dims)) = t.dims() else { continue };
         let shape: Vec<usize> = [rows, cols].iter().take(n_dims).map(|&n| n as usize).collect();
         let name = t.name().to_string();

@@ -32,19 +32,15 @@ fn config(mlp: MlpKind, classifier: Classifier) -> Config {
     }
 }
 
-/// One single-layer model per pattern x form (two heads of 16), and the MLP and classifier options.
+/// One single-layer model per pattern (each code, parameters 0, 1 and 3) x form (two heads of 16),
+/// and the MLP and classifier options.
 fn table() -> String {
-    let patterns = [
-        Pattern::Dense,
-        Pattern::Window(4),
-        Pattern::Order(1),
-        Pattern::Order(3),
-        Pattern::Pow2 { cap: 0 },
-        Pattern::Pow2Lattice { cap: 0 },
-        Pattern::Pow2Lattice { cap: 3 },
-        Pattern::Sq1 { cap: 0 },
-        Pattern::Sq1Lattice { cap: 2 },
-    ];
+    let mut patterns: Vec<Pattern> = (0..=u8::MAX)
+        .take_while(|&code| Pattern::from_code(code, 0).is_some())
+        .flat_map(|code| [0, 1, 3].map(|param| Pattern::from_code(code, param).unwrap()))
+        .filter(|p| !matches!(p, Pattern::Window(0) | Pattern::Order(0)))
+        .collect();
+    patterns.dedup();
     let mut cases = Vec::new();
     for pattern in patterns {
         for &form in Form::ALL {
