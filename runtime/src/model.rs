@@ -607,6 +607,42 @@ mod tests {
         );
     }
 
+    fn small(layers: &[(u8, u32, u8)]) -> crate::builder::ModelFile {
+        use crate::builder::{random_model, RandomLayer, RandomSpec};
+        let layers = layers
+            .iter()
+            .map(|&(pattern, param, form)| RandomLayer { pattern, param, form, n_heads: 2, n_kv_heads: 2 })
+            .collect();
+        random_model(&RandomSpec::small(layers), 7).unwrap()
+    }
+
+    #[test]
+    fn accessors_answer_none_outside_the_architecture() {
+        // Layer 0: chained on order 3 (has gamma, no wd); layer 1: first-order state space.
+        let bytes = crate::builder::AlignedBytes::new(&small(&[(2, 3, 2), (2, 1, 3)]).to_bytes().unwrap());
+        let model = Model::parse(bytes.as_bytes()).unwrap();
+        assert_eq!(model.mixers().len(), 2);
+        assert_eq!(model.mixer(1).map(|m| m.form), Some(Form::StateSpace));
+        assert!(model.mixer(2).is_none(), "no silent layer 0");
+        assert_eq!(model.layer_tensor(0, Role::Gamma).map(|t| t.cols()), Some(2));
+        assert!(model.layer_tensor(0, Role::Wd).is_none());
+        assert_eq!(model.layer_tensor(1, Role::Wd).map(|t| t.rows()), Some(32));
+        assert!(model.layer_tensor(2, Role::Wq).is_none());
+        assert!(model.global_tensor(Role::Output).is_none(), "tied");
+        assert!(model.classifier().is_some());
+        assert!(model.tensor(model.n_tensors() as u16).is_none());
+    }
+
+    #[test]
+    fn a_missing_tensor_is_named() {
+        let mut file = small(&[(2, 1, 3)]);
+        file.tensors.retain(|t| t.name != "layers.0.mixer.wd.weight");
+        let bytes = crate::builder::AlignedBytes::new(&file.to_bytes().unwrap());
+        let err = Model::parse(bytes.as_bytes()).unwrap_err();
+        assert_eq!(err, LoadError::MissingTensor { layer: Some(0), role: Role::Wd });
+        assert_eq!(text(&err), "missing tensor layers.0.mixer.wd.weight");
+    }
+
     #[test]
     fn bad_tokenizer_keeps_its_cause() {
         let cause = TokenizerError::OffsetsDecreasing { id: 7 };
