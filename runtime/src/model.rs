@@ -549,8 +549,11 @@ impl core::fmt::Display for LoadError {
             UnknownMlp { code } => write!(f, "unknown MLP kind code {code}"),
             UnknownClassifier { code } => write!(f, "unknown classifier code {code}"),
             UnknownTokenizer { code } => write!(f, "unknown tokenizer kind code {code}"),
-            UnknownPattern { layer, code, param } => write!(f, "layer {layer}: unknown mixer pattern code {code} (param {param}); this build knows codes 0-6 with non-zero window/order"),
-            UnknownForm { layer, code } => write!(f, "layer {layer}: unknown mixer form code {code}; this build knows 0-3"),
+            UnknownPattern { layer, code, param } => {
+                let known = (0..=u8::MAX).take_while(|&c| Pattern::from_code(c, 0).is_some()).count();
+                write!(f, "layer {layer}: unknown mixer pattern code {code} (param {param}); this build knows codes 0-{} with non-zero window/order", known.saturating_sub(1))
+            }
+            UnknownForm { layer, code } => write!(f, "layer {layer}: unknown mixer form code {code}; this build knows 0-{}", Form::ALL.len().saturating_sub(1)),
             BadHeads { layer } => write!(f, "layer {layer}: invalid head configuration for its mixer form"),
             UndefinedMixer { layer, pattern, form } => {
                 let pattern = Pattern::from_code(pattern, 0).map_or("?", |p| p.name());
@@ -599,6 +602,10 @@ mod tests {
         assert_eq!(text(&eps), "header field norm_eps is -1.5; it must be finite and positive");
         let dim = LoadError::BadDimension { field: Field::Dim, value: 0 };
         assert_eq!(text(&dim), "header field dim is 0; it must be 1 to 16777216");
+        let form = LoadError::UnknownForm { layer: 1, code: 9 };
+        assert_eq!(text(&form), "layer 1: unknown mixer form code 9; this build knows 0-3");
+        let pattern = LoadError::UnknownPattern { layer: 0, code: 7, param: 0 };
+        assert!(text(&pattern).ends_with("this build knows codes 0-6 with non-zero window/order"));
         let mixer = LoadError::UndefinedMixer { layer: 2, pattern: 1, form: 3 };
         assert_eq!(
             text(&mixer),
