@@ -537,22 +537,11 @@ pub fn fuzz_safetensors(seed: u64) -> Vec<u8> {
     use safetensors::tensor::{Dtype, TensorView};
     let config = fuzz_config();
     let mut rng = Rng::new(seed);
-    let (v, d, h) = (256usize, 8usize, 16usize);
     let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for name in glmix_tools::convert::expected_names(config) {
-        let shape = match name.as_str() {
-            "tok_embeddings.weight" => vec![v, d],
-            "norm.weight" => vec![d],
-            n if n.ends_with("norm.weight") => vec![d],
-            n if n.ends_with("mixer.gamma") => vec![2],
-            n if n.ends_with("wq.weight") => vec![8, d],
-            n if n.ends_with("wk.weight") || n.ends_with("wv.weight") => {
-                vec![if n.starts_with("layers.0.") { 4 } else { 8 }, d]
-            }
-            n if n.ends_with("wo.weight") => vec![d, 8],
-            n if n.ends_with("w2.weight") => vec![d, h],
-            _ => vec![h, d],
-        };
+    for t in glmix_tools::convert::expected_tensors(config).expect("FUZZ_CONFIG is valid") {
+        let (dims, n_dims) = t.dims().expect("checkpoint tensors have a fixed shape");
+        let shape: Vec<usize> = dims.iter().take(n_dims).map(|&n| n as usize).collect();
+        let name = t.name().to_string();
         let n: usize = shape.iter().product();
         let bytes = (0..n).flat_map(|_| (rng.uniform() * 0.5).to_le_bytes()).collect();
         data.push((name, shape, bytes));

@@ -22,7 +22,7 @@
 use std::fmt::Write;
 use std::time::Instant;
 
-use anyhow::{anyhow, ensure, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use glmix::format::Positional;
 use glmix::plan::Plan;
 use glmix::{DType, Model, Session};
@@ -208,7 +208,7 @@ pub fn run(opts: &Options, mut progress: impl FnMut(&str, u64)) -> Result<Vec<Ro
     let mut rows = Vec::new();
     for mixer in selected(&opts) {
         let bytes = model_bytes(&mixer, &opts)?;
-        let model = Model::parse(bytes.as_bytes()).map_err(|e| anyhow!("{}: {e:?}", mixer.name))?;
+        let model = Model::parse(bytes.as_bytes()).context(mixer.name)?;
         let todo = measured(&mixer, &opts);
         let times = match todo.last() {
             Some(&last) => measure(&model, &todo, last + opts.window, opts.window, mixer.is_dense(), |n| {
@@ -307,7 +307,7 @@ pub struct Throughput {
 /// `glmix generate -n tokens`; reports the best run (the least disturbed on a shared machine).
 pub fn throughput(opts: &Options, tokens: u32, runs: u32) -> Result<Throughput> {
     let bytes = model_bytes(&MIXERS[0], opts)?;
-    let model = Model::parse(bytes.as_bytes()).map_err(|e| anyhow!("random model: {e}"))?;
+    let model = Model::parse(bytes.as_bytes()).context("random model")?;
     throughput_of(&model, tokens, runs)
 }
 

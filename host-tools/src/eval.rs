@@ -222,9 +222,7 @@ pub fn eval_text(
     let tokenizer = model.tokenizer().context("the model carries no tokenizer; `eval --text` needs one")?;
     let byte_level = matches!(tokenizer, Tokenizer::Bytes);
     let mut tokens = vec![0u32; text.len() + 3];
-    let n = tokenizer
-        .encode(text, false, false, &mut tokens)
-        .map_err(|e| anyhow::anyhow!("cannot encode the text: {e}"))?;
+    let n = tokenizer.encode(text, false, false, &mut tokens).context("cannot encode the text")?;
     tokens.truncate(n);
     let context = context.unwrap_or(model.config().max_context as u32);
     if context == 0 {

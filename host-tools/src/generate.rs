@@ -45,9 +45,7 @@ pub struct Stats {
 /// newline when the prompt is empty.
 pub fn prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &[u8]) -> Result<Vec<u32>> {
     let mut out = vec![0u32; prompt.len() + 3];
-    let n = tokenizer
-        .encode(prompt, true, false, &mut out)
-        .map_err(|e| anyhow::anyhow!("cannot encode the prompt: {e}"))?;
+    let n = tokenizer.encode(prompt, true, false, &mut out).context("cannot encode the prompt")?;
     out.truncate(n);
     if out.is_empty() {
         out.push(u32::from(b'\n'));
@@ -94,7 +92,7 @@ pub fn generate(
         let logits = session.step(token).map_err(|e| anyhow::anyhow!("{e}"))?;
         let next = match prompt.get(pos as usize + 1) {
             Some(&t) => t,
-            None => sampler.sample(logits, &mut scratch).map_err(|e| anyhow::anyhow!("{e:?}"))?,
+            None => sampler.sample(logits, &mut scratch)?,
         };
         pos += 1;
         if tokenizer.bos() == Some(next) {

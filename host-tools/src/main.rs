@@ -343,9 +343,9 @@ fn run(cli: Cli) -> Result<()> {
             finish(&file, &reports, &output, quiet)
         }
         Command::Generate { model, prompt, steps, temperature, top_p, top_k, seed, context } => {
-            let bytes = writer::AlignedBytes::read(&model)?;
-            let parsed = glmix::Model::parse(bytes.as_bytes())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            let bytes = writer::read_aligned(&model)?;
+            let parsed =
+                glmix::Model::parse(bytes.as_bytes()).with_context(|| model.display().to_string())?;
             let seed = seed.unwrap_or_else(|| {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
             });
@@ -370,9 +370,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Eval { model, task, text, samples, seed, params, split, max_chars, context, json } => {
-            let bytes = writer::AlignedBytes::read(&model)?;
-            let parsed = glmix::Model::parse(bytes.as_bytes())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            let bytes = writer::read_aligned(&model)?;
+            let parsed =
+                glmix::Model::parse(bytes.as_bytes()).with_context(|| model.display().to_string())?;
             match (task, text) {
                 (Some(name), _) => {
                     if max_chars.is_some() || context.is_some() {
@@ -394,7 +394,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Inspect { model, context } => {
-            let bytes = writer::AlignedBytes::read(&model)?;
+            let bytes = writer::read_aligned(&model)?;
             print!(
                 "{}",
                 inspect::describe(bytes.as_bytes(), context)
@@ -436,9 +436,9 @@ fn run(cli: Cli) -> Result<()> {
                 Some(tokens) => {
                     let (t, what) = match &model {
                         Some(path) => {
-                            let bytes = writer::AlignedBytes::read(path)?;
+                            let bytes = writer::read_aligned(path)?;
                             let m = glmix::Model::parse(bytes.as_bytes())
-                                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                                .with_context(|| path.display().to_string())?;
                             (bench::throughput_of(&m, tokens, runs)?, path.display().to_string())
                         }
                         None => (
@@ -632,8 +632,7 @@ fn finish(
     let bytes = file.to_bytes()?;
     // Check what we wrote with the runtime's own parser before anything reaches the disk.
     let aligned = writer::AlignedBytes::new(&bytes);
-    glmix::Model::parse(aligned.as_bytes())
-        .map_err(|e| anyhow::anyhow!("the model does not pass the runtime's checks: {e}"))?;
+    glmix::Model::parse(aligned.as_bytes()).context("the model does not pass the runtime's checks")?;
     writer::write_atomically(output, &bytes)?;
     if !quiet {
         eprint!("{}", report::error_table(reports));

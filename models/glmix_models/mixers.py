@@ -81,8 +81,17 @@ def _check(form: str, pattern: Pattern, q, k):
         raise ValueError(f"unknown form {form!r}")
     if form != "attention" and k.shape[1] != q.shape[1]:
         raise ValueError("only the attention form supports n_kv_heads != n_heads")
-    if form == "state_space" and not (is_loglinear(pattern) or (pattern.kind, pattern.param) == ("order", 1)):
-        raise ValueError("state_space is defined on pattern order 1 and pow2_lattice only")
+    if not is_defined(form, pattern.kind, pattern.param):
+        raise ValueError(DEFINED_RULE)
+
+
+DEFINED_RULE = "state_space is defined on pattern order 1 and pow2_lattice only"
+
+
+def is_defined(form: str, kind: str, param: int) -> bool:
+    """True if ``form`` on pattern ``(kind, param)`` is a mixer: the runtime's ``glmix::arch::is_defined``
+    (tests/test_arch_table.py checks the two agree)."""
+    return form != "state_space" or kind == "pow2_lattice" or (kind, param) == ("order", 1)
 
 
 def is_loglinear(pattern: Pattern) -> bool:

@@ -16,7 +16,7 @@
 //! so this is exact; a level cap makes the oldest segment absorb everything older.
 //!
 //! The simple twins: `StepCache._loglinear_step` in `models/glmix_models/mixers.py` (the same merge, on
-//! tensors) and the f64 parallel form of `host-tools/tests/parallel_form.rs`.
+//! tensors) and the f64 parallel form of `runtime/tests/parallel_form.rs`.
 
 use crate::cache::SlotMap;
 use crate::format::Form;

@@ -413,7 +413,7 @@ impl<'m, 's> Session<'m, 's> {
 
         let (mut caches, scratch) = self.state.split_at_mut(self.plan.state_words().min(self.state.len()));
         let s = Scratch::split(scratch, &self.plan.scratch);
-        kernels::embedding_row(&model.global_tensor(Role::TokEmbeddings), token as usize, s.x);
+        kernels::embedding_row(&model.global_weight(Role::TokEmbeddings), token as usize, s.x);
 
         let s = {
             let mut s = s;
@@ -422,12 +422,12 @@ impl<'m, 's> Session<'m, 's> {
             for (l, m) in model.mixers().iter().enumerate() {
                 let p = self.plan.layers.get(l).copied().unwrap_or_default();
                 let layer = LayerState::split(take(&mut caches, p.words()), &p);
-                kernels::rmsnorm(s.xb, s.x, model.layer_tensor(l, Role::MixerNorm).as_f32(), c.norm_eps);
+                kernels::rmsnorm(s.xb, s.x, model.weight(l, Role::MixerNorm).as_f32(), c.norm_eps);
                 mixer_step(model, l, m, &p, pos, layer, &mut s, &mut rope, self.poison);
                 add(s.x, s.xb2);
 
-                kernels::rmsnorm(s.xb, s.x, model.layer_tensor(l, Role::MlpNorm).as_f32(), c.norm_eps);
-                let (w1, w3) = (model.layer_tensor(l, Role::W1), model.layer_tensor(l, Role::W3));
+                kernels::rmsnorm(s.xb, s.x, model.weight(l, Role::MlpNorm).as_f32(), c.norm_eps);
+                let (w1, w3) = (model.weight(l, Role::W1), model.weight(l, Role::W3));
                 quantize_for(&[&w1, &w3], s.xb, s.xq);
                 kernels::matvec(&w1, s.xb, s.xq, s.hb);
                 match c.mlp {
@@ -437,13 +437,13 @@ impl<'m, 's> Session<'m, 's> {
                     }
                     MlpKind::Gelu => kernels::gelu_tanh(s.hb),
                 }
-                matvec(&model.layer_tensor(l, Role::W2), s.hb, s.xq, s.xb2);
+                matvec(&model.weight(l, Role::W2), s.hb, s.xq, s.xb2);
                 add(s.x, s.xb2);
             }
             s
         };
-        kernels::rmsnorm(s.xb, s.x, model.global_tensor(Role::Norm).as_f32(), c.norm_eps);
-        matvec(&model.classifier(), s.xb, s.xq, s.logits);
+        kernels::rmsnorm(s.xb, s.x, model.global_weight(Role::Norm).as_f32(), c.norm_eps);
+        matvec(&model.global_weight(Role::Output), s.xb, s.xq, s.logits);
         self.pos = pos + 1;
         Ok(s.logits)
     }
@@ -499,10 +499,9 @@ fn mixer_step(
     let (hd, nh) = (m.head_dim, m.n_heads);
     let (qd, kvd) = (m.q_dim(), m.kv_dim());
     let (q, k, v, o) = (prefix_mut(s.q, qd), prefix_mut(s.k, kvd), prefix_mut(s.v, kvd), prefix_mut(s.o, qd));
-    let (wq, wk, wv) =
-        (model.layer_tensor(l, Role::Wq), model.layer_tensor(l, Role::Wk), model.layer_tensor(l, Role::Wv));
+    let (wq, wk, wv) = (model.weight(l, Role::Wq), model.weight(l, Role::Wk), model.weight(l, Role::Wv));
     // Also the state-space decay gates and level weights, which read the same input.
-    let (wd, wl) = (model.layer_tensor(l, Role::Wd), model.layer_tensor(l, Role::Wl));
+    let (wd, wl) = (model.weight(l, Role::Wd), model.weight(l, Role::Wl));
     quantize_for(&[&wq, &wk, &wv, &wd, &wl], s.xb, s.xq);
     kernels::matvec(&wq, s.xb, s.xq, q);
     kernels::matvec(&wk, s.xb, s.xq, k);
@@ -528,7 +527,7 @@ fn mixer_step(
             };
             let x = crate::loglinear::Inputs { q, k, v, d, lambda };
             crate::loglinear::step(shape, pos, layer.tags, layer.matrix, &x, o, poison);
-            matvec(&model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
+            matvec(&model.weight(l, Role::Wo), o, s.xq, s.xb2);
             return;
         }
         let scale = 1.0 / crate::math::sqrtf(hd as f32);
@@ -548,7 +547,7 @@ fn mixer_step(
                 kernels::axpy(oh, qi * scale, row);
             }
         }
-        matvec(&model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
+        matvec(&model.weight(l, Role::Wo), o, s.xq, s.xb2);
         return;
     }
 
@@ -574,7 +573,7 @@ fn mixer_step(
     let reads = kernels::Slots::new(reads);
     let scale = crate::math::sqrtf(hd as f32);
     let group = nh / m.n_kv_heads.max(1);
-    let gamma = model.layer_tensor(l, Role::Gamma).as_f32();
+    let gamma = model.weight(l, Role::Gamma).as_f32();
     for h in 0..nh {
         let kvh = h / group.max(1);
         let qh = head(q, h, hd);
@@ -628,5 +627,5 @@ fn mixer_step(
         copy(record_mut(layer.values, slot, kvd), v);
         copy(record_mut(layer.outs, slot, qd), o);
     }
-    matvec(&model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
+    matvec(&model.weight(l, Role::Wo), o, s.xq, s.xb2);
 }
