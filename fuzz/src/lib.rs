@@ -91,7 +91,7 @@ fn exercise_model(model: &Model<'_>, ids: &[u8]) {
         return;
     }
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(model, context, &mut state).expect("the plan's size is enough");
+    let mut session = Session::with_plan(model, plan, &mut state).expect("the plan's size is enough");
     for (i, chunk) in ids.chunks(2).take(8).enumerate() {
         if i == 5 {
             session.reset();
@@ -333,7 +333,7 @@ pub fn decode(data: &[u8]) {
     let context = u32::from(first % 64) + 1;
     let plan = Plan::new(&model, context);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(&model, context, &mut state).expect("planned size");
+    let mut session = Session::with_plan(&model, plan, &mut state).expect("planned size");
     let mut i = 0;
     let mut steps = 0;
     while i < ops.len() && steps < 512 {
@@ -384,7 +384,7 @@ pub fn snapshot(data: &[u8]) {
     let context = u32::from(first % 64) + 1;
     let plan = Plan::new(&model, context);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(&model, context, &mut state).expect("planned size");
+    let mut session = Session::with_plan(&model, plan, &mut state).expect("planned size");
     let vocab = model.config().vocab_size as u32;
     let (bytes, trusted, edited) = if mode & 1 == 0 {
         (rest.to_vec(), false, true)
@@ -434,7 +434,7 @@ pub fn snapshot(data: &[u8]) {
 
 /// Rewrites a snapshot's checksum after an edit (a no-op on bytes too short to have one).
 pub fn reseal_snapshot(snap: &mut [u8]) {
-    let at = glmix::session::SNAPSHOT_CRC_OFFSET;
+    let at = glmix::snapshot::SNAPSHOT_CRC_OFFSET;
     if snap.len() < at + 4 {
         return;
     }
@@ -504,8 +504,8 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     out.push(("snapshot", "seed-truncated".into(), b"\x1f\x03\x02".to_vec()));
     out.push(("snapshot", "seed-nan-cache".into(), nan_cache_edit()));
     let mut raw = vec![0x1f, 0x00];
-    raw.extend_from_slice(&glmix::session::SNAPSHOT_MAGIC);
-    raw.extend_from_slice(&glmix::session::SNAPSHOT_VERSION.to_le_bytes());
+    raw.extend_from_slice(&glmix::snapshot::SNAPSHOT_MAGIC);
+    raw.extend_from_slice(&glmix::snapshot::SNAPSHOT_VERSION.to_le_bytes());
     out.push(("snapshot", "seed-raw-header".into(), raw));
     out
 }

@@ -3,7 +3,7 @@
 //! nothing. `fuzz/` has a target for restoring arbitrary and damaged snapshots.
 
 use glmix::plan::Plan;
-use glmix::session::{SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
+use glmix::snapshot::{SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 use glmix::{Model, Session, SnapshotError};
 use glmix_tools::random::{random_model, RandomLayer, RandomSpec};
 use glmix_tools::writer::AlignedBytes;
