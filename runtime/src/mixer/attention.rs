@@ -14,12 +14,12 @@
 //! then caches `k_pos, v_pos, o_pos` in the slot the pattern gives `pos`, evicting what `R(pos + 1)`
 //! no longer reads. Keys are cached after the rotary embedding.
 
-use super::{prefix_mut as prefix, record, record_mut, Layer};
+use super::{prefix_mut as prefix, record, record_mut, Io, Layer};
 use crate::cache::SlotMap;
 use crate::format::{Form, Positional};
 use crate::kernels;
 use crate::model::{MixerConfig, Role};
-use crate::plan::{LayerPlan, LayerState, Scratch};
+use crate::plan::{LayerPlan, LayerState};
 
 /// Slots of k (all forms), v (attention, chained) and o (recurrent, chained) records, plus the
 /// lattice's tags.
@@ -36,18 +36,19 @@ pub(crate) const fn plan(m: &MixerConfig, max_context: u32) -> LayerPlan {
 }
 
 /// One step: rotary embedding, scores over `R(pos)` and the current position, the form's sum into
-/// `s.o`, then the cache update.
+/// `io.o`, then the cache update.
 pub(crate) fn step(
     layer: &Layer<'_, '_>,
+    io: &mut Io<'_>,
     state: LayerState<'_>,
-    s: &mut Scratch<'_>,
     rope: &mut kernels::RopeAngles,
 ) {
     let (m, pos) = (layer.mixer, layer.pos);
     let c = layer.model.config();
     let (hd, nh) = (m.head_dim, m.n_heads);
     let (qd, kvd) = (m.q_dim(), m.kv_dim());
-    let (q, k, v, o) = (prefix(s.q, qd), prefix(s.k, kvd), prefix(s.v, kvd), prefix(s.o, qd));
+    let Io { q, k, v, o, scores: all_scores, reads: all_reads, .. } = io;
+    let (q, k, v, o) = (&mut **q, &mut **k, &**v, &mut **o);
 
     match c.positional {
         Positional::None => {}
@@ -64,10 +65,10 @@ pub(crate) fn step(
     let LayerState { tags, keys, values, outs, .. } = state;
     let mut slots = SlotMap::attach(m.pattern, layer.plan.slots as u32, tags);
     // The slots of R(pos), nearest first.
-    let n = slots.lookup_into(pos, s.reads);
+    let n = slots.lookup_into(pos, all_reads);
     // Farthest first, so that dense attention sums in llama2.c's order (ascending positions, the
     // current one last).
-    let reads = prefix(s.reads, n);
+    let reads = prefix(all_reads, n);
     reads.reverse();
     let reads = kernels::Slots::new(reads);
     let scale = crate::math::sqrtf(hd as f32);
@@ -78,7 +79,7 @@ pub(crate) fn step(
         let qh = record(q, h, hd);
         // The reads' scores, then the current position's (the plan sizes `scores` for both; a shorter
         // buffer would leave the head's output zero).
-        let scores = s.scores.get_mut(..=n).unwrap_or_default();
+        let scores = all_scores.get_mut(..=n).unwrap_or_default();
         if let Some((current, past)) = scores.split_last_mut() {
             kernels::gather_scores(qh, keys, kvd, kvh * hd, reads, scale, past);
             *current = kernels::dot_f32(qh, record(k, kvh, hd)) / scale;

@@ -18,13 +18,14 @@
 //! The simple twins: `StepCache._loglinear_step` in `models/glmix_models/mixers.py` (the same merge, on
 //! tensors) and the f64 parallel form of `host-tools/tests/parallel_form.rs`.
 
-use super::{prefix_mut, record, record_mut, Layer, ScratchNeeds};
+use super::{prefix_mut, record, record_mut, Io, Layer, ScratchNeeds};
 use crate::cache::SlotMap;
 use crate::format::Form;
 use crate::kernels;
-use crate::model::{MixerConfig, Role};
+use crate::model::MixerConfig;
 use crate::pattern::Pattern;
-use crate::plan::{LayerPlan, LayerState, Scratch};
+use crate::plan::{LayerPlan, LayerState};
+use crate::tensor::Tensor;
 
 /// True for the (pattern, form) pairs this module runs.
 pub const fn is_loglinear(pattern: Pattern, form: Form) -> bool {
@@ -53,14 +54,21 @@ pub(crate) const fn scratch(m: &MixerConfig, file_context: u32) -> ScratchNeeds 
     ScratchNeeds { reads: 0, hidden: if q > lambda { q } else { lambda } }
 }
 
-/// A layer's step: decay gates into `s.hb2`, level weights into `s.hb`, then [`step`] into `s.o`.
-pub(crate) fn decode(layer: &Layer<'_, '_>, state: LayerState<'_>, s: &mut Scratch<'_>) {
+/// A layer's step: decay gates (`wd`) into `io.hb2`, level weights (`wl`) into `io.hb`, then
+/// [`step`] into `io.o`.
+pub(crate) fn decode(
+    layer: &Layer<'_, '_>,
+    wd: &Tensor<'_>,
+    wl: &Tensor<'_>,
+    io: &mut Io<'_>,
+    state: LayerState<'_>,
+) {
     let m = layer.mixer;
-    let (qd, kvd) = (m.q_dim(), m.kv_dim());
-    super::state_space::decay_gates(layer, s);
+    let Io { xb, xq, q, k, v, o, hb, hb2, .. } = io;
+    let d = super::state_space::decay_gates(wd, m.q_dim(), xb, xq, hb2);
     let levels = level_weights(m.pattern, layer.model.config().max_context as u32);
-    let lambda = prefix_mut(s.hb, m.n_heads * levels);
-    kernels::matvec(&layer.model.layer_tensor(layer.index, Role::Wl), s.xb, s.xq, lambda);
+    let lambda = prefix_mut(hb, m.n_heads * levels);
+    kernels::matvec(wl, xb, xq, lambda);
     super::state_space::sigmoid(lambda);
     let shape = Shape {
         pattern: m.pattern,
@@ -69,9 +77,8 @@ pub(crate) fn decode(layer: &Layer<'_, '_>, state: LayerState<'_>, s: &mut Scrat
         head_dim: m.head_dim,
         levels,
     };
-    let (q, k, v) = (prefix_mut(s.q, qd), prefix_mut(s.k, kvd), prefix_mut(s.v, kvd));
-    let x = Inputs { q, k, v, d: prefix_mut(s.hb2, qd), lambda };
-    step(shape, layer.pos, state.tags, state.matrix, &x, prefix_mut(s.o, qd), layer.poison);
+    let x = Inputs { q, k, v, d, lambda };
+    step(shape, layer.pos, state.tags, state.matrix, &x, o, layer.poison);
 }
 
 /// One position's projections, per head concatenated: `q`, `k`, `v`, decay gates `d` (all `n_heads *

@@ -115,6 +115,26 @@ impl Layer<'_, '_> {
     }
 }
 
+/// A step's buffers, cut from the scratch once per layer: the normed input and its quantization, the
+/// projections at this mixer's widths, and the scratch regions the families borrow.
+pub(crate) struct Io<'a> {
+    /// The normed input `x`.
+    pub xb: &'a [f32],
+    /// `x` quantized (q8_0), for block-quantized weights.
+    pub xq: &'a mut [BlockQ8_0],
+    /// `q` `[q_dim]`, `k`, `v` `[kv_dim]`, the output `o` `[q_dim]`.
+    pub q: &'a mut [f32],
+    pub k: &'a mut [f32],
+    pub v: &'a mut [f32],
+    pub o: &'a mut [f32],
+    /// The MLP's hidden buffers (state space: level weights, decay gates).
+    pub hb: &'a mut [f32],
+    pub hb2: &'a mut [f32],
+    /// Scores of the positions read, and their slots.
+    pub scores: &'a mut [f32],
+    pub reads: &'a mut [u32],
+}
+
 /// One token through a layer's mixer: reads `s.xb`, writes `s.xb2 = wo · o`, updates `state`.
 /// `rope` caches the rotary angles of the position across layers.
 pub(crate) fn step(
@@ -125,19 +145,32 @@ pub(crate) fn step(
 ) {
     let m = layer.mixer;
     let (qd, kvd) = (m.q_dim(), m.kv_dim());
+    let Scratch { xb, xb2, hb, hb2, q, k, v, o, scores, reads, xq, .. } = s;
+    let mut io = Io {
+        xb,
+        xq,
+        q: prefix_mut(q, qd),
+        k: prefix_mut(k, kvd),
+        v: prefix_mut(v, kvd),
+        o: prefix_mut(o, qd),
+        hb,
+        hb2,
+        scores,
+        reads,
+    };
     let (wq, wk, wv) = (layer.tensor(Role::Wq), layer.tensor(Role::Wk), layer.tensor(Role::Wv));
     // Also the state-space decay gates and level weights, which read the same input.
     let (wd, wl) = (layer.tensor(Role::Wd), layer.tensor(Role::Wl));
-    quantize_for(&[&wq, &wk, &wv, &wd, &wl], s.xb, s.xq);
-    kernels::matvec(&wq, s.xb, s.xq, prefix_mut(s.q, qd));
-    kernels::matvec(&wk, s.xb, s.xq, prefix_mut(s.k, kvd));
-    kernels::matvec(&wv, s.xb, s.xq, prefix_mut(s.v, kvd));
+    quantize_for(&[&wq, &wk, &wv, &wd, &wl], io.xb, io.xq);
+    kernels::matvec(&wq, io.xb, io.xq, io.q);
+    kernels::matvec(&wk, io.xb, io.xq, io.k);
+    kernels::matvec(&wv, io.xb, io.xq, io.v);
     match family(m) {
-        Family::Slots => attention::step(layer, state, s, rope),
-        Family::StateSpace => state_space::step(layer, state, s),
-        Family::LogLinear => loglinear::decode(layer, state, s),
+        Family::Slots => attention::step(layer, &mut io, state, rope),
+        Family::StateSpace => state_space::step(m, &wd, &mut io, state),
+        Family::LogLinear => loglinear::decode(layer, &wd, &wl, &mut io, state),
     }
-    matvec(&layer.tensor(Role::Wo), prefix_mut(s.o, qd), s.xq, s.xb2);
+    matvec(&layer.tensor(Role::Wo), io.o, io.xq, xb2);
 }
 
 /// `out = W x`, quantizing `x` into `xq` first when `W` is block-quantized.

@@ -10,10 +10,12 @@
 //!
 //! The state is O(1) in the context: no slots, no tags.
 
-use super::{prefix_mut, record, record_mut, Layer};
+use super::{prefix_mut, record, record_mut, Io};
 use crate::kernels;
-use crate::model::{MixerConfig, Role};
-use crate::plan::{LayerPlan, LayerState, Scratch};
+use crate::model::MixerConfig;
+use crate::plan::{LayerPlan, LayerState};
+use crate::quant::BlockQ8_0;
+use crate::tensor::Tensor;
 
 /// One matrix per head.
 pub(crate) const fn plan(m: &MixerConfig) -> LayerPlan {
@@ -21,12 +23,19 @@ pub(crate) const fn plan(m: &MixerConfig) -> LayerPlan {
     LayerPlan { slots: 0, tags: 0, keys: 0, values: 0, outs: 0, matrix }
 }
 
-/// `d = sigmoid(wd · x)` into the front of `s.hb2` (`q_dim` words; `x` already quantized for `wd` by
-/// the caller).
-pub(super) fn decay_gates(layer: &Layer<'_, '_>, s: &mut Scratch<'_>) {
-    let d = prefix_mut(s.hb2, layer.mixer.q_dim());
-    kernels::matvec(&layer.model.layer_tensor(layer.index, Role::Wd), s.xb, s.xq, d);
+/// `d = sigmoid(wd · x)` into the front of `io.hb2` (`q_dim` words, returned; `x` already quantized
+/// for `wd` by the caller).
+pub(super) fn decay_gates<'a>(
+    wd: &Tensor<'_>,
+    q_dim: usize,
+    xb: &[f32],
+    xq: &[BlockQ8_0],
+    hb2: &'a mut [f32],
+) -> &'a mut [f32] {
+    let d = prefix_mut(hb2, q_dim);
+    kernels::matvec(wd, xb, xq, d);
     sigmoid(d);
+    d
 }
 
 /// `x = 1 / (1 + e^-x)`, elementwise.
@@ -34,13 +43,13 @@ pub(super) fn sigmoid(x: &mut [f32]) {
     x.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
 }
 
-/// One step: decay and update each head's `S`, read it with the query into `s.o`.
-pub(crate) fn step(layer: &Layer<'_, '_>, state: LayerState<'_>, s: &mut Scratch<'_>) {
-    let m = layer.mixer;
-    let (hd, nh, qd, kvd) = (m.head_dim, m.n_heads, m.q_dim(), m.kv_dim());
-    decay_gates(layer, s);
-    let d = prefix_mut(s.hb2, qd);
-    let (q, k, v, o) = (prefix_mut(s.q, qd), prefix_mut(s.k, kvd), prefix_mut(s.v, kvd), prefix_mut(s.o, qd));
+/// One step: decay and update each head's `S` (decay gates from `wd`), read it with the query into
+/// `io.o`.
+pub(crate) fn step(m: &MixerConfig, wd: &Tensor<'_>, io: &mut Io<'_>, state: LayerState<'_>) {
+    let (hd, nh) = (m.head_dim, m.n_heads);
+    let Io { xb, xq, q, k, v, o, hb2, .. } = io;
+    let d = decay_gates(wd, m.q_dim(), xb, xq, hb2);
+    let (q, k, v, o) = (&**q, &**k, &**v, &mut **o);
     let scale = 1.0 / crate::math::sqrtf(hd as f32);
     for h in 0..nh {
         let sm = record_mut(state.matrix, h, hd * hd);
