@@ -75,7 +75,7 @@ pub fn generate(
     }
     let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut session = Session::with_plan(model, plan, &mut state)?;
     let mut sampler = Sampler::new(opts.temperature, opts.topp, opts.topk, opts.seed);
     let mut scratch = vec![ProbIndex { prob: 0.0, index: 0 }; sampler.scratch_len(model.config().vocab_size)];
     let bytes_model = matches!(tokenizer, Tokenizer::Bytes);
@@ -107,5 +107,5 @@ pub fn generate(
     out.write_all(b"\n")?;
     out.flush()?;
     let seconds = start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    Ok(Stats { positions: pos, seconds, state_bytes: plan.total_bytes() })
+    Ok(Stats { positions: pos, seconds, state_bytes: session.plan().total_bytes() })
 }

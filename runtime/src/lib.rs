@@ -7,9 +7,9 @@
 //!
 //! Attention, local attention, gated first-order recurrences, k-th order recurrences and the paper's
 //! higher-order `2^k` / `k^2+1` recurrences (with their cache-efficient lattices) and gated matrix states
-//! (first order, and log-linear on the `2^k` lattice: [`loglinear`]) are all points of one
+//! (first order, and log-linear on the `2^k` lattice: [`mixer::loglinear`]) are all points of one
 //! design space here: a [`pattern`] (which past positions a step reads) times a form (how the
-//! coefficients are computed; [`session`] runs them).
+//! coefficients are computed; [`mixer`] runs them, [`session`] runs the blocks around them).
 //!
 //! The model file ([`format`]) is read in place ([`Model::parse`]): weights stay in flash, the caller owns
 //! the state buffer, whose exact size the memory [`plan`] gives before anything runs.
@@ -87,17 +87,20 @@ pub mod builder;
 pub mod cache;
 pub mod format;
 pub mod kernels;
-pub mod loglinear;
 pub mod math;
+pub mod mixer;
 pub mod model;
 pub mod pattern;
 pub mod plan;
 pub mod quant;
 pub mod sampler;
 pub mod session;
+pub mod snapshot;
 pub mod tensor;
 pub mod tokenizer;
 
+pub use mixer::loglinear;
 pub use model::{Config, LoadError, MixerConfig, Model, Role};
-pub use session::{Session, SessionError, SnapshotError};
+pub use session::{Session, SessionError};
+pub use snapshot::SnapshotError;
 pub use tensor::{DType, Tensor};

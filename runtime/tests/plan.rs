@@ -96,3 +96,23 @@ fn loglinear_state_is_one_matrix_per_head_and_level() {
     const WORDS: usize = LayerPlan::new(&M, 65_536).words();
     assert_eq!(WORDS, 16 * (4 * 16 * 16 + 2));
 }
+
+#[test]
+fn a_session_takes_its_callers_plan_and_refuses_another_models() {
+    use glmix::{Session, SessionError};
+    use glmix_tools::random::{random_model, RandomLayer, RandomSpec};
+    let layer = RandomLayer { pattern: 0, param: 0, form: 0, n_heads: 2, n_kv_heads: 1 };
+    let one =
+        AlignedBytes::new(&random_model(&RandomSpec::small(vec![layer]), 3).unwrap().to_bytes().unwrap());
+    let two = AlignedBytes::new(
+        &random_model(&RandomSpec::small(vec![layer, layer]), 3).unwrap().to_bytes().unwrap(),
+    );
+    let (one, two) = (Model::parse(one.as_bytes()).unwrap(), Model::parse(two.as_bytes()).unwrap());
+    let plan = Plan::new(&one, 16);
+    let mut state = vec![0f32; plan.total_words()];
+    let session = Session::with_plan(&one, plan.clone(), &mut state).unwrap();
+    assert_eq!(session.plan(), &plan);
+    drop(session);
+    let mut state = vec![0f32; Plan::new(&two, 16).total_words()];
+    assert_eq!(Session::with_plan(&two, plan, &mut state).err(), Some(SessionError::PlanMismatch));
+}

@@ -5,7 +5,7 @@
 use glmix::builder::AlignedBytes;
 use glmix::builder::{random_model, RandomLayer, RandomSpec};
 use glmix::plan::Plan;
-use glmix::session::{SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
+use glmix::snapshot::{SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 use glmix::{Model, Session, SnapshotError};
 
 fn model(seed: u64) -> AlignedBytes {
