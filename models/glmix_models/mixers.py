@@ -10,8 +10,8 @@ Every (pattern, form) mixer exists twice, with the same signature
   on the full [n, n] score matrix), then ``Y = (I - B)^{-1} A V`` by one unit-lower-triangular solve
   (``torch.linalg.solve_triangular``) per batch and head; attention is just ``A V``. The state-space forms
   build [B, H, d, n, n] (order 1) and [B, H, n, n, d] (log-linear) tensors. Simple, O(n^2) memory: the twin.
-- ``mix_parallel``: the training form, which scales. It is ``mix_matrix`` for the dense pattern and otherwise:
-  ``mix_gather`` for sparse patterns (scores only at the pattern's positions, gathered through the index
+- ``mix_parallel``: the training form, which scales. It is ``mix_matrix`` for the dense pattern (and for
+  sparse ones shorter than ``GATHER_FROM``, where it is as fast) and otherwise: ``mix_gather`` for sparse patterns (scores only at the pattern's positions, gathered through the index
   table [n, max_reads]; the triangular system solved chunk by chunk: a small dense solve inside a chunk, the
   reads of earlier chunks gathered from the outputs already solved), ``_state_space_chunked`` (GLA-style:
   a [d, d] state carried across chunks, a masked [C, C] form inside) and ``_loglinear_chunked`` (the lattice
@@ -126,6 +126,10 @@ def pattern_mask(pattern: Pattern, n: int, device) -> torch.Tensor:
 
 
 CHUNK = 64  # positions per chunk of the chunked forms
+# Sparse patterns use the gathered form from this length on: below it the [n, n] matrix form is as fast or
+# faster (CPU, f32, forward + backward: at n = 256 up to 2x faster at batch 1, even at batch 8; at n = 512
+# even at batch 1, 1.3-1.8x slower at batch 4; docs/results.md "Training forms").
+GATHER_FROM = 512
 
 
 def mix_parallel(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, level_weights=None) -> torch.Tensor:
@@ -135,7 +139,7 @@ def mix_parallel(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, l
         return _loglinear_chunked(pattern, q, k, v, decay, level_weights)
     if form == "state_space":
         return _state_space_chunked(q, k, v, decay)
-    if pattern.kind == "dense":
+    if pattern.kind == "dense" or q.shape[2] < GATHER_FROM:
         return mix_matrix(form, pattern, q, k, v, gamma)
     return mix_gather(form, pattern, q, k, v, gamma)
 
@@ -482,8 +486,19 @@ BENCH = [  # (row, pattern, form)
 ]
 
 
+def _fast_form(form, pattern, q, k, v, gamma, decay, lam):
+    """The scaling form of (pattern, form), whatever the length (mix_parallel picks by length)."""
+    if form == "state_space" and is_loglinear(pattern):
+        return _loglinear_chunked(pattern, q, k, v, decay, lam)
+    if form == "state_space":
+        return _state_space_chunked(q, k, v, decay)
+    if pattern.kind == "dense":
+        return mix_matrix(form, pattern, q, k, v, gamma)
+    return mix_gather(form, pattern, q, k, v, gamma)
+
+
 def bench(lengths, batch=1, heads=4, head_dim=32, matrix_max=1024, budget=2.0):
-    """Forward + backward tokens/s of mix_parallel (and of mix_matrix up to ``matrix_max``, 256 for the
+    """Forward + backward tokens/s of the scaling form (and of mix_matrix up to ``matrix_max``, 256 for the
     state-space forms), f32 on the CPU; the median of repeated runs within ``budget`` seconds per cell."""
     import statistics
     import sys
@@ -509,7 +524,7 @@ def bench(lengths, batch=1, heads=4, head_dim=32, matrix_max=1024, budget=2.0):
             lam = torch.rand(batch, heads, n, n_level_weights(pattern, n) if is_loglinear(pattern) else 1,
                              generator=g)
             args = (q, k, v, gamma, decay, lam)
-            fast = rate(lambda *a: mix_parallel(form, pattern, *a), n, args)
+            fast = rate(lambda *a: _fast_form(form, pattern, *a), n, args)
             if n <= (matrix_max if form != "state_space" else min(matrix_max, 256)):  # [n, n, d] tensors
                 slow = rate(lambda *a: mix_matrix(form, pattern, *a), n, args)
                 row.append(f"{fast:,.0f} ({slow:,.0f})")

@@ -232,14 +232,17 @@ def test_fast_form_equals_matrix_form_long(pattern, form):
 
 
 def test_training_uses_the_fast_forms(monkeypatch):
-    """mix_parallel (what the model trains with) goes through the fast forms for every non-dense pattern."""
+    """mix_parallel (what the model trains with) goes through the fast forms: the state-space ones always,
+    the gathered one for sparse patterns from GATHER_FROM positions on."""
     calls = []
     for name in ("mix_gather", "_state_space_chunked", "_loglinear_chunked", "mix_matrix"):
         f = getattr(mixers, name)
         monkeypatch.setattr(mixers, name, lambda *a, _f=f, _n=name, **kw: (calls.append(_n), _f(*a, **kw))[1])
-    args = inputs(9, torch.float32, seed=1)
+    args = inputs(9, torch.float32, seed=1, B=1, H=1, Hkv=1)
     mix_parallel("recurrent", Pattern("pow2_lattice"), *args)
     mix_parallel("state_space", Pattern("order", 1), *args)
     mix_parallel("state_space", Pattern("pow2_lattice"), *args)
     mix_parallel("chained", Pattern("dense"), *args)
-    assert calls == ["mix_gather", "_state_space_chunked", "_loglinear_chunked", "mix_matrix"]
+    long = inputs(mixers.GATHER_FROM, torch.float32, seed=1, B=1, H=1, Hkv=1)
+    mix_parallel("chained", Pattern("sq1_lattice"), *long)
+    assert calls == ["mix_matrix", "_state_space_chunked", "_loglinear_chunked", "mix_matrix", "mix_gather"]
