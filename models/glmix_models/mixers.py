@@ -1,6 +1,6 @@
 """Token mixers = pattern x form (docs/model-spec.md, section 2).
 
-Every (pattern, form) mixer exists twice, with the same signature
+Every (pattern, form) mixer exists in three forms, with the same signature
 ``(form, pattern, q, k, v, gamma=None, decay=None, level_weights=None) -> o``:
 
 - ``mix_step``: the naive decode loop, the *definition*. One position at a time; a ``StepCache`` keeps only
@@ -11,9 +11,10 @@ Every (pattern, form) mixer exists twice, with the same signature
   (``torch.linalg.solve_triangular``) per batch and head; attention is just ``A V``. The state-space forms
   build [B, H, d, n, n] (order 1) and [B, H, n, n, d] (log-linear) tensors. Simple, O(n^2) memory: the twin.
 - ``mix_parallel``: the training form, which scales. It is ``mix_matrix`` for the dense pattern (and for
-  sparse ones shorter than ``GATHER_FROM``, where it is as fast) and otherwise: ``mix_gather`` for sparse patterns (scores only at the pattern's positions, gathered through the index
-  table [n, max_reads]; the triangular system solved chunk by chunk: a small dense solve inside a chunk, the
-  reads of earlier chunks gathered from the outputs already solved), ``_state_space_chunked`` (GLA-style:
+  sparse ones shorter than ``GATHER_FROM``, where it is as fast) and otherwise: ``mix_gather`` for sparse
+  patterns (scores only at the pattern's positions, gathered through the index table [n, max_reads]; the
+  triangular system solved chunk by chunk: a small dense solve inside a chunk, the reads of earlier chunks
+  gathered from the outputs already solved), ``_state_space_chunked`` (GLA-style:
   a [d, d] state carried across chunks, a masked [C, C] form inside) and ``_loglinear_chunked`` (the lattice
   segments' [d, d] states at each chunk boundary, exactly the decode cache of that step, as in Guo et al.
   2025's chunkwise log-linear attention; a masked [C, C] form inside). Each is tested equal to ``mix_matrix``
