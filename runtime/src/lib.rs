@@ -50,6 +50,7 @@ pub mod model;
 pub mod pattern;
 pub mod plan;
 pub mod quant;
+pub mod rwkv7;
 pub mod sampler;
 pub mod session;
 pub mod tensor;
