@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use glmix::rwkv7::{Rwkv7Globals, Rwkv7Layer};
+use glmix::rwkv7::{Rwkv7, Rwkv7Globals, Rwkv7Layer};
 use glmix::{DType, Tensor};
 
 use crate::quantize::{encode, EncodeError};
@@ -115,6 +115,11 @@ pub enum RwkvError {
         /// What is wrong.
         reason: String,
     },
+    /// The tensors do not fit together (the runtime's check, [`glmix::rwkv7::Rwkv7::new`], failed).
+    Model {
+        /// The runtime's error.
+        error: glmix::rwkv7::Rwkv7Error,
+    },
     /// Re-encoding a tensor failed.
     Encode {
         /// Its name.
@@ -160,6 +165,7 @@ impl fmt::Display for RwkvError {
             }
             RwkvError::Header { reason } => write!(f, "header: {reason}"),
             RwkvError::Encode { name, reason } => write!(f, "tensor {name}: {reason}"),
+            RwkvError::Model { error } => write!(f, "the tensors do not form an RWKV-7 model: {error}"),
         }
     }
 }
@@ -553,7 +559,11 @@ impl Rwkv7Checkpoint {
             });
         }
         let dims = Rwkv7Dims { vocab, dim, n_layers, n_heads };
-        Ok((Rwkv7Checkpoint { dims, tensors }, reports))
+        let checkpoint = Rwkv7Checkpoint { dims, tensors };
+        // What the runtime accepts is what this importer accepts.
+        let layers = checkpoint.layers();
+        Rwkv7::new(n_heads, checkpoint.globals(), &layers).map_err(|error| RwkvError::Model { error })?;
+        Ok((checkpoint, reports))
     }
 
     /// The runtime's view of tensor `name` (an empty tensor when absent).
