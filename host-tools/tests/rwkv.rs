@@ -66,6 +66,14 @@ fn tiny_rwkv7_fp32_matches_rwkv_cpp() {
     assert_eq!((ck.dims.vocab, ck.dims.dim, ck.dims.n_layers, ck.dims.n_heads), (256, 64, 12, 1));
     let (max, sum) = compare(&logits_after(&ck, &PROMPT), &expected(&dir));
     eprintln!("7v0 FP32: max |diff| {max:.3e}, sum of diffs {sum:+.6}");
+    let layers = ck.layers();
+    let shape = *Rwkv7::new(ck.dims.n_heads, ck.globals(), &layers).unwrap().shape();
+    assert_eq!(shape.state_words(), 12 * (2 * 64 + 64 * 64), "constant state: att_xx, ffn_xx, S per layer");
+    eprintln!(
+        "state {} bytes (at any context), scratch {} bytes",
+        4 * shape.state_words(),
+        4 * shape.scratch_words()
+    );
     assert!(max < 1e-5, "max |diff| {max}");
     assert!(sum.abs() <= 0.00105, "rwkv.cpp's FP32 criterion: sum {sum}");
 }
