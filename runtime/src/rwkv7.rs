@@ -37,6 +37,7 @@
 //!   `Ok` a step cannot fail on weights. Matrices may be any weight dtype (`f32`, `f16`, `bf16`, `q8_0`,
 //!   `q4_0`) and go through [`kernels::matvec`], so the architecture kernels apply; per-channel vectors
 //!   must be float (`f32`, `f16`, `bf16`) and are read in place.
+//! - Sizes saturate instead of overflowing (a saturated size is never met by a real buffer).
 //! - The state is constant in the context length: [`Rwkv7Shape::state_words`] words
 //!   (`n_layers * (2 C + n_heads N^2)`), zero at the start. Scratch ([`Rwkv7Shape::scratch_words`]) holds
 //!   nothing between steps. [`Rwkv7Session`] takes one buffer of [`Rwkv7Shape::total_words`].
@@ -86,12 +87,13 @@ pub struct Rwkv7Shape {
 impl Rwkv7Shape {
     /// State words of one layer: `att_xx[C]`, `ffn_xx[C]`, `S[H][N][N]`.
     pub const fn layer_state_words(&self) -> usize {
-        2 * self.dim + self.n_heads * self.head_size * self.head_size
+        let matrix = self.n_heads.saturating_mul(self.head_size).saturating_mul(self.head_size);
+        self.dim.saturating_mul(2).saturating_add(matrix)
     }
 
     /// State words of the whole model (constant in the context length).
     pub const fn state_words(&self) -> usize {
-        self.n_layers * self.layer_state_words()
+        self.n_layers.saturating_mul(self.layer_state_words())
     }
 
     /// Largest input width of a matrix (what the q8_0 activation blocks must cover).
@@ -109,7 +111,7 @@ impl Rwkv7Shape {
 
     /// Words holding the q8_0 activation blocks of the widest matrix input.
     const fn xq_words(&self) -> usize {
-        (self.max_cols().div_ceil(QK) * core::mem::size_of::<BlockQ8_0>()).div_ceil(4)
+        self.max_cols().div_ceil(QK).saturating_mul(core::mem::size_of::<BlockQ8_0>()).div_ceil(4)
     }
 
     /// Scratch words of one step: 14 vectors of `C` (`x`, `xa`, `sx`, the mixed input, `r`, `w`, `k`,
@@ -117,12 +119,13 @@ impl Rwkv7Shape {
     /// hidden vector, the logits and the q8_0 activation blocks.
     pub const fn scratch_words(&self) -> usize {
         let lora = self.max_cols();
-        14 * self.dim + lora + self.ffn_dim + self.vocab + self.xq_words()
+        let vectors = self.dim.saturating_mul(14).saturating_add(lora).saturating_add(self.ffn_dim);
+        vectors.saturating_add(self.vocab).saturating_add(self.xq_words())
     }
 
     /// State plus scratch: the buffer a [`Rwkv7Session`] needs.
     pub const fn total_words(&self) -> usize {
-        self.state_words() + self.scratch_words()
+        self.state_words().saturating_add(self.scratch_words())
     }
 }
 
@@ -734,5 +737,57 @@ fn block_step(p: &Rwkv7Shape, l: &Rwkv7Layer<'_>, first: bool, st: &mut [f32], s
     matvec(&l.ffn_value, s.hidden, s.xq, s.out);
     for (x, &o) in s.x.iter_mut().zip(s.out.iter()) {
         *x += o;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Rwkv7Shape {
+        // rwkv.cpp's tiny-rwkv-7v0-834K.
+        Rwkv7Shape {
+            vocab: 256,
+            dim: 64,
+            n_layers: 12,
+            n_heads: 1,
+            head_size: 64,
+            ffn_dim: 256,
+            lora_w: 32,
+            lora_a: 32,
+            lora_v: 32,
+            lora_g: 32,
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        let s = tiny();
+        assert_eq!(s.layer_state_words(), 2 * 64 + 64 * 64);
+        assert_eq!(s.state_words(), 12 * 4224);
+        // 8 q8_0 blocks of 34 bytes for the 256-wide channel-mix input: 68 words.
+        assert_eq!(s.xq_words(), 68);
+        assert_eq!(s.scratch_words(), 14 * 64 + 256 + 256 + 256 + 68);
+        let huge = Rwkv7Shape { dim: usize::MAX / 2, n_heads: 2, head_size: usize::MAX / 4, ..s };
+        assert_eq!(huge.total_words(), usize::MAX);
+    }
+
+    #[test]
+    fn no_layers_is_an_error() {
+        let e = Tensor::empty();
+        let g =
+            Rwkv7Globals { emb: e, ln0_weight: e, ln0_bias: e, ln_out_weight: e, ln_out_bias: e, head: e };
+        assert_eq!(Rwkv7::new(1, g, &[]).err(), Some(Rwkv7Error::BadShape));
+    }
+
+    #[test]
+    fn norms() {
+        let mut x = [1.0f32, 2.0, 3.0, 4.0];
+        normalize(&mut x, 0.0);
+        let mean: f32 = x.iter().sum::<f32>() / 4.0;
+        let var: f32 = x.iter().map(|v| v * v).sum::<f32>() / 4.0;
+        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5, "{x:?}");
+        assert_eq!(sigmoid(0.0), 0.5);
+        assert!(sigmoid(-200.0) == 0.0 && sigmoid(200.0) == 1.0);
     }
 }
