@@ -217,3 +217,34 @@ fn malformed_files_are_typed_errors() {
         Err(RwkvError::Shape { .. })
     ));
 }
+
+#[test]
+fn golden_two_head_model_matches_pytorch() {
+    // models/golden_rwkv7 (`python -m glmix_models.rwkv7`): a random 2-head RWKV-7 written by the PyTorch
+    // reference as an rwkv.cpp file, with its float64 logits at every position of 40 tokens.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/golden_rwkv7");
+    let bytes = std::fs::read(dir.join("model.bin")).unwrap();
+    let (ck, _) = Rwkv7Checkpoint::from_ggmf(&read_ggmf(&bytes).unwrap(), None).unwrap();
+    assert_eq!(ck.dims.n_heads, 2);
+    let golden: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("logits.json")).unwrap()).unwrap();
+    let tokens: Vec<u32> =
+        golden["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+    let want = golden["logits"].as_array().unwrap();
+    assert_eq!(want.len(), tokens.len());
+    let layers = ck.layers();
+    let model = Rwkv7::new(ck.dims.n_heads, ck.globals(), &layers).unwrap();
+    let mut buf = vec![0f32; model.shape().total_words()];
+    let mut session = Rwkv7Session::new(&model, &mut buf).unwrap();
+    let mut worst = 0.0f64;
+    for (&t, row) in tokens.iter().zip(want) {
+        let got = session.step(t).unwrap();
+        let row = row.as_array().unwrap();
+        assert_eq!(row.len(), got.len());
+        for (g, w) in got.iter().zip(row) {
+            worst = worst.max((f64::from(*g) - w.as_f64().unwrap()).abs());
+        }
+    }
+    eprintln!("golden 2-head RWKV-7: max |runtime - PyTorch| = {worst:.2e}");
+    assert!(worst < 1e-5, "{worst}");
+}

@@ -252,3 +252,72 @@ def load_ggmf(path) -> Rwkv7LM:
         for name, shape in tensor_shapes(cfg).items():
             model.param(name).copy_(t[name].reshape(shape))
     return model
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Writing rwkv.cpp files, and the golden model
+# ------------------------------------------------------------------------------------------------------------
+def ggml_shape(name: str, shape: tuple[int, ...], n_heads: int) -> tuple[int, ...]:
+    """The ggml shape rwkv.cpp's converter gives a tensor of shape ``shape`` here (reversed; vectors as it
+    writes them: ``r_k`` ``[N, H]``, ``x_rwkvag`` ``[C, 1, 6]``, the other ``att``/``ffn`` vectors ``[C, 1, 1]``)."""
+    if name.endswith("att.r_k"):
+        return (shape[0] // n_heads, n_heads)
+    if name.endswith("att.x_rwkvag"):
+        return (shape[1], 1, 6)
+    if len(shape) == 1 and (".att." in name or ".ffn." in name) and not name.endswith((".weight", ".bias")):
+        return (shape[0], 1, 1)
+    return tuple(reversed(shape))
+
+
+def write_ggmf(model: Rwkv7LM, path) -> None:
+    """Writes the model as an rwkv.cpp FP32 file (version 101), tensors in rwkv.cpp's order."""
+    cfg = model.cfg
+    out = bytearray(struct.pack("<6I", 0x67676D66, 101, cfg.vocab, cfg.dim, cfg.n_layers, 0))
+    for name, shape in tensor_shapes(cfg).items():
+        dims = ggml_shape(name, shape, cfg.n_heads)
+        key = name.encode()
+        out += struct.pack(f"<3I{len(dims)}I", len(dims), len(key), 0, *dims) + key
+        out += model.param(name).detach().to(torch.float32).contiguous().numpy().tobytes()
+    with open(path, "wb") as f:
+        f.write(out)
+
+
+GOLDEN_TOKENS = list(b"ROMEO:\nBut soft, what light through yond")
+GOLDEN_CONFIG = Rwkv7Config(vocab=256, dim=16, n_layers=2, n_heads=2, ffn_dim=64, lora_w=4, lora_a=4, lora_v=4,
+                            lora_g=4)
+
+
+def golden_logits(model: Rwkv7LM, tokens) -> torch.Tensor:
+    """Per-position logits ``[T, vocab]``, computed in float64 (step form) from the weights as stored."""
+    double = Rwkv7LM(model.cfg)
+    double.load_state_dict(model.state_dict())
+    double = double.double()
+    with torch.no_grad():
+        logits, _ = double(torch.tensor([tokens]), form="step")
+    return logits[0]
+
+
+def write_golden(out_dir: str, seed: int = 7) -> None:
+    """``model.bin`` (rwkv.cpp FP32 file of a random 2-head model) and ``logits.json``
+    (``{"tokens": [...], "logits": [[...] per position]}``, 9 significant digits)."""
+    import json
+    import os
+
+    os.makedirs(out_dir, exist_ok=True)
+    model = Rwkv7LM(GOLDEN_CONFIG, seed=seed)
+    path = os.path.join(out_dir, "model.bin")
+    write_ggmf(model, path)
+    logits = golden_logits(load_ggmf(path), GOLDEN_TOKENS)
+    with open(os.path.join(out_dir, "logits.json"), "w") as f:
+        json.dump({"tokens": GOLDEN_TOKENS, "logits": [[float(f"{v:.9g}") for v in row] for row in logits.tolist()]},
+                  f, separators=(",", ":"))
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    import argparse
+    import os
+
+    ap = argparse.ArgumentParser(description="Writes the RWKV-7 golden model (rwkv.cpp file + PyTorch logits).")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "golden_rwkv7"))
+    write_golden(ap.parse_args().out)

@@ -106,3 +106,22 @@ def test_tiny_rwkv7_matches_rwkv_cpp(form):
     diff = logits[0, -1] - want
     assert diff.abs().max().item() < TOL, diff.abs().max().item()
     assert abs(diff.sum().item()) <= 0.00105
+
+
+def test_golden_reproduces(tmp_path):
+    # The committed golden (models/golden_rwkv7) is what write_golden makes: same file bytes, same logits.
+    import json
+
+    from glmix_models.rwkv7 import GOLDEN_TOKENS, golden_logits, write_golden
+
+    committed = Path(__file__).resolve().parents[1] / "golden_rwkv7"
+    write_golden(str(tmp_path))
+    assert (tmp_path / "model.bin").read_bytes() == (committed / "model.bin").read_bytes()
+    golden = json.loads((committed / "logits.json").read_text())
+    assert golden["tokens"] == GOLDEN_TOKENS
+    fresh = golden_logits(load_ggmf(committed / "model.bin"), GOLDEN_TOKENS)
+    torch.testing.assert_close(fresh, torch.tensor(golden["logits"], dtype=torch.float64), atol=1e-7, rtol=1e-7)
+    # The chunked form in float32 agrees with the float64 definition.
+    with torch.no_grad():
+        f32, _ = load_ggmf(committed / "model.bin")(torch.tensor([GOLDEN_TOKENS]), form="chunked", chunk=16)
+    torch.testing.assert_close(f32[0].double(), fresh, atol=TOL, rtol=TOL)
