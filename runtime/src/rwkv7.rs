@@ -85,6 +85,26 @@ pub struct Rwkv7Shape {
 }
 
 impl Rwkv7Shape {
+    /// `Ok` when every size is non-zero (the value-residual rank too, with more than one layer) and
+    /// `dim == n_heads * head_size`.
+    pub fn check(&self) -> Result<(), Rwkv7Error> {
+        let sizes = [
+            self.vocab,
+            self.dim,
+            self.n_layers,
+            self.n_heads,
+            self.ffn_dim,
+            self.lora_w,
+            self.lora_a,
+            self.lora_g,
+        ];
+        let residual = self.n_layers < 2 || self.lora_v > 0;
+        if sizes.contains(&0) || !residual || self.n_heads.checked_mul(self.head_size) != Some(self.dim) {
+            return Err(Rwkv7Error::BadShape);
+        }
+        Ok(())
+    }
+
     /// State words of one layer: `att_xx[C]`, `ffn_xx[C]`, `S[H][N][N]`.
     pub const fn layer_state_words(&self) -> usize {
         let matrix = self.n_heads.saturating_mul(self.head_size).saturating_mul(self.head_size);
@@ -280,6 +300,75 @@ pub struct Rwkv7Layer<'a> {
     pub ffn_value: Tensor<'a>,
 }
 
+impl Rwkv7Globals<'_> {
+    /// Checks the global tensors against `shape`.
+    pub fn check(&self, shape: &Rwkv7Shape) -> Result<(), Rwkv7Error> {
+        let (v, c) = (shape.vocab, shape.dim);
+        let g = u32::MAX;
+        check(&self.emb, g, "emb.weight", (v, c), false)?;
+        check(&self.ln0_weight, g, "blocks.0.ln0.weight", (1, c), true)?;
+        check(&self.ln0_bias, g, "blocks.0.ln0.bias", (1, c), true)?;
+        check(&self.ln_out_weight, g, "ln_out.weight", (1, c), true)?;
+        check(&self.ln_out_bias, g, "ln_out.bias", (1, c), true)?;
+        check(&self.head, g, "head.weight", (v, c), false)?;
+        Ok(())
+    }
+}
+
+impl Rwkv7Layer<'_> {
+    /// Checks layer `l`'s tensors against `shape` (`att.v0/v1/v2` empty in layer 0, present after).
+    pub fn check(&self, shape: &Rwkv7Shape, l: usize) -> Result<(), Rwkv7Error> {
+        let li = l as u32;
+        let c = shape.dim;
+        let f = shape.ffn_dim;
+        let vecs = [
+            (&self.ln1_weight, "ln1.weight"),
+            (&self.ln1_bias, "ln1.bias"),
+            (&self.ln2_weight, "ln2.weight"),
+            (&self.ln2_bias, "ln2.bias"),
+            (&self.w0, "att.w0"),
+            (&self.a0, "att.a0"),
+            (&self.k_k, "att.k_k"),
+            (&self.k_a, "att.k_a"),
+            (&self.r_k, "att.r_k"),
+            (&self.ln_x_weight, "att.ln_x.weight"),
+            (&self.ln_x_bias, "att.ln_x.bias"),
+            (&self.ffn_x_k, "ffn.x_k"),
+        ];
+        for (t, name) in vecs {
+            check(t, li, name, (1, c), true)?;
+        }
+        check(&self.x_rwkvag, li, "att.x_rwkvag", (6, c), true)?;
+        let (lw, la, lv, lg) = (shape.lora_w, shape.lora_a, shape.lora_v, shape.lora_g);
+        let mats = [
+            (&self.w1, "att.w1", (lw, c)),
+            (&self.w2, "att.w2", (c, lw)),
+            (&self.a1, "att.a1", (la, c)),
+            (&self.a2, "att.a2", (c, la)),
+            (&self.g1, "att.g1", (lg, c)),
+            (&self.g2, "att.g2", (c, lg)),
+            (&self.receptance, "att.receptance.weight", (c, c)),
+            (&self.key, "att.key.weight", (c, c)),
+            (&self.value, "att.value.weight", (c, c)),
+            (&self.output, "att.output.weight", (c, c)),
+            (&self.ffn_key, "ffn.key.weight", (f, c)),
+            (&self.ffn_value, "ffn.value.weight", (c, f)),
+        ];
+        for (t, name, want) in mats {
+            check(t, li, name, want, false)?;
+        }
+        // The value residual exists from layer 1 on (layer 0 defines v_first).
+        let (v0, v1, v2) = if l == 0 { ((0, 0), (0, 0), (0, 0)) } else { ((1, c), (lv, c), (c, lv)) };
+        check(&self.v0, li, "att.v0", v0, true)?;
+        check(&self.v1, li, "att.v1", v1, false)?;
+        check(&self.v2, li, "att.v2", v2, false)?;
+        if l > 0 && lv == 0 {
+            return Err(Rwkv7Error::BadShape);
+        }
+        Ok(())
+    }
+}
+
 /// A validated RWKV-7 model: its shape, global tensors and borrowed layers.
 #[derive(Clone, Copy, Debug)]
 pub struct Rwkv7<'w, 'a> {
@@ -327,64 +416,10 @@ impl<'w, 'a> Rwkv7<'w, 'a> {
             lora_v: layers.get(1).map_or(0, |l| l.v1.rows()),
             lora_g: first.g1.rows(),
         };
-        let sizes = [shape.vocab, dim, n_heads, shape.ffn_dim, shape.lora_w, shape.lora_a, shape.lora_g];
-        if sizes.contains(&0) || shape.n_heads.checked_mul(shape.head_size) != Some(dim) {
-            return Err(Rwkv7Error::BadShape);
-        }
-        let (v, c, f) = (shape.vocab, dim, shape.ffn_dim);
-        let g = u32::MAX;
-        check(&globals.emb, g, "emb.weight", (v, c), false)?;
-        check(&globals.ln0_weight, g, "blocks.0.ln0.weight", (1, c), true)?;
-        check(&globals.ln0_bias, g, "blocks.0.ln0.bias", (1, c), true)?;
-        check(&globals.ln_out_weight, g, "ln_out.weight", (1, c), true)?;
-        check(&globals.ln_out_bias, g, "ln_out.bias", (1, c), true)?;
-        check(&globals.head, g, "head.weight", (v, c), false)?;
+        shape.check()?;
+        globals.check(&shape)?;
         for (l, layer) in layers.iter().enumerate() {
-            let li = l as u32;
-            let vecs = [
-                (&layer.ln1_weight, "ln1.weight"),
-                (&layer.ln1_bias, "ln1.bias"),
-                (&layer.ln2_weight, "ln2.weight"),
-                (&layer.ln2_bias, "ln2.bias"),
-                (&layer.w0, "att.w0"),
-                (&layer.a0, "att.a0"),
-                (&layer.k_k, "att.k_k"),
-                (&layer.k_a, "att.k_a"),
-                (&layer.r_k, "att.r_k"),
-                (&layer.ln_x_weight, "att.ln_x.weight"),
-                (&layer.ln_x_bias, "att.ln_x.bias"),
-                (&layer.ffn_x_k, "ffn.x_k"),
-            ];
-            for (t, name) in vecs {
-                check(t, li, name, (1, c), true)?;
-            }
-            check(&layer.x_rwkvag, li, "att.x_rwkvag", (6, c), true)?;
-            let (lw, la, lv, lg) = (shape.lora_w, shape.lora_a, shape.lora_v, shape.lora_g);
-            let mats = [
-                (&layer.w1, "att.w1", (lw, c)),
-                (&layer.w2, "att.w2", (c, lw)),
-                (&layer.a1, "att.a1", (la, c)),
-                (&layer.a2, "att.a2", (c, la)),
-                (&layer.g1, "att.g1", (lg, c)),
-                (&layer.g2, "att.g2", (c, lg)),
-                (&layer.receptance, "att.receptance.weight", (c, c)),
-                (&layer.key, "att.key.weight", (c, c)),
-                (&layer.value, "att.value.weight", (c, c)),
-                (&layer.output, "att.output.weight", (c, c)),
-                (&layer.ffn_key, "ffn.key.weight", (f, c)),
-                (&layer.ffn_value, "ffn.value.weight", (c, f)),
-            ];
-            for (t, name, want) in mats {
-                check(t, li, name, want, false)?;
-            }
-            // The value residual exists from layer 1 on (layer 0 defines v_first).
-            let (v0, v1, v2) = if l == 0 { ((0, 0), (0, 0), (0, 0)) } else { ((1, c), (lv, c), (c, lv)) };
-            check(&layer.v0, li, "att.v0", v0, true)?;
-            check(&layer.v1, li, "att.v1", v1, false)?;
-            check(&layer.v2, li, "att.v2", v2, false)?;
-            if l > 0 && lv == 0 {
-                return Err(Rwkv7Error::BadShape);
-            }
+            layer.check(&shape, l)?;
         }
         Ok(Rwkv7 { shape, globals, layers })
     }
@@ -448,7 +483,7 @@ impl<'m, 'w, 'a, 's> Rwkv7Session<'m, 'w, 'a, 's> {
 }
 
 /// The scratch vectors of one step.
-struct Scratch<'s> {
+pub(crate) struct Scratch<'s> {
     x: &'s mut [f32],
     xa: &'s mut [f32],
     sx: &'s mut [f32],
@@ -486,7 +521,7 @@ fn as_blocks(words: &mut [f32]) -> &mut [BlockQ8_0] {
 }
 
 impl<'s> Scratch<'s> {
-    fn split(mut buf: &'s mut [f32], p: &Rwkv7Shape) -> Scratch<'s> {
+    pub(crate) fn split(mut buf: &'s mut [f32], p: &Rwkv7Shape) -> Scratch<'s> {
         let b = &mut buf;
         let c = p.dim;
         Scratch {
@@ -585,7 +620,13 @@ fn shift_mix(xm: &mut [f32], xa: &[f32], sx: &[f32], mix: impl Iterator<Item = f
 
 /// One layer of one step: the time mix then the channel mix, `s.x` updated in place; `st` is the
 /// layer's state (`att_xx[C]`, `ffn_xx[C]`, `S[H][N][N]`).
-fn block_step(p: &Rwkv7Shape, l: &Rwkv7Layer<'_>, first: bool, st: &mut [f32], s: &mut Scratch<'_>) {
+pub(crate) fn block_step(
+    p: &Rwkv7Shape,
+    l: &Rwkv7Layer<'_>,
+    first: bool,
+    st: &mut [f32],
+    s: &mut Scratch<'_>,
+) {
     let c = p.dim;
     let (att_xx, rest) = st.split_at_mut(c.min(st.len()));
     let (ffn_xx, matrix) = rest.split_at_mut(c.min(rest.len()));
