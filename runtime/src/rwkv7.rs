@@ -783,6 +783,7 @@ pub(crate) fn block_step(
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
 
     fn tiny() -> Rwkv7Shape {
@@ -819,6 +820,29 @@ mod tests {
         let g =
             Rwkv7Globals { emb: e, ln0_weight: e, ln0_bias: e, ln_out_weight: e, ln_out_bias: e, head: e };
         assert_eq!(Rwkv7::new(1, g, &[]).err(), Some(Rwkv7Error::BadShape));
+    }
+
+    #[test]
+    fn vectors_of_every_float_dtype_read_the_same() {
+        #[repr(C, align(4))]
+        struct Aligned([u8; 12]);
+        let vals = [1.5f32, -2.0, 0.25];
+        let mut f32b = Aligned([0; 12]);
+        for (c, v) in f32b.0.chunks_exact_mut(4).zip(vals) {
+            c.copy_from_slice(&v.to_le_bytes());
+        }
+        let f16b: std::vec::Vec<u8> = vals.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect();
+        let bf16b: std::vec::Vec<u8> = vals.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect();
+        for (dtype, bytes) in [(DType::F32, &f32b.0[..]), (DType::F16, &f16b[..]), (DType::BF16, &bf16b[..])]
+        {
+            let t = Tensor::new(dtype, 1, 3, bytes).unwrap();
+            assert!(elems(&t, 0).eq(vals), "{dtype:?}");
+            assert_eq!(elems(&t, 1).count(), 0, "past the last row");
+        }
+        let q = Tensor::new(DType::Q8_0, 1, 3, &[0u8; 34]).unwrap();
+        assert_eq!(elems(&q, 0).count(), 0, "quantized vectors read as empty");
+        assert!(check(&q, 0, "att.w0", (1, 3), true).is_err(), "and the checks refuse them");
+        assert!(check(&q, 0, "att.w1", (1, 3), false).is_ok(), "as matrices they are fine");
     }
 
     #[test]
