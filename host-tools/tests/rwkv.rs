@@ -114,6 +114,26 @@ fn tiny_rwkv7_quantized_matrices_stay_close() {
         assert!(worst < bound, "{} max |diff| {worst}", dtype.name());
         assert!(agree * 10 >= text.len() * 8, "{}: top-1 agreement {agree}/{}", dtype.name(), text.len());
     }
+    // The per-tensor error table (as `convert` prints it): every matrix, none of the vectors.
+    let bytes = std::fs::read(&path).unwrap();
+    let file = read_ggmf(&bytes).unwrap();
+    let (_, q8) = Rwkv7Checkpoint::from_ggmf(&file, Some(DType::Q8_0)).unwrap();
+    let (_, q4) = Rwkv7Checkpoint::from_ggmf(&file, Some(DType::Q4_0)).unwrap();
+    // Per layer 12 matrices (+ v1, v2 after layer 0), plus emb and head.
+    assert_eq!(q8.len(), 12 * 12 + 11 * 2 + 2);
+    for (a, b) in q8.iter().zip(&q4) {
+        assert_eq!(a.name, b.name);
+        assert!(
+            a.error.rms > 0.0 && a.error.rms < b.error.rms,
+            "{}: q8_0 {:?} q4_0 {:?}",
+            a.name,
+            a.error,
+            b.error
+        );
+    }
+    let worst =
+        |r: &[glmix_tools::rwkv::Rwkv7TensorReport]| r.iter().map(|t| t.error.rms).fold(0.0, f32::max);
+    eprintln!("worst per-tensor rms error: q8_0 {:.2e}, q4_0 {:.2e}", worst(&q8), worst(&q4));
 }
 
 #[test]
