@@ -85,7 +85,9 @@ fn tiny_rwkv7_fp16_matches_rwkv_cpp() {
     let (max, sum) = compare(&logits_after(&ck, &PROMPT), &expected(&dir));
     eprintln!("7v0 FP16: max |diff| {max:.3e}, sum of diffs {sum:+.6}");
     assert!(sum.abs() <= 0.006, "rwkv.cpp's FP16 criterion: sum {sum}");
-    assert!(max < 0.05, "max |diff| {max}");
+    // The tiny model's f32 weights are f16-representable (to 3e-8), so f16 weights widened to f32 give
+    // the FP32 numbers; rwkv.cpp's own FP16 runs differ by its f16 activations (sum +0.0052 to +0.0058).
+    assert!(max < 1e-4, "max |diff| {max}");
 }
 
 #[test]
