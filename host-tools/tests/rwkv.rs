@@ -270,3 +270,18 @@ fn golden_two_head_model_matches_pytorch() {
     eprintln!("golden 2-head RWKV-7: max |runtime - PyTorch| = {worst:.2e}");
     assert!(worst < 1e-5, "{worst}");
 }
+
+#[test]
+#[ignore = "a measurement: run under callgrind (docs/rwkv7.md)"]
+fn steps_for_instruction_counts() {
+    // GLMIX_RWKV_QUANT=f32|q8_0|q4_0: 32 steps of the tiny model through Rwkv7Session::step.
+    let Some(dir) = data_dir() else { return };
+    let quant = match std::env::var("GLMIX_RWKV_QUANT").as_deref() {
+        Ok("q8_0") => Some(DType::Q8_0),
+        Ok("q4_0") => Some(DType::Q4_0),
+        _ => None,
+    };
+    let ck = checkpoint(&dir.join("tiny-rwkv-7v0-834K-FP32.bin"), quant);
+    let tokens: Vec<u32> = b"Once upon a time, there was a li".iter().map(|&b| b as u32).collect();
+    assert!(logits_after(&ck, &tokens).iter().all(|v| v.is_finite()));
+}
