@@ -23,8 +23,8 @@ use glmix_tools::vocab::Vocab;
 use glmix_tools::writer::{AlignedBytes, ModelFile};
 
 /// The fuzz targets, by name (also the folder names under `fuzz/corpus/`).
-pub const TARGETS: [&str; 6] =
-    ["parse_model", "tokenizer", "import_safetensors", "import_llama2c", "decode", "snapshot"];
+pub const TARGETS: [&str; 7] =
+    ["parse_model", "tokenizer", "import_safetensors", "import_llama2c", "decode", "snapshot", "import_rwkv"];
 
 /// Runs target `name` on `data` (panics for an unknown name).
 pub fn run(name: &str, data: &[u8]) {
@@ -35,6 +35,7 @@ pub fn run(name: &str, data: &[u8]) {
         "import_llama2c" => import_llama2c(data),
         "decode" => decode(data),
         "snapshot" => snapshot(data),
+        "import_rwkv" => import_rwkv(data),
         _ => panic!("unknown fuzz target {name}"),
     }
 }
@@ -484,6 +485,43 @@ pub fn reseal_snapshot(snap: &mut [u8]) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// import_rwkv
+
+/// `data` as an rwkv.cpp model file; the matrices kept, or re-encoded as q8_0 or q4_0 (by the input
+/// length). A checkpoint the importer accepts must pass the runtime's check and run: a few steps with
+/// token ids from the input's last bytes (sometimes out of range), with a reset.
+pub fn import_rwkv(data: &[u8]) {
+    use glmix::rwkv7::{Rwkv7, Rwkv7Session};
+    use glmix_tools::rwkv::{read_ggmf, Rwkv7Checkpoint};
+    let Ok(file) = read_ggmf(data) else { return };
+    let _ = file.arch().to_string();
+    let quant = [None, Some(DType::Q8_0), Some(DType::Q4_0)][data.len() % 3];
+    let Ok((ck, _)) = Rwkv7Checkpoint::from_ggmf(&file, quant) else { return };
+    let layers = ck.layers();
+    let model = match Rwkv7::new(ck.dims.n_heads, ck.globals(), &layers) {
+        Ok(m) => m,
+        Err(e) => panic!("the importer accepted a checkpoint the runtime rejects: {e}"),
+    };
+    let words = model.shape().total_words();
+    if words > MAX_STATE_WORDS {
+        return;
+    }
+    let mut buf = vec![0f32; words];
+    let mut session = Rwkv7Session::new(&model, &mut buf).expect("sized by the shape");
+    let vocab = ck.dims.vocab as u32;
+    for (i, &b) in data.iter().rev().take(6).enumerate() {
+        if i == 4 {
+            session.reset();
+        }
+        let token = u32::from(b) % (vocab + 1);
+        match session.step(token) {
+            Ok(logits) => assert!(token < vocab && logits.len() == vocab as usize),
+            Err(_) => assert!(token >= vocab),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // seeds
 
 /// Seed inputs: `(target, file name, bytes)`.
@@ -550,6 +588,10 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     raw.extend_from_slice(&glmix::snapshot::SNAPSHOT_MAGIC);
     raw.extend_from_slice(&glmix::snapshot::SNAPSHOT_VERSION.to_le_bytes());
     out.push(("snapshot", "seed-raw-header".into(), raw));
+    // import_rwkv: tiny random RWKV-7 files in rwkv.cpp's format, FP32 (two heads) and FP16.
+    use glmix_tools::rwkv::{random_rwkv7, GgmfType};
+    out.push(("import_rwkv", "seed-v7-fp32".into(), random_rwkv7(1, 16, 8, 2, 2, 4, GgmfType::F32)));
+    out.push(("import_rwkv", "seed-v7-fp16".into(), random_rwkv7(2, 8, 8, 1, 1, 4, GgmfType::F16)));
     out
 }
 

@@ -93,6 +93,7 @@ pub mod model;
 pub mod pattern;
 pub mod plan;
 pub mod quant;
+pub mod rwkv7;
 pub mod sampler;
 pub mod session;
 pub mod snapshot;
