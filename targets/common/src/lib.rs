@@ -1,8 +1,8 @@
 //! Shared firmware pieces for the glmix boards under `targets/`.
 //!
 //! A board crate is a `memory.x`, a `build.rs` (which embeds the model, see `glmix-fw-build`) and a
-//! short `main.rs` that starts the counter and calls [`app::run`]. Everything board-independent lives
-//! here:
+//! short `main.rs` whose entry point is [`board!`] (start the counter, run [`app::run`] or the kernel
+//! check, exit). Everything board-independent lives here:
 //!
 //! * [`out`]: text to the host (semihosting stdout/stderr under QEMU, defmt on real boards);
 //! * [`exit`]: the exit code reaches QEMU's exit status through semihosting; on a real board a
@@ -167,4 +167,45 @@ macro_rules! run_embedded {
             _ => $crate::code::PANIC,
         }
     }};
+}
+
+/// The program [`board!`] runs: the model `build.rs` embedded (`glmix_model.rs`).
+#[cfg(not(feature = "kernel-check"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __board_program {
+    () => {{
+        mod model {
+            include!(concat!(env!("OUT_DIR"), "/glmix_model.rs"));
+        }
+        $crate::run_embedded!(model)
+    }};
+}
+
+/// The program [`board!`] runs with feature `kernel-check`: `check::run`, no model.
+#[cfg(feature = "kernel-check")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __board_program {
+    () => {
+        $crate::check::run()
+    };
+}
+
+/// A board's entry point: `glmix_fw::board!(cortex_m_rt::entry, CORE_CLOCK_HZ);` in its `main.rs`.
+///
+/// Defines `fn main() -> !` under the runtime's entry attribute (`cortex_m_rt::entry`,
+/// `riscv_rt::entry`), which starts [`counter`] with the core clock in Hz (see [`counter::init`]),
+/// runs the embedded model through [`run_embedded!`] (or, with this crate's feature `kernel-check`,
+/// `check::run` instead) and [`exit`]s with its code. The choice is made by glmix-fw's own feature,
+/// which a board's `kernel-check` feature turns on, so boards without that feature need no `cfg`.
+#[macro_export]
+macro_rules! board {
+    ($entry:path, $core_clock_hz:expr $(,)?) => {
+        #[$entry]
+        fn main() -> ! {
+            $crate::counter::init($core_clock_hz);
+            $crate::exit($crate::__board_program!())
+        }
+    };
 }

@@ -7,24 +7,31 @@
 
 use core::fmt;
 
+/// Which host stream a write goes to (with `defmt`: `println!` frames for `Out`, `warn!` for `Err`).
+#[derive(Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
+}
+
 /// Writes `bytes` to stdout.
 pub fn stdout(bytes: &[u8]) {
-    imp::write(imp::Stream::Out, bytes)
+    imp::write(Stream::Out, bytes)
 }
 
 /// Writes `bytes` to stderr.
 pub fn stderr(bytes: &[u8]) {
-    imp::write(imp::Stream::Err, bytes)
+    imp::write(Stream::Err, bytes)
 }
 
 /// Writes formatted text and a newline to stdout.
 pub fn println(args: fmt::Arguments<'_>) {
-    imp::fmt(imp::Stream::Out, args)
+    imp::fmt(Stream::Out, args)
 }
 
 /// Writes formatted text and a newline to stderr.
 pub fn eprintln(args: fmt::Arguments<'_>) {
-    imp::fmt(imp::Stream::Err, args)
+    imp::fmt(Stream::Err, args)
 }
 
 /// Flushes buffered output (nothing is buffered today; kept so callers need not know).
@@ -32,14 +39,9 @@ pub fn flush() {}
 
 #[cfg(not(feature = "defmt"))]
 mod imp {
+    use super::Stream;
     use core::fmt::{self, Write as _};
     use semihosting::io::Write as _;
-
-    #[derive(Clone, Copy)]
-    pub enum Stream {
-        Out,
-        Err,
-    }
 
     pub fn write(s: Stream, bytes: &[u8]) {
         if bytes.is_empty() {
@@ -89,13 +91,8 @@ mod imp {
 
 #[cfg(feature = "defmt")]
 mod imp {
+    use super::Stream;
     use core::fmt;
-
-    #[derive(Clone, Copy)]
-    pub enum Stream {
-        Out,
-        Err,
-    }
 
     pub fn write(s: Stream, bytes: &[u8]) {
         match (s, core::str::from_utf8(bytes)) {
