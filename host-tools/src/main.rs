@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use glmix::DType;
 use glmix_tools::eval::{self, Split};
 use glmix_tools::tasks::Task;
-use glmix_tools::{bench, convert, generate, inspect, llama2c, report, writer};
+use glmix_tools::{bench, convert, generate, inspect, llama2c, output, report, writer};
 
 #[derive(Parser)]
 #[command(name = "glmix", version, about = "Convert, inspect and run glmix token-mixer language models", long_about = None)]
@@ -323,6 +323,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Convert { weights, config, output, quant, quiet } => {
+            let inputs = [("--weights", weights.as_path()), ("--config", config.as_path())];
+            output::check_output(&output, &inputs)?;
             let bar = report::progress("converting", 0);
             let (file, reports) = convert::convert(&weights, &config, quant.into(), |name, _, total| {
                 bar.set_length(total as u64);
@@ -330,9 +332,11 @@ fn run(cli: Cli) -> Result<()> {
                 bar.inc(1);
             })?;
             bar.finish_and_clear();
-            finish(&file, &reports, &output, quiet)
+            finish(&file, &reports, &output, &inputs, quiet)
         }
         Command::ImportLlama2c { model, tokenizer, output, quant, quiet } => {
+            let inputs = [("the model", model.as_path()), ("--tokenizer", tokenizer.as_path())];
+            output::check_output(&output, &inputs)?;
             let bar = report::progress("importing", 0);
             let (file, reports) = llama2c::import(&model, &tokenizer, quant.into(), |name, _, total| {
                 bar.set_length(total as u64);
@@ -340,7 +344,7 @@ fn run(cli: Cli) -> Result<()> {
                 bar.inc(1);
             })?;
             bar.finish_and_clear();
-            finish(&file, &reports, &output, quiet)
+            finish(&file, &reports, &output, &inputs, quiet)
         }
         Command::Generate { model, prompt, steps, temperature, top_p, top_k, seed, context } => {
             let bytes = writer::AlignedBytes::read(&model)?;
@@ -627,6 +631,7 @@ fn finish(
     file: &writer::ModelFile,
     reports: &[convert::TensorReport],
     output: &Path,
+    inputs: &[(&str, &Path)],
     quiet: bool,
 ) -> Result<()> {
     let bytes = file.to_bytes()?;
@@ -634,7 +639,7 @@ fn finish(
     let aligned = writer::AlignedBytes::new(&bytes);
     glmix::Model::parse(aligned.as_bytes())
         .map_err(|e| anyhow::anyhow!("the model does not pass the runtime's checks: {e}"))?;
-    writer::write_atomically(output, &bytes)?;
+    output::write_atomically(output, &bytes, inputs)?;
     if !quiet {
         eprint!("{}", report::error_table(reports));
     }

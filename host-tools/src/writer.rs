@@ -145,32 +145,8 @@ fn bytemuck_bytes_mut(words: &mut [Chunk]) -> &mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(words)) }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so an
-/// interrupted run never leaves a half-written model behind.
+/// Writes `bytes` to `path` atomically, with no input to protect; see
+/// [`crate::output::write_atomically`] for the promises.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let file_name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
-    ensure!(!path.is_dir(), "{} is a folder; give a file path for the output", path.display());
-    let tmp = dir.join(format!(".{}.tmp{}", file_name.to_string_lossy(), std::process::id()));
-    let mut created = false;
-    let result = (|| -> Result<()> {
-        let mut f = std::fs::File::create(&tmp).with_context(|| {
-            format!(
-                "cannot write {}: cannot create a temporary file in {} (is the folder writable?)",
-                path.display(),
-                dir.display()
-            )
-        })?;
-        created = true;
-        f.write_all(bytes).with_context(|| format!("cannot write {} (disk full?)", tmp.display()))?;
-        f.sync_all().with_context(|| format!("cannot write {} (disk full?)", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot move the output to {}", path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() && created {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::output::write_atomically(path, bytes, &[])
 }
