@@ -7,6 +7,7 @@ pub mod convert;
 pub mod eval;
 pub mod generate;
 pub mod inspect;
+pub mod limits;
 pub mod llama2c;
 pub mod output;
 pub mod quantize;

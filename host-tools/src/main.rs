@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use glmix::DType;
 use glmix_tools::eval::{self, Split};
 use glmix_tools::tasks::Task;
-use glmix_tools::{bench, convert, generate, inspect, llama2c, output, report, writer};
+use glmix_tools::{bench, convert, generate, inspect, limits, llama2c, output, report, writer};
 
 #[derive(Parser)]
 #[command(name = "glmix", version, about = "Convert, inspect and run glmix token-mixer language models", long_about = None)]
@@ -189,16 +189,20 @@ enum Command {
         model: PathBuf,
         /// Prompt text: any bytes, UTF-8 or not (a byte-level model reads them as they are; a BPE
         /// model encodes bytes no piece covers with its byte-fallback tokens, as llama2.c does).
+        /// `-` reads the prompt from stdin.
         #[arg(short, long, default_value = "")]
         prompt: OsString,
+        /// Read the prompt from this file (any bytes, as --prompt).
+        #[arg(long, value_name = "FILE")]
+        prompt_file: Option<PathBuf>,
         /// Positions to run, prompt included.
         #[arg(short = 'n', long, default_value_t = 256)]
         steps: u32,
-        /// Sampling temperature (0 = greedy).
-        #[arg(short, long, default_value_t = 1.0)]
+        /// Sampling temperature (0 = greedy); a finite number >= 0.
+        #[arg(short, long, default_value_t = 1.0, value_parser = limits::temperature)]
         temperature: f32,
-        /// Top-p (nucleus) threshold; 0 or 1 disables it.
-        #[arg(long, default_value_t = 0.9)]
+        /// Top-p (nucleus) threshold in [0, 1]; 0 or 1 disables it.
+        #[arg(long, default_value_t = 0.9, value_parser = limits::top_p)]
         top_p: f32,
         /// Keep only the k most likely tokens (0 disables it).
         #[arg(long, default_value_t = 0)]
@@ -209,6 +213,9 @@ enum Command {
         /// Context to plan state memory for (default: --steps).
         #[arg(long)]
         context: Option<u32>,
+        /// Refuse a state larger than this (bytes, or with K, M, G, T) [default: the available memory].
+        #[arg(long, value_name = "SIZE", value_parser = limits::memory_size)]
+        max_memory: Option<u64>,
     },
     /// Evaluate a model with the runtime, one token at a time: accuracy on a seeded synthetic task
     /// (--task) or bits per character on text (--text).
@@ -346,15 +353,28 @@ fn run(cli: Cli) -> Result<()> {
             bar.finish_and_clear();
             finish(&file, &reports, &output, &inputs, quiet)
         }
-        Command::Generate { model, prompt, steps, temperature, top_p, top_k, seed, context } => {
+        Command::Generate {
+            model,
+            prompt,
+            prompt_file,
+            steps,
+            temperature,
+            top_p,
+            top_k,
+            seed,
+            context,
+            max_memory,
+        } => {
             let bytes = writer::AlignedBytes::read(&model)?;
             let parsed = glmix::Model::parse(bytes.as_bytes())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            let flag = if context.is_some() { "--context" } else { "-n, the default context" };
+            limits::check_state(&parsed, context.unwrap_or(steps).max(1), max_memory, flag)?;
             let seed = seed.unwrap_or_else(|| {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
             });
             let opts = generate::Options {
-                prompt: prompt_bytes(prompt)?,
+                prompt: generate::prompt_input(prompt_bytes(prompt)?, prompt_file.as_deref())?,
                 steps,
                 temperature,
                 topp: top_p,
@@ -398,6 +418,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Inspect { model, context } => {
+            anyhow::ensure!(context >= 1, "--context must be at least 1");
             let bytes = writer::AlignedBytes::read(&model)?;
             print!(
                 "{}",

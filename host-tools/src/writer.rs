@@ -121,10 +121,10 @@ impl AlignedBytes {
         AlignedBytes { words, len: bytes.len() }
     }
 
-    /// Reads a file into an aligned buffer.
+    /// Reads a model file into an aligned buffer: a regular file only, and no more than its header
+    /// declares (see [`crate::limits::read_model`]).
     pub fn read(path: &std::path::Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(Self::new(&bytes))
+        Ok(Self::new(&crate::limits::read_model(path)?))
     }
 
     /// The bytes.
