@@ -111,7 +111,7 @@ pub fn eval_task(
     }
     let context = check_task(model, &task)?;
     let plan = Plan::new(model, context);
-    let mut state = vec![0f32; plan.total_words()];
+    let mut state = crate::limits::state_buffer(plan.total_words())?;
     let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (mut answers, mut correct, mut tokens, mut seconds) = (0u64, 0u64, 0u64, 0f64);
     let mut predictions = Vec::new();
@@ -221,16 +221,27 @@ pub fn eval_text(
 ) -> Result<TextReport> {
     let tokenizer = model.tokenizer().context("the model carries no tokenizer; `eval --text` needs one")?;
     let byte_level = matches!(tokenizer, Tokenizer::Bytes);
-    let mut tokens = vec![0u32; text.len() + 3];
-    let n = tokenizer
-        .encode(text, false, false, &mut tokens)
-        .map_err(|e| anyhow::anyhow!("cannot encode the text: {e}"))?;
-    tokens.truncate(n);
     let context = context.unwrap_or(model.config().max_context as u32);
     if context == 0 {
         bail!("--context must be at least 1");
     }
     let ctx = context as usize;
+    // Limits before the work: a text that cannot fill one window (it encodes to at most one token
+    // per byte, plus the dummy prefix), and a state above the memory limit, are refused unencoded.
+    let most = text.len() + usize::from(!byte_level && !text.is_empty());
+    if most < ctx + 1 {
+        bail!(
+            "the text is {most} tokens ({} bytes); scoring needs at least context + 1 = {} tokens (raise --max-chars or lower --context)",
+            text.len(),
+            ctx + 1
+        );
+    }
+    crate::limits::check_state(model, context, None, "--context")?;
+    let mut tokens = vec![0u32; text.len() + 3];
+    let n = tokenizer
+        .encode(text, false, false, &mut tokens)
+        .map_err(|e| anyhow::anyhow!("cannot encode the text: {e}"))?;
+    tokens.truncate(n);
     let windows = n.saturating_sub(1) / ctx;
     if windows == 0 {
         bail!(
@@ -240,7 +251,7 @@ pub fn eval_text(
         );
     }
     let plan = Plan::new(model, context);
-    let mut state = vec![0f32; plan.total_words()];
+    let mut state = crate::limits::state_buffer(plan.total_words())?;
     let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (mut nats, mut scored_bytes) = (0f64, 0u64);
     let start = Instant::now();

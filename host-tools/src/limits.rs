@@ -229,3 +229,10 @@ pub fn read_model(path: &Path) -> Result<Vec<u8>> {
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(out)
 }
+
+/// Reads a text to score (`eval --text`): a regular file, at most an eighth of the memory limit
+/// (the encoder holds four bytes per byte of text), 1 GiB where the limit is unknown.
+pub fn read_text(path: &Path) -> Result<Vec<u8>> {
+    let limit = memory_limit(None).map_or(1 << 30, |(m, _)| m / 8);
+    read_bounded(path, limit, "a text to score (an eighth of the available memory)")
+}

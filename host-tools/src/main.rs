@@ -559,7 +559,7 @@ fn run_eval_text(
     context: Option<u32>,
     json: bool,
 ) -> Result<()> {
-    let all = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let all = limits::read_text(path)?;
     let text = eval::split_text(&all, split, max_chars);
     let bar = report::progress("windows", 0);
     let r = eval::eval_text(model, text, context, |done, total| {
