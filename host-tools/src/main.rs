@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use glmix::DType;
 use glmix_tools::eval::{self, Split};
 use glmix_tools::tasks::Task;
-use glmix_tools::{bench, convert, generate, inspect, limits, llama2c, output, report, writer};
+use glmix_tools::{bench, convert, generate, inspect, limits, llama2c, output, preflight, report, writer};
 
 #[derive(Parser)]
 #[command(name = "glmix", version, about = "Convert, inspect and run glmix token-mixer language models", long_about = None)]
@@ -163,6 +163,9 @@ enum Command {
         /// Do not print the per-tensor quantization error table.
         #[arg(short, long)]
         quiet: bool,
+        /// Convert weights that are NaN or infinite instead of refusing them.
+        #[arg(long)]
+        allow_nonfinite: bool,
     },
     /// Import a llama2.c checkpoint (legacy v0 f32 or v2 int8) and its tokenizer.bin.
     #[command(name = "import-llama2c")]
@@ -329,9 +332,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Convert { weights, config, output, quant, quiet } => {
+        Command::Convert { weights, config, output, quant, quiet, allow_nonfinite } => {
             let inputs = [("--weights", weights.as_path()), ("--config", config.as_path())];
             output::check_output(&output, &inputs)?;
+            preflight::config(&config)?;
+            preflight::safetensors(&weights, allow_nonfinite)?;
             let bar = report::progress("converting", 0);
             let (file, reports) = convert::convert(&weights, &config, quant.into(), |name, _, total| {
                 bar.set_length(total as u64);
