@@ -238,8 +238,9 @@ pub fn eval_text(
     }
     crate::limits::check_state(model, context, None, "--context")?;
     let mut tokens = vec![0u32; text.len() + 3];
+    let mut work = vec![0u32; Tokenizer::encode_work_len(text.len())];
     let n = tokenizer
-        .encode(text, false, false, &mut tokens)
+        .encode_fast(text, false, false, &mut tokens, &mut work)
         .map_err(|e| anyhow::anyhow!("cannot encode the text: {e}"))?;
     tokens.truncate(n);
     let windows = n.saturating_sub(1) / ctx;

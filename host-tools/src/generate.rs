@@ -85,8 +85,9 @@ pub fn min_prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &[u8]) -> usize {
 /// newline when the prompt is empty.
 pub fn prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &[u8]) -> Result<Vec<u32>> {
     let mut out = vec![0u32; prompt.len() + 3];
+    let mut work = vec![0u32; Tokenizer::encode_work_len(prompt.len())];
     let n = tokenizer
-        .encode(prompt, true, false, &mut out)
+        .encode_fast(prompt, true, false, &mut out, &mut work)
         .map_err(|e| anyhow::anyhow!("cannot encode the prompt: {e}"))?;
     out.truncate(n);
     if out.is_empty() {
