@@ -220,7 +220,15 @@ pub fn read_model(path: &Path) -> Result<Vec<u8>> {
         Some(b) => u64::from(u32::from_le_bytes(b)),
         None => len, // shorter than a header: the parser reports the truncation
     };
-    // Read what the header declares, and one byte more so that trailing bytes are still detected.
+    if len > declared && head.len() == HEADER_LEN {
+        bail!(
+            "{}: the header says the file has {declared} bytes but it has {len}; the file is damaged or has \
+             bytes appended",
+            path.display()
+        );
+    }
+    // Read what the header declares (a shorter file is reported as truncated by the parser), and
+    // one byte more should the file have grown since it was measured.
     let want = declared.max(head.len() as u64).saturating_add(1);
     let mut out = head;
     (&mut file)
