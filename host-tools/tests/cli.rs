@@ -77,7 +77,7 @@ impl Fixture {
         )
         .unwrap();
         std::fs::write(dir.join("theta.json"), edit(r#""theta": 10000.0"#, r#""theta": -1"#)).unwrap();
-        std::fs::write(dir.join("past-end.safetensors"), safetensors_moved("norm.weight", 64)).unwrap();
+        std::fs::write(dir.join("past-end.safetensors"), safetensors_moved("norm.weight", 1 << 20)).unwrap();
         std::fs::write(dir.join("overlap.safetensors"), safetensors_moved("norm.weight", -8)).unwrap();
         std::fs::write(dir.join("text.txt"), "To be, or not to be: that is the question.\n".repeat(20))
             .unwrap();
@@ -250,7 +250,7 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             situation: "prompt longer than the context",
             command: "glmix generate -m model.glmx -p 'hello world' --context 4",
             args: gen(&[&"-p", &"hello world", &"--context", &"4"]),
-            message: "the prompt is 11 tokens but the context is 4; shorten the prompt or pass a larger --context",
+            message: "the prompt is 11 tokens (11 bytes) but the context is 4; shorten the prompt or pass a larger --context",
             code: 1,
         },
         Case {
@@ -432,14 +432,14 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             situation: "a state larger than the memory available",
             command: "glmix generate -m model.glmx --context 4294967295",
             args: gen(&[&"--context", &"4294967295"]),
-            message: "the state for a context of 4294967295 tokens (--context) needs 1511828488724 bytes (1.4 TiB, the memory planner's figure), more than",
+            message: "the state for a context of 4294967295 tokens (--context) needs 1133871368120 bytes (1.0 TiB, the memory planner's figure), more than",
             code: 1,
         },
         Case {
             situation: "`-n` (the default context) beyond `--max-memory`",
             command: "glmix generate -m model.glmx -n 2000000 --max-memory 100M",
             args: gen(&[&"-n", &"2000000", &"--max-memory", &"100M"]),
-            message: "(-n, the default context) needs 704001200 bytes (671.4 MiB, the memory planner's figure), more than --max-memory 100.0 MiB; use --context 297891 or less (the largest context within the limit), or raise --max-memory; this model's mixers keep O(n) state",
+            message: "(-n, the default context) needs 528002240 bytes (503.5 MiB, the memory planner's figure), more than --max-memory 100.0 MiB; use --context 397179 or less (the largest context within the limit), or raise --max-memory; this model's mixers keep O(n) state",
             code: 1,
         },
         Case {
