@@ -65,7 +65,8 @@ pub fn parse_model(data: &[u8]) {
 pub fn reseal(file: &mut [u8]) {
     let len = u32::try_from(file.len()).unwrap_or(u32::MAX);
     file[8..12].copy_from_slice(&len.to_le_bytes());
-    let crc = glmix::format::crc32(&file[HEADER_LEN..]);
+    let version = u32::from_le_bytes([file[4], file[5], file[6], file[7]]);
+    let crc = glmix::format::model_crc(file, version);
     file[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 

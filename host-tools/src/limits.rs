@@ -216,6 +216,14 @@ pub fn read_model(path: &Path) -> Result<Vec<u8>> {
             std::str::from_utf8(&MAGIC).unwrap_or("GLMX")
         );
     }
+    if head.get(4..8) == Some(&1u32.to_le_bytes()[..]) {
+        eprintln!(
+            "warning: {} is model format version 1, whose checksum does not cover the header (a damaged \
+             header goes undetected); convert the model again to get version {}",
+            path.display(),
+            glmix::format::VERSION
+        );
+    }
     let declared = match head.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
         Some(b) => u64::from(u32::from_le_bytes(b)),
         None => len, // shorter than a header: the parser reports the truncation

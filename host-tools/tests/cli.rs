@@ -27,7 +27,7 @@ impl Fixture {
         let model = random_model(&RandomSpec::small(vec![layer]), 3).unwrap().to_bytes().unwrap();
         std::fs::write(dir.join("model.glmx"), &model).unwrap();
         let mut future = model.clone();
-        future[4..8].copy_from_slice(&2u32.to_le_bytes());
+        future[4..8].copy_from_slice(&3u32.to_le_bytes());
         std::fs::write(dir.join("future.glmx"), &future).unwrap();
         std::fs::write(dir.join("truncated.glmx"), &model[..model.len() / 2]).unwrap();
         std::fs::write(dir.join("config.json"), harness::FUZZ_CONFIG).unwrap();
@@ -229,7 +229,7 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             situation: "model file from a newer format version",
             command: "glmix inspect future.glmx",
             args: args(&[&"inspect", &fx.path("future.glmx")]),
-            message: "model format version 2, but this build reads version 1; convert the model again",
+            message: "model format version 3, but this build reads versions 1 to 2; convert the model again",
             code: 1,
         },
         Case {

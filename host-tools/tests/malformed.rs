@@ -18,7 +18,8 @@ fn parse(bytes: &[u8]) -> Result<(), LoadError> {
 
 /// Recomputes the checksum after an edit, so the edit itself is what the parser sees.
 fn reseal(bytes: &mut [u8]) {
-    let crc = format::crc32(&bytes[HEADER_LEN..]);
+    let version = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+    let crc = format::model_crc(bytes, version);
     bytes[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 
@@ -68,8 +69,8 @@ fn wrong_magic() {
 #[test]
 fn future_version_names_both_numbers() {
     let mut bytes = valid();
-    bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
-    assert_eq!(parse(&bytes), Err(LoadError::UnsupportedVersion { found: 2, supported: 1 }));
+    bytes[4..8].copy_from_slice(&3u32.to_le_bytes());
+    assert_eq!(parse(&bytes), Err(LoadError::UnsupportedVersion { found: 3, supported: 2 }));
 }
 
 #[test]

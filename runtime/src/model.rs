@@ -438,7 +438,7 @@ impl<'a> Model<'a> {
             return Err(LoadError::BadMagic { found: magic });
         }
         let header = FileHeader::read(header_bytes).ok_or(LoadError::ReservedNotZero { offset: 0 })?;
-        if header.version != format::VERSION {
+        if !(format::MIN_VERSION..=format::VERSION).contains(&header.version) {
             return Err(LoadError::UnsupportedVersion { found: header.version, supported: format::VERSION });
         }
         if header.file_len as usize != bytes.len() {
@@ -453,7 +453,7 @@ impl<'a> Model<'a> {
         if bytes.as_ptr().align_offset(format::ALIGN) != 0 {
             return Err(LoadError::MisalignedBuffer);
         }
-        let computed = format::crc32(bytes.get(HEADER_LEN..).unwrap_or(&[]));
+        let computed = format::model_crc(bytes, header.version);
         if computed != header.checksum {
             return Err(LoadError::ChecksumMismatch { stored: header.checksum, computed });
         }
@@ -718,8 +718,14 @@ impl<'a> Model<'a> {
         view.unwrap_or(EMPTY)
     }
 
-    /// The file's CRC-32 (from its header): identifies the exact model a snapshot belongs to.
+    /// CRC-32 of the whole file but its checksum field: identifies the exact model a snapshot
+    /// belongs to. Version 2 files store it in the header; for a version-1 file (whose stored checksum
+    /// skips the header) it is computed here, a pass over the file.
     pub fn checksum(&self) -> u32 {
+        let b = self.bytes.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok());
+        if b.map(u32::from_le_bytes) < Some(2) {
+            return format::model_crc(self.bytes, 2);
+        }
         let b = self.bytes.get(12..16).and_then(|b| <[u8; 4]>::try_from(b).ok());
         b.map_or(0, u32::from_le_bytes)
     }
@@ -800,7 +806,7 @@ impl core::fmt::Display for LoadError {
         match *self {
             Truncated { offset, needed } => write!(f, "file truncated: {needed} bytes needed at offset {offset}; the copy is incomplete, copy or convert it again"),
             BadMagic { found } => write!(f, "not a glmix model file (magic {found:02x?}, expected \"GLMX\"); convert the checkpoint with `glmix convert` or `glmix import-llama2c`"),
-            UnsupportedVersion { found, supported } => write!(f, "model format version {found}, but this build reads version {supported}; convert the model again with a matching glmix"),
+            UnsupportedVersion { found, supported } => write!(f, "model format version {found}, but this build reads versions {} to {supported}; convert the model again with a matching glmix", format::MIN_VERSION),
             LengthMismatch { header, actual } => write!(f, "the header says the file has {header} bytes but it has {actual}; the file is damaged or has bytes appended"),
             ReservedNotZero { offset } => write!(f, "reserved bytes in the record at offset {offset} are not zero; the file is damaged or from a newer writer"),
             ChecksumMismatch { stored, computed } => write!(f, "checksum mismatch (stored {stored:#010x}, computed {computed:#010x}); the file is corrupted"),
