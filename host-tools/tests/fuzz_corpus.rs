@@ -37,6 +37,22 @@ fn seeds_are_accepted_inputs() {
     }
 }
 
+/// The decode target's header-corruption and huge-context modes, on every header byte and a ladder
+/// of contexts up to `u32::MAX`.
+#[test]
+fn decode_refuses_damaged_headers_and_plans_huge_contexts() {
+    for at in 0..128u8 {
+        for bits in [0x01, 0x80, 0xFF] {
+            harness::decode(&[0xFD, at, bits]);
+        }
+    }
+    harness::decode(&[0xFD, 44, 0]); // no flip: parses
+    for context in [1u32, 65, 4096, 1 << 20, 1 << 31, u32::MAX] {
+        let [a, b, c, d] = context.to_le_bytes();
+        harness::decode(&[0xFC, a, b, c, d]);
+    }
+}
+
 #[test]
 fn committed_corpus_replays_without_panics() {
     let root = corpus_dir();
