@@ -28,7 +28,7 @@ struct Outcome {
 impl Outcome {
     /// Exit status 1 and exactly one clean `error:` line containing `message`.
     fn assert_clean_error(&self, message: &str) {
-        assert_eq!(self.code, Some(1), "stderr: {}", self.stderr);
+        assert_eq!((self.code, self.signal), (Some(1), None), "stderr: {}", self.stderr);
         assert_eq!(self.stderr.matches("error:").count(), 1, "stderr: {}", self.stderr);
         assert!(!self.stderr.contains("panicked"), "stderr: {}", self.stderr);
         assert!(self.stderr.contains(message), "want {message:?} in stderr: {}", self.stderr);
@@ -37,6 +37,7 @@ impl Outcome {
 
 /// Runs `glmix args` with `stdin` bytes, measuring the child's peak RSS with `wait4`.
 fn glmix_with_stdin(args: &[&std::ffi::OsStr], stdin: &[u8]) -> Outcome {
+    #[allow(clippy::zombie_processes)] // reaped by `wait4` below, which also reports its rusage
     let mut child = Command::new(env!("CARGO_BIN_EXE_glmix"))
         .args(args)
         .stdin(Stdio::piped())
@@ -269,6 +270,8 @@ fn hold_temporary(dest: &Path) -> std::process::Child {
             return child;
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the child never became ready");
 }
 
