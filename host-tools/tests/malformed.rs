@@ -226,3 +226,19 @@ fn random_corruption_never_panics() {
         let _ = parse(&b[..cut]);
     }
 }
+
+#[test]
+fn errors_show_float_fields_as_numbers_and_name_the_pattern_rule() {
+    let mut bytes = valid();
+    bytes[44..48].copy_from_slice(&(-1.0f32).to_bits().to_le_bytes()); // rope_theta
+    reseal(&mut bytes);
+    let err = parse(&bytes).unwrap_err();
+    assert_eq!(err.to_string(), "header field RopeTheta is -1, not a positive finite number");
+    let mut bytes = valid();
+    let layer0 = HEADER_LEN;
+    bytes[layer0] = 0; // dense
+    bytes[layer0 + 4..layer0 + 8].copy_from_slice(&u32::MAX.to_le_bytes()); // param
+    reseal(&mut bytes);
+    let msg = parse(&bytes).unwrap_err().to_string();
+    assert!(msg.contains("pattern code 0 with param 4294967295 is not valid"), "{msg}");
+}
