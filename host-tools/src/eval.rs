@@ -112,7 +112,7 @@ pub fn eval_task(
     let context = check_task(model, &task)?;
     let plan = Plan::new(model, context);
     let mut state = crate::limits::state_buffer(plan.total_words())?;
-    let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut session = Session::with_plan(model, plan, &mut state)?;
     let (mut answers, mut correct, mut tokens, mut seconds) = (0u64, 0u64, 0u64, 0f64);
     let mut predictions = Vec::new();
     for (i, sample) in TaskStream::new(task, seed)?.take(samples as usize).enumerate() {
@@ -140,7 +140,7 @@ pub fn eval_task(
         correct,
         predictions,
         context,
-        state_bytes: plan.total_bytes(),
+        state_bytes: session.plan().total_bytes(),
         tokens,
         seconds,
     })
@@ -253,7 +253,7 @@ pub fn eval_text(
     }
     let plan = Plan::new(model, context);
     let mut state = crate::limits::state_buffer(plan.total_words())?;
-    let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut session = Session::with_plan(model, plan, &mut state)?;
     let (mut nats, mut scored_bytes) = (0f64, 0u64);
     let start = Instant::now();
     for w in 0..windows {
@@ -276,7 +276,7 @@ pub fn eval_text(
         scored_bytes,
         nats,
         byte_level,
-        state_bytes: plan.total_bytes(),
+        state_bytes: session.plan().total_bytes(),
         seconds: start.elapsed().as_secs_f64(),
     })
 }

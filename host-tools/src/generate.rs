@@ -88,7 +88,7 @@ pub fn prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &[u8]) -> Result<Vec<u32
     let mut work = vec![0u32; Tokenizer::encode_work_len(prompt.len())];
     let n = tokenizer
         .encode_fast(prompt, true, false, &mut out, &mut work)
-        .map_err(|e| anyhow::anyhow!("cannot encode the prompt: {e}"))?;
+        .context("cannot encode the prompt")?;
     out.truncate(n);
     if out.is_empty() {
         out.push(u32::from(b'\n'));
@@ -127,7 +127,7 @@ pub fn generate(
     }
     let plan = Plan::new(model, context);
     let mut state = crate::limits::state_buffer(plan.total_words())?;
-    let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut session = Session::with_plan(model, plan, &mut state)?;
     let mut sampler = Sampler::new(opts.temperature, opts.topp, opts.topk, opts.seed);
     let mut scratch = vec![ProbIndex { prob: 0.0, index: 0 }; sampler.scratch_len(model.config().vocab_size)];
     let bytes_model = matches!(tokenizer, Tokenizer::Bytes);
@@ -151,7 +151,7 @@ pub fn generate(
         let logits = session.step(token).map_err(|e| anyhow::anyhow!("{e}"))?;
         let next = match prompt.get(pos as usize + 1) {
             Some(&t) => t,
-            None => sampler.sample(logits, &mut scratch).map_err(|e| anyhow::anyhow!("{e:?}"))?,
+            None => sampler.sample(logits, &mut scratch)?,
         };
         pos += 1;
         if tokenizer.bos() == Some(next) {
@@ -172,5 +172,5 @@ pub fn generate(
         );
     }
     let seconds = start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    Ok(Stats { positions: pos, seconds, state_bytes: plan.total_bytes() })
+    Ok(Stats { positions: pos, seconds, state_bytes: session.plan().total_bytes() })
 }

@@ -14,6 +14,7 @@ pub mod preflight;
 pub mod quantize;
 pub mod random;
 pub mod report;
+pub mod rwkv;
 pub mod tasks;
 pub mod vocab;
 pub mod writer;

@@ -233,7 +233,7 @@ fn errors_show_float_fields_as_numbers_and_name_the_pattern_rule() {
     bytes[44..48].copy_from_slice(&(-1.0f32).to_bits().to_le_bytes()); // rope_theta
     reseal(&mut bytes);
     let err = parse(&bytes).unwrap_err();
-    assert_eq!(err.to_string(), "header field RopeTheta is -1, not a positive finite number");
+    assert_eq!(err.to_string(), "header field rope_theta is -1; it must be finite and positive");
     let mut bytes = valid();
     let layer0 = HEADER_LEN;
     bytes[layer0] = 0; // dense
