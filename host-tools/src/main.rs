@@ -344,7 +344,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Generate { model, prompt, steps, temperature, top_p, top_k, seed, context } => {
             let bytes = writer::AlignedBytes::read(&model)?;
-            let parsed = glmix::Model::parse(bytes.as_bytes())
+            let parsed = writer::parse_model(bytes.as_bytes())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
             let seed = seed.unwrap_or_else(|| {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
@@ -371,7 +371,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Eval { model, task, text, samples, seed, params, split, max_chars, context, json } => {
             let bytes = writer::AlignedBytes::read(&model)?;
-            let parsed = glmix::Model::parse(bytes.as_bytes())
+            let parsed = writer::parse_model(bytes.as_bytes())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
             match (task, text) {
                 (Some(name), _) => {
@@ -437,7 +437,7 @@ fn run(cli: Cli) -> Result<()> {
                     let (t, what) = match &model {
                         Some(path) => {
                             let bytes = writer::AlignedBytes::read(path)?;
-                            let m = glmix::Model::parse(bytes.as_bytes())
+                            let m = writer::parse_model(bytes.as_bytes())
                                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                             (bench::throughput_of(&m, tokens, runs)?, path.display().to_string())
                         }

@@ -101,10 +101,17 @@ fn to_u32(n: usize) -> Result<u32> {
     u32::try_from(n).context("the model file format stores sizes as u32: the model is larger than 4 GiB")
 }
 
-/// A model file loaded into memory at a 32-byte-aligned address, as [`glmix::Model::parse`] requires.
+/// A model file in memory at a 32-byte-aligned address, as [`glmix::Model::parse`] requires: an
+/// aligned copy ([`AlignedBytes::new`]) or the file mapped read-only ([`AlignedBytes::read`]; page
+/// aligned, no copy: resident memory is the pages of the file itself, shared with the page cache).
 pub struct AlignedBytes {
-    words: Vec<Chunk>,
+    storage: Storage,
     len: usize,
+}
+
+enum Storage {
+    Owned(Vec<Chunk>),
+    Mapped(memmap2::Mmap),
 }
 
 /// 32 bytes at a 32-byte boundary.
@@ -118,20 +125,43 @@ impl AlignedBytes {
         let mut words = vec![Chunk([0; 32]); bytes.len().div_ceil(32)];
         let dst: &mut [u8] = bytemuck_bytes_mut(&mut words);
         dst[..bytes.len()].copy_from_slice(bytes);
-        AlignedBytes { words, len: bytes.len() }
+        AlignedBytes { storage: Storage::Owned(words), len: bytes.len() }
     }
 
-    /// Reads a file into an aligned buffer.
+    /// Maps a file read-only (prefaulted), or reads it into an aligned buffer where it cannot be
+    /// mapped (an empty file, a pipe). The file must not be truncated while the tool runs (reading a
+    /// page past a truncation stops the process with SIGBUS), as with every tool that maps its input.
     pub fn read(path: &std::path::Path) -> Result<Self> {
+        let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let is_file = file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
+        if is_file {
+            // SAFETY: the map is read-only and private to this process; the tool never writes the
+            // files it maps, and the contract above excludes truncation by another process.
+            if let Ok(map) = unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
+                if map.as_ptr().align_offset(32) == 0 {
+                    let len = map.len();
+                    return Ok(AlignedBytes { storage: Storage::Mapped(map), len });
+                }
+            }
+        }
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         Ok(Self::new(&bytes))
     }
 
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        let all = bytemuck_bytes(&self.words);
-        &all[..self.len]
+        match &self.storage {
+            Storage::Owned(words) => &bytemuck_bytes(words)[..self.len],
+            Storage::Mapped(map) => &map[..self.len],
+        }
     }
+}
+
+/// [`glmix::Model::parse`] with the checksum computed by `crc32fast` (PCLMULQDQ / ARMv8 CRC where the
+/// CPU has them, detected at run time): the same CRC-32 as the runtime's table version, at memory
+/// speed.
+pub fn parse_model(bytes: &[u8]) -> std::result::Result<glmix::Model<'_>, glmix::model::LoadError> {
+    glmix::Model::parse_with_crc(bytes, crc32fast::hash)
 }
 
 fn bytemuck_bytes(words: &[Chunk]) -> &[u8] {
@@ -173,4 +203,63 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::{random_model, RandomLayer, RandomSpec};
+
+    /// `crc32fast` (hardware-assisted where the CPU allows) is the runtime's table CRC-32, at lengths
+    /// around its vector widths and block sizes, and continues like it.
+    #[test]
+    fn crc32fast_is_the_runtime_crc32() {
+        let mut x = 0x9E37_79B9u32;
+        let data: Vec<u8> = (0..(1 << 20) + 77)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        for n in [0, 1, 15, 16, 17, 31, 33, 63, 64, 65, 127, 172, 4097, 65_536, data.len()] {
+            assert_eq!(crc32fast::hash(&data[..n]), glmix::format::crc32(&data[..n]), "length {n}");
+        }
+        let mut h = crc32fast::Hasher::new_with_initial(glmix::format::crc32(&data[..1000]));
+        h.update(&data[1000..5000]);
+        assert_eq!(h.finalize(), glmix::format::crc32(&data[..5000]));
+    }
+
+    /// A mapped file has the file's bytes at an aligned address; `parse_model` accepts what
+    /// `Model::parse` accepts and reports the same checksum mismatch on a corrupted copy.
+    #[test]
+    fn mapped_model_parses_like_the_runtime() {
+        let layer = RandomLayer { pattern: 0, param: 0, form: 0, n_heads: 2, n_kv_heads: 2 };
+        let bytes = random_model(&RandomSpec::small(vec![layer]), 3).unwrap().to_bytes().unwrap();
+        let dir = std::env::temp_dir().join(format!("glmix-writer-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.glmx");
+        std::fs::write(&path, &bytes).unwrap();
+        let mapped = AlignedBytes::read(&path).unwrap();
+        assert!(matches!(mapped.storage, Storage::Mapped(_)));
+        assert_eq!(mapped.as_bytes(), &bytes[..]);
+        assert_eq!(mapped.as_bytes().as_ptr().align_offset(32), 0);
+        let fast = parse_model(mapped.as_bytes()).unwrap();
+        let table = glmix::Model::parse(mapped.as_bytes()).unwrap();
+        assert_eq!(fast.config().n_layers, table.config().n_layers);
+
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let bad = AlignedBytes::new(&bad);
+        let (e1, e2) =
+            (parse_model(bad.as_bytes()).unwrap_err(), glmix::Model::parse(bad.as_bytes()).unwrap_err());
+        assert!(matches!(e1, glmix::LoadError::ChecksumMismatch { .. }), "{e1:?}");
+        assert_eq!(e1, e2);
+
+        std::fs::write(&path, b"").unwrap();
+        assert!(AlignedBytes::read(&path).unwrap().as_bytes().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

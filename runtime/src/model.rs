@@ -432,6 +432,13 @@ impl<'a> Model<'a> {
     /// `bytes` must start at a 32-byte boundary (use an aligned wrapper for `include_bytes!`; the host
     /// tool loads files into aligned buffers).
     pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>, LoadError> {
+        Self::parse_with_crc(bytes, format::crc32)
+    }
+
+    /// [`Model::parse`] with the checksum of bytes `128..` computed by `crc`, which must compute
+    /// [`format::crc32`] (a host may pass a hardware-assisted CRC-32/ISO-HDLC, such as the
+    /// `crc32fast` crate's `hash`; the table version is the twin it is tested against).
+    pub fn parse_with_crc(bytes: &'a [u8], crc: impl FnOnce(&[u8]) -> u32) -> Result<Model<'a>, LoadError> {
         let header_bytes = read_array::<HEADER_LEN>(bytes, 0)?;
         let magic = [header_bytes[0], header_bytes[1], header_bytes[2], header_bytes[3]];
         if magic != format::MAGIC {
@@ -453,7 +460,7 @@ impl<'a> Model<'a> {
         if bytes.as_ptr().align_offset(format::ALIGN) != 0 {
             return Err(LoadError::MisalignedBuffer);
         }
-        let computed = format::crc32(bytes.get(HEADER_LEN..).unwrap_or(&[]));
+        let computed = crc(bytes.get(HEADER_LEN..).unwrap_or(&[]));
         if computed != header.checksum {
             return Err(LoadError::ChecksumMismatch { stored: header.checksum, computed });
         }
