@@ -359,12 +359,13 @@ fn matvec_quant<B: Widen>(
         let mut p: [*const B; 8] =
             core::hint::black_box(core::array::from_fn(|i| row(0).wrapping_byte_add(i * rb)));
         for o in groups.iter_mut() {
-            // Large matrices stream from memory: fetch the group two ahead (a hint; any address).
+            // One hint per group, at the first row of the group two ahead (any address is fine).
+            // Interleaved rounds of 15M-shape generate on the 2-core AMD EPYC: 1.12-1.13x faster for
+            // q8_0 and q4_0 than prefetching every line of that group (the former loop), which was no
+            // faster than no hint at all; one hint per row measured like every line.
             let ahead = p[0].cast::<i8>().wrapping_add(16 * rb);
-            for k in (0..8 * rb).step_by(64) {
-                // SAFETY: a prefetch hint never faults, whatever the address.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(k)) };
-            }
+            // SAFETY: a prefetch hint never faults, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead) };
             // SAFETY: `p` are rows `8 g + i < full` (`g` the group's index), which hold the blocks `rows8`
             // reads (see `row`); the load and store touch the 8 f32 of `o`. AVX2/F16C are enabled at
             // compile time (cfg glmix_avx2).
