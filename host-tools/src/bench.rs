@@ -243,6 +243,7 @@ fn measure(
     let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
     let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow!("{e}"))?;
+    session.set_parallel(crate::pool::global());
     let vocab = model.config().vocab_size as u32;
     // Tokens: a fixed pseudo-random byte stream (the cost does not depend on them).
     let token = |t: u32| (t.wrapping_mul(2_654_435_761) >> 7) % vocab;
@@ -317,6 +318,7 @@ pub fn throughput_of(model: &Model<'_>, tokens: u32, runs: u32) -> Result<Throug
     let plan = Plan::new(model, tokens);
     let mut state = vec![0f32; plan.total_words()];
     let mut session = Session::new(model, tokens, &mut state).map_err(|e| anyhow!("{e}"))?;
+    session.set_parallel(crate::pool::global());
     let vocab = model.config().vocab_size as u32;
     let (mut best_cpu, mut best_wall) = (None::<u64>, f64::INFINITY);
     for _ in 0..runs {

@@ -113,6 +113,7 @@ pub fn eval_task(
     let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
     let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    session.set_parallel(crate::pool::global());
     let (mut answers, mut correct, mut tokens, mut seconds) = (0u64, 0u64, 0u64, 0f64);
     let mut predictions = Vec::new();
     for (i, sample) in TaskStream::new(task, seed)?.take(samples as usize).enumerate() {
@@ -242,6 +243,7 @@ pub fn eval_text(
     let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
     let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    session.set_parallel(crate::pool::global());
     let (mut nats, mut scored_bytes) = (0f64, 0u64);
     let start = Instant::now();
     for w in 0..windows {

@@ -78,6 +78,7 @@ pub fn generate(
     let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
     let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    session.set_parallel(crate::pool::global());
     let mut sampler = Sampler::new(opts.temperature, opts.topp, opts.topk, opts.seed);
     let mut scratch = vec![ProbIndex { prob: 0.0, index: 0 }; sampler.scratch_len(model.config().vocab_size)];
     let bytes_model = matches!(tokenizer, Tokenizer::Bytes);

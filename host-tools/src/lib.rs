@@ -8,6 +8,7 @@ pub mod eval;
 pub mod generate;
 pub mod inspect;
 pub mod llama2c;
+pub mod pool;
 pub mod quantize;
 pub mod random;
 pub mod report;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use glmix::DType;
 use glmix_tools::eval::{self, Split};
 use glmix_tools::tasks::Task;
-use glmix_tools::{bench, convert, generate, inspect, llama2c, report, writer};
+use glmix_tools::{bench, convert, generate, inspect, llama2c, pool, report, writer};
 
 #[derive(Parser)]
 #[command(name = "glmix", version, about = "Convert, inspect and run glmix token-mixer language models", long_about = None)]
@@ -209,6 +209,10 @@ enum Command {
         /// Context to plan state memory for (default: --steps).
         #[arg(long)]
         context: Option<u32>,
+        /// Threads for the matrix-vector products (default: the CPUs this process may use; 1: the
+        /// single-threaded path). The output is the same bits for every count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Evaluate a model with the runtime, one token at a time: accuracy on a seeded synthetic task
     /// (--task) or bits per character on text (--text).
@@ -248,6 +252,10 @@ enum Command {
         /// Print one JSON object on stdout instead of text.
         #[arg(long)]
         json: bool,
+        /// Threads for the matrix-vector products (default: the CPUs this process may use; 1: the
+        /// single-threaded path). The output is the same bits for every count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Show a model file's header, layers, tensors, flash size and memory plan.
     Inspect {
@@ -306,6 +314,10 @@ enum Command {
         /// With --generate: time this model file instead of a random one (the shape options are ignored).
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
+        /// Threads for the matrix-vector products (default: the CPUs this process may use; 1: the
+        /// single-threaded path). The output is the same bits for every count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
 }
 
@@ -318,6 +330,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Starts the process's worker pool for `--threads` (default: every CPU available).
+fn start_pool(threads: Option<u16>) {
+    pool::init(threads.map_or_else(pool::default_threads, usize::from));
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -342,7 +359,8 @@ fn run(cli: Cli) -> Result<()> {
             bar.finish_and_clear();
             finish(&file, &reports, &output, quiet)
         }
-        Command::Generate { model, prompt, steps, temperature, top_p, top_k, seed, context } => {
+        Command::Generate { model, prompt, steps, temperature, top_p, top_k, seed, context, threads } => {
+            start_pool(threads);
             let bytes = writer::AlignedBytes::read(&model)?;
             let parsed = writer::parse_model(bytes.as_bytes())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
@@ -369,7 +387,20 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Eval { model, task, text, samples, seed, params, split, max_chars, context, json } => {
+        Command::Eval {
+            model,
+            task,
+            text,
+            samples,
+            seed,
+            params,
+            split,
+            max_chars,
+            context,
+            json,
+            threads,
+        } => {
+            start_pool(threads);
             let bytes = writer::AlignedBytes::read(&model)?;
             let parsed = writer::parse_model(bytes.as_bytes())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
@@ -418,7 +449,9 @@ fn run(cli: Cli) -> Result<()> {
             generate,
             runs,
             model,
+            threads,
         } => {
+            start_pool(threads);
             let opts = bench::Options {
                 positions,
                 dim,

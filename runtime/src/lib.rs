@@ -47,6 +47,7 @@ pub mod kernels;
 pub mod loglinear;
 pub mod math;
 pub mod model;
+pub mod parallel;
 pub mod pattern;
 pub mod plan;
 pub mod quant;

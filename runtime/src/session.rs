@@ -17,6 +17,7 @@ use crate::cache::{self, SlotMap};
 use crate::format::{Form, MlpKind, Positional};
 use crate::kernels;
 use crate::model::{MixerConfig, Model, Role};
+use crate::parallel::{self, Parallel, Serial};
 use crate::plan::{LayerPlan, Plan};
 use crate::quant::BlockQ8_0;
 use crate::tensor::{DType, Tensor};
@@ -143,6 +144,7 @@ pub struct Session<'m, 's> {
     state: &'s mut [f32],
     pos: u32,
     poison: bool,
+    par: &'m dyn Parallel,
 }
 
 /// Splits `n` words off the front of `buf` (empty if too short; sizes are checked up front).
@@ -190,10 +192,12 @@ struct Scratch<'a> {
     reads: &'a mut [u32],
     logits: &'a mut [f32],
     xq: &'a mut [BlockQ8_0],
+    /// Runs the matrix-vector products' row ranges.
+    par: &'a dyn Parallel,
 }
 
 impl<'a> Scratch<'a> {
-    fn split(mut buf: &'a mut [f32], p: &crate::plan::ScratchPlan) -> Scratch<'a> {
+    fn split(mut buf: &'a mut [f32], p: &crate::plan::ScratchPlan, par: &'a dyn Parallel) -> Scratch<'a> {
         let buf = &mut buf;
         Scratch {
             x: take(buf, p.dim),
@@ -209,6 +213,7 @@ impl<'a> Scratch<'a> {
             reads: as_u32(take(buf, p.scores.saturating_sub(1))),
             logits: take(buf, p.vocab),
             xq: as_blocks(take(buf, p.xq)),
+            par,
         }
     }
 }
@@ -235,10 +240,10 @@ impl<'a> LayerState<'a> {
     }
 }
 
-/// `out = W x`, quantizing `x` into `xq` first when `W` is block-quantized.
-fn matvec(w: &Tensor<'_>, x: &[f32], xq: &mut [BlockQ8_0], out: &mut [f32]) {
+/// `out = W x` (rows split by `par`), quantizing `x` into `xq` first when `W` is block-quantized.
+fn matvec(par: &dyn Parallel, w: &Tensor<'_>, x: &[f32], xq: &mut [BlockQ8_0], out: &mut [f32]) {
     quantize_for(&[w], x, xq);
-    kernels::matvec(w, x, xq, out);
+    parallel::matvec(par, w, x, xq, out);
 }
 
 /// Quantizes `x` into `xq` once when any of the matrices that read it is block-quantized, so that
@@ -277,9 +282,16 @@ impl<'m, 's> Session<'m, 's> {
         if state.len() < needed {
             return Err(SessionError::StateTooSmall { needed, have: state.len() });
         }
-        let mut session = Session { model, plan, state, pos: 0, poison: false };
+        let mut session = Session { model, plan, state, pos: 0, poison: false, par: &Serial };
         session.reset();
         Ok(session)
+    }
+
+    /// Runs the matrix-vector products' row ranges on `par` from the next step on (a new session
+    /// runs them serially, [`Serial`]). The logits are the same bits for every `par`
+    /// ([`crate::parallel`]).
+    pub fn set_parallel(&mut self, par: &'m dyn Parallel) {
+        self.par = par;
     }
 
     /// The memory plan this session runs with.
@@ -412,7 +424,7 @@ impl<'m, 's> Session<'m, 's> {
         self.check_capacity(pos)?;
 
         let (mut caches, scratch) = self.state.split_at_mut(self.plan.state_words().min(self.state.len()));
-        let s = Scratch::split(scratch, &self.plan.scratch);
+        let s = Scratch::split(scratch, &self.plan.scratch, self.par);
         kernels::embedding_row(&model.global_tensor(Role::TokEmbeddings), token as usize, s.x);
 
         let s = {
@@ -429,21 +441,21 @@ impl<'m, 's> Session<'m, 's> {
                 kernels::rmsnorm(s.xb, s.x, model.layer_tensor(l, Role::MlpNorm).as_f32(), c.norm_eps);
                 let (w1, w3) = (model.layer_tensor(l, Role::W1), model.layer_tensor(l, Role::W3));
                 quantize_for(&[&w1, &w3], s.xb, s.xq);
-                kernels::matvec(&w1, s.xb, s.xq, s.hb);
+                parallel::matvec(s.par, &w1, s.xb, s.xq, s.hb);
                 match c.mlp {
                     MlpKind::SwiGlu => {
-                        kernels::matvec(&w3, s.xb, s.xq, s.hb2);
+                        parallel::matvec(s.par, &w3, s.xb, s.xq, s.hb2);
                         kernels::swiglu(s.hb, s.hb2);
                     }
                     MlpKind::Gelu => kernels::gelu_tanh(s.hb),
                 }
-                matvec(&model.layer_tensor(l, Role::W2), s.hb, s.xq, s.xb2);
+                matvec(s.par, &model.layer_tensor(l, Role::W2), s.hb, s.xq, s.xb2);
                 add(s.x, s.xb2);
             }
             s
         };
         kernels::rmsnorm(s.xb, s.x, model.global_tensor(Role::Norm).as_f32(), c.norm_eps);
-        matvec(&model.classifier(), s.xb, s.xq, s.logits);
+        matvec(s.par, &model.classifier(), s.xb, s.xq, s.logits);
         self.pos = pos + 1;
         Ok(s.logits)
     }
@@ -452,7 +464,7 @@ impl<'m, 's> Session<'m, 's> {
     pub fn logits(&mut self) -> &mut [f32] {
         let start = self.plan.state_words();
         let scratch = self.state.get_mut(start..).unwrap_or(&mut []);
-        Scratch::split(scratch, &self.plan.scratch).logits
+        Scratch::split(scratch, &self.plan.scratch, self.par).logits
     }
 
     /// Errors if some layer cannot serve position `pos` (checked before any state changes).
@@ -504,20 +516,20 @@ fn mixer_step(
     // Also the state-space decay gates and level weights, which read the same input.
     let (wd, wl) = (model.layer_tensor(l, Role::Wd), model.layer_tensor(l, Role::Wl));
     quantize_for(&[&wq, &wk, &wv, &wd, &wl], s.xb, s.xq);
-    kernels::matvec(&wq, s.xb, s.xq, q);
-    kernels::matvec(&wk, s.xb, s.xq, k);
-    kernels::matvec(&wv, s.xb, s.xq, v);
+    parallel::matvec(s.par, &wq, s.xb, s.xq, q);
+    parallel::matvec(s.par, &wk, s.xb, s.xq, k);
+    parallel::matvec(s.par, &wv, s.xb, s.xq, v);
 
     if m.form == Form::StateSpace {
         // S = diag(d) S + k v^T ; o = S^T q / sqrt(hd), per head. `hb2` holds the decay gates d.
         let d = prefix_mut(s.hb2, qd);
-        kernels::matvec(&wd, s.xb, s.xq, d);
+        parallel::matvec(s.par, &wd, s.xb, s.xq, d);
         d.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
         if m.is_loglinear() {
             // Level weights in `hb` (the plan sizes it for them), then the step of crate::loglinear.
             let levels = crate::loglinear::level_weights(m.pattern, c.max_context as u32);
             let lambda = prefix_mut(s.hb, nh * levels);
-            kernels::matvec(&wl, s.xb, s.xq, lambda);
+            parallel::matvec(s.par, &wl, s.xb, s.xq, lambda);
             lambda.iter_mut().for_each(|g| *g = 1.0 / (1.0 + crate::math::expf(-*g)));
             let shape = crate::loglinear::Shape {
                 pattern: m.pattern,
@@ -528,7 +540,7 @@ fn mixer_step(
             };
             let x = crate::loglinear::Inputs { q, k, v, d, lambda };
             crate::loglinear::step(shape, pos, layer.tags, layer.matrix, &x, o, poison);
-            matvec(&model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
+            matvec(s.par, &model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
             return;
         }
         let scale = 1.0 / crate::math::sqrtf(hd as f32);
@@ -548,7 +560,7 @@ fn mixer_step(
                 kernels::axpy(oh, qi * scale, row);
             }
         }
-        matvec(&model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
+        matvec(s.par, &model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
         return;
     }
 
@@ -628,5 +640,5 @@ fn mixer_step(
         copy(record_mut(layer.values, slot, kvd), v);
         copy(record_mut(layer.outs, slot, qd), o);
     }
-    matvec(&model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
+    matvec(s.par, &model.layer_tensor(l, Role::Wo), o, s.xq, s.xb2);
 }
