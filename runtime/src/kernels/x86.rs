@@ -141,7 +141,8 @@ fn exp8(x: __m256) -> __m256 {
 
 /// f32 matrix times `x` (row `r` is `data[r * cols..][..cols]`): one row at a time, each row's sum
 /// [`dot_f32`] (four independent FMA accumulators over 32 columns), so `out[r]` is `dot_f32(row r, x)`
-/// bit for bit; rows past the end of `data` are empty (sum 0).
+/// bit for bit; rows past the end of `data` are empty (sum 0). Rows shorter than [`QUAD_COLS`] take
+/// [`matvec_f32_quads`] instead.
 ///
 /// Streaming order, measured on the 15M shape (61 MB of weights, AMD EPYC with a 32 MiB L3, 2 cores,
 /// interleaved rounds of a standalone copy of each candidate): one row after the other with one
@@ -151,12 +152,84 @@ fn exp8(x: __m256) -> __m256 {
 /// cache line of the rows ahead was slower than no hint at all; 2, 4 or 8 rows ahead measured alike.
 pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     let base = data.as_ptr();
-    for (r, o) in out.iter_mut().enumerate() {
+    let row = |r: usize| {
+        let start = r.saturating_mul(cols);
+        data.get(start..start.saturating_add(cols)).unwrap_or_default()
+    };
+    let hint = |r: usize| {
         let ahead = base.wrapping_add(r.saturating_add(ROWS_AHEAD).saturating_mul(cols));
         // SAFETY: a prefetch hint never faults, whatever the address (past the end of `data` too).
         unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast::<i8>()) };
-        let start = r.saturating_mul(cols);
-        *o = dot_f32(data.get(start..start.saturating_add(cols)).unwrap_or_default(), x);
+    };
+    if cols < QUAD_COLS {
+        return matvec_f32_quads(data, cols, x, out);
+    }
+    for (r, o) in out.iter_mut().enumerate() {
+        hint(r);
+        *o = dot_f32(row(r), x);
+    }
+}
+
+/// Rows shorter than this take [`matvec_f32_quads`]. stories260K f32 `generate -t 0 -n 256` (rows
+/// of 64 and 172 columns), callgrind, x86-64-v3: all rows one at a time 119.7M instructions, in pairs
+/// sharing `x` 102.8M, in quads (one accumulator per row) 71.7M.
+const QUAD_COLS: usize = 256;
+
+/// [`matvec_f32`] for short rows (fewer than [`QUAD_COLS`] columns: small matrices, bound by
+/// instructions rather than memory), four rows at a time: one FMA accumulator per row, each load of `x`
+/// shared by the four rows, one `hadd` tree for the four sums, then the `cols % 8` trailing columns of
+/// each row in order (a reordered sum, like [`dot_f32`], but not its bits). Shapes it does not cover
+/// (fewer than 8 columns, short `x` or `data`) and the last `rows % 4` rows use [`dot_f32`] per row. A
+/// row's quad starts at a multiple of 4 rows, so splitting the rows at multiples of 4 (as
+/// [`crate::parallel`] does, at multiples of 8) gives the same bits.
+fn matvec_f32_quads(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    let rows = out.len();
+    let fits = cols >= 8 && x.len() >= cols && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
+    if !fits {
+        return super::matvec_f32_rows::<Avx2>(data, cols, x, out);
+    }
+    let body = cols - cols % 8;
+    let x_tail = x.get(body..cols).unwrap_or_default();
+    let mut quads = out.chunks_exact_mut(4);
+    let mut r = 0;
+    for o in &mut quads {
+        let mut sums = [0.0f32; 4];
+        // SAFETY: `data` holds `rows * cols` f32 (checked above); row `r + i < rows` is read at
+        // offsets `(r + i) * cols + c` with `c + 8 <= body <= cols`, and `x` at `c + 8 <= cols <=
+        // x.len()` (unaligned loads). AVX2/FMA are enabled at compile time.
+        unsafe {
+            let p = data.as_ptr().add(r * cols);
+            let (p0, p1, p2, p3) = (p, p.add(cols), p.add(2 * cols), p.add(3 * cols));
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut c = 0;
+            while c < body {
+                let xv = _mm256_loadu_ps(x.as_ptr().add(c));
+                acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(p0.add(c)), xv, acc[0]);
+                acc[1] = _mm256_fmadd_ps(_mm256_loadu_ps(p1.add(c)), xv, acc[1]);
+                acc[2] = _mm256_fmadd_ps(_mm256_loadu_ps(p2.add(c)), xv, acc[2]);
+                acc[3] = _mm256_fmadd_ps(_mm256_loadu_ps(p3.add(c)), xv, acc[3]);
+                c += 8;
+            }
+            let h = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+            let s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+            _mm_storeu_ps(sums.as_mut_ptr(), s4);
+        }
+        if !x_tail.is_empty() {
+            for (i, sum) in sums.iter_mut().enumerate() {
+                let start = (r + i) * cols + body;
+                let row_tail = data.get(start..start + x_tail.len()).unwrap_or_default();
+                for (&w, &xv) in row_tail.iter().zip(x_tail) {
+                    *sum += w * xv;
+                }
+            }
+        }
+        o.copy_from_slice(&sums);
+        r += 4;
+    }
+    for o in quads.into_remainder() {
+        // Rows `r < rows` are inside `data` (checked above): the fallback is never taken.
+        *o = dot_f32(data.get(r * cols..(r + 1) * cols).unwrap_or_default(), x);
+        r += 1;
     }
 }
 
@@ -871,8 +944,9 @@ mod tests {
         }
     }
 
-    /// Each row is `dot_f32` of the row bit for bit (within the reordering bound of the scalar twin),
-    /// at the awkward lengths and the stories15M shapes, with `data` ending mid-row (empty rows: 0).
+    /// Each row is within the reordering bound of the scalar twin (and `dot_f32` of the row bit for
+    /// bit from `QUAD_COLS` columns on), at the awkward lengths and the stories15M shapes, with `out`
+    /// longer than the matrix (rows past the end of `data` are empty: 0).
     #[test]
     fn matvec_f32_rows_are_dot_f32() {
         let mut rng = Rng(22);
@@ -883,7 +957,9 @@ mod tests {
             matvec_f32(&w, cols, &x, &mut got);
             for (r, g) in got.iter().enumerate() {
                 let row = w.get(r * cols..(r + 1) * cols).unwrap_or_default();
-                assert_eq!(g.to_bits(), dot_f32(row, &x).to_bits(), "{rows}x{cols} row {r}");
+                if cols >= QUAD_COLS {
+                    assert_eq!(g.to_bits(), dot_f32(row, &x).to_bits(), "{rows}x{cols} row {r}");
+                }
                 let want = generic::dot_f32(row, &x);
                 assert!((g - want).abs() <= reorder_tolerance(row, &x), "{rows}x{cols} row {r}");
             }
