@@ -113,14 +113,14 @@ pub fn eval_task(
     let plan = Plan::new(model, context);
     let mut state = crate::limits::state_buffer(plan.total_words())?;
     let mut session = Session::with_plan(model, plan, &mut state)?;
+    session.set_parallel(crate::pool::global());
     let (mut answers, mut correct, mut tokens, mut seconds) = (0u64, 0u64, 0u64, 0f64);
     let mut predictions = Vec::new();
     for (i, sample) in TaskStream::new(task, seed)?.take(samples as usize).enumerate() {
         session.reset();
         let start = Instant::now();
         for (pos, pair) in sample.tokens.windows(2).enumerate() {
-            let logits =
-                session.step(pair[0]).map_err(|e| anyhow::anyhow!("sample {i}, position {pos}: {e}"))?;
+            let logits = session.step(pair[0]).with_context(|| format!("sample {i}, position {pos}"))?;
             if sample.mask[pos + 1] {
                 let p = argmax(logits);
                 predictions.push(p);
@@ -241,7 +241,7 @@ pub fn eval_text(
     let mut work = vec![0u32; Tokenizer::encode_work_len(text.len())];
     let n = tokenizer
         .encode_fast(text, false, false, &mut tokens, &mut work)
-        .map_err(|e| anyhow::anyhow!("cannot encode the text: {e}"))?;
+        .context("cannot encode the text")?;
     tokens.truncate(n);
     let windows = n.saturating_sub(1) / ctx;
     if windows == 0 {
@@ -254,13 +254,14 @@ pub fn eval_text(
     let plan = Plan::new(model, context);
     let mut state = crate::limits::state_buffer(plan.total_words())?;
     let mut session = Session::with_plan(model, plan, &mut state)?;
+    session.set_parallel(crate::pool::global());
     let (mut nats, mut scored_bytes) = (0f64, 0u64);
     let start = Instant::now();
     for w in 0..windows {
         session.reset();
         let window = &tokens[w * ctx..w * ctx + ctx + 1];
         for pair in window.windows(2) {
-            let logits = session.step(pair[0]).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let logits = session.step(pair[0])?;
             nats += cross_entropy(logits, pair[1]);
             scored_bytes +=
                 if byte_level { 1 } else { tokenizer.decode(pair[0], pair[1]).as_bytes().len() as u64 };

@@ -128,6 +128,7 @@ pub fn generate(
     let plan = Plan::new(model, context);
     let mut state = crate::limits::state_buffer(plan.total_words())?;
     let mut session = Session::with_plan(model, plan, &mut state)?;
+    session.set_parallel(crate::pool::global());
     let mut sampler = Sampler::new(opts.temperature, opts.topp, opts.topk, opts.seed);
     let mut scratch = vec![ProbIndex { prob: 0.0, index: 0 }; sampler.scratch_len(model.config().vocab_size)];
     let bytes_model = matches!(tokenizer, Tokenizer::Bytes);
@@ -148,7 +149,7 @@ pub fn generate(
     let mut pos = 0u32;
     while pos < steps {
         on_token(token);
-        let logits = session.step(token).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let logits = session.step(token)?;
         let next = match prompt.get(pos as usize + 1) {
             Some(&t) => t,
             None => sampler.sample(logits, &mut scratch)?,

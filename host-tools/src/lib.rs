@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod limits;
 pub mod llama2c;
 pub mod output;
+pub mod pool;
 pub mod preflight;
 pub mod quantize;
 pub mod random;

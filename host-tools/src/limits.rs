@@ -8,7 +8,8 @@
 //!   largest context that fits, and whether the model's mixers grow with the context at all.
 //! * **Files** ([`read_bounded`]): inputs are read only from regular files, and never more than a
 //!   stated number of bytes; a model file is read to the length its header declares
-//!   ([`read_model`]), so `/dev/zero`, a FIFO or a huge unrelated file cannot eat the memory.
+//!   ([`read_model`]; [`open_model`] for a tool that maps it instead), so `/dev/zero`, a FIFO or a
+//!   huge unrelated file cannot eat the memory.
 
 use std::io::Read;
 use std::path::Path;
@@ -198,9 +199,24 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Reads a model file: a regular file, read to exactly the length its header declares. A file that
-/// does not start with the model magic is refused as "not a glmix model file" (not as a truncated one).
-pub fn read_model(path: &Path) -> Result<Vec<u8>> {
+/// A model file opened by [`open_model`]: a regular file that starts with the model magic and is
+/// no longer than its header declares.
+pub struct OpenModel {
+    /// The file, positioned after `head`.
+    pub file: std::fs::File,
+    /// Its length when it was opened.
+    pub len: u64,
+    /// The length its header declares (`len` when the file is shorter than a header: the parser
+    /// reports the truncation).
+    pub declared: u64,
+    /// Its first bytes (the header, or the whole file when shorter).
+    pub head: Vec<u8>,
+}
+
+/// Opens a model file for reading: a regular file only (opened without blocking), starting with the
+/// model magic (anything else is refused as "not a glmix model file", not as a truncated one), and
+/// no longer than its header declares. Warns about a format-1 file.
+pub fn open_model(path: &Path) -> Result<OpenModel> {
     use glmix::format::{HEADER_LEN, MAGIC};
     let (mut file, len) = open_regular(path)?;
     let mut head = vec![0u8; HEADER_LEN.min(len as usize)];
@@ -235,8 +251,18 @@ pub fn read_model(path: &Path) -> Result<Vec<u8>> {
             path.display()
         );
     }
-    // Read what the header declares (a shorter file is reported as truncated by the parser), and
-    // one byte more should the file have grown since it was measured.
+    Ok(OpenModel { file, len, declared, head })
+}
+
+/// Reads a model file ([`open_model`]'s checks), to exactly the length its header declares.
+pub fn read_model(path: &Path) -> Result<Vec<u8>> {
+    read_opened(open_model(path)?, path)
+}
+
+/// Reads the rest of an opened model file: what the header declares (a shorter file is reported as
+/// truncated by the parser), and one byte more should the file have grown since it was measured.
+pub fn read_opened(opened: OpenModel, path: &Path) -> Result<Vec<u8>> {
+    let OpenModel { mut file, declared, head, .. } = opened;
     let want = declared.max(head.len() as u64).saturating_add(1);
     let mut out = head;
     (&mut file)

@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use glmix::DType;
 use glmix_tools::eval::{self, Split};
 use glmix_tools::tasks::Task;
-use glmix_tools::{bench, convert, generate, inspect, limits, llama2c, output, preflight, report, writer};
+use glmix_tools::{
+    bench, convert, generate, inspect, limits, llama2c, output, pool, preflight, report, writer,
+};
 
 #[derive(Parser)]
 #[command(name = "glmix", version, about = "Convert, inspect and run glmix token-mixer language models", long_about = None)]
@@ -226,6 +228,10 @@ enum Command {
         /// Refuse a state larger than this (bytes, or with K, M, G, T) [default: the available memory].
         #[arg(long, value_name = "SIZE", value_parser = limits::memory_size)]
         max_memory: Option<u64>,
+        /// Threads for the matrix-vector products (default: the CPUs this process may use; 1: the
+        /// single-threaded path). The output is the same bits for every count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Evaluate a model with the runtime, one token at a time: accuracy on a seeded synthetic task
     /// (--task) or bits per character on text (--text).
@@ -265,6 +271,10 @@ enum Command {
         /// Print one JSON object on stdout instead of text.
         #[arg(long)]
         json: bool,
+        /// Threads for the matrix-vector products (default: the CPUs this process may use; 1: the
+        /// single-threaded path). The output is the same bits for every count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Show a model file's header, layers, tensors, flash size and memory plan.
     Inspect {
@@ -323,6 +333,10 @@ enum Command {
         /// With --generate: time this model file instead of a random one (the shape options are ignored).
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
+        /// Threads for the matrix-vector products (default: the CPUs this process may use; 1: the
+        /// single-threaded path). The output is the same bits for every count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
 }
 
@@ -335,6 +349,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Starts the process's worker pool for `--threads` (default: every CPU available).
+fn start_pool(threads: Option<u16>) {
+    pool::init(threads.map_or_else(pool::default_threads, usize::from));
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -376,10 +395,12 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             context,
             max_memory,
+            threads,
         } => {
+            start_pool(threads);
             let bytes = writer::read_aligned(&model)?;
             let parsed =
-                glmix::Model::parse(bytes.as_bytes()).with_context(|| model.display().to_string())?;
+                writer::parse_model(bytes.as_bytes()).with_context(|| model.display().to_string())?;
             let flag = if context.is_some() { "--context" } else { "-n, the default context" };
             limits::check_state(&parsed, context.unwrap_or(steps).max(1), max_memory, flag)?;
             let seed = seed.unwrap_or_else(|| {
@@ -405,10 +426,23 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Eval { model, task, text, samples, seed, params, split, max_chars, context, json } => {
+        Command::Eval {
+            model,
+            task,
+            text,
+            samples,
+            seed,
+            params,
+            split,
+            max_chars,
+            context,
+            json,
+            threads,
+        } => {
+            start_pool(threads);
             let bytes = writer::read_aligned(&model)?;
             let parsed =
-                glmix::Model::parse(bytes.as_bytes()).with_context(|| model.display().to_string())?;
+                writer::parse_model(bytes.as_bytes()).with_context(|| model.display().to_string())?;
             match (task, text) {
                 (Some(name), _) => {
                     if max_chars.is_some() || context.is_some() {
@@ -455,7 +489,9 @@ fn run(cli: Cli) -> Result<()> {
             generate,
             runs,
             model,
+            threads,
         } => {
+            start_pool(threads);
             let opts = bench::Options {
                 positions,
                 dim,
@@ -474,7 +510,7 @@ fn run(cli: Cli) -> Result<()> {
                     let (t, what) = match &model {
                         Some(path) => {
                             let bytes = writer::read_aligned(path)?;
-                            let m = glmix::Model::parse(bytes.as_bytes())
+                            let m = writer::parse_model(bytes.as_bytes())
                                 .with_context(|| path.display().to_string())?;
                             (bench::throughput_of(&m, tokens, runs)?, path.display().to_string())
                         }

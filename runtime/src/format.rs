@@ -115,12 +115,19 @@ pub const CHECKSUM_OFFSET: usize = 12;
 /// The checksum a file of format `version` stores: CRC-32 of every byte but the checksum field
 /// (version 2 on), or of the bytes after the header (version 1).
 pub fn model_crc(bytes: &[u8], version: u32) -> u32 {
+    model_crc_with(bytes, version, crc32_update)
+}
+
+/// [`model_crc`] with the CRC-32 continued by `crc_update` (which must compute [`crc32_update`]; a
+/// host may pass a hardware-assisted one): the one definition of the region the checksum covers.
+pub fn model_crc_with(bytes: &[u8], version: u32, crc_update: impl Fn(u32, &[u8]) -> u32) -> u32 {
     if version < 2 {
-        return crc32(bytes.get(HEADER_LEN..).unwrap_or(&[]));
+        return crc_update(0, bytes.get(HEADER_LEN..).unwrap_or(&[]));
     }
     let head = bytes.get(..CHECKSUM_OFFSET).unwrap_or(bytes);
-    crc32_update(crc32(head), bytes.get(CHECKSUM_OFFSET + 4..).unwrap_or(&[]))
+    crc_update(crc_update(0, head), bytes.get(CHECKSUM_OFFSET + 4..).unwrap_or(&[]))
 }
+
 /// Every tensor's data starts at a multiple of this many bytes.
 pub const ALIGN: usize = 32;
 /// Bytes in a tensor name field (the name is at most `NAME_LEN - 1` bytes, NUL-padded).

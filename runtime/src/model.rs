@@ -265,6 +265,17 @@ impl<'a> Model<'a> {
     /// `bytes` must start at a 32-byte boundary (use an aligned wrapper for `include_bytes!`; the host
     /// tool loads files into aligned buffers).
     pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>, LoadError> {
+        Self::parse_with_crc(bytes, format::crc32_update)
+    }
+
+    /// [`Model::parse`] with the checksum's CRC-32 continued by `crc_update`, which must compute
+    /// [`format::crc32_update`] (a host may pass a hardware-assisted CRC-32/ISO-HDLC, such as the
+    /// `crc32fast` crate's `Hasher::new_with_initial`; the table version is the twin it is tested
+    /// against). The region it covers is [`format::model_crc_with`]'s, the same for every `crc_update`.
+    pub fn parse_with_crc(
+        bytes: &'a [u8],
+        crc_update: impl Fn(u32, &[u8]) -> u32,
+    ) -> Result<Model<'a>, LoadError> {
         let header_bytes = read_array::<HEADER_LEN>(bytes, 0)?;
         let magic = [header_bytes[0], header_bytes[1], header_bytes[2], header_bytes[3]];
         if magic != format::MAGIC {
@@ -286,7 +297,7 @@ impl<'a> Model<'a> {
         if bytes.as_ptr().align_offset(format::ALIGN) != 0 {
             return Err(LoadError::MisalignedBuffer);
         }
-        let computed = format::model_crc(bytes, header.version);
+        let computed = format::model_crc_with(bytes, header.version, crc_update);
         if computed != header.checksum {
             return Err(LoadError::ChecksumMismatch { stored: header.checksum, computed });
         }
