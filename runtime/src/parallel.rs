@@ -104,6 +104,19 @@ mod tests {
         }
     }
 
+    /// Two parts, serially, counting the products split.
+    struct Counting(core::sync::atomic::AtomicUsize);
+    // SAFETY: each `i < n` once, on the calling thread.
+    unsafe impl Parallel for Counting {
+        fn parts(&self) -> usize {
+            2
+        }
+        fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+            self.0.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            (0..n).for_each(f);
+        }
+    }
+
     #[test]
     fn every_split_gives_the_serial_bits() {
         let mut rng = Rng(5);
@@ -166,6 +179,12 @@ mod tests {
             for parts in [2, 3, 4] {
                 assert!(run(&Reverse(parts)) == serial, "{dtype:?} in {parts} parts");
             }
+            // Every product of 64 rows or more was split: per layer the MLP's three and the mixer's
+            // wq, wk, wv, wo, plus the state-space decay gates, then the classifier.
+            let counting = Counting(core::sync::atomic::AtomicUsize::new(0));
+            assert!(run(&counting) == serial);
+            let per_step = 5 * (3 + 4) + 2 + 1;
+            assert_eq!(counting.0.into_inner(), 40 * per_step, "{dtype:?}");
         }
     }
 }
