@@ -66,7 +66,8 @@ pub fn parse_model(data: &[u8]) {
 pub fn reseal(file: &mut [u8]) {
     let len = u32::try_from(file.len()).unwrap_or(u32::MAX);
     file[8..12].copy_from_slice(&len.to_le_bytes());
-    let crc = glmix::format::crc32(&file[HEADER_LEN..]);
+    let version = u32::from_le_bytes([file[4], file[5], file[6], file[7]]);
+    let crc = glmix::format::model_crc(file, version);
     file[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 
@@ -353,8 +354,31 @@ fn mixers_model(dtype: DType) -> AlignedBytes {
 /// [`DECODE_MAX_STEPS`] tokens are stepped. Steps and seeks past the context must be refused with
 /// `ContextOverflow` (the model has a dense layer, so every position from the context on is refused);
 /// logits must stay finite.
+///
+/// Two other modes, by `data[0]`: `0xFD, at, bits` flips `bits` in header byte `at % 128` of the
+/// model, which the parser must refuse (the checksum covers the header; CRC-32 catches every burst of
+/// up to 32 bits); `0xFC` followed by a u32 plans that context, however huge, and checks that a
+/// buffer one word short of the plan is refused, with nothing allocated.
 pub fn decode(data: &[u8]) {
+    if let [0xFD, at, bits, ..] = *data {
+        let mut bytes = decode_model().as_bytes().to_vec();
+        bytes[usize::from(at) % HEADER_LEN] ^= bits;
+        let aligned = AlignedBytes::new(&bytes);
+        assert_eq!(Model::parse(aligned.as_bytes()).is_ok(), bits == 0, "header byte {at} ^ {bits:#x}");
+        return;
+    }
     let model = parsed_decode_model();
+    if let [0xFC, a, b, c, d, ..] = *data {
+        let context = u32::from_le_bytes([a, b, c, d]).max(1);
+        let words = Plan::new(model, context).total_words();
+        let mut small = [0f32; 64];
+        let have = words.saturating_sub(1).min(small.len());
+        match Session::new(model, context, &mut small[..have]) {
+            Err(glmix::SessionError::StateTooSmall { needed, .. }) => assert_eq!(needed, words),
+            other => panic!("a buffer of {have} words for a plan of {words}: {:?}", other.err()),
+        }
+        return;
+    }
     let Some((&first, ops)) = data.split_first() else { return };
     let context = u32::from(first % 64) + 1;
     let plan = Plan::new(model, context);

@@ -22,7 +22,7 @@
 use std::fmt::Write;
 use std::time::Instant;
 
-use anyhow::{anyhow, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use glmix::format::Positional;
 use glmix::plan::Plan;
 use glmix::{DType, Model, Session};
@@ -243,6 +243,7 @@ fn measure(
     let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
     let mut session = Session::with_plan(model, plan, &mut state)?;
+    session.set_parallel(crate::pool::global());
     let vocab = model.config().vocab_size as u32;
     // Tokens: a fixed pseudo-random byte stream (the cost does not depend on them).
     let token = |t: u32| (t.wrapping_mul(2_654_435_761) >> 7) % vocab;
@@ -254,10 +255,10 @@ fn measure(
         // Dense mixers jump (the cost of a step does not depend on cached values, and reaching 65,536
         // by decoding costs O(p^2)); the others decode their way there.
         if dense && session.position() < p {
-            session.seek_for_benchmarks(p).map_err(|e| anyhow!("{e}"))?;
+            session.seek_for_benchmarks(p)?;
         }
         while session.position() < p {
-            session.step(token(session.position())).map_err(|e| anyhow!("{e}"))?;
+            session.step(token(session.position()))?;
             pending += 1;
             if pending == 256 {
                 progress(pending);
@@ -269,7 +270,7 @@ fn measure(
         for _ in 0..window {
             let t = token(session.position());
             let (start, start_cpu) = (Instant::now(), thread_cpu_ns());
-            let logits = session.step(t).map_err(|e| anyhow!("{e}"))?;
+            let logits = session.step(t)?;
             std::hint::black_box(logits);
             let (end_cpu, elapsed) = (thread_cpu_ns(), start.elapsed().as_nanos() as f64);
             wall.push(elapsed);
@@ -317,6 +318,7 @@ pub fn throughput_of(model: &Model<'_>, tokens: u32, runs: u32) -> Result<Throug
     let plan = Plan::new(model, tokens);
     let mut state = vec![0f32; plan.total_words()];
     let mut session = Session::with_plan(model, plan, &mut state)?;
+    session.set_parallel(crate::pool::global());
     let vocab = model.config().vocab_size as u32;
     let (mut best_cpu, mut best_wall) = (None::<u64>, f64::INFINITY);
     for _ in 0..runs {
@@ -324,7 +326,7 @@ pub fn throughput_of(model: &Model<'_>, tokens: u32, runs: u32) -> Result<Throug
         let (c0, w0) = (thread_cpu_ns(), Instant::now());
         let mut token = 1 % vocab;
         for _ in 0..tokens {
-            let logits = session.step(token).map_err(|e| anyhow!("{e}"))?;
+            let logits = session.step(token)?;
             // Greedy, as `generate -t 0`.
             let mut best = 0;
             for (i, &v) in logits.iter().enumerate() {

@@ -111,16 +111,16 @@ pub fn eval_task(
     }
     let context = check_task(model, &task)?;
     let plan = Plan::new(model, context);
-    let mut state = vec![0f32; plan.total_words()];
+    let mut state = crate::limits::state_buffer(plan.total_words())?;
     let mut session = Session::with_plan(model, plan, &mut state)?;
+    session.set_parallel(crate::pool::global());
     let (mut answers, mut correct, mut tokens, mut seconds) = (0u64, 0u64, 0u64, 0f64);
     let mut predictions = Vec::new();
     for (i, sample) in TaskStream::new(task, seed)?.take(samples as usize).enumerate() {
         session.reset();
         let start = Instant::now();
         for (pos, pair) in sample.tokens.windows(2).enumerate() {
-            let logits =
-                session.step(pair[0]).map_err(|e| anyhow::anyhow!("sample {i}, position {pos}: {e}"))?;
+            let logits = session.step(pair[0]).with_context(|| format!("sample {i}, position {pos}"))?;
             if sample.mask[pos + 1] {
                 let p = argmax(logits);
                 predictions.push(p);
@@ -221,14 +221,28 @@ pub fn eval_text(
 ) -> Result<TextReport> {
     let tokenizer = model.tokenizer().context("the model carries no tokenizer; `eval --text` needs one")?;
     let byte_level = matches!(tokenizer, Tokenizer::Bytes);
-    let mut tokens = vec![0u32; text.len() + 3];
-    let n = tokenizer.encode(text, false, false, &mut tokens).context("cannot encode the text")?;
-    tokens.truncate(n);
     let context = context.unwrap_or(model.config().max_context as u32);
     if context == 0 {
         bail!("--context must be at least 1");
     }
     let ctx = context as usize;
+    // Limits before the work: a text that cannot fill one window (it encodes to at most one token
+    // per byte, plus the dummy prefix), and a state above the memory limit, are refused unencoded.
+    let most = text.len() + usize::from(!byte_level && !text.is_empty());
+    if most < ctx + 1 {
+        bail!(
+            "the text is {most} tokens ({} bytes); scoring needs at least context + 1 = {} tokens (raise --max-chars or lower --context)",
+            text.len(),
+            ctx + 1
+        );
+    }
+    crate::limits::check_state(model, context, None, "--context")?;
+    let mut tokens = vec![0u32; text.len() + 3];
+    let mut work = vec![0u32; Tokenizer::encode_work_len(text.len())];
+    let n = tokenizer
+        .encode_fast(text, false, false, &mut tokens, &mut work)
+        .context("cannot encode the text")?;
+    tokens.truncate(n);
     let windows = n.saturating_sub(1) / ctx;
     if windows == 0 {
         bail!(
@@ -238,15 +252,16 @@ pub fn eval_text(
         );
     }
     let plan = Plan::new(model, context);
-    let mut state = vec![0f32; plan.total_words()];
+    let mut state = crate::limits::state_buffer(plan.total_words())?;
     let mut session = Session::with_plan(model, plan, &mut state)?;
+    session.set_parallel(crate::pool::global());
     let (mut nats, mut scored_bytes) = (0f64, 0u64);
     let start = Instant::now();
     for w in 0..windows {
         session.reset();
         let window = &tokens[w * ctx..w * ctx + ctx + 1];
         for pair in window.windows(2) {
-            let logits = session.step(pair[0]).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let logits = session.step(pair[0])?;
             nats += cross_entropy(logits, pair[1]);
             scored_bytes +=
                 if byte_level { 1 } else { tokenizer.decode(pair[0], pair[1]).as_bytes().len() as u64 };

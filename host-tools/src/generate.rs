@@ -41,11 +41,54 @@ pub struct Stats {
     pub state_bytes: usize,
 }
 
+/// Most prompt bytes read from `--prompt-file` or stdin (far above any context a prompt can fill).
+pub const MAX_PROMPT_BYTES: u64 = 256 << 20;
+
+/// The prompt's bytes: `arg` as given, or stdin when `arg` is `-`, or the contents of `file`
+/// (a regular file; at most [`MAX_PROMPT_BYTES`] either way).
+pub fn prompt_input(arg: Vec<u8>, file: Option<&std::path::Path>) -> Result<Vec<u8>> {
+    use std::io::Read;
+    if let Some(path) = file {
+        if !arg.is_empty() {
+            bail!("give the prompt either with --prompt or with --prompt-file, not both");
+        }
+        return crate::limits::read_bounded(path, MAX_PROMPT_BYTES, "a prompt");
+    }
+    if arg != b"-" {
+        return Ok(arg);
+    }
+    let mut out = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_PROMPT_BYTES + 1)
+        .read_to_end(&mut out)
+        .context("cannot read the prompt from stdin")?;
+    if out.len() as u64 > MAX_PROMPT_BYTES {
+        bail!("the prompt on stdin is longer than {}", crate::limits::human(MAX_PROMPT_BYTES));
+    }
+    Ok(out)
+}
+
+/// The fewest tokens `prompt` can encode to, known without encoding it: its bytes for a byte-level
+/// model; for BPE, BOS plus the dummy prefix and the bytes in pieces of at most `max_token_len`.
+pub fn min_prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &[u8]) -> usize {
+    match tokenizer {
+        Tokenizer::Bytes => prompt.len().max(1),
+        Tokenizer::Bpe(v) if !prompt.is_empty() => {
+            1 + (prompt.len() + 1).div_ceil(v.max_token_len().max(1) as usize)
+        }
+        Tokenizer::Bpe(_) => 1,
+    }
+}
+
 /// Prompt tokens as run.c builds them: BOS + BPE for BPE models; the bytes for byte models, or a
 /// newline when the prompt is empty.
 pub fn prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &[u8]) -> Result<Vec<u32>> {
     let mut out = vec![0u32; prompt.len() + 3];
-    let n = tokenizer.encode(prompt, true, false, &mut out).context("cannot encode the prompt")?;
+    let mut work = vec![0u32; Tokenizer::encode_work_len(prompt.len())];
+    let n = tokenizer
+        .encode_fast(prompt, true, false, &mut out, &mut work)
+        .context("cannot encode the prompt")?;
     out.truncate(n);
     if out.is_empty() {
         out.push(u32::from(b'\n'));
@@ -68,14 +111,24 @@ pub fn generate(
     }
     let tokenizer =
         model.tokenizer().context("the model carries no tokenizer; `generate` needs text in and out")?;
-    let prompt = prompt_tokens(&tokenizer, &opts.prompt)?;
     let context = opts.context.unwrap_or(opts.steps);
+    // The length check before the work: a prompt that cannot fit is refused without encoding it.
+    let at_least = min_prompt_tokens(&tokenizer, &opts.prompt);
+    if at_least > context as usize {
+        bail!(
+            "the prompt is {}{at_least} tokens ({} bytes) but the context is {context}; shorten the prompt or pass a larger --context",
+            if matches!(tokenizer, Tokenizer::Bytes) { "" } else { "at least " },
+            opts.prompt.len()
+        );
+    }
+    let prompt = prompt_tokens(&tokenizer, &opts.prompt)?;
     if prompt.len() > context as usize {
         bail!("the prompt is {} tokens but the context is {context}; shorten the prompt or pass a larger --context", prompt.len());
     }
     let plan = Plan::new(model, context);
-    let mut state = vec![0f32; plan.total_words()];
+    let mut state = crate::limits::state_buffer(plan.total_words())?;
     let mut session = Session::with_plan(model, plan, &mut state)?;
+    session.set_parallel(crate::pool::global());
     let mut sampler = Sampler::new(opts.temperature, opts.topp, opts.topk, opts.seed);
     let mut scratch = vec![ProbIndex { prob: 0.0, index: 0 }; sampler.scratch_len(model.config().vocab_size)];
     let bytes_model = matches!(tokenizer, Tokenizer::Bytes);
@@ -85,11 +138,18 @@ pub fn generate(
         out.write_all(&[token as u8])?;
     }
     let steps = opts.steps.min(context);
+    let trained = model.config().max_context;
+    if steps as usize > trained {
+        eprintln!(
+            "warning: -n {steps} runs past the {trained} positions this model was trained on; attention and \
+             the other exact-position mixers were never trained there, so what follows position {trained} degrades"
+        );
+    }
     let mut start = None;
     let mut pos = 0u32;
     while pos < steps {
         on_token(token);
-        let logits = session.step(token).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let logits = session.step(token)?;
         let next = match prompt.get(pos as usize + 1) {
             Some(&t) => t,
             None => sampler.sample(logits, &mut scratch)?,
@@ -106,6 +166,12 @@ pub fn generate(
     }
     out.write_all(b"\n")?;
     out.flush()?;
+    if pos == context && opts.steps > context {
+        eprintln!(
+            "stopped: the context of {context} tokens is full (-n asked for {}); pass a larger --context to go on",
+            opts.steps
+        );
+    }
     let seconds = start.map_or(0.0, |s| s.elapsed().as_secs_f64());
     Ok(Stats { positions: pos, seconds, state_bytes: session.plan().total_bytes() })
 }

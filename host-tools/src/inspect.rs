@@ -17,7 +17,8 @@ pub fn describe(bytes: &[u8], context: u32) -> Result<String> {
         Positional::RopeInterleaved => format!("rope_interleaved (theta {})", c.rope_theta),
         Positional::RopeHalf => format!("rope_half (theta {})", c.rope_theta),
     };
-    writeln!(out, "glmix model, format version {}", glmix::format::VERSION)?;
+    let version = bytes.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok()).map_or(0, u32::from_le_bytes);
+    writeln!(out, "glmix model, format version {version}")?;
     writeln!(
         out,
         "  dim {}  hidden {}  layers {}  vocab {}  trained context {}",

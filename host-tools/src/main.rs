@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use glmix::DType;
 use glmix_tools::eval::{self, Split};
 use glmix_tools::tasks::Task;
-use glmix_tools::{bench, convert, generate, inspect, llama2c, report, writer};
+use glmix_tools::{
+    bench, convert, generate, inspect, limits, llama2c, output, pool, preflight, report, writer,
+};
 
 #[derive(Parser)]
 #[command(name = "glmix", version, about = "Convert, inspect and run glmix token-mixer language models", long_about = None)]
@@ -170,6 +172,9 @@ enum Command {
         /// Do not print the per-tensor quantization error table.
         #[arg(short, long)]
         quiet: bool,
+        /// Convert weights that are NaN or infinite instead of refusing them.
+        #[arg(long)]
+        allow_nonfinite: bool,
     },
     /// Import a llama2.c checkpoint (legacy v0 f32 or v2 int8) and its tokenizer.bin.
     #[command(name = "import-llama2c")]
@@ -196,16 +201,20 @@ enum Command {
         model: PathBuf,
         /// Prompt text: any bytes, UTF-8 or not (a byte-level model reads them as they are; a BPE
         /// model encodes bytes no piece covers with its byte-fallback tokens, as llama2.c does).
+        /// `-` reads the prompt from stdin.
         #[arg(short, long, default_value = "")]
         prompt: OsString,
+        /// Read the prompt from this file (any bytes, as --prompt).
+        #[arg(long, value_name = "FILE")]
+        prompt_file: Option<PathBuf>,
         /// Positions to run, prompt included.
         #[arg(short = 'n', long, default_value_t = 256)]
         steps: u32,
-        /// Sampling temperature (0 = greedy).
-        #[arg(short, long, default_value_t = 1.0)]
+        /// Sampling temperature (0 = greedy); a finite number >= 0.
+        #[arg(short, long, default_value_t = 1.0, value_parser = limits::temperature)]
         temperature: f32,
-        /// Top-p (nucleus) threshold; 0 or 1 disables it.
-        #[arg(long, default_value_t = 0.9)]
+        /// Top-p (nucleus) threshold in [0, 1]; 0 or 1 disables it.
+        #[arg(long, default_value_t = 0.9, value_parser = limits::top_p)]
         top_p: f32,
         /// Keep only the k most likely tokens (0 disables it).
         #[arg(long, default_value_t = 0)]
@@ -216,6 +225,13 @@ enum Command {
         /// Context to plan state memory for (default: --steps).
         #[arg(long)]
         context: Option<u32>,
+        /// Refuse a state larger than this (bytes, or with K, M, G, T) [default: the available memory].
+        #[arg(long, value_name = "SIZE", value_parser = limits::memory_size)]
+        max_memory: Option<u64>,
+        /// Threads for the matrix-vector products (default: the CPUs this process may use; 1: the
+        /// single-threaded path). The output is the same bits for every count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Evaluate a model with the runtime, one token at a time: accuracy on a seeded synthetic task
     /// (--task) or bits per character on text (--text).
@@ -255,6 +271,10 @@ enum Command {
         /// Print one JSON object on stdout instead of text.
         #[arg(long)]
         json: bool,
+        /// Threads for the matrix-vector products (default: the CPUs this process may use; 1: the
+        /// single-threaded path). The output is the same bits for every count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Show a model file's header, layers, tensors, flash size and memory plan.
     Inspect {
@@ -313,6 +333,10 @@ enum Command {
         /// With --generate: time this model file instead of a random one (the shape options are ignored).
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
+        /// Threads for the matrix-vector products (default: the CPUs this process may use; 1: the
+        /// single-threaded path). The output is the same bits for every count.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
 }
 
@@ -327,9 +351,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Starts the process's worker pool for `--threads` (default: every CPU available).
+fn start_pool(threads: Option<u16>) {
+    pool::init(threads.map_or_else(pool::default_threads, usize::from));
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Convert { weights, config, output, quant, quiet } => {
+        Command::Convert { weights, config, output, quant, quiet, allow_nonfinite } => {
+            let inputs = [("--weights", weights.as_path()), ("--config", config.as_path())];
+            output::check_output(&output, &inputs)?;
+            preflight::config(&config)?;
+            preflight::safetensors(&weights, allow_nonfinite)?;
             let bar = report::progress("converting", 0);
             let (file, reports) = convert::convert(&weights, &config, quant.into(), |name, _, total| {
                 bar.set_length(total as u64);
@@ -337,9 +370,11 @@ fn run(cli: Cli) -> Result<()> {
                 bar.inc(1);
             })?;
             bar.finish_and_clear();
-            finish(&file, &reports, &output, quiet)
+            finish(&file, &reports, &output, &inputs, quiet)
         }
         Command::ImportLlama2c { model, tokenizer, output, quant, quiet } => {
+            let inputs = [("the model", model.as_path()), ("--tokenizer", tokenizer.as_path())];
+            output::check_output(&output, &inputs)?;
             let bar = report::progress("importing", 0);
             let (file, reports) = llama2c::import(&model, &tokenizer, quant.into(), |name, _, total| {
                 bar.set_length(total as u64);
@@ -347,17 +382,32 @@ fn run(cli: Cli) -> Result<()> {
                 bar.inc(1);
             })?;
             bar.finish_and_clear();
-            finish(&file, &reports, &output, quiet)
+            finish(&file, &reports, &output, &inputs, quiet)
         }
-        Command::Generate { model, prompt, steps, temperature, top_p, top_k, seed, context } => {
+        Command::Generate {
+            model,
+            prompt,
+            prompt_file,
+            steps,
+            temperature,
+            top_p,
+            top_k,
+            seed,
+            context,
+            max_memory,
+            threads,
+        } => {
+            start_pool(threads);
             let bytes = writer::read_aligned(&model)?;
             let parsed =
-                glmix::Model::parse(bytes.as_bytes()).with_context(|| model.display().to_string())?;
+                writer::parse_model(bytes.as_bytes()).with_context(|| model.display().to_string())?;
+            let flag = if context.is_some() { "--context" } else { "-n, the default context" };
+            limits::check_state(&parsed, context.unwrap_or(steps).max(1), max_memory, flag)?;
             let seed = seed.unwrap_or_else(|| {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
             });
             let opts = generate::Options {
-                prompt: prompt_bytes(prompt)?,
+                prompt: generate::prompt_input(prompt_bytes(prompt)?, prompt_file.as_deref())?,
                 steps,
                 temperature,
                 topp: top_p,
@@ -376,10 +426,23 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Eval { model, task, text, samples, seed, params, split, max_chars, context, json } => {
+        Command::Eval {
+            model,
+            task,
+            text,
+            samples,
+            seed,
+            params,
+            split,
+            max_chars,
+            context,
+            json,
+            threads,
+        } => {
+            start_pool(threads);
             let bytes = writer::read_aligned(&model)?;
             let parsed =
-                glmix::Model::parse(bytes.as_bytes()).with_context(|| model.display().to_string())?;
+                writer::parse_model(bytes.as_bytes()).with_context(|| model.display().to_string())?;
             match (task, text) {
                 (Some(name), _) => {
                     if max_chars.is_some() || context.is_some() {
@@ -401,6 +464,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Inspect { model, context } => {
+            anyhow::ensure!(context >= 1, "--context must be at least 1");
             let bytes = writer::read_aligned(&model)?;
             print!(
                 "{}",
@@ -425,7 +489,9 @@ fn run(cli: Cli) -> Result<()> {
             generate,
             runs,
             model,
+            threads,
         } => {
+            start_pool(threads);
             let opts = bench::Options {
                 positions,
                 dim,
@@ -444,7 +510,7 @@ fn run(cli: Cli) -> Result<()> {
                     let (t, what) = match &model {
                         Some(path) => {
                             let bytes = writer::read_aligned(path)?;
-                            let m = glmix::Model::parse(bytes.as_bytes())
+                            let m = writer::parse_model(bytes.as_bytes())
                                 .with_context(|| path.display().to_string())?;
                             (bench::throughput_of(&m, tokens, runs)?, path.display().to_string())
                         }
@@ -533,7 +599,7 @@ fn run_eval_text(
     context: Option<u32>,
     json: bool,
 ) -> Result<()> {
-    let all = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let all = limits::read_text(path)?;
     let text = eval::split_text(&all, split, max_chars);
     let bar = report::progress("windows", 0);
     let r = eval::eval_text(model, text, context, |done, total| {
@@ -626,13 +692,14 @@ fn finish(
     file: &writer::ModelFile,
     reports: &[convert::TensorReport],
     output: &Path,
+    inputs: &[(&str, &Path)],
     quiet: bool,
 ) -> Result<()> {
     let bytes = file.to_bytes()?;
     // Check what we wrote with the runtime's own parser before anything reaches the disk.
     let aligned = writer::AlignedBytes::new(&bytes);
     glmix::Model::parse(aligned.as_bytes()).context("the model does not pass the runtime's checks")?;
-    writer::write_atomically(output, &bytes)?;
+    output::write_atomically(output, &bytes, inputs)?;
     if !quiet {
         eprint!("{}", report::error_table(reports));
     }

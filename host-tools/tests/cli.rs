@@ -27,7 +27,7 @@ impl Fixture {
         let model = random_model(&RandomSpec::small(vec![layer]), 3).unwrap().to_bytes().unwrap();
         std::fs::write(dir.join("model.glmx"), &model).unwrap();
         let mut future = model.clone();
-        future[4..8].copy_from_slice(&2u32.to_le_bytes());
+        future[4..8].copy_from_slice(&3u32.to_le_bytes());
         std::fs::write(dir.join("future.glmx"), &future).unwrap();
         std::fs::write(dir.join("truncated.glmx"), &model[..model.len() / 2]).unwrap();
         std::fs::write(dir.join("config.json"), harness::FUZZ_CONFIG).unwrap();
@@ -44,6 +44,41 @@ impl Fixture {
         std::fs::write(dir.join("a-file"), b"not a folder").unwrap();
         std::fs::create_dir_all(dir.join("existing-dir.glmx/inside")).unwrap();
         std::fs::write(dir.join("short.txt"), b"hello").unwrap();
+        std::fs::write(dir.join("empty.glmx"), b"").unwrap();
+        std::fs::write(
+            dir.join("nan.safetensors"),
+            safetensors_with_value("layers.1.mlp.w2.weight", 19, f32::NAN),
+        )
+        .unwrap();
+        let layers: Vec<&str> = vec![
+            r#"{"pattern": "dense", "form": "attention", "n_heads": 2, "n_kv_heads": 1, "head_dim": 4}"#;
+            100_000
+        ];
+        let huge = harness::FUZZ_CONFIG.replace(r#""n_layers": 2"#, r#""n_layers": 100000"#);
+        let start = huge.find(r#""layers": ["#).unwrap();
+        std::fs::write(
+            dir.join("100000-layers.json"),
+            format!("{}\"layers\": [{}]}}", &huge[..start], layers.join(",")),
+        )
+        .unwrap();
+        let edit = |from: &str, to: &str| {
+            let edited = harness::FUZZ_CONFIG.replace(from, to);
+            assert_ne!(edited, harness::FUZZ_CONFIG, "{from}");
+            edited
+        };
+        std::fs::write(
+            dir.join("window-0.json"),
+            edit(r#""pattern": "dense", "form""#, r#""pattern": "window", "param": 0, "form""#),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("dense-param.json"),
+            edit(r#""pattern": "dense", "form""#, r#""pattern": "dense", "param": 4294967295, "form""#),
+        )
+        .unwrap();
+        std::fs::write(dir.join("theta.json"), edit(r#""theta": 10000.0"#, r#""theta": -1"#)).unwrap();
+        std::fs::write(dir.join("past-end.safetensors"), safetensors_moved("norm.weight", 1 << 20)).unwrap();
+        std::fs::write(dir.join("overlap.safetensors"), safetensors_moved("norm.weight", -8)).unwrap();
         std::fs::write(dir.join("text.txt"), "To be, or not to be: that is the question.\n".repeat(20))
             .unwrap();
         Fixture { dir }
@@ -69,6 +104,36 @@ fn safetensors_without(name: &str) -> Vec<u8> {
     let st = safetensors::SafeTensors::deserialize(&full).unwrap();
     let kept: Vec<_> = st.tensors().into_iter().filter(|(n, _)| n != name).collect();
     safetensors::serialize(kept, &None).unwrap()
+}
+
+/// The fuzz config's checkpoint with element `index` of tensor `name` set to `value`.
+fn safetensors_with_value(name: &str, index: usize, value: f32) -> Vec<u8> {
+    let mut st = harness::fuzz_safetensors(1);
+    let (header_len, header) = safetensors_header(&st);
+    let start = header[name]["data_offsets"][0].as_u64().unwrap() as usize;
+    let at = 8 + header_len + start + 4 * index;
+    st[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    st
+}
+
+fn safetensors_header(st: &[u8]) -> (usize, serde_json::Value) {
+    let header_len = u64::from_le_bytes(st[..8].try_into().unwrap()) as usize;
+    (header_len, serde_json::from_slice(&st[8..8 + header_len]).unwrap())
+}
+
+/// The fuzz config's checkpoint with tensor `name`'s `data_offsets` moved by `by` bytes.
+fn safetensors_moved(name: &str, by: i64) -> Vec<u8> {
+    let st = harness::fuzz_safetensors(1);
+    let (header_len, mut header) = safetensors_header(&st);
+    let offsets = header[name]["data_offsets"].as_array().unwrap().clone();
+    header[name]["data_offsets"] =
+        serde_json::json!(offsets.iter().map(|o| o.as_i64().unwrap() + by).collect::<Vec<_>>());
+    let mut json = serde_json::to_vec(&header).unwrap();
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&st[8 + header_len..]);
+    out
 }
 
 /// A llama2.c tokenizer.bin of `n` tokens.
@@ -164,7 +229,7 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             situation: "model file from a newer format version",
             command: "glmix inspect future.glmx",
             args: args(&[&"inspect", &fx.path("future.glmx")]),
-            message: "model format version 2, but this build reads version 1; convert the model again",
+            message: "model format version 3, but this build reads versions 1 to 2; convert the model again",
             code: 1,
         },
         Case {
@@ -185,7 +250,7 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             situation: "prompt longer than the context",
             command: "glmix generate -m model.glmx -p 'hello world' --context 4",
             args: gen(&[&"-p", &"hello world", &"--context", &"4"]),
-            message: "the prompt is 11 tokens but the context is 4; shorten the prompt or pass a larger --context",
+            message: "the prompt is 11 tokens (11 bytes) but the context is 4; shorten the prompt or pass a larger --context",
             code: 1,
         },
         Case {
@@ -270,6 +335,146 @@ fn cases(fx: &Fixture) -> Vec<Case> {
                 &fx.path("x.glmx"),
             ]),
             message: "token 1 has length 134217728 (max_token_length is 8): is this the llama2.c tokenizer.bin of this model?",
+            code: 1,
+        },
+        Case {
+            situation: "convert: the output is an input (directly, or by a symlink, hard link or `..`)",
+            command: "glmix convert --weights w.safetensors --config c.json -o w.safetensors",
+            args: convert("model.safetensors", "config.json", fx.path("model.safetensors"), &[]),
+            message: "model.safetensors (--weights); writing the output there would destroy the input, give another -o path",
+            code: 1,
+        },
+        Case {
+            situation: "convert: the output exists and is not a regular file",
+            command: "glmix convert ... -o /dev/null",
+            args: convert("model.safetensors", "config.json", "/dev/null".into(), &[]),
+            message: "refusing to write /dev/null: it exists and is a character device, not a regular file; glmix only creates new files or replaces regular ones",
+            code: 1,
+        },
+        Case {
+            situation: "convert: NaN or infinite weights",
+            command: "glmix convert --weights nan.safetensors --config config.json -o out.glmx",
+            args: convert("nan.safetensors", "config.json", fx.path("out.glmx"), &[]),
+            message: "tensor layers.1.mlp.w2.weight holds NaN at index [1, 3]; non-finite weights make the model print garbage (pass --allow-nonfinite to convert it anyway)",
+            code: 1,
+        },
+        Case {
+            situation: "convert: more layers than a model file holds",
+            command: "glmix convert ... --config 100000-layers.json",
+            args: convert("model.safetensors", "100000-layers.json", fx.path("out.glmx"), &[]),
+            message: "n_layers is 100000, but a model file holds at most 64 layers",
+            code: 1,
+        },
+        Case {
+            situation: "convert: a pattern parameter out of range",
+            command: "glmix convert ... --config dense-param.json",
+            args: convert("model.safetensors", "dense-param.json", fx.path("out.glmx"), &[]),
+            message: "layer 0: param 4294967295 of pattern dense is not in 0..=16777216",
+            code: 1,
+        },
+        Case {
+            situation: "convert: a window of width 0",
+            command: "glmix convert ... --config window-0.json",
+            args: convert("model.safetensors", "window-0.json", fx.path("out.glmx"), &[]),
+            message: "layer 0: pattern window needs param >= 1 (the width), got 0",
+            code: 1,
+        },
+        Case {
+            situation: "convert: a negative RoPE base",
+            command: "glmix convert ... --config theta.json",
+            args: convert("model.safetensors", "theta.json", fx.path("out.glmx"), &[]),
+            message: "positional.theta is -1; it must be a positive finite number",
+            code: 1,
+        },
+        Case {
+            situation: "convert: safetensors offsets past the end of the file",
+            command: "glmix convert --weights past-end.safetensors ...",
+            args: convert("past-end.safetensors", "config.json", fx.path("out.glmx"), &[]),
+            message: "tensor norm.weight's data_offsets",
+            code: 1,
+        },
+        Case {
+            situation: "convert: safetensors tensors that overlap",
+            command: "glmix convert --weights overlap.safetensors ...",
+            args: convert("overlap.safetensors", "config.json", fx.path("out.glmx"), &[]),
+            message: "overlap in the file (their data_offsets share bytes)",
+            code: 1,
+        },
+        Case {
+            situation: "a device where a model file is expected",
+            command: "glmix generate -m /dev/zero",
+            args: args(&[&"generate", &"-m", &"/dev/zero"]),
+            message: "cannot read /dev/zero: it is a character device, not a regular file; glmix reads its inputs from regular files only",
+            code: 1,
+        },
+        Case {
+            situation: "an empty model file",
+            command: "glmix generate -m empty.glmx",
+            args: args(&[&"generate", &"-m", &fx.path("empty.glmx")]),
+            message: "empty.glmx is empty, not a glmix model file",
+            code: 1,
+        },
+        Case {
+            situation: "a file that is not a model file",
+            command: "glmix inspect config.json",
+            args: args(&[&"inspect", &fx.path("config.json")]),
+            message: "config.json is not a glmix model file (it does not start with \"GLMX\")",
+            code: 1,
+        },
+        Case {
+            situation: "`inspect --context 0`",
+            command: "glmix inspect model.glmx --context 0",
+            args: args(&[&"inspect", &model, &"--context", &"0"]),
+            message: "--context must be at least 1",
+            code: 1,
+        },
+        Case {
+            situation: "a state larger than the memory available",
+            command: "glmix generate -m model.glmx --context 4294967295",
+            args: gen(&[&"--context", &"4294967295"]),
+            message: "the state for a context of 4294967295 tokens (--context) needs 1133871368120 bytes (1.0 TiB, the memory planner's figure), more than",
+            code: 1,
+        },
+        Case {
+            situation: "`-n` (the default context) beyond `--max-memory`",
+            command: "glmix generate -m model.glmx -n 2000000 --max-memory 100M",
+            args: gen(&[&"-n", &"2000000", &"--max-memory", &"100M"]),
+            message: "(-n, the default context) needs 528002240 bytes (503.5 MiB, the memory planner's figure), more than --max-memory 100.0 MiB; use --context 397179 or less (the largest context within the limit), or raise --max-memory; this model's mixers keep O(n) state",
+            code: 1,
+        },
+        Case {
+            situation: "`--max-memory` that is not a size",
+            command: "glmix generate -m model.glmx --max-memory lots",
+            args: gen(&[&"--max-memory", &"lots"]),
+            message: "invalid value 'lots' for '--max-memory <SIZE>'",
+            code: 2,
+        },
+        Case {
+            situation: "a temperature that is NaN, infinite or negative",
+            command: "glmix generate -m model.glmx --temperature=nan",
+            args: args(&[&"generate", &"-m", &model, &"--temperature=nan"]),
+            message: "invalid value 'nan' for '--temperature <TEMPERATURE>': the temperature must be a finite number >= 0 (0 is greedy), not nan",
+            code: 2,
+        },
+        Case {
+            situation: "a top-p outside [0, 1]",
+            command: "glmix generate -m model.glmx --top-p=2",
+            args: gen(&[&"--top-p=2"]),
+            message: "invalid value '2' for '--top-p <TOP_P>': top-p must be a number in [0, 1] (0 or 1 turns it off), not 2",
+            code: 2,
+        },
+        Case {
+            situation: "both `--prompt` and `--prompt-file`",
+            command: "glmix generate -m model.glmx -p hi --prompt-file short.txt",
+            args: gen(&[&"-p", &"hi", &"--prompt-file", &fx.path("short.txt")]),
+            message: "give the prompt either with --prompt or with --prompt-file, not both",
+            code: 1,
+        },
+        Case {
+            situation: "eval: a device as the text",
+            command: "glmix eval -m model.glmx --text /dev/zero",
+            args: eval(&[&"--text", &"/dev/zero"]),
+            message: "cannot read /dev/zero: it is a character device, not a regular file",
             code: 1,
         },
         Case {
@@ -499,6 +704,21 @@ fn errors_doc() -> String {
          tool prints the file names and the operating system's reason around it. No case panics, and a \
          failed `convert` / `import-llama2c` never leaves a partial or temporary file behind (the \
          output is written to `.NAME.tmpPID` beside it and renamed).\n\n\
+         Promises, each checked by a test of `host-tools/tests/hostile.rs` (one per row of issue 15):\n\n\
+         * **Files are sacred.** An output path that is, or resolves to (symlink, hard link, `..`: \
+         compared by device and inode), an input of the command, or that exists and is not a regular \
+         file (a folder, `/dev/null`, a FIFO), is refused before anything is read or written. The \
+         temporary `.NAME.tmpPID` is removed on every error, on SIGINT, SIGTERM and SIGHUP (the process \
+         then dies of the signal as usual); one left by SIGKILL is removed by the next write to the same \
+         destination (only if its process is gone and it is empty or starts with `GLMX`).\n\
+         * **Bounded resources.** The state a context needs is the memory planner's figure, checked \
+         before allocating against `--max-memory` (default: the memory available) and refused with the \
+         figure and the largest context that fits. Model files are read only from regular files and only \
+         to the length their header declares; texts and prompt files only from regular files, within a \
+         bound. A prompt that cannot fit the context is refused by its length, before it is encoded.\n\
+         * **Warnings, not silence.** `generate` past the model's trained context warns once on stderr \
+         (attention and the other exact-position mixers degrade there); a run cut short by a full \
+         context says so.\n\n\
          A `--prompt` that is not valid UTF-8 is not a mistake: its bytes are encoded as they are \
          (byte-level models) or as llama2.c encodes them (BPE: bytes that no piece covers become \
          the byte-fallback tokens `<0xXX>`).\n\n\

@@ -18,7 +18,8 @@ fn parse(bytes: &[u8]) -> Result<(), LoadError> {
 
 /// Recomputes the checksum after an edit, so the edit itself is what the parser sees.
 fn reseal(bytes: &mut [u8]) {
-    let crc = format::crc32(&bytes[HEADER_LEN..]);
+    let version = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+    let crc = format::model_crc(bytes, version);
     bytes[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 
@@ -68,8 +69,8 @@ fn wrong_magic() {
 #[test]
 fn future_version_names_both_numbers() {
     let mut bytes = valid();
-    bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
-    assert_eq!(parse(&bytes), Err(LoadError::UnsupportedVersion { found: 2, supported: 1 }));
+    bytes[4..8].copy_from_slice(&3u32.to_le_bytes());
+    assert_eq!(parse(&bytes), Err(LoadError::UnsupportedVersion { found: 3, supported: 2 }));
 }
 
 #[test]
@@ -151,12 +152,15 @@ fn loglinear_level_weights_must_have_their_shape() {
 fn huge_dimensions() {
     let mut bytes = valid();
     bytes[24..28].copy_from_slice(&u32::MAX.to_le_bytes()); // dim
+    reseal(&mut bytes); // the checksum covers the header: get past it
     assert!(matches!(parse(&bytes), Err(LoadError::BadDimension { value: u32::MAX, .. })));
     let mut bytes = valid();
     bytes[16..20].copy_from_slice(&100_000u32.to_le_bytes()); // n_layers
+    reseal(&mut bytes); // the checksum covers the header: get past it
     assert_eq!(parse(&bytes), Err(LoadError::BadLayerCount { n_layers: 100_000 }));
     let mut bytes = valid();
     bytes[20..24].copy_from_slice(&u32::MAX.to_le_bytes()); // n_tensors
+    reseal(&mut bytes); // the checksum covers the header: get past it
     assert_eq!(parse(&bytes), Err(LoadError::TooManyTensors { n_tensors: u32::MAX }));
 }
 
@@ -221,4 +225,20 @@ fn random_corruption_never_panics() {
         let cut = if round % 7 == 0 { rng.below(b.len() as u64) as usize } else { b.len() };
         let _ = parse(&b[..cut]);
     }
+}
+
+#[test]
+fn errors_show_float_fields_as_numbers_and_name_the_pattern_rule() {
+    let mut bytes = valid();
+    bytes[44..48].copy_from_slice(&(-1.0f32).to_bits().to_le_bytes()); // rope_theta
+    reseal(&mut bytes);
+    let err = parse(&bytes).unwrap_err();
+    assert_eq!(err.to_string(), "header field rope_theta is -1; it must be finite and positive");
+    let mut bytes = valid();
+    let layer0 = HEADER_LEN;
+    bytes[layer0] = 0; // dense
+    bytes[layer0 + 4..layer0 + 8].copy_from_slice(&u32::MAX.to_le_bytes()); // param
+    reseal(&mut bytes);
+    let msg = parse(&bytes).unwrap_err().to_string();
+    assert!(msg.contains("pattern code 0 with param 4294967295 is not valid"), "{msg}");
 }

@@ -206,7 +206,9 @@ impl ModelFile {
         header.version = format::VERSION;
         header.n_tensors = to_u32(self.tensors.len())?;
         header.file_len = to_u32(file_len)?;
-        header.checksum = format::crc32(&out[HEADER_LEN..]);
+        header.checksum = 0;
+        out[..HEADER_LEN].copy_from_slice(&header.write());
+        header.checksum = format::model_crc(&out, header.version);
         out[..HEADER_LEN].copy_from_slice(&header.write());
         Ok(out)
     }

@@ -1,4 +1,4 @@
-//! The glmix model file (`.glmx`), version 1: defined here once, read in place by [`crate::Model`],
+//! The glmix model file (`.glmx`), version 2: defined here once, read in place by [`crate::Model`],
 //! written by the host tool from the same structs.
 //!
 //! # Layout
@@ -26,7 +26,8 @@
 //!  0     [u8; 4]  magic          b"GLMX"
 //!  4     u32      version        1
 //!  8     u32      file_len       length of the whole file in bytes
-//! 12     u32      checksum       CRC-32/ISO-HDLC (zlib's crc32) of bytes 128..file_len
+//! 12     u32      checksum       CRC-32/ISO-HDLC (zlib's crc32) of the whole file but this field:
+//!                                bytes 0..12 then 16..file_len ([`model_crc`]; version 1: 128..file_len)
 //! 16     u32      n_layers       1..=64, entries in the layer table
 //! 20     u32      n_tensors      0..=1024, entries in the tensor table
 //! 24     u32      dim            model width
@@ -93,13 +94,40 @@
 //! any change of layout, field meaning or arithmetic. Adding a new code to an enumeration (dtype,
 //! pattern, form, ...) does **not** bump it: older readers reject such files with a precise
 //! `Unknown*` error instead of misreading them. Readers accept exactly the versions they implement.
+//!
+//! Version 2 extended the checksum over the header (a flipped bit in `rope_theta` or `positional` used
+//! to load silently); nothing else changed. This crate writes version 2 and still reads version 1
+//! ([`MIN_VERSION`]), whose checksum covers bytes `128..` only: a damaged version-1 header is not
+//! detected, so the host tool warns when it loads one.
 
 use crate::tensor::DType;
 
 /// `b"GLMX"`.
 pub const MAGIC: [u8; 4] = *b"GLMX";
-/// The format version this crate reads and writes.
-pub const VERSION: u32 = 1;
+/// The format version this crate writes (and the newest it reads).
+pub const VERSION: u32 = 2;
+/// The oldest format version this crate reads (its checksum does not cover the header).
+pub const MIN_VERSION: u32 = 1;
+
+/// Offset of the header's `checksum` field.
+pub const CHECKSUM_OFFSET: usize = 12;
+
+/// The checksum a file of format `version` stores: CRC-32 of every byte but the checksum field
+/// (version 2 on), or of the bytes after the header (version 1).
+pub fn model_crc(bytes: &[u8], version: u32) -> u32 {
+    model_crc_with(bytes, version, crc32_update)
+}
+
+/// [`model_crc`] with the CRC-32 continued by `crc_update` (which must compute [`crc32_update`]; a
+/// host may pass a hardware-assisted one): the one definition of the region the checksum covers.
+pub fn model_crc_with(bytes: &[u8], version: u32, crc_update: impl Fn(u32, &[u8]) -> u32) -> u32 {
+    if version < 2 {
+        return crc_update(0, bytes.get(HEADER_LEN..).unwrap_or(&[]));
+    }
+    let head = bytes.get(..CHECKSUM_OFFSET).unwrap_or(bytes);
+    crc_update(crc_update(0, head), bytes.get(CHECKSUM_OFFSET + 4..).unwrap_or(&[]))
+}
+
 /// Every tensor's data starts at a multiple of this many bytes.
 pub const ALIGN: usize = 32;
 /// Bytes in a tensor name field (the name is at most `NAME_LEN - 1` bytes, NUL-padded).
@@ -234,7 +262,7 @@ code_enum!(Form { 0 => Attention "attention", 1 => Recurrent "recurrent", 2 => C
 pub struct FileHeader {
     /// Must be [`MAGIC`].
     pub magic: [u8; 4],
-    /// Must be [`VERSION`].
+    /// [`MIN_VERSION`]..=[`VERSION`].
     pub version: u32,
     /// Total file length in bytes.
     pub file_len: u32,

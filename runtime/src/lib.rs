@@ -90,6 +90,7 @@ pub mod kernels;
 pub mod math;
 pub mod mixer;
 pub mod model;
+pub mod parallel;
 pub mod pattern;
 pub mod plan;
 pub mod quant;

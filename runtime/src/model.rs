@@ -265,13 +265,24 @@ impl<'a> Model<'a> {
     /// `bytes` must start at a 32-byte boundary (use an aligned wrapper for `include_bytes!`; the host
     /// tool loads files into aligned buffers).
     pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>, LoadError> {
+        Self::parse_with_crc(bytes, format::crc32_update)
+    }
+
+    /// [`Model::parse`] with the checksum's CRC-32 continued by `crc_update`, which must compute
+    /// [`format::crc32_update`] (a host may pass a hardware-assisted CRC-32/ISO-HDLC, such as the
+    /// `crc32fast` crate's `Hasher::new_with_initial`; the table version is the twin it is tested
+    /// against). The region it covers is [`format::model_crc_with`]'s, the same for every `crc_update`.
+    pub fn parse_with_crc(
+        bytes: &'a [u8],
+        crc_update: impl Fn(u32, &[u8]) -> u32,
+    ) -> Result<Model<'a>, LoadError> {
         let header_bytes = read_array::<HEADER_LEN>(bytes, 0)?;
         let magic = [header_bytes[0], header_bytes[1], header_bytes[2], header_bytes[3]];
         if magic != format::MAGIC {
             return Err(LoadError::BadMagic { found: magic });
         }
         let header = FileHeader::read(header_bytes).ok_or(LoadError::ReservedNotZero { offset: 0 })?;
-        if header.version != format::VERSION {
+        if !(format::MIN_VERSION..=format::VERSION).contains(&header.version) {
             return Err(LoadError::UnsupportedVersion { found: header.version, supported: format::VERSION });
         }
         if header.file_len as usize != bytes.len() {
@@ -286,7 +297,7 @@ impl<'a> Model<'a> {
         if bytes.as_ptr().align_offset(format::ALIGN) != 0 {
             return Err(LoadError::MisalignedBuffer);
         }
-        let computed = format::crc32(bytes.get(HEADER_LEN..).unwrap_or(&[]));
+        let computed = format::model_crc_with(bytes, header.version, crc_update);
         if computed != header.checksum {
             return Err(LoadError::ChecksumMismatch { stored: header.checksum, computed });
         }
@@ -436,8 +447,14 @@ impl<'a> Model<'a> {
         Tensor::new(e.dtype()?, rows as usize, cols as usize, data)
     }
 
-    /// The file's CRC-32 (from its header): identifies the exact model a snapshot belongs to.
+    /// CRC-32 of the whole file but its checksum field: identifies the exact model a snapshot
+    /// belongs to. Version 2 files store it in the header; for a version-1 file (whose stored checksum
+    /// skips the header) it is computed here, a pass over the file.
     pub fn checksum(&self) -> u32 {
+        let b = self.bytes.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok());
+        if b.map(u32::from_le_bytes) < Some(2) {
+            return format::model_crc(self.bytes, 2);
+        }
         let b = self.bytes.get(12..16).and_then(|b| <[u8; 4]>::try_from(b).ok());
         b.map_or(0, u32::from_le_bytes)
     }
@@ -535,7 +552,7 @@ impl core::fmt::Display for LoadError {
         match *self {
             Truncated { offset, needed } => write!(f, "file truncated: {needed} bytes needed at offset {offset}; the copy is incomplete, copy or convert it again"),
             BadMagic { found } => write!(f, "not a glmix model file (magic {found:02x?}, expected \"GLMX\"); convert the checkpoint with `glmix convert` or `glmix import-llama2c`"),
-            UnsupportedVersion { found, supported } => write!(f, "model format version {found}, but this build reads version {supported}; convert the model again with a matching glmix"),
+            UnsupportedVersion { found, supported } => write!(f, "model format version {found}, but this build reads versions {} to {supported}; convert the model again with a matching glmix", format::MIN_VERSION),
             LengthMismatch { header, actual } => write!(f, "the header says the file has {header} bytes but it has {actual}; the file is damaged or has bytes appended"),
             ReservedNotZero { offset } => write!(f, "reserved bytes in the record at offset {offset} are not zero; the file is damaged or from a newer writer"),
             ChecksumMismatch { stored, computed } => write!(f, "checksum mismatch (stored {stored:#010x}, computed {computed:#010x}); the file is corrupted"),
@@ -551,7 +568,7 @@ impl core::fmt::Display for LoadError {
             UnknownTokenizer { code } => write!(f, "unknown tokenizer kind code {code}"),
             UnknownPattern { layer, code, param } => {
                 let known = (0..=u8::MAX).take_while(|&c| Pattern::from_code(c, 0).is_some()).count();
-                write!(f, "layer {layer}: unknown mixer pattern code {code} (param {param}); this build knows codes 0-{} with non-zero window/order", known.saturating_sub(1))
+                write!(f, "layer {layer}: mixer pattern code {code} with param {param} is not valid; this build knows codes 0-{}, with a param of at most {MAX_DIM} (at least 1 for window and order)", known.saturating_sub(1))
             }
             UnknownForm { layer, code } => write!(f, "layer {layer}: unknown mixer form code {code}; this build knows 0-{}", Form::ALL.len().saturating_sub(1)),
             BadHeads { layer } => write!(f, "layer {layer}: invalid head configuration for its mixer form"),
@@ -605,7 +622,9 @@ mod tests {
         let form = LoadError::UnknownForm { layer: 1, code: 9 };
         assert_eq!(text(&form), "layer 1: unknown mixer form code 9; this build knows 0-3");
         let pattern = LoadError::UnknownPattern { layer: 0, code: 7, param: 0 };
-        assert!(text(&pattern).ends_with("this build knows codes 0-6 with non-zero window/order"));
+        assert!(text(&pattern).ends_with(
+            "this build knows codes 0-6, with a param of at most 16777216 (at least 1 for window and order)"
+        ));
         let mixer = LoadError::UndefinedMixer { layer: 2, pattern: 1, form: 3 };
         assert_eq!(
             text(&mixer),

@@ -20,6 +20,7 @@ use crate::format::MlpKind;
 use crate::kernels;
 use crate::mixer;
 use crate::model::{Model, Role};
+use crate::parallel::{self, Parallel, Serial};
 use crate::plan::{LayerState, Plan, Scratch};
 use crate::snapshot::{self, SnapshotError};
 
@@ -84,6 +85,7 @@ pub struct Session<'m, 's> {
     state: &'s mut [f32],
     pos: u32,
     poison: bool,
+    par: &'m dyn Parallel,
 }
 
 impl<'m, 's> Session<'m, 's> {
@@ -104,9 +106,16 @@ impl<'m, 's> Session<'m, 's> {
         if state.len() < needed {
             return Err(SessionError::StateTooSmall { needed, have: state.len() });
         }
-        let mut session = Session { model, plan, state, pos: 0, poison: false };
+        let mut session = Session { model, plan, state, pos: 0, poison: false, par: &Serial };
         session.reset();
         Ok(session)
+    }
+
+    /// Runs the matrix-vector products' row ranges on `par` from the next step on (a new session
+    /// runs them serially, [`Serial`]). The logits are the same bits for every `par`
+    /// ([`crate::parallel`]).
+    pub fn set_parallel(&mut self, par: &'m dyn Parallel) {
+        self.par = par;
     }
 
     /// The memory plan this session runs with.
@@ -202,26 +211,27 @@ impl<'m, 's> Session<'m, 's> {
             let (state, rest) = LayerState::split(caches, p);
             caches = rest;
             kernels::rmsnorm(s.xb, s.x, model.weight(l, Role::MixerNorm).as_f32(), c.norm_eps);
-            let layer = mixer::Layer { model, index: l, mixer: m, plan: p, pos, poison: self.poison };
+            let layer =
+                mixer::Layer { model, index: l, mixer: m, plan: p, pos, poison: self.poison, par: self.par };
             mixer::step(&layer, state, &mut s, &mut rope);
             add(s.x, s.xb2);
 
             kernels::rmsnorm(s.xb, s.x, model.weight(l, Role::MlpNorm).as_f32(), c.norm_eps);
             let (w1, w3) = (model.weight(l, Role::W1), model.weight(l, Role::W3));
             mixer::quantize_for(&[&w1, &w3], s.xb, s.xq);
-            kernels::matvec(&w1, s.xb, s.xq, s.hb);
+            parallel::matvec(self.par, &w1, s.xb, s.xq, s.hb);
             match c.mlp {
                 MlpKind::SwiGlu => {
-                    kernels::matvec(&w3, s.xb, s.xq, s.hb2);
+                    parallel::matvec(self.par, &w3, s.xb, s.xq, s.hb2);
                     kernels::swiglu(s.hb, s.hb2);
                 }
                 MlpKind::Gelu => kernels::gelu_tanh(s.hb),
             }
-            mixer::matvec(&model.weight(l, Role::W2), s.hb, s.xq, s.xb2);
+            mixer::matvec(self.par, &model.weight(l, Role::W2), s.hb, s.xq, s.xb2);
             add(s.x, s.xb2);
         }
         kernels::rmsnorm(s.xb, s.x, model.global_weight(Role::Norm).as_f32(), c.norm_eps);
-        mixer::matvec(&model.global_weight(Role::Output), s.xb, s.xq, s.logits);
+        mixer::matvec(self.par, &model.global_weight(Role::Output), s.xb, s.xq, s.logits);
         self.pos = pos + 1;
         Ok(s.logits)
     }

@@ -136,6 +136,19 @@ pub enum TokenizerError {
         /// Vocabulary size.
         n: u32,
     },
+    /// The working memory given to [`Tokenizer::encode_fast`] is too small
+    /// ([`Tokenizer::encode_work_len`] always suffices).
+    WorkTooSmall {
+        /// Words needed.
+        needed: usize,
+        /// Words given.
+        have: usize,
+    },
+    /// The text has more than `u32::MAX - 2` tokens before merging.
+    TextTooLong {
+        /// Bytes of text.
+        len: usize,
+    },
 }
 
 impl core::fmt::Display for TokenizerError {
@@ -173,6 +186,11 @@ impl core::fmt::Display for TokenizerError {
             Self::ByteFallbackOutOfRange { byte, n } => {
                 write!(f, "byte {byte:#04x} needs fallback token byte + 3, not below vocabulary size {n}")
             }
+            Self::WorkTooSmall { needed, have } => write!(
+                f,
+                "tokenizer working memory too small: need {needed} words, have {have} (encode_work_len gives the size)"
+            ),
+            Self::TextTooLong { len } => write!(f, "a text of {len} bytes is too long to encode"),
         }
     }
 }
@@ -184,6 +202,76 @@ const MERGE_SCORE_FLOOR: f32 = -1e10;
 
 /// Id of the first byte-fallback token (`<0x00>`): ids 0, 1, 2 are `<unk>`, BOS, EOS.
 const BYTE_FALLBACK_BASE: u32 = 3;
+
+/// Words of working memory [`Tokenizer::encode_fast`] needs per pre-merge token: `prev` and `next`
+/// links, and up to three heap entries of two words.
+const WORK_WORDS_PER_TOKEN: usize = 8;
+
+/// No neighbour (list ends).
+const NONE: u32 = u32::MAX;
+/// `next` of a node merged into its left neighbour.
+const DEAD: u32 = u32::MAX - 1;
+
+/// A merge score as a heap rank: higher scores rank lower (pop first). `-0.0` ranks as `0.0`, since
+/// run.c's strict `>` treats them as a tie. Only called on non-NaN scores (NaN never beats the floor).
+fn rank(score: f32) -> u32 {
+    let bits = if score == 0.0 { 0 } else { score.to_bits() };
+    // Order-preserving map of the float onto u32, then reversed.
+    let ordered = if bits >> 31 == 1 { !bits } else { bits | 0x8000_0000 };
+    !ordered
+}
+
+/// A binary min-heap of `[rank, left]` keys over a caller-provided slice.
+struct Heap<'w> {
+    entries: &'w mut [[u32; 2]],
+    len: usize,
+}
+
+impl Heap<'_> {
+    fn key(&self, i: usize) -> [u32; 2] {
+        self.entries.get(i).copied().unwrap_or([u32::MAX; 2])
+    }
+
+    fn push(&mut self, key: [u32; 2]) {
+        let Some(slot) = self.entries.get_mut(self.len) else { return }; // capacity is 3n: never full
+        *slot = key;
+        let mut i = self.len;
+        self.len += 1;
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.key(i) >= self.key(parent) {
+                break;
+            }
+            self.entries.swap(i, parent); // both below `len`
+            i = parent;
+        }
+    }
+
+    fn pop(&mut self) -> Option<[u32; 2]> {
+        if self.len == 0 {
+            return None;
+        }
+        let top = self.key(0);
+        self.len -= 1;
+        self.entries.swap(0, self.len); // `len` was >= 1
+        let mut i = 0;
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut least = i;
+            if l < self.len && self.key(l) < self.key(least) {
+                least = l;
+            }
+            if r < self.len && self.key(r) < self.key(least) {
+                least = r;
+            }
+            if least == i {
+                return Some(top);
+            }
+            self.entries.swap(i, least); // both below `len`
+            i = least;
+        }
+    }
+}
 
 /// A validated llama2.c BPE vocabulary, borrowed from the model file.
 #[derive(Clone, Copy, Debug)]
@@ -322,15 +410,17 @@ impl<'a> BpeVocab<'a> {
 
     /// Lower-bound binary search over `sorted`; `cmp(piece)` orders a candidate against the target.
     fn lookup_by(&self, cmp: impl Fn(&[u8]) -> Ordering) -> Option<u32> {
+        #[cfg(test)]
+        tests::LOOKUPS.with(|c| c.set(c.get() + 1));
         let pos = self.sorted.partition_point(|&id| cmp(self.piece(id)) == Ordering::Less);
         let &id = self.sorted.get(pos)?;
         (cmp(self.piece(id)) == Ordering::Equal).then_some(id)
     }
 
-    /// llama2.c's `encode`; see [`Tokenizer::encode`].
-    fn encode(&self, text: &[u8], bos: bool, eos: bool, out: &mut [u32]) -> Result<usize, TokenizerError> {
-        let have = out.len();
-        // `count` runs on past `have` so that the error can say how much was needed.
+    /// Steps 1-3 of llama2.c's `encode` (see the [module docs](self)): BOS, the dummy prefix and one
+    /// token per code point or byte, written to `out`. Returns the count, which runs on past
+    /// `out.len()` so that the caller's error can say how much was needed.
+    fn pre_tokens(&self, text: &[u8], bos: bool, out: &mut [u32]) -> Result<usize, TokenizerError> {
         let mut count = 0usize;
         let mut push = |out: &mut [u32], id: u32| {
             if let Some(slot) = out.get_mut(count) {
@@ -362,6 +452,22 @@ impl<'a> BpeVocab<'a> {
                 }
             }
         }
+        Ok(count)
+    }
+
+    /// The merge of the adjacent tokens `a`, `b` and its score, if their concatenation is a piece whose
+    /// score beats run.c's floor (NaN scores never do).
+    fn merge_of(&self, a: u32, b: u32) -> Option<(u32, f32)> {
+        let id = self.lookup_concat(self.piece(a), self.piece(b))?;
+        let score = self.score(id);
+        (score > MERGE_SCORE_FLOOR).then_some((id, score))
+    }
+
+    /// llama2.c's `encode`, literally (a full scan of all pairs per merge: O(n^2) lookups); see
+    /// [`Tokenizer::encode`]. The twin of [`BpeVocab::encode_fast`].
+    fn encode(&self, text: &[u8], bos: bool, eos: bool, out: &mut [u32]) -> Result<usize, TokenizerError> {
+        let have = out.len();
+        let count = self.pre_tokens(text, bos, out)?;
         let needed = count + usize::from(eos);
         if needed > have {
             return Err(TokenizerError::OutputTooSmall { needed_at_least: needed, have });
@@ -402,6 +508,113 @@ impl<'a> BpeVocab<'a> {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// llama2.c's `encode` in O(n log n): the same merges in the same order, found with a priority
+    /// queue instead of a full scan per merge; see [`Tokenizer::encode_fast`].
+    ///
+    /// The tokens form a doubly linked list over their pre-merge positions (`prev`, `next` in `work`;
+    /// a merge keeps the left node, so list order is position order and node 0 never dies). The queue
+    /// is a binary min-heap of `(rank, left)`, `rank` ordering scores from high to low: the minimum is
+    /// the highest-scoring pair, the leftmost on ties, exactly run.c's choice. Entries go stale when a
+    /// neighbour merges; a popped entry is acted on only if its left node is alive and the pair now at
+    /// `left` merges with the same score, which is then the same action as the pair's fresh entry
+    /// (same key). Every merge pushes at most two entries, so the heap never holds more than `3n`.
+    fn encode_fast(
+        &self,
+        text: &[u8],
+        bos: bool,
+        eos: bool,
+        out: &mut [u32],
+        work: &mut [u32],
+    ) -> Result<usize, TokenizerError> {
+        let have = out.len();
+        let count = self.pre_tokens(text, bos, out)?;
+        let needed = count + usize::from(eos);
+        if needed > have {
+            return Err(TokenizerError::OutputTooSmall { needed_at_least: needed, have });
+        }
+        if count >= DEAD as usize {
+            return Err(TokenizerError::TextTooLong { len: text.len() });
+        }
+        let work_needed = WORK_WORDS_PER_TOKEN * count;
+        if work.len() < work_needed {
+            return Err(TokenizerError::WorkTooSmall { needed: work_needed, have: work.len() });
+        }
+        let (tokens, _) = out.split_at_mut(count);
+        let (prev, rest) = work.split_at_mut(count);
+        let (next, rest) = rest.split_at_mut(count);
+        let (heap, _) = rest.as_chunks_mut::<2>();
+        let mut heap = Heap { entries: heap, len: 0 };
+        let n = count as u32;
+        for (i, (p, q)) in (0u32..).zip(prev.iter_mut().zip(next.iter_mut())) {
+            *p = if i == 0 { NONE } else { i - 1 };
+            *q = if i + 1 == n { NONE } else { i + 1 };
+        }
+        let at = |v: &[u32], i: u32| v.get(i as usize).copied().unwrap_or(NONE);
+        let push_pair = |heap: &mut Heap<'_>, tokens: &[u32], next: &[u32], left: u32| {
+            let right = at(next, left);
+            if right == NONE || right == DEAD {
+                return;
+            }
+            if let Some((_, score)) = self.merge_of(at(tokens, left), at(tokens, right)) {
+                heap.push([rank(score), left]);
+            }
+        };
+        for left in 0..n {
+            push_pair(&mut heap, tokens, next, left);
+        }
+        let mut alive = count;
+        while let Some([key, left]) = heap.pop() {
+            let right = at(next, left);
+            if right == NONE || right == DEAD {
+                continue; // `left` died, or has nothing on its right any more
+            }
+            let Some((id, score)) = self.merge_of(at(tokens, left), at(tokens, right)) else { continue };
+            if rank(score) != key {
+                continue; // stale: the pair at `left` changed; its fresh entry is elsewhere in the heap
+            }
+            // tokens[left] = id; unlink `right`.
+            let after = at(next, right);
+            if let Some(t) = tokens.get_mut(left as usize) {
+                *t = id;
+            }
+            if let Some(q) = next.get_mut(left as usize) {
+                *q = after;
+            }
+            if let Some(p) = prev.get_mut(after as usize) {
+                *p = left;
+            }
+            if let Some(q) = next.get_mut(right as usize) {
+                *q = DEAD;
+            }
+            alive -= 1;
+            let before = at(prev, left);
+            if before != NONE {
+                push_pair(&mut heap, tokens, next, before);
+            }
+            push_pair(&mut heap, tokens, next, left);
+        }
+        // Compact the survivors, in list order, to the front (the write index never passes the read one).
+        let mut node = if count > 0 { 0 } else { NONE };
+        let mut w = 0usize;
+        while node != NONE {
+            let t = at(tokens, node);
+            if let Some(slot) = tokens.get_mut(w) {
+                *slot = t;
+            }
+            w += 1;
+            node = at(next, node);
+        }
+        debug_assert_eq!(w, alive);
+        let mut len = w;
+        if eos {
+            if let Some(slot) = out.get_mut(len) {
+                *slot = self.eos;
+            }
+            len += 1;
+        }
+        Ok(len)
     }
 
     /// llama2.c's `decode`; see [`Tokenizer::decode`].
@@ -565,6 +778,35 @@ impl<'a> Tokenizer<'a> {
         }
     }
 
+    /// Words of working memory [`Tokenizer::encode_fast`] needs for a text of `text_len` bytes.
+    pub const fn encode_work_len(text_len: usize) -> usize {
+        WORK_WORDS_PER_TOKEN * (text_len + 2)
+    }
+
+    /// [`Tokenizer::encode`] in O(n log n) time, with `work` (at least
+    /// [`Tokenizer::encode_work_len`] words) as working memory: the same tokens, always. Use it for
+    /// texts longer than a few hundred bytes; `encode`, its quadratic twin, needs no working memory.
+    ///
+    /// ```
+    /// use glmix::tokenizer::Tokenizer;
+    /// let (mut out, mut work) = ([0u32; 4], [0u32; Tokenizer::encode_work_len(2)]);
+    /// assert_eq!(Tokenizer::Bytes.encode_fast(b"hi", true, false, &mut out, &mut work), Ok(2));
+    /// assert_eq!(out[..2], [104, 105]);
+    /// ```
+    pub fn encode_fast(
+        &self,
+        text: &[u8],
+        bos: bool,
+        eos: bool,
+        out: &mut [u32],
+        work: &mut [u32],
+    ) -> Result<usize, TokenizerError> {
+        match self {
+            Tokenizer::Bytes => self.encode(text, bos, eos, out),
+            Tokenizer::Bpe(v) => v.encode_fast(text, bos, eos, out, work),
+        }
+    }
+
     /// The bytes to print for `token`, which follows `prev` (llama2.c's `decode`).
     ///
     /// BPE: after BOS (`prev == bos`) one leading space is stripped; a piece `<0xXX>` is the raw byte
@@ -583,7 +825,86 @@ impl<'a> Tokenizer<'a> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    std::thread_local! {
+        /// Vocabulary searches made on this thread (each is O(log n · max_token_len)).
+        pub(super) static LOOKUPS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+    }
+
+    fn lookups_of(f: impl FnOnce()) -> usize {
+        let before = LOOKUPS.with(|c| c.get());
+        f();
+        LOOKUPS.with(|c| c.get()) - before
+    }
+
+    /// The work the two encoders do, counted in vocabulary searches: the fast one makes O(n) of them
+    /// (one per pre-merge token, at most two per heap push and pop, at most 3n of each), the twin
+    /// O(n^2) (a scan of every pair per merge). Same tokens from both.
+    #[test]
+    fn fast_encoder_does_linear_searches_where_the_twin_does_quadratic() {
+        let t = tables(&[
+            (b" ", 0.0),
+            (b"a", 0.0),
+            (b"b", 0.0),
+            (b"ab", 1.0),
+            (b" a", 2.0),
+            (b"ba", 1.0),
+            (b"aba", 3.0),
+        ]);
+        let tok = Tokenizer::Bpe(vocab(&t));
+        let mut counts = Vec::new();
+        for n in [4_000usize, 40_000] {
+            let text: Vec<u8> = (0..n).map(|i| b"ab ba  bab a"[(i * 7 + i / 5) % 12]).collect();
+            let mut fast = vec![0u32; n + 3];
+            let mut work = vec![0u32; Tokenizer::encode_work_len(n)];
+            let mut len = 0;
+            let searches =
+                lookups_of(|| len = tok.encode_fast(&text, true, false, &mut fast, &mut work).unwrap());
+            assert!(searches <= 8 * (n + 2), "{searches} searches for {n} bytes");
+            counts.push(searches);
+            if n == 4_000 {
+                let mut slow = vec![0u32; n + 3];
+                let mut slow_len = 0;
+                let twin = lookups_of(|| slow_len = tok.encode(&text, true, false, &mut slow).unwrap());
+                assert_eq!(fast[..len], slow[..slow_len]);
+                assert!(twin > 100 * searches, "twin {twin} vs fast {searches} searches");
+            }
+        }
+        // Ten times the text, about ten times the searches (linear, not quadratic).
+        assert!(counts[1] < 11 * counts[0], "{counts:?}");
+    }
+
+    #[test]
+    fn fast_encoder_reports_small_buffers() {
+        let t = tables(&[(b" ", 0.0), (b"a", 0.0)]);
+        let tok = Tokenizer::Bpe(vocab(&t));
+        let mut out = [0u32; 8];
+        let mut work = [0u32; 8];
+        assert_eq!(
+            tok.encode_fast(b"aa", false, false, &mut out, &mut work),
+            Err(TokenizerError::WorkTooSmall { needed: 24, have: 8 })
+        );
+        assert_eq!(
+            tok.encode_fast(b"aa", false, true, &mut out[..3], &mut work),
+            Err(TokenizerError::OutputTooSmall { needed_at_least: 4, have: 3 })
+        );
+        let mut work = [0u32; Tokenizer::encode_work_len(2)];
+        assert_eq!(tok.encode_fast(b"", false, false, &mut [], &mut work), Ok(0));
+        assert_eq!(tok.encode_fast(b"aa", false, false, &mut out, &mut work), Ok(3));
+    }
+
+    #[test]
+    fn rank_orders_scores_from_high_to_low_and_ties_signed_zeros() {
+        let scores = [f32::INFINITY, 1e30, 2.0, 1.0, 1e-40, 0.0, -1e-40, -1.0, -1e9, f32::NEG_INFINITY];
+        for w in scores.windows(2) {
+            assert!(rank(w[0]) < rank(w[1]), "{w:?}");
+        }
+        assert_eq!(rank(-0.0), rank(0.0));
+    }
 
     /// A tiny vocabulary: <unk>, BOS, EOS, 256 byte tokens, then the listed pieces.
     struct Tables {

@@ -177,14 +177,90 @@ impl Rng {
     }
 }
 
-/// Encodes with `out.len() == text.len() + 3` and checks the documented guarantees.
+/// Encodes with `out.len() == text.len() + 3` and checks the documented guarantees, and that the
+/// O(n log n) encoder gives exactly the same tokens.
 fn encode_checked(tok: &Tokenizer<'_>, n: u32, text: &[u8], bos: bool, eos: bool) -> Vec<u32> {
     let mut out = vec![u32::MAX; text.len() + 3];
     let len = tok.encode(text, bos, eos, &mut out).unwrap();
     assert!(len <= out.len());
     let ids = out[..len].to_vec();
     assert!(ids.iter().all(|&id| id < n), "id out of range for {text:?}: {ids:?}");
+    assert_eq!(encode_fast(tok, text, bos, eos), ids, "encode_fast({text:?}, {bos}, {eos})");
     ids
+}
+
+fn encode_fast(tok: &Tokenizer<'_>, text: &[u8], bos: bool, eos: bool) -> Vec<u32> {
+    let mut out = vec![u32::MAX; text.len() + 3];
+    let mut work = vec![u32::MAX; Tokenizer::encode_work_len(text.len())];
+    let len = tok.encode_fast(text, bos, eos, &mut out, &mut work).unwrap();
+    out.truncate(len);
+    out
+}
+
+/// Longer strings for the fast-against-twin comparison: runs of one character or piece (which
+/// merge in long chains of ties), multi-byte UTF-8 (whole and cut), byte-fallback bytes, and text.
+fn long_text(rng: &mut Rng) -> Vec<u8> {
+    let parts: [&[u8]; 12] = [
+        b"a",
+        b"b",
+        b"ab",
+        b" ",
+        b"  ",
+        "\u{e9}".as_bytes(),
+        "\u{2713}".as_bytes(),
+        "\u{1F600}".as_bytes(),
+        b"\xC3",
+        b"\x80",
+        b"Once upon a time, ",
+        b"the little dog",
+    ];
+    let len = rng.below(300) as usize;
+    let mut out = Vec::with_capacity(len + 32);
+    while out.len() < len {
+        let part = parts[rng.below(parts.len() as u64) as usize];
+        let repeat = if rng.below(4) == 0 { 1 + rng.below(40) as usize } else { 1 };
+        for _ in 0..repeat {
+            out.extend_from_slice(part);
+        }
+        if rng.below(8) == 0 {
+            out.push(rng.below(256) as u8);
+        }
+    }
+    out.truncate(len); // may cut a code point: invalid UTF-8 is part of the test
+    out
+}
+
+/// 10,000 random strings through both encoders, on the synthetic vocabulary (ties, byte fallback)
+/// and, when present, stories260K's; a few long texts of runs too.
+fn fast_against_twin(t: &Tables, seed: u64) {
+    let vocab = t.vocab();
+    let tok = Tokenizer::Bpe(vocab);
+    let mut rng = Rng(seed);
+    for case in 0..10_000 {
+        let text = if case % 2 == 0 { rng.text() } else { long_text(&mut rng) };
+        let (bos, eos) = (case % 3 == 0, case % 5 == 0);
+        let mut out = vec![0u32; text.len() + 3];
+        let len = tok.encode(&text, bos, eos, &mut out).unwrap();
+        assert_eq!(encode_fast(&tok, &text, bos, eos), out[..len], "encode_fast({text:?}, {bos}, {eos})");
+    }
+    for part in [&b"a"[..], b"ab", b"aab ", "\u{e9}a".as_bytes()] {
+        let text = part.repeat(1200 / part.len());
+        let mut out = vec![0u32; text.len() + 3];
+        let len = tok.encode(&text, true, false, &mut out).unwrap();
+        assert_eq!(encode_fast(&tok, &text, true, false), out[..len], "{part:?} repeated");
+    }
+}
+
+#[test]
+fn synthetic_fast_encoder_equals_its_twin_on_10000_strings() {
+    fast_against_twin(&synthetic(), 0xFA57);
+}
+
+#[test]
+fn stories260k_fast_encoder_equals_its_twin_on_10000_strings() {
+    let Some(dir) = data_dir() else { return };
+    let t = Tables::from_llama2c(&std::fs::read(dir.join("tok512.bin")).unwrap());
+    fast_against_twin(&t, 0x5702);
 }
 
 /// Decoding the raw pieces of an encoding gives back the text (BOS strips the dummy-prefix space).

@@ -99,8 +99,8 @@ fn loglinear_state_is_one_matrix_per_head_and_level() {
 
 #[test]
 fn a_session_takes_its_callers_plan_and_refuses_another_models() {
-    use glmix::{Session, SessionError};
     use glmix::builder::{random_model, RandomLayer, RandomSpec};
+    use glmix::{Session, SessionError};
     let layer = RandomLayer { pattern: 0, param: 0, form: 0, n_heads: 2, n_kv_heads: 1 };
     let one =
         AlignedBytes::new(&random_model(&RandomSpec::small(vec![layer]), 3).unwrap().to_bytes().unwrap());

@@ -52,7 +52,7 @@ pub mod conformance;
 #[cfg(test)]
 mod dsp_model;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
 use crate::tensor::{DType, Tensor};

@@ -64,11 +64,11 @@ pub(crate) fn decode(
     state: LayerState<'_>,
 ) {
     let m = layer.mixer;
-    let Io { xb, xq, q, k, v, o, hb, hb2, .. } = io;
-    let d = super::state_space::decay_gates(wd, m.q_dim(), xb, xq, hb2);
+    let Io { par, xb, xq, q, k, v, o, hb, hb2, .. } = io;
+    let d = super::state_space::decay_gates(*par, wd, m.q_dim(), xb, xq, hb2);
     let levels = level_weights(m.pattern, layer.model.config().max_context as u32);
     let lambda = prefix_mut(hb, m.n_heads * levels);
-    kernels::matvec(wl, xb, xq, lambda);
+    crate::parallel::matvec(*par, wl, xb, xq, lambda);
     super::state_space::sigmoid(lambda);
     let shape = Shape {
         pattern: m.pattern,

@@ -28,6 +28,7 @@ use crate::cache;
 use crate::format::Form;
 use crate::kernels;
 use crate::model::{MixerConfig, Model, Role};
+use crate::parallel::{self, Parallel};
 use crate::plan::{LayerPlan, LayerState, Scratch};
 use crate::quant::BlockQ8_0;
 use crate::tensor::{DType, Tensor};
@@ -107,6 +108,8 @@ pub(crate) struct Layer<'a, 'm> {
     pub pos: u32,
     /// Testing aid: fill freed records with NaN ([`crate::Session::poison_evicted`]).
     pub poison: bool,
+    /// Runs the matrix-vector products' row ranges ([`crate::Session::set_parallel`]).
+    pub par: &'a dyn Parallel,
 }
 
 impl Layer<'_, '_> {
@@ -118,6 +121,8 @@ impl Layer<'_, '_> {
 /// A step's buffers, cut from the scratch once per layer: the normed input and its quantization, the
 /// projections at this mixer's widths, and the scratch regions the families borrow.
 pub(crate) struct Io<'a> {
+    /// Runs the matrix-vector products' row ranges (the same bits for every split).
+    pub par: &'a dyn Parallel,
     /// The normed input `x`.
     pub xb: &'a [f32],
     /// `x` quantized (q8_0), for block-quantized weights.
@@ -147,6 +152,7 @@ pub(crate) fn step(
     let (qd, kvd) = (m.q_dim(), m.kv_dim());
     let Scratch { xb, xb2, hb, hb2, q, k, v, o, scores, reads, xq, .. } = s;
     let mut io = Io {
+        par: layer.par,
         xb,
         xq,
         q: prefix_mut(q, qd),
@@ -162,21 +168,21 @@ pub(crate) fn step(
     // Also the state-space decay gates and level weights, which read the same input.
     let (wd, wl) = (layer.tensor(Role::Wd), layer.tensor(Role::Wl));
     quantize_for(&[&wq, &wk, &wv, &wd, &wl], io.xb, io.xq);
-    kernels::matvec(&wq, io.xb, io.xq, io.q);
-    kernels::matvec(&wk, io.xb, io.xq, io.k);
-    kernels::matvec(&wv, io.xb, io.xq, io.v);
+    parallel::matvec(io.par, &wq, io.xb, io.xq, io.q);
+    parallel::matvec(io.par, &wk, io.xb, io.xq, io.k);
+    parallel::matvec(io.par, &wv, io.xb, io.xq, io.v);
     match family(m) {
         Family::Slots => attention::step(layer, &mut io, state, rope),
         Family::StateSpace => state_space::step(m, &wd, &mut io, state),
         Family::LogLinear => loglinear::decode(layer, &wd, &wl, &mut io, state),
     }
-    matvec(&layer.tensor(Role::Wo), io.o, io.xq, xb2);
+    matvec(io.par, &layer.tensor(Role::Wo), io.o, io.xq, xb2);
 }
 
-/// `out = W x`, quantizing `x` into `xq` first when `W` is block-quantized.
-pub(crate) fn matvec(w: &Tensor<'_>, x: &[f32], xq: &mut [BlockQ8_0], out: &mut [f32]) {
+/// `out = W x` (rows split by `par`), quantizing `x` into `xq` first when `W` is block-quantized.
+pub(crate) fn matvec(par: &dyn Parallel, w: &Tensor<'_>, x: &[f32], xq: &mut [BlockQ8_0], out: &mut [f32]) {
     quantize_for(&[w], x, xq);
-    kernels::matvec(w, x, xq, out);
+    parallel::matvec(par, w, x, xq, out);
 }
 
 /// Quantizes `x` into `xq` once when any of the matrices that read it is block-quantized, so that

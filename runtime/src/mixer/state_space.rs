@@ -13,6 +13,7 @@
 use super::{prefix_mut, record, record_mut, Io};
 use crate::kernels;
 use crate::model::MixerConfig;
+use crate::parallel::{self, Parallel};
 use crate::plan::{LayerPlan, LayerState};
 use crate::quant::BlockQ8_0;
 use crate::tensor::Tensor;
@@ -26,6 +27,7 @@ pub(crate) const fn plan(m: &MixerConfig) -> LayerPlan {
 /// `d = sigmoid(wd · x)` into the front of `io.hb2` (`q_dim` words, returned; `x` already quantized
 /// for `wd` by the caller).
 pub(super) fn decay_gates<'a>(
+    par: &dyn Parallel,
     wd: &Tensor<'_>,
     q_dim: usize,
     xb: &[f32],
@@ -33,7 +35,7 @@ pub(super) fn decay_gates<'a>(
     hb2: &'a mut [f32],
 ) -> &'a mut [f32] {
     let d = prefix_mut(hb2, q_dim);
-    kernels::matvec(wd, xb, xq, d);
+    parallel::matvec(par, wd, xb, xq, d);
     sigmoid(d);
     d
 }
@@ -47,8 +49,8 @@ pub(super) fn sigmoid(x: &mut [f32]) {
 /// `io.o`.
 pub(crate) fn step(m: &MixerConfig, wd: &Tensor<'_>, io: &mut Io<'_>, state: LayerState<'_>) {
     let (hd, nh) = (m.head_dim, m.n_heads);
-    let Io { xb, xq, q, k, v, o, hb2, .. } = io;
-    let d = decay_gates(wd, m.q_dim(), xb, xq, hb2);
+    let Io { par, xb, xq, q, k, v, o, hb2, .. } = io;
+    let d = decay_gates(*par, wd, m.q_dim(), xb, xq, hb2);
     let (q, k, v, o) = (&**q, &**k, &**v, &mut **o);
     let scale = 1.0 / crate::math::sqrtf(hd as f32);
     for h in 0..nh {
