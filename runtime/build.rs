@@ -9,7 +9,8 @@
 //! | `glmix_vfp` | `glmix_dsp` and a hard-float triple (`*-eabihf`) | `kernels::arm_dsp` f32 row pairs (VLDM + VMLA) |
 //! | `glmix_avx2` | `x86_64` with `avx2`, `fma` and `f16c` enabled at compile time | `kernels::x86` |
 //! | `glmix_neon` | `aarch64` with `neon` (the AArch64 baseline; off only on `*-softfloat` triples) | `kernels::neon` |
-//! | (none) | everything else (thumbv6m, riscv32, plain x86_64, aarch64 softfloat) | `kernels::generic` only |
+//! | `glmix_rvf` | `riscv32*`/`riscv64*` whose ISA string has `f` or `g` (`riscv32imafc-unknown-none-elf`) | `kernels::rv_f` |
+//! | (none) | everything else (thumbv6m, riscv32imac, plain x86_64, aarch64 softfloat) | `kernels::generic` only |
 //!
 //! Environment switches (read at build time):
 //! - `GLMIX_KERNELS=generic`: select no architecture kernels at all (the scalar twins everywhere; makes
@@ -22,6 +23,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(glmix_avx2)");
     println!("cargo::rustc-check-cfg=cfg(glmix_vfp)");
     println!("cargo::rustc-check-cfg=cfg(glmix_neon)");
+    println!("cargo::rustc-check-cfg=cfg(glmix_rvf)");
     println!("cargo::rerun-if-env-changed=GLMIX_KERNELS");
     println!("cargo::rerun-if-changed=build.rs");
 
@@ -53,6 +55,17 @@ fn main() {
     if arch == "aarch64" && has("neon") {
         println!("cargo::rustc-cfg=glmix_neon");
     }
+    if riscv_has_f(&target) {
+        println!("cargo::rustc-cfg=glmix_rvf");
+    }
+}
+
+/// RISC-V with the single-precision float extension, from the triple's ISA string (`riscv32imafc`,
+/// `riscv64gc`): the letters after `riscv32`/`riscv64` include `f` (or `g` = `imafd`).
+fn riscv_has_f(target: &str) -> bool {
+    let isa = target.split('-').next().unwrap_or_default();
+    let ext = isa.strip_prefix("riscv32").or_else(|| isa.strip_prefix("riscv64"));
+    ext.is_some_and(|e| e.contains('f') || e.contains('g'))
 }
 
 /// Armv8-M Mainline: the DSP extension is optional, and LLVM's assembler only accepts DSP instructions

@@ -10,6 +10,7 @@
 //! | [`generic`] | always compiled, always public | the specification of everything |
 //! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
 //! | `neon` | `glmix_neon`: `aarch64` with `neon` (every hosted aarch64 target) | f32/f16/bf16 dots and f32 matvec rows in fours, q8_0/q4_0 block dots (SMULL + SADALP; SDOT when built with `+dotprod`) and matvec rows in fours, axpy, softmax exp, SwiGLU, head-size-8 gather axpy |
+//! | [`rv_f`] | `glmix_rvf`: `riscv32`/`riscv64` triples with the F extension (`imafc`, `gc`) | f32 matvec rows in fours (plain Rust; sequential sums: bit-identical) |
 //! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
 //!
 //! The architecture modules only provide dot products (the `Dot` trait); the row loop of
@@ -40,6 +41,8 @@ pub mod generic;
 pub mod arm_dsp;
 #[cfg(glmix_neon)]
 pub mod neon;
+#[cfg(any(glmix_rvf, test))]
+pub mod rv_f;
 #[cfg(glmix_avx2)]
 pub mod x86;
 
@@ -202,7 +205,9 @@ type Arch = x86::Avx2;
 type Arch = arm_dsp::Dsp;
 #[cfg(glmix_neon)]
 type Arch = neon::Neon;
-#[cfg(not(any(glmix_avx2, glmix_dsp, glmix_neon)))]
+#[cfg(glmix_rvf)]
+type Arch = rv_f::RvF;
+#[cfg(not(any(glmix_avx2, glmix_dsp, glmix_neon, glmix_rvf)))]
 type Arch = generic::Generic;
 
 /// Matrix-vector product `out[r] = sum_c W[r][c] x[c]` for `r < w.rows()`.
