@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `glmix_dsp` | `thumbv7em-*` (M4, M7); `thumbv8m.main-*` built with `-C target-feature=+dsp` or `-C target-cpu=cortex-m33/m35p/m55/m85` | `kernels::arm_dsp` (SMLAD) |
 //! | `glmix_vfp` | `glmix_dsp` and a hard-float triple (`*-eabihf`) | `kernels::arm_dsp` f32 row pairs (VLDM + VMLA) |
+//! | `glmix_mve` | `thumbv8m.main-*-eabihf` built with `-C target-cpu=cortex-m55/m85` or `-C target-feature=+mve.fp` (Helium with float; implies the two above) | `kernels::mve` |
 //! | `glmix_avx2` | `x86_64` with `avx2`, `fma` and `f16c` enabled at compile time | `kernels::x86` |
 //! | `glmix_neon` | `aarch64` with `neon` (the AArch64 baseline; off only on `*-softfloat` triples) | `kernels::neon` |
 //! | `glmix_rvf` | `riscv32*`/`riscv64*` whose ISA string has `f` or `g` (`riscv32imafc-unknown-none-elf`) | `kernels::rv_f` |
@@ -24,6 +25,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(glmix_vfp)");
     println!("cargo::rustc-check-cfg=cfg(glmix_neon)");
     println!("cargo::rustc-check-cfg=cfg(glmix_rvf)");
+    println!("cargo::rustc-check-cfg=cfg(glmix_mve)");
     println!("cargo::rerun-if-env-changed=GLMIX_KERNELS");
     println!("cargo::rerun-if-changed=build.rs");
 
@@ -47,6 +49,9 @@ fn main() {
         // Hard-float ABI: a single-precision FPU with VLDM/VMLA (FPv4-SP on M4, FPv5 on M7/M33/M55).
         if target.ends_with("eabihf") {
             println!("cargo::rustc-cfg=glmix_vfp");
+            if target.starts_with("thumbv8m.main-") && v8m_mve_fp_requested() {
+                println!("cargo::rustc-cfg=glmix_mve");
+            }
         }
     }
     if arch == "x86_64" && has("avx2") && has("fma") && has("f16c") {
@@ -91,4 +96,27 @@ fn v8m_dsp_requested() -> bool {
         }
     }
     dsp
+}
+
+/// Armv8.1-M with Helium floating point (MVE-F): `-C target-cpu=cortex-m55`/`cortex-m85`, or
+/// `-C target-feature=+mve.fp` (later flags win, as in [`v8m_dsp_requested`]).
+fn v8m_mve_fp_requested() -> bool {
+    const MVE_CPUS: [&str; 2] = ["cortex-m55", "cortex-m85"];
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let mut mve = false;
+    for flag in flags.split('\x1f') {
+        let flag = flag.trim_start_matches("-C");
+        if let Some(list) = flag.strip_prefix("target-feature=") {
+            for f in list.split(',') {
+                match f {
+                    "+mve.fp" => mve = true,
+                    "-mve.fp" | "-mve" => mve = false,
+                    _ => {}
+                }
+            }
+        } else if let Some(cpu) = flag.strip_prefix("target-cpu=") {
+            mve = MVE_CPUS.contains(&cpu);
+        }
+    }
+    mve
 }

@@ -11,6 +11,7 @@
 //! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
 //! | `neon` | `glmix_neon`: `aarch64` with `neon` (every hosted aarch64 target) | f32/f16/bf16 dots and f32 matvec rows in fours, q8_0/q4_0 block dots (SMULL + SADALP; SDOT when built with `+dotprod`) and matvec rows in fours, axpy, softmax exp, SwiGLU, head-size-8 gather axpy |
 //! | [`rv_f`] | `glmix_rvf`: `riscv32`/`riscv64` triples with the F extension (`imafc`, `gc`) | f32 matvec rows in fours (plain Rust; sequential sums: bit-identical) |
+//! | `mve` | `glmix_mve`: `thumbv8m.main-*` with Helium (`-C target-cpu=cortex-m55`) | q8_0/q4_0 matvec rows (VMLADAV, bit-identical), f32 matvec rows in fours (gathers; MVE float flushes subnormals: see the module); the rest is `arm_dsp`'s |
 //! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
 //!
 //! The architecture modules only provide dot products (the `Dot` trait); the row loop of
@@ -39,6 +40,8 @@ pub mod generic;
 
 #[cfg(glmix_dsp)]
 pub mod arm_dsp;
+#[cfg(glmix_mve)]
+pub mod mve;
 #[cfg(glmix_neon)]
 pub mod neon;
 #[cfg(any(glmix_rvf, test))]
@@ -60,7 +63,13 @@ pub use generic::{
     ROPE_MAX_PAIRS,
 };
 
-/// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized).
+/// Whether this build's f32 kernels run in MVE float, which flushes subnormals to zero (`glmix_mve`:
+/// the f32 matvec and softmax's exponentials; see `kernels::mve` for their tolerance against the
+/// twins). False everywhere else: there every kernel gives its twin's bits.
+pub const MVE_FLOAT: bool = cfg!(glmix_mve);
+
+/// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized; with
+/// [`MVE_FLOAT`], subnormal results are 0).
 pub fn softmax(x: &mut [f32]) {
     Arch::softmax(x);
 }
@@ -201,8 +210,10 @@ pub(crate) trait Dot {
 /// The kernels of the target this crate is compiled for.
 #[cfg(glmix_avx2)]
 type Arch = x86::Avx2;
-#[cfg(glmix_dsp)]
+#[cfg(all(glmix_dsp, not(glmix_mve)))]
 type Arch = arm_dsp::Dsp;
+#[cfg(glmix_mve)]
+type Arch = mve::Mve;
 #[cfg(glmix_neon)]
 type Arch = neon::Neon;
 #[cfg(glmix_rvf)]

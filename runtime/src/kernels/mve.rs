@@ -1,0 +1,474 @@
+//! Helium (M-profile Vector Extension, Armv8.1-M: Cortex-M55/M85) kernels, in `asm!` (stable Rust has
+//! no MVE intrinsics). cfg `glmix_mve` (set by `build.rs` for `thumbv8m.main-*` built with
+//! `-C target-cpu=cortex-m55`/`cortex-m85`, or `-C target-feature=+mve.fp`); every MVE core also has
+//! the DSP extension and an FPU, so `glmix_dsp` and `glmix_vfp` are set too and what this module does
+//! not cover is [`super::arm_dsp`]'s.
+//!
+//! | kernel | how | against the twin |
+//! |---|---|---|
+//! | q8_0 matvec / row dot | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
+//! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
+//! | softmax's exponentials (`exp_shifted`) | [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); max, sum and division are the twin's (scalar) | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
+//! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; eight rows per pass share each `x` | equal, except where MVE float arithmetic differs from scalar: see below |
+//!
+//! # MVE float: the tolerance of the f32 matvec
+//!
+//! MVE floating-point instructions use the "standard FPSCR value" (Armv8.1-M): **flush-to-zero** of
+//! subnormal inputs and results, and the default NaN. So an f32 matvec row equals the twin's bits
+//! unless a weight, an `x` element, a product or a partial sum is subnormal (below 2^-126 in
+//! magnitude) or a NaN appears (then both are NaN, maybe different payloads). Where a subnormal was
+//! flushed, each flush changes the sum by less than 2^-126 and later roundings may then differ by an
+//! ulp of the partial sums, so the result is within `cols * 2^-125 + 2^-22 * sum_i |w_i x_i|` of the
+//! twin's (the bound `kernel-check` compares within; a normal-range case must be bit-identical).
+//! Infinities propagate as in the twin. The exponentials: bit-identical where the result is normal,
+//! and +0 where the twin's is subnormal (an absolute difference below 2^-126; a softmax sum is never
+//! below 1, so the normalized outputs differ by less than 2^-126 too).
+//!
+//! The integer kernels use MVE only for the exact int8 dot; their float steps are scalar VFP, which
+//! follows FPSCR (no flush by default), so they are bit-identical to the twins everywhere.
+
+use super::{arm_dsp::Dsp, generic, Dot, Slots};
+use crate::quant::{BlockQ4_0, BlockQ8_0};
+use crate::tensor::Tensor;
+use core::arch::asm;
+
+/// The kernels of an MVE core: the MVE matvecs, the rest from [`Dsp`].
+pub(crate) struct Mve;
+
+const Q8_BYTES: usize = core::mem::size_of::<BlockQ8_0>();
+const Q4_BYTES: usize = core::mem::size_of::<BlockQ4_0>();
+
+impl Dot for Mve {
+    #[inline(always)]
+    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+        matvec_f32(data, cols, x, out)
+    }
+    #[inline(always)]
+    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        matvec_q8_0(w.bytes(), w.row_bytes(), xq, out)
+    }
+    #[inline(always)]
+    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        matvec_q4_0(w.bytes(), w.row_bytes(), xq, out)
+    }
+    #[inline(always)]
+    fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+        let mut o = [0.0f32];
+        let n = w.len().min(x.len());
+        let w = w.get(..n).unwrap_or_default();
+        matvec_q8_0(crate::quant::blocks_as_bytes(w), n * Q8_BYTES, x, &mut o);
+        let [o] = o;
+        o
+    }
+    #[inline(always)]
+    fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+        let mut o = [0.0f32];
+        let n = w.len().min(x.len());
+        let w = w.get(..n).unwrap_or_default();
+        matvec_q4_0(crate::quant::blocks_as_bytes(w), n * Q4_BYTES, x, &mut o);
+        let [o] = o;
+        o
+    }
+    #[inline(always)]
+    fn gather_scores8(
+        q: &[f32; 8],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        Dsp::gather_scores8(q, buf, stride, offset, slots, scale, out)
+    }
+    #[inline(always)]
+    fn gather_axpy8(
+        o: &mut [f32; 8],
+        weights: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+    ) {
+        Dsp::gather_axpy8(o, weights, buf, stride, offset, slots)
+    }
+    #[inline(always)]
+    fn exp_shifted(x: &mut [f32], shift: f32) {
+        exp_shifted(x, shift)
+    }
+    #[inline(always)]
+    fn softmax(x: &mut [f32]) {
+        generic::softmax_with(x, exp_shifted)
+    }
+    #[inline(always)]
+    fn swiglu(h1: &mut [f32], h3: &[f32]) {
+        Dsp::swiglu(h1, h3)
+    }
+}
+
+/// Whether `rows` rows of `row_bytes` (a whole number `nb > 0` of `block` bytes) fit in `w` and `xq`
+/// has at least `nb` blocks: the shapes the block kernels' asm covers. Returns `nb`.
+fn block_shape(w: &[u8], row_bytes: usize, block: usize, xq: &[BlockQ8_0], rows: usize) -> Option<usize> {
+    let nb = row_bytes / block;
+    let fits = nb > 0
+        && row_bytes == nb * block
+        && xq.len() >= nb
+        && rows > 0
+        && rows.checked_mul(row_bytes).is_some_and(|n| n <= w.len());
+    fits.then_some(nb)
+}
+
+/// The twin's row loop over `w`'s rows of `row_bytes` (for shapes the asm does not cover).
+fn block_rows_twin<B: crate::quant::QuantBlock>(
+    w: &[u8],
+    row_bytes: usize,
+    xq: &[BlockQ8_0],
+    out: &mut [f32],
+) {
+    for (r, o) in out.iter_mut().enumerate() {
+        let start = r.saturating_mul(row_bytes);
+        let row = w.get(start..start.saturating_add(row_bytes)).unwrap_or(&[]);
+        *o = generic::vec_dot::<B>(crate::quant::blocks_from_bytes(row), xq);
+    }
+}
+
+/// q8_0 rows (`out.len()` rows of `row_bytes` bytes at the start of `w`, any byte alignment) times
+/// `xq`: `out[r] = generic::vec_dot(row r, xq)`, bit for bit.
+///
+/// Per block: the two f16 scales converted (`VCVTB.F32.F16`) and multiplied, the 32 int8 products
+/// summed exactly by `VMLADAV.S8` + `VMLADAVA.S8` over two pairs of 16-byte `VLDRB` loads, then
+/// `VCVT.F32.S32` and `VMLA.F32` (scalar VFP: the product rounded, then the sum: the twin's
+/// `sumf += sumi as f32 * (d_w * d_x)`). Rows and blocks both loop inside the asm (about 19
+/// instructions per 32 weights). Shapes outside [`block_shape`] take the twin.
+pub fn matvec_q8_0(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
+    let rows = out.len();
+    let Some(nb) = block_shape(w, row_bytes, Q8_BYTES, xq, rows) else {
+        return block_rows_twin::<BlockQ8_0>(w, row_bytes, xq, out);
+    };
+    // SAFETY: `w` holds `rows * nb` q8_0 blocks (34 bytes each, contiguous: `row_bytes == nb * 34`)
+    // and `xq` at least `nb` (checked by `block_shape`); the asm reads exactly those (byte loads and
+    // halfword loads, which need no alignment on Armv8-M) and writes `out[..rows]` (`rows ==
+    // out.len() > 0`; `out` is f32-aligned for VSTM). It writes only the declared registers and
+    // no stack. MVE, VCVTB and VFP exist on every core `glmix_mve` is set for.
+    unsafe {
+        asm!(
+            "vmov s24, {t}", // +0.0 (t = 0 here)
+            "3:",
+            "vmov.f32 s23, s24",
+            "mov {px}, {x}",
+            "mov {n}, {nb}",
+            "2:",
+            "ldrh {t}, [{pw}]",
+            "vmov s20, {t}",
+            "vcvtb.f32.f16 s20, s20",
+            "ldrh {t}, [{px}]",
+            "vmov s21, {t}",
+            "vcvtb.f32.f16 s21, s21",
+            "vmul.f32 s20, s20, s21",
+            "vldrb.u8 q0, [{pw}, #2]",
+            "vldrb.u8 q1, [{px}, #2]",
+            "vmladav.s8 r0, q0, q1",
+            "vldrb.u8 q0, [{pw}, #18]",
+            "vldrb.u8 q1, [{px}, #18]",
+            "vmladava.s8 r0, q0, q1",
+            "vmov s22, r0",
+            "vcvt.f32.s32 s22, s22",
+            "vmla.f32 s23, s22, s20",
+            "add {pw}, {pw}, #34",
+            "add {px}, {px}, #34",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "vstmia {o}!, {{s23}}",
+            "subs {rows}, {rows}, #1",
+            "bne 3b",
+            pw = inout(reg) w.as_ptr() => _,
+            x = in(reg) xq.as_ptr(),
+            px = out(reg) _,
+            n = out(reg) _,
+            nb = in(reg) nb,
+            t = inout(reg) 0u32 => _,
+            o = inout(reg) out.as_mut_ptr() => _,
+            rows = inout(reg) rows => _,
+            out("r0") _,
+            out("d0") _,
+            out("d1") _,
+            out("d2") _,
+            out("d3") _,
+            out("d10") _,
+            out("d11") _,
+            out("d12") _,
+            options(nostack),
+        );
+    }
+}
+
+/// q4_0 rows times `xq`, [`matvec_q8_0`]'s contract and method for 18-byte q4_0 blocks: the 16
+/// nibble bytes loaded once, unpacked in registers (`VAND` 15 for elements 0-15, `VSHR.U8` 4 for
+/// 16-31, `VSUB.I8` 8 from both), then two `VMLADAV(A).S8` against the activation block's halves:
+/// bit-identical to [`generic::vec_dot`].
+pub fn matvec_q4_0(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
+    let rows = out.len();
+    let Some(nb) = block_shape(w, row_bytes, Q4_BYTES, xq, rows) else {
+        return block_rows_twin::<BlockQ4_0>(w, row_bytes, xq, out);
+    };
+    // SAFETY: as in `matvec_q8_0`, with 18-byte weight blocks.
+    unsafe {
+        asm!(
+            "vmov s24, {t}", // +0.0 (t = 0 here)
+            "vmov.i8 q3, #15",
+            "vmov.i8 q4, #8",
+            "3:",
+            "vmov.f32 s23, s24",
+            "mov {px}, {x}",
+            "mov {n}, {nb}",
+            "2:",
+            "ldrh {t}, [{pw}]",
+            "vmov s20, {t}",
+            "vcvtb.f32.f16 s20, s20",
+            "ldrh {t}, [{px}]",
+            "vmov s21, {t}",
+            "vcvtb.f32.f16 s21, s21",
+            "vmul.f32 s20, s20, s21",
+            "vldrb.u8 q0, [{pw}, #2]",
+            "vand q1, q0, q3",
+            "vshr.u8 q0, q0, #4",
+            "vsub.i8 q1, q1, q4",
+            "vsub.i8 q0, q0, q4",
+            "vldrb.u8 q2, [{px}, #2]",
+            "vmladav.s8 r0, q1, q2",
+            "vldrb.u8 q2, [{px}, #18]",
+            "vmladava.s8 r0, q0, q2",
+            "vmov s22, r0",
+            "vcvt.f32.s32 s22, s22",
+            "vmla.f32 s23, s22, s20",
+            "add {pw}, {pw}, #18",
+            "add {px}, {px}, #34",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "vstmia {o}!, {{s23}}",
+            "subs {rows}, {rows}, #1",
+            "bne 3b",
+            pw = inout(reg) w.as_ptr() => _,
+            x = in(reg) xq.as_ptr(),
+            px = out(reg) _,
+            n = out(reg) _,
+            nb = in(reg) nb,
+            t = inout(reg) 0u32 => _,
+            o = inout(reg) out.as_mut_ptr() => _,
+            rows = inout(reg) rows => _,
+            out("r0") _,
+            out("d0") _,
+            out("d1") _,
+            out("d2") _,
+            out("d3") _,
+            out("d4") _,
+            out("d5") _,
+            out("d6") _,
+            out("d7") _,
+            out("d8") _,
+            out("d9") _,
+            out("d10") _,
+            out("d11") _,
+            out("d12") _,
+            options(nostack),
+        );
+    }
+}
+
+/// f32 matrix times `x`, [`super::matvec_f32_rows`]'s contract, each row's sum sequential as in
+/// [`generic::dot_f32`] but in MVE float arithmetic (flush-to-zero, default NaN: equal to the twin
+/// except within the tolerance of the module docs).
+///
+/// Rows in passes of eight (two vectors of four row pointers; per column one `LDR` of `x[c]`, two
+/// gather `VLDRW`s, two `VMUL.F32`s by the scalar and two `VADD.F32`s: 1.1 instructions per weight),
+/// then a pass of four; the last `rows % 4` rows take [`Dsp`]'s f32 row pairs (bit-identical to the
+/// twin). Shapes it does not cover (no columns, short `x` or `data`) take [`Dsp`]'s kernel.
+pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    let rows = out.len();
+    let fits = cols > 0 && x.len() >= cols && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
+    if !fits {
+        return Dsp::matvec_f32(data, cols, x, out);
+    }
+    let stride = cols * 4;
+    let mut done = 0;
+    for pass in [8, 4] {
+        while rows - done >= pass {
+            let (Some(rows_data), Some(o)) = (data.get(done * cols..), out.get_mut(done..done + pass)) else {
+                break;
+            };
+            // Lane k's address, minus 4: the gather load pre-increments by 4.
+            let base = (rows_data.as_ptr() as u32).wrapping_sub(4);
+            let mut addrs = [0u32; 8];
+            for (k, a) in addrs.iter_mut().enumerate() {
+                *a = base.wrapping_add((k * stride) as u32);
+            }
+            // SAFETY: rows `done..done + pass` lie in `data` (`rows * cols <= data.len()`), each
+            // `cols` f32 from its lane's address: the gathers read exactly `data[(done + k) * cols +
+            // c]` for `c < cols`, word-aligned. `x[..cols]` is read (`x.len() >= cols`); `o` has
+            // `pass` elements (written by VSTRW: f32-aligned). `addrs` is read (lanes `0..pass`).
+            // Only the declared registers are written; no stack.
+            unsafe {
+                if pass == 8 {
+                    asm!(
+                        "vldrw.u32 q4, [{ad}]",
+                        "vldrw.u32 q5, [{ad}, #16]",
+                        "vmov.i32 q6, #0",
+                        "vmov.i32 q7, #0",
+                        "2:",
+                        "ldr {t}, [{px}], #4",
+                        "vldrw.u32 q0, [q4, #4]!",
+                        "vldrw.u32 q1, [q5, #4]!",
+                        "vmul.f32 q0, q0, {t}",
+                        "vmul.f32 q1, q1, {t}",
+                        "vadd.f32 q6, q6, q0",
+                        "vadd.f32 q7, q7, q1",
+                        "subs {n}, {n}, #1",
+                        "bne 2b",
+                        "vstrw.32 q6, [{o}]",
+                        "vstrw.32 q7, [{o}, #16]",
+                        ad = in(reg) addrs.as_ptr(),
+                        px = inout(reg) x.as_ptr() => _,
+                        n = inout(reg) cols => _,
+                        t = out(reg) _,
+                        o = in(reg) o.as_mut_ptr(),
+                        out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                        out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                        out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                        options(nostack),
+                    );
+                } else {
+                    asm!(
+                        "vldrw.u32 q4, [{ad}]",
+                        "vmov.i32 q6, #0",
+                        "2:",
+                        "ldr {t}, [{px}], #4",
+                        "vldrw.u32 q0, [q4, #4]!",
+                        "vmul.f32 q0, q0, {t}",
+                        "vadd.f32 q6, q6, q0",
+                        "subs {n}, {n}, #1",
+                        "bne 2b",
+                        "vstrw.32 q6, [{o}]",
+                        ad = in(reg) addrs.as_ptr(),
+                        px = inout(reg) x.as_ptr() => _,
+                        n = inout(reg) cols => _,
+                        t = out(reg) _,
+                        o = in(reg) o.as_mut_ptr(),
+                        out("d0") _, out("d1") _,
+                        out("d8") _, out("d9") _,
+                        out("d12") _, out("d13") _,
+                        options(nostack),
+                    );
+                }
+            }
+            done += pass;
+        }
+    }
+    if let (Some(rest_data), Some(rest)) = (data.get(done * cols..), out.get_mut(done..)) {
+        Dsp::matvec_f32(rest_data, cols, x, rest);
+    }
+}
+
+/// `EXP_LO, EXP_HI, EXP_C1, EXP_C2, 0.5 (EXP_P[5]), 1.0, P1, P2, P3, P4`: the constants
+/// [`exp_shifted`]'s asm loads (offsets 0-36).
+static EXP_TABLE: [f32; 10] = [
+    crate::math::EXP_LO,
+    crate::math::EXP_HI,
+    crate::math::EXP_C1,
+    crate::math::EXP_C2,
+    crate::math::EXP_P[5],
+    1.0,
+    crate::math::EXP_P[1],
+    crate::math::EXP_P[2],
+    crate::math::EXP_P[3],
+    crate::math::EXP_P[4],
+];
+
+/// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]'s operations, four lanes at a time in MVE float:
+/// equal to [`generic::exp_shifted`] except where the result is subnormal, which MVE flushes to +0;
+/// see the module docs). The last `len % 4` elements take the scalar [`crate::math::expf`].
+pub fn exp_shifted(x: &mut [f32], shift: f32) {
+    let (quads, rest) = x.as_chunks_mut::<4>();
+    if !quads.is_empty() {
+        // SAFETY: reads and writes `quads` (`quads.len() * 4` f32, word-aligned) in place and reads
+        // `EXP_TABLE` (10 f32); only the declared registers are written; no stack.
+        unsafe {
+            asm!(
+                "ldr {t}, [{tbl}, #24]", // q4..q7 = P1..P4 in every lane
+                "vdup.32 q4, {t}",
+                "ldr {t}, [{tbl}, #28]",
+                "vdup.32 q5, {t}",
+                "ldr {t}, [{tbl}, #32]",
+                "vdup.32 q6, {t}",
+                "ldr {t}, [{tbl}, #36]",
+                "vdup.32 q7, {t}",
+                "2:",
+                "vldrw.u32 q0, [{p}]",
+                "vsub.f32 q0, q0, {shift}",
+                // x.clamp(EXP_LO, EXP_HI): NaN compares false and stays NaN.
+                "ldr {t}, [{tbl}]",
+                "vpt.f32 lt, q0, {t}",
+                "vdupt.32 q0, {t}",
+                "ldr {t}, [{tbl}, #4]",
+                "vpt.f32 gt, q0, {t}",
+                "vdupt.32 q0, {t}",
+                // t = x * LOG2E + ROUND; n = t - ROUND; ni = bits(t) - bits(ROUND)
+                "vmul.f32 q1, q0, {log2e}",
+                "vadd.f32 q1, q1, {round}",
+                "vsub.f32 q2, q1, {round}",
+                "vsub.i32 q1, q1, {round}",
+                // r = (x - n * C1) - n * C2
+                "ldr {t}, [{tbl}, #8]",
+                "vmul.f32 q3, q2, {t}",
+                "vsub.f32 q0, q0, q3",
+                "ldr {t}, [{tbl}, #12]",
+                "vmul.f32 q3, q2, {t}",
+                "vsub.f32 q0, q0, q3",
+                // z = r * r; y = ((((P0 r + P1) r + P2) r + P3) r + P4) r + 0.5
+                "vmul.f32 q2, q0, q0",
+                "vmul.f32 q3, q0, {p0}",
+                "vadd.f32 q3, q3, q4",
+                "vmul.f32 q3, q3, q0",
+                "vadd.f32 q3, q3, q5",
+                "vmul.f32 q3, q3, q0",
+                "vadd.f32 q3, q3, q6",
+                "vmul.f32 q3, q3, q0",
+                "vadd.f32 q3, q3, q7",
+                "vmul.f32 q3, q3, q0",
+                "ldr {t}, [{tbl}, #16]",
+                "vadd.f32 q3, q3, {t}",
+                // p = y * z + r + 1
+                "vmul.f32 q3, q3, q2",
+                "vadd.f32 q3, q3, q0",
+                "ldr {t}, [{tbl}, #20]",
+                "vadd.f32 q3, q3, {t}",
+                // 2^n = s1 * s2: n1 = ni >> 1, n2 = ni - n1, s = (n + 127) << 23
+                "vshr.s32 q2, q1, #1",
+                "vsub.i32 q1, q1, q2",
+                "vadd.i32 q2, q2, {c127}",
+                "vshl.i32 q2, q2, #23",
+                "vadd.i32 q1, q1, {c127}",
+                "vshl.i32 q1, q1, #23",
+                "vmul.f32 q3, q3, q2",
+                "vmul.f32 q3, q3, q1",
+                "vstrw.32 q3, [{p}], #16",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                p = inout(reg) quads.as_mut_ptr() => _,
+                n = inout(reg) quads.len() => _,
+                shift = in(reg) shift.to_bits(),
+                log2e = in(reg) crate::math::LOG2E.to_bits(),
+                round = in(reg) crate::math::EXP_ROUND.to_bits(),
+                p0 = in(reg) crate::math::EXP_P[0].to_bits(),
+                c127 = in(reg) 127u32,
+                tbl = in(reg) EXP_TABLE.as_ptr(),
+                t = out(reg) _,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+                out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                options(nostack),
+            );
+        }
+    }
+    generic::exp_shifted(rest, shift);
+}
