@@ -20,7 +20,8 @@
 //! flushed, each flush changes the sum by less than 2^-126 and later roundings may then differ by an
 //! ulp of the partial sums, so the result is within `cols * 2^-125 + 2^-22 * sum_i |w_i x_i|` of the
 //! twin's (the bound `kernel-check` compares within; a normal-range case must be bit-identical).
-//! Infinities propagate as in the twin. The exponentials: bit-identical where the result is normal,
+//! Infinities propagate as in the twin, except that an infinity times a subnormal (flushed to 0) is
+//! NaN where the twin's is infinite or finite (`kernel-check` skips such rows). The exponentials: bit-identical where the result is normal,
 //! and +0 where the twin's is subnormal (an absolute difference below 2^-126; a softmax sum is never
 //! below 1, so the normalized outputs differ by less than 2^-126 too).
 //!
@@ -368,9 +369,9 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// `EXP_LO, EXP_HI, EXP_C1, EXP_C2, 0.5 (EXP_P[5]), 1.0, P1, P2, P3, P4`: the constants
-/// [`exp_shifted`]'s asm loads (offsets 0-36).
-static EXP_TABLE: [f32; 10] = [
+/// `EXP_LO (unused), EXP_HI, EXP_C1, EXP_C2, 0.5 (EXP_P[5]), 1.0, P1, P2, P3, P4, -EXP_LO`: the
+/// constants [`exp_shifted`]'s asm loads (offsets 0-40).
+static EXP_TABLE: [f32; 11] = [
     crate::math::EXP_LO,
     crate::math::EXP_HI,
     crate::math::EXP_C1,
@@ -381,13 +382,32 @@ static EXP_TABLE: [f32; 10] = [
     crate::math::EXP_P[2],
     crate::math::EXP_P[3],
     crate::math::EXP_P[4],
+    -crate::math::EXP_LO,
 ];
 
 /// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]'s operations, four lanes at a time in MVE float:
 /// equal to [`generic::exp_shifted`] except where the result is subnormal, which MVE flushes to +0;
-/// see the module docs). The last `len % 4` elements take the scalar [`crate::math::expf`].
+/// see the module docs).
 pub fn exp_shifted(x: &mut [f32], shift: f32) {
     let (quads, rest) = x.as_chunks_mut::<4>();
+    exp_shifted_quads(quads, shift);
+    // The last `len % 4` through the same asm (padded with `shift`), not the scalar twin: compiled
+    // for an MVE core, LLVM vectorizes the twin's clamp with VMAXNM/VMINNM, which turn a NaN into a
+    // bound; the asm's clamp keeps NaN, as the twin does on every other target.
+    if !rest.is_empty() {
+        let mut pad = [[shift; 4]];
+        for (p, &v) in pad[0].iter_mut().zip(rest.iter()) {
+            *p = v;
+        }
+        exp_shifted_quads(&mut pad, shift);
+        for (v, &p) in rest.iter_mut().zip(pad[0].iter()) {
+            *v = p;
+        }
+    }
+}
+
+/// The four-lane exponential of [`exp_shifted`] over whole quads.
+fn exp_shifted_quads(quads: &mut [[f32; 4]], shift: f32) {
     if !quads.is_empty() {
         // SAFETY: reads and writes `quads` (`quads.len() * 4` f32, word-aligned) in place and reads
         // `EXP_TABLE` (10 f32); only the declared registers are written; no stack.
@@ -404,10 +424,14 @@ pub fn exp_shifted(x: &mut [f32], shift: f32) {
                 "2:",
                 "vldrw.u32 q0, [{p}]",
                 "vsub.f32 q0, q0, {shift}",
-                // x.clamp(EXP_LO, EXP_HI): NaN compares false and stays NaN.
-                "ldr {t}, [{tbl}]",
-                "vpt.f32 lt, q0, {t}",
-                "vdupt.32 q0, {t}",
+                // x.clamp(EXP_LO, EXP_HI), NaN staying NaN: the vector compares' `lt` (like the
+                // condition codes') holds for unordered lanes, `gt` does not, so the lower clamp
+                // is done on -x: min(-x, -LO), negated back (exact).
+                "vneg.f32 q1, q0",
+                "ldr {t}, [{tbl}, #40]",
+                "vpt.f32 gt, q1, {t}",
+                "vdupt.32 q1, {t}",
+                "vneg.f32 q0, q1",
                 "ldr {t}, [{tbl}, #4]",
                 "vpt.f32 gt, q0, {t}",
                 "vdupt.32 q0, {t}",
@@ -470,5 +494,4 @@ pub fn exp_shifted(x: &mut [f32], shift: f32) {
             );
         }
     }
-    generic::exp_shifted(rest, shift);
 }
