@@ -6,7 +6,8 @@
 //!
 //! | kernel | how | against the twin |
 //! |---|---|---|
-//! | q8_0 matvec / row dot | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
+//! | q8_0 matvec | rows in fours: per block the activation halves loaded once, four rows' `VMLADAV`/`VMLADAVA.S8` pairs, then the four rows' float steps in the lanes of one vector (scales by byte gathers and `VCVTB.F32.F16`, `VMUL`/`VADD.F32`); exact although MVE float flushes subnormals: no value in these steps can be subnormal (below) | **bit-identical** |
+//! | q8_0 row dot (and the last `rows % 4` rows) | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
 //! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
 //! | softmax's exponentials (`exp_shifted`) | [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); max, sum and division are the twin's (scalar) | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
 //! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; eight rows per pass share each `x` | equal, except where MVE float arithmetic differs from scalar: see below |
@@ -25,8 +26,11 @@
 //! and +0 where the twin's is subnormal (an absolute difference below 2^-126; a softmax sum is never
 //! below 1, so the normalized outputs differ by less than 2^-126 too).
 //!
-//! The integer kernels use MVE only for the exact int8 dot; their float steps are scalar VFP, which
-//! follows FPSCR (no flush by default), so they are bit-identical to the twins everywhere.
+//! The integer kernels' float steps cannot meet a subnormal: the f16 scales are at least 2^-24 in
+//! magnitude (or 0), so `d_w * d_x` is 0 or at least 2^-48, `sumi * d` (an integer times it) 0 or at
+//! least 2^-48, and every partial sum of such terms a multiple of 2^-71 (0 or normal). So they are
+//! bit-identical to the twins whether a step runs in scalar VFP or in MVE float (NaN aside: any
+//! NaN scale gives NaN in both, maybe with another payload).
 
 use super::{arm_dsp::Dsp, generic, Dot, Slots};
 use crate::quant::{BlockQ4_0, BlockQ8_0};
@@ -46,7 +50,7 @@ impl Dot for Mve {
     }
     #[inline(always)]
     fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q8_0(w.bytes(), w.row_bytes(), xq, out)
+        matvec_q8_0_quads(w.bytes(), w.row_bytes(), xq, out)
     }
     #[inline(always)]
     fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
@@ -493,5 +497,98 @@ fn exp_shifted_quads(quads: &mut [[f32; 4]], shift: f32) {
                 options(nostack),
             );
         }
+    }
+}
+
+/// q8_0 rows times `xq` like [`matvec_q8_0`] (bit-identical to the twin), rows in fours: per block the
+/// activation's two 16-byte halves are loaded once for four rows, each row's exact integer dot is a
+/// `VMLADAV.S8` + `VMLADAVA.S8` pair, and the four rows' `sumf += sumi * (d_w * d_x)` run in the four
+/// lanes of one vector (`d_w` gathered bytewise, as blocks may sit at odd addresses; the module docs
+/// say why MVE float's flush-to-zero cannot change these steps). About 9 instructions per row-block,
+/// against 19 for the one-row kernel, which takes the last `rows % 4` rows.
+pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
+    let rows = out.len();
+    let Some(nb) = block_shape(w, row_bytes, Q8_BYTES, xq, rows) else {
+        return block_rows_twin::<BlockQ8_0>(w, row_bytes, xq, out);
+    };
+    let (quads, rest) = out.as_chunks_mut::<4>();
+    let rb = row_bytes as u32;
+    let offs: [u32; 4] = [0, rb, rb.wrapping_mul(2), rb.wrapping_mul(3)];
+    let mut start = 0usize;
+    for quad in quads.iter_mut() {
+        let Some(group) = w.get(start..) else { break };
+        // SAFETY: `block_shape` checked `rows * row_bytes <= w.len()`, so the four rows of this group
+        // (`4 * row_bytes` bytes from `group`'s start, `nb` 34-byte blocks each) lie in `w`; `xq` has
+        // at least `nb` blocks. Loads are bytes (contiguous and gathered) and halfwords (`LDRH`,
+        // unaligned allowed), `offs` is read by VLDRW (word-aligned); `quad` (4 f32, word-aligned) is
+        // written by VSTRW. Only the declared registers are written; no stack.
+        unsafe {
+            asm!(
+                "vldrw.u32 q7, [{offs}]",
+                "vmov.i32 q6, #0",
+                "2:",
+                "vldrb.u8 q2, [{px}, #2]",
+                "vldrb.u8 q3, [{px}, #18]",
+                "vldrb.u8 q0, [{p}, #2]",
+                "vldrb.u8 q1, [{p}, #18]",
+                "vmladav.s8 r0, q0, q2",
+                "vmladava.s8 r0, q1, q3",
+                "add {t}, {p}, {rb}",
+                "vldrb.u8 q0, [{t}, #2]",
+                "vldrb.u8 q1, [{t}, #18]",
+                "vmladav.s8 r2, q0, q2",
+                "vmladava.s8 r2, q1, q3",
+                "add {t}, {t}, {rb}",
+                "vldrb.u8 q0, [{t}, #2]",
+                "vldrb.u8 q1, [{t}, #18]",
+                "vmladav.s8 r4, q0, q2",
+                "vmladava.s8 r4, q1, q3",
+                "add {t}, {t}, {rb}",
+                "vldrb.u8 q0, [{t}, #2]",
+                "vldrb.u8 q1, [{t}, #18]",
+                "vmladav.s8 r8, q0, q2",
+                "vmladava.s8 r8, q1, q3",
+                // sumi of the four rows, as f32 lanes
+                "vmov q4[2], q4[0], r0, r4",
+                "vmov q4[3], q4[1], r2, r8",
+                "vcvt.f32.s32 q4, q4",
+                // d_w of the four rows: low and high bytes gathered, joined, widened from f16
+                "vldrb.u32 q5, [{p}, q7]",
+                "add {t}, {p}, #1",
+                "vldrb.u32 q0, [{t}, q7]",
+                "vsli.32 q5, q0, #8",
+                "vcvtb.f32.f16 q5, q5",
+                // d_x as f32 bits in a core register
+                "ldrh {t}, [{px}]",
+                "vmov s0, {t}",
+                "vcvtb.f32.f16 s0, s0",
+                "vmov {t}, s0",
+                "vmul.f32 q5, q5, {t}",
+                "vmul.f32 q4, q4, q5",
+                "vadd.f32 q6, q6, q4",
+                "add {p}, {p}, #34",
+                "add {px}, {px}, #34",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "vstrw.32 q6, [{o}]",
+                offs = in(reg) offs.as_ptr(),
+                p = inout(reg) group.as_ptr() => _,
+                rb = in(reg) rb,
+                px = inout(reg) xq.as_ptr() => _,
+                n = inout(reg) nb => _,
+                t = out(reg) _,
+                o = in(reg) quad.as_mut_ptr(),
+                out("r0") _, out("r2") _, out("r4") _, out("r8") _,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+                out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                options(nostack),
+            );
+        }
+        start = start.saturating_add(row_bytes.saturating_mul(4));
+    }
+    if !rest.is_empty() {
+        matvec_q8_0(w.get(start..).unwrap_or(&[]), row_bytes, xq, rest);
     }
 }
