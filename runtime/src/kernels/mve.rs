@@ -9,7 +9,7 @@
 //! | q8_0 matvec | rows in fours: per block the activation halves loaded once, four rows' `VMLADAV`/`VMLADAVA.S8` pairs, then the four rows' float steps in the lanes of one vector (scales by byte gathers and `VCVTB.F32.F16`, `VMUL`/`VADD.F32`); exact although MVE float flushes subnormals: no value in these steps can be subnormal (below) | **bit-identical** |
 //! | q8_0 row dot (and the last `rows % 4` rows) | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
 //! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
-//! | softmax's exponentials (`exp_shifted`) | [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); max, sum and division are the twin's (scalar) | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
+//! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); the sum sequential and the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
 //! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; eight rows per pass share each `x` | equal, except where MVE float arithmetic differs from scalar: see below |
 //!
 //! # MVE float: the tolerance of the f32 matvec
@@ -103,7 +103,7 @@ impl Dot for Mve {
     }
     #[inline(always)]
     fn softmax(x: &mut [f32]) {
-        generic::softmax_with(x, exp_shifted)
+        softmax(x)
     }
     #[inline(always)]
     fn swiglu(h1: &mut [f32], h3: &[f32]) {
@@ -398,15 +398,121 @@ pub fn exp_shifted(x: &mut [f32], shift: f32) {
     // The last `len % 4` through the same asm (padded with `shift`), not the scalar twin: compiled
     // for an MVE core, LLVM vectorizes the twin's clamp with VMAXNM/VMINNM, which turn a NaN into a
     // bound; the asm's clamp keeps NaN, as the twin does on every other target.
-    if !rest.is_empty() {
-        let mut pad = [[shift; 4]];
-        for (p, &v) in pad[0].iter_mut().zip(rest.iter()) {
-            *p = v;
+    // (Element by element, not a loop: LLVM would make it a `memcpy` call.)
+    let mut pad = match *rest {
+        [a] => [[a, shift, shift, shift]],
+        [a, b] => [[a, b, shift, shift]],
+        [a, b, c] => [[a, b, c, shift]],
+        _ => return,
+    };
+    exp_shifted_quads(&mut pad, shift);
+    let [[p0, p1, p2, _]] = pad;
+    match rest {
+        [a] => *a = p0,
+        [a, b] => (*a, *b) = (p0, p1),
+        [a, b, c] => (*a, *b, *c) = (p0, p1, p2),
+        _ => {}
+    }
+}
+
+/// Softmax in place, [`generic::softmax`]'s steps: the maximum (MVE `VMAXNMV` over quads; where it
+/// cannot be trusted, the twin's scan), [`exp_shifted`] (MVE float), the sequential sum (scalar, as
+/// the twin) and the division (scalar `VDIV`, eight per step). Equal to the twin except where an
+/// exponential is subnormal (0 here; see the module docs).
+pub fn softmax(x: &mut [f32]) {
+    let Some(&first) = x.first() else {
+        return;
+    };
+    let max = max_of(x, first);
+    exp_shifted(x, max);
+    let mut sum = 0.0f32;
+    for &v in x.iter() {
+        sum += v;
+    }
+    divide(x, sum);
+}
+
+/// The twin's maximum: `first`, then every later `v > max` (so a NaN first stays; other NaNs are
+/// skipped, as `VMAXNMV` skips them). `VMAXNMV` flushes subnormals, so a result below 2^-126 in
+/// magnitude (where a flushed subnormal or zero may have won) is redone by the twin's scan; above
+/// it the two agree (up to the sign of a zero, which `x - max` and `expf` do not see).
+fn max_of(x: &[f32], first: f32) -> f32 {
+    if first.is_nan() {
+        return first;
+    }
+    let (quads, rest) = x.as_chunks::<4>();
+    let mut m = first.to_bits();
+    if !quads.is_empty() {
+        // SAFETY: reads `quads` (word-aligned f32); writes only the declared registers; no stack.
+        unsafe {
+            asm!(
+                "2:",
+                "vldrw.u32 q0, [{p}], #16",
+                "vmaxnmv.f32 {m}, q0",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                p = inout(reg) quads.as_ptr() => _,
+                n = inout(reg) quads.len() => _,
+                m = inout(reg) m,
+                out("d0") _,
+                out("d1") _,
+                options(nostack, readonly),
+            );
         }
-        exp_shifted_quads(&mut pad, shift);
-        for (v, &p) in rest.iter_mut().zip(pad[0].iter()) {
-            *v = p;
+    }
+    let mut max = f32::from_bits(m); // not NaN: `first` is not, and VMAXNMV skips NaN lanes
+    if max.abs() < f32::MIN_POSITIVE {
+        max = first;
+        for &v in x.iter().skip(1) {
+            if v > max {
+                max = v;
+            }
         }
+        return max;
+    }
+    for &v in rest {
+        if v > max {
+            max = v;
+        }
+    }
+    max
+}
+
+/// `x[i] /= sum`: scalar `VDIV.F32` (IEEE division, as the twin's), eight elements per `VLDM`/`VSTM`
+/// step; the last `len % 8` in Rust.
+fn divide(x: &mut [f32], sum: f32) {
+    let (eights, rest) = x.as_chunks_mut::<8>();
+    if !eights.is_empty() {
+        // SAFETY: reads and writes `eights` in place (word-aligned f32); writes only the declared
+        // registers; no stack.
+        unsafe {
+            asm!(
+                "2:",
+                "vldmia {p}, {{s0-s7}}",
+                "vdiv.f32 s0, s0, s8",
+                "vdiv.f32 s1, s1, s8",
+                "vdiv.f32 s2, s2, s8",
+                "vdiv.f32 s3, s3, s8",
+                "vdiv.f32 s4, s4, s8",
+                "vdiv.f32 s5, s5, s8",
+                "vdiv.f32 s6, s6, s8",
+                "vdiv.f32 s7, s7, s8",
+                "vstmia {p}!, {{s0-s7}}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                p = inout(reg) eights.as_mut_ptr() => _,
+                n = inout(reg) eights.len() => _,
+                in("s8") sum,
+                out("d0") _,
+                out("d1") _,
+                out("d2") _,
+                out("d3") _,
+                options(nostack),
+            );
+        }
+    }
+    for v in rest {
+        *v /= sum;
     }
 }
 
