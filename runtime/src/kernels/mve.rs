@@ -10,6 +10,7 @@
 //! | q8_0 row dot (and the last `rows % 4` rows) | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
 //! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
 //! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); the sum sequential and the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
+//! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: [`Dsp`]'s | as the f32 matvec (a sum of eight products) |
 //! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; eight rows per pass share each `x` | equal, except where MVE float arithmetic differs from scalar: see below |
 //!
 //! # MVE float: the tolerance of the f32 matvec
@@ -84,7 +85,7 @@ impl Dot for Mve {
         scale: f32,
         out: &mut [f32],
     ) {
-        Dsp::gather_scores8(q, buf, stride, offset, slots, scale, out)
+        gather_scores8(q, buf, stride, offset, slots, scale, out)
     }
     #[inline(always)]
     fn gather_axpy8(
@@ -720,5 +721,130 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
     }
     if !rest.is_empty() {
         matvec_q8_0(w.get(start..).unwrap_or(&[]), row_bytes, xq, rest);
+    }
+}
+
+/// Attention scores for head size 8, [`generic::gather_scores`]'s contract: `out[i] = dot(q,
+/// buf[slots[i] * stride + offset..][..8]) / scale`, each dot the twin's sequential sum, in MVE float
+/// (the f32 matvec's tolerance, with 8 columns; the division is scalar). Eight positions per step;
+/// the last `n % 8`, and calls with a record out of range, take [`Dsp`]'s kernel.
+pub fn gather_scores8(
+    q: &[f32; 8],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let n = slots.list().len().min(out.len());
+    let groups = n / 8;
+    if groups == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
+        return Dsp::gather_scores8(q, buf, stride, offset, slots, scale, out);
+    }
+    let base = buf.as_ptr().wrapping_add(offset) as u32;
+    // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above without
+    // overflow, so `slot * stride * 4` fits the address space and the u32 lane arithmetic); the
+    // asm reads `groups * 8 <= slots.len()` slots (word-aligned, by VLDRW), those records (word-
+    // aligned gathers) and `q` (8 f32), and writes `groups * 8 <= out.len()` scores (VSTRW,
+    // word-aligned). Only the declared registers are written; no stack.
+    unsafe {
+        asm!(
+            "2:",
+            "vldrw.u32 q4, [{ps}], #16",
+            "vldrw.u32 q5, [{ps}], #16",
+            "vmul.i32 q4, q4, {s4}",
+            "vmul.i32 q5, q5, {s4}",
+            "vadd.i32 q4, q4, {base}",
+            "vadd.i32 q5, q5, {base}",
+            "vmov.i32 q6, #0",
+            "vmov.i32 q7, #0",
+            "ldr {t}, [{q}]",
+            "vldrw.u32 q0, [q4]",
+            "vldrw.u32 q1, [q5]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #4]",
+            "vldrw.u32 q0, [q4, #4]",
+            "vldrw.u32 q1, [q5, #4]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #8]",
+            "vldrw.u32 q0, [q4, #8]",
+            "vldrw.u32 q1, [q5, #8]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #12]",
+            "vldrw.u32 q0, [q4, #12]",
+            "vldrw.u32 q1, [q5, #12]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #16]",
+            "vldrw.u32 q0, [q4, #16]",
+            "vldrw.u32 q1, [q5, #16]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #20]",
+            "vldrw.u32 q0, [q4, #20]",
+            "vldrw.u32 q1, [q5, #20]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #24]",
+            "vldrw.u32 q0, [q4, #24]",
+            "vldrw.u32 q1, [q5, #24]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #28]",
+            "vldrw.u32 q0, [q4, #28]",
+            "vldrw.u32 q1, [q5, #28]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            // the divisions by `scale` in scalar VFP (q6, q7 = s24-s31)
+            "vmov s0, {scale}",
+            "vdiv.f32 s24, s24, s0",
+            "vdiv.f32 s25, s25, s0",
+            "vdiv.f32 s26, s26, s0",
+            "vdiv.f32 s27, s27, s0",
+            "vdiv.f32 s28, s28, s0",
+            "vdiv.f32 s29, s29, s0",
+            "vdiv.f32 s30, s30, s0",
+            "vdiv.f32 s31, s31, s0",
+            "vstrw.32 q6, [{o}], #16",
+            "vstrw.32 q7, [{o}], #16",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            ps = inout(reg) slots.list().as_ptr() => _,
+            s4 = in(reg) (stride as u32).wrapping_mul(4),
+            base = in(reg) base,
+            q = in(reg) q.as_ptr(),
+            t = out(reg) _,
+            scale = in(reg) scale.to_bits(),
+            o = inout(reg) out.as_mut_ptr() => _,
+            n = inout(reg) groups => _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+            out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+            options(nostack),
+        );
+    }
+    let done = groups * 8;
+    if let Some(rest) = out.get_mut(done..n) {
+        Dsp::gather_scores8(q, buf, stride, offset, slots.tail(done), scale, rest);
     }
 }
