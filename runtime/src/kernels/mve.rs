@@ -11,6 +11,7 @@
 //! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
 //! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); the sum sequential and the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
 //! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: [`Dsp`]'s | as the f32 matvec (a sum of eight products) |
+//! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per cached position (two per step) its address by `MLA`, two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: [`Dsp`]'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
 //! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; eight rows per pass share each `x` | equal, except where MVE float arithmetic differs from scalar: see below |
 //!
 //! # MVE float: the tolerance of the f32 matvec
@@ -96,7 +97,7 @@ impl Dot for Mve {
         offset: usize,
         slots: Slots<'_>,
     ) {
-        Dsp::gather_axpy8(o, weights, buf, stride, offset, slots)
+        gather_axpy8(o, weights, buf, stride, offset, slots)
     }
     #[inline(always)]
     fn exp_shifted(x: &mut [f32], shift: f32) {
@@ -846,5 +847,85 @@ pub fn gather_scores8(
     let done = groups * 8;
     if let Some(rest) = out.get_mut(done..n) {
         Dsp::gather_scores8(q, buf, stride, offset, slots.tail(done), scale, rest);
+    }
+}
+
+/// Attention's weighted sum for head size 8, [`generic::gather_axpy`]'s contract: `o += weights[i] *
+/// buf[slots[i] * stride + offset..][..8]` for `i < min(weights.len(), slots.len())` in order, in MVE
+/// float (each output element a sequential sum: the f32 matvec's tolerance). Two positions per step;
+/// an odd last one alone; a record out of range: [`Dsp`]'s kernel.
+pub fn gather_axpy8(
+    o: &mut [f32; 8],
+    weights: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+) {
+    let n = slots.list().len().min(weights.len());
+    if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
+        return Dsp::gather_axpy8(o, weights, buf, stride, offset, slots);
+    }
+    let base = buf.as_ptr().wrapping_add(offset) as u32;
+    // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above without
+    // overflow); the asm reads `n` slots and weights (word-aligned LDRD/LDR) and those records
+    // (word-aligned VLDRW), and reads and writes `o` (8 f32). Only the declared registers are
+    // written; no stack.
+    unsafe {
+        asm!(
+            "vldrw.u32 q6, [{o}]",
+            "vldrw.u32 q7, [{o}, #16]",
+            "lsrs {pairs}, {n}, #1",
+            "beq 3f",
+            "2:",
+            "ldrd {s0}, {s1}, [{ps}], #8",
+            "mla {s0}, {s0}, {s4}, {base}",
+            "mla {s1}, {s1}, {s4}, {base}",
+            "ldrd {w0}, {w1}, [{pw}], #8",
+            "vldrw.u32 q0, [{s0}]",
+            "vldrw.u32 q1, [{s0}, #16]",
+            "vldrw.u32 q2, [{s1}]",
+            "vldrw.u32 q3, [{s1}, #16]",
+            "vmul.f32 q0, q0, {w0}",
+            "vmul.f32 q1, q1, {w0}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "vmul.f32 q2, q2, {w1}",
+            "vmul.f32 q3, q3, {w1}",
+            "vadd.f32 q6, q6, q2",
+            "vadd.f32 q7, q7, q3",
+            "subs {pairs}, {pairs}, #1",
+            "bne 2b",
+            "3:",
+            "tst {n}, #1",
+            "beq 4f",
+            "ldr {s0}, [{ps}]",
+            "mla {s0}, {s0}, {s4}, {base}",
+            "ldr {w0}, [{pw}]",
+            "vldrw.u32 q0, [{s0}]",
+            "vldrw.u32 q1, [{s0}, #16]",
+            "vmul.f32 q0, q0, {w0}",
+            "vmul.f32 q1, q1, {w0}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "4:",
+            "vstrw.32 q6, [{o}]",
+            "vstrw.32 q7, [{o}, #16]",
+            o = in(reg) o.as_mut_ptr(),
+            n = in(reg) n,
+            pairs = out(reg) _,
+            ps = inout(reg) slots.list().as_ptr() => _,
+            pw = inout(reg) weights.as_ptr() => _,
+            s4 = in(reg) (stride as u32).wrapping_mul(4),
+            base = in(reg) base,
+            s0 = out(reg) _,
+            s1 = out(reg) _,
+            w0 = out(reg) _,
+            w1 = out(reg) _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+            out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+            options(nostack),
+        );
     }
 }
