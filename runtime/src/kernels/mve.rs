@@ -12,6 +12,7 @@
 //! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); the sum sequential and the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
 //! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: [`Dsp`]'s | as the f32 matvec (a sum of eight products) |
 //! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per cached position (two per step) its address by `MLA`, two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: [`Dsp`]'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
+//! | activation quantizer (`quantize_q8_0`) | per block `VMAXNMAV` for `amax`, the scale in scalar VFP as the twin, then four lanes at a time `VMUL` by `1/d`, the twin's rounding as `trunc(|t| + 0.49999997)` with the sign put back (`VPT` + `VNEGT`), saturation to i8 by `VQSHL`/`VSHR` #24, `VSTRB.32` | **bit-identical**: blocks with `amax` below 2^-117 (where a flushed subnormal could round to a nonzero `q`) take the twin |
 //! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; eight rows per pass share each `x` | equal, except where MVE float arithmetic differs from scalar: see below |
 //!
 //! # MVE float: the tolerance of the f32 matvec
@@ -98,6 +99,10 @@ impl Dot for Mve {
         slots: Slots<'_>,
     ) {
         gather_axpy8(o, weights, buf, stride, offset, slots)
+    }
+    #[inline(always)]
+    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+        quantize_q8_0(x, out)
     }
     #[inline(always)]
     fn exp_shifted(x: &mut [f32], shift: f32) {
@@ -927,5 +932,96 @@ pub fn gather_axpy8(
             out("d12") _, out("d13") _, out("d14") _, out("d15") _,
             options(nostack),
         );
+    }
+}
+
+/// 2^-117: the smallest block `amax` [`quantize_q8_0`]'s MVE path takes.
+const MIN_AMAX: f32 = f32::from_bits(10 << 23);
+
+/// Half of 1 minus an ulp: the twin's rounding offset (`quant::round_to_i8`'s `BELOW_HALF`).
+const BELOW_HALF: f32 = 0.499_999_97;
+
+/// [`crate::quant::quantize_row_q8_0`], block for block (bit-identical). `amax` by `VMAXNMAV` (NaN
+/// lanes skipped, as the twin's `a > amax`); `d`, `1/d` and the f16 scale as the twin computes them;
+/// then `q = round_to_i8(v * id)` four lanes at a time: `t + copysign(0.49999997, t)` truncated is
+/// `sign(t) * trunc(|t| + 0.49999997)` (IEEE arithmetic is symmetric in sign), `VCVT.S32.F32`
+/// truncates (NaN -> 0, as Rust's `as`), and `VQSHL #24` + `VSHR #24` saturate to i8 as `as i8`
+/// does. MVE float flushes subnormals: with `amax >= 2^-117`, a subnormal `v` or product gives
+/// `|t| < 0.25` and so `q = 0` either way; smaller `amax`, partial and missing blocks take the twin.
+pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+    let mut chunks = x.chunks(crate::tensor::QK);
+    for b in out.iter_mut() {
+        let chunk = chunks.next().unwrap_or_default();
+        let Ok(c) = <&[f32; 32]>::try_from(chunk) else {
+            *b = crate::quant::QuantBlock::quantize(chunk);
+            continue;
+        };
+        let mut amax_bits = 0u32;
+        // SAFETY: reads the 32 f32 of `c` (word-aligned VLDRW); writes only the declared registers.
+        unsafe {
+            asm!(
+                "vldrw.u32 q0, [{p}]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #16]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #32]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #48]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #64]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #80]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #96]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #112]",
+                "vmaxnmav.f32 {m}, q0",
+                p = in(reg) c.as_ptr(),
+                m = inout(reg) amax_bits,
+                out("d0") _,
+                out("d1") _,
+                options(nostack, readonly),
+            );
+        }
+        let amax = f32::from_bits(amax_bits);
+        // Not NaN (VMAXNMAV skips NaN lanes, from 0).
+        if amax < MIN_AMAX {
+            *b = crate::quant::QuantBlock::quantize(chunk);
+            continue;
+        }
+        let d = amax / 127.0;
+        let id = 1.0 / d;
+        b.d = half::f16::from_f32(d).to_le_bytes();
+        // SAFETY: reads the 32 f32 of `c` (word-aligned VLDRW) and writes the 32 bytes of `b.qs` (byte
+        // stores, no alignment); only the declared registers are written; no stack.
+        unsafe {
+            asm!(
+                "mov {k}, #8",
+                "2:",
+                "vldrw.u32 q0, [{p}], #16",
+                "vmul.f32 q0, q0, {id}",
+                "vabs.f32 q1, q0",
+                "vadd.f32 q1, q1, {half}",
+                "vcvt.s32.f32 q1, q1",
+                "vpt.f32 lt, q0, {zero}",
+                "vnegt.s32 q1, q1",
+                "vqshl.s32 q1, q1, #24",
+                "vshr.s32 q1, q1, #24",
+                "vstrb.32 q1, [r3], #4", // (the widening forms take a low register)
+                "subs {k}, {k}, #1",
+                "bne 2b",
+                p = inout(reg) c.as_ptr() => _,
+                inout("r3") b.qs.as_mut_ptr() => _,
+                id = in(reg) id.to_bits(),
+                half = in(reg) BELOW_HALF.to_bits(),
+                zero = in(reg) 0u32,
+                k = out(reg) _,
+                out("d0") _,
+                out("d1") _,
+                out("d2") _,
+                out("d3") _,
+                options(nostack),
+            );
+        }
     }
 }

@@ -16,6 +16,7 @@
 //! | family | dispatched | twin | cases |
 //! |---|---|---|---|
 //! | `matvec` | [`kernels::matvec`] | [`generic::matvec`] | f32, f16, bf16, q8_0, q4_0 weights; rows 1, 2, 3, 13, 33; cols 1, 3, 8, 15, 16, 17, 31, 32, 33, 64, 172 (and 4096, 4097 with at most 3 rows); normal, wide-range, inf-holding and tiny values (q8_0/q4_0 scales subnormal in f16); quantized and f16/bf16 rows at byte offsets 0-3 |
+//! | `quantize_q8_0` | [`kernels::quantize_q8_0`] | [`glmix::quant::quantize_row_q8_0`] | the softmax lengths; normal, wide, special and tiny values; blocks compared byte for byte |
 //! | `softmax` | [`kernels::softmax`] | [`generic::softmax`] | lengths 1, 3, 4, 5, 15, 16, 17, 31, 33, 172, 300, 4097; normal, differences below -87 (subnormal or zero results), edge differences, -inf, +inf, NaN (first or inside), all equal, huge |
 //! | `swiglu` | [`kernels::swiglu`] | [`generic::swiglu`] | the same lengths; normal, wide, special values |
 //! | `gather_scores` | [`kernels::gather_scores`] | [`generic::gather_scores`] | head sizes 5, 8, 16, 32; 1 or 3 heads (offsets as attention), padded strides, scattered slots, a `Slots::tail`, an out-of-range slot |
@@ -323,8 +324,9 @@ pub fn run() -> i32 {
         return code::PANIC;
     };
     let start = counter::now();
-    let families: [(&'static str, Check); 7] = [
+    let families: [(&'static str, Check); 8] = [
         ("matvec", check_matvec),
+        ("quantize_q8_0", check_quantize),
         ("softmax", check_softmax),
         ("swiglu", check_swiglu),
         ("gather_scores", check_gather_scores),
@@ -467,6 +469,42 @@ fn matvec_case(b: &mut Bufs, f: &mut Family, dtype: DType, rows: usize, cols: us
         want,
         tol,
     );
+}
+
+// ---------------------------------------------------------------- quantize
+
+/// The activation quantizer against the reference one, byte for byte (scales and values).
+fn check_quantize(b: &mut Bufs, f: &mut Family) {
+    for n in VEC_LENS {
+        for mix in [Mix::Normal, Mix::Wide, Mix::Special, Mix::Tiny] {
+            fill(&mut f.rng, &mut b.x[..n], mix, 4.0);
+            let nb = n.div_ceil(QK);
+            // One untouched block past the end where there is room (a sentinel neither may write).
+            let end = (nb + 1).min(MAX_BLOCKS);
+            b.xq[..end].fill(ZERO_Q8);
+            b.row_q8[..end].fill(ZERO_Q8);
+            kernels::quantize_q8_0(&b.x[..n], &mut b.xq[..nb]);
+            quantize_row_q8_0(&b.x[..n], &mut b.row_q8[..nb]);
+            f.cases += 1;
+            let (got, want) = (blocks_as_bytes(&b.xq[..end]), blocks_as_bytes(&b.row_q8[..end]));
+            if let Some(i) = got.iter().zip(want).position(|(g, w)| g != w) {
+                f.failed += 1;
+                if f.failed == 1 {
+                    let (k, j) = (i / 34, i % 34);
+                    out::println(format_args!(
+                        "check {}: MISMATCH len {n} {mix}: block {k} byte {j}: kernels {} != reference {}",
+                        f.name, got[i], want[i]
+                    ));
+                    if j >= 2 {
+                        let e = k * QK + j - 2;
+                        if let Some(&v) = b.x.get(e) {
+                            f.inputs(format_args!("x[{e}] = {}", Show(v)));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------- softmax, swiglu
