@@ -10,7 +10,7 @@
 //! | [`generic`] | always compiled, always public | the specification of everything |
 //! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
 //! | `neon` | `glmix_neon`: `aarch64` with `neon` (every hosted aarch64 target) | f32/f16/bf16 dots and f32 matvec rows in fours, q8_0/q4_0 block dots (SMULL + SADALP; SDOT when built with `+dotprod`) and matvec rows in fours, axpy, softmax exp, SwiGLU, head-size-8 gather axpy |
-//! | [`rv_f`] | `glmix_rvf`: `riscv32`/`riscv64` triples with the F extension (`imafc`, `gc`) | f32 matvec rows in fours (plain Rust; sequential sums: bit-identical) |
+//! | `rv_f` | `glmix_rvf`: `riscv32`/`riscv64` triples with the F extension (`imafc`, `gc`) | f32 matvec rows in fours (plain Rust; sequential sums: bit-identical) |
 //! | `mve` | `glmix_mve`: `thumbv8m.main-*` with Helium (`-C target-cpu=cortex-m55`) | q8_0/q4_0 matvec rows (VMLADAV, bit-identical), f32 matvec rows in fours (gathers; MVE float flushes subnormals: see the module); the rest is `arm_dsp`'s |
 //! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
 //!
@@ -23,6 +23,10 @@
 //!   architecture: each block's integer dot is exact, and the per-block float accumulation
 //!   `sumf += sumi * (d_w * d_x)` is the scalar one everywhere.
 //! - [`axpy`] is bit-identical everywhere (no FMA).
+//! - With `glmix_mve` (the Cortex-M55 Helium build; [`MVE_FLOAT`]) the f32 matvec, softmax's
+//!   exponentials and the head-size-8 attention gathers run in MVE float, which flushes subnormals to
+//!   zero: equal to the twins except within the tolerance `mve`'s module docs state; its quantized
+//!   matvecs and activation quantizer are bit-identical.
 //! - f32/f16/bf16 dots ([`dot_f32`] and [`matvec`] on float weights) are sequential f32 sums
 //!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86` and (4-lane
 //!   ones) in `neon`: results differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the

@@ -2,7 +2,7 @@
 //! no MVE intrinsics). cfg `glmix_mve` (set by `build.rs` for `thumbv8m.main-*` built with
 //! `-C target-cpu=cortex-m55`/`cortex-m85`, or `-C target-feature=+mve.fp`); every MVE core also has
 //! the DSP extension and an FPU, so `glmix_dsp` and `glmix_vfp` are set too and what this module does
-//! not cover is [`super::arm_dsp`]'s.
+//! not cover is `arm_dsp`'s.
 //!
 //! | kernel | how | against the twin |
 //! |---|---|---|
@@ -10,8 +10,8 @@
 //! | q8_0 row dot (and the last `rows % 4` rows) | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
 //! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
 //! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); the sum sequential and the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
-//! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: [`Dsp`]'s | as the f32 matvec (a sum of eight products) |
-//! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per cached position (two per step) its address by `MLA`, two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: [`Dsp`]'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
+//! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: `Dsp`'s | as the f32 matvec (a sum of eight products) |
+//! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per cached position (two per step) its address by `MLA`, two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: `Dsp`'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
 //! | activation quantizer (`quantize_q8_0`) | per block `VMAXNMAV` for `amax`, the scale in scalar VFP as the twin, then four lanes at a time `VMUL` by `1/d`, the twin's rounding as `trunc(|t| + 0.49999997)` with the sign put back (`VPT` + `VNEGT`), saturation to i8 by `VQSHL`/`VSHR` #24, `VSTRB.32` | **bit-identical**: blocks with `amax` below 2^-117 (where a flushed subnormal could round to a nonzero `q`) take the twin |
 //! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; eight rows per pass share each `x` | equal, except where MVE float arithmetic differs from scalar: see below |
 //!
@@ -21,13 +21,16 @@
 //! subnormal inputs and results, and the default NaN. So an f32 matvec row equals the twin's bits
 //! unless a weight, an `x` element, a product or a partial sum is subnormal (below 2^-126 in
 //! magnitude) or a NaN appears (then both are NaN, maybe different payloads). Where a subnormal was
-//! flushed, each flush changes the sum by less than 2^-126 and later roundings may then differ by an
-//! ulp of the partial sums, so the result is within `cols * 2^-125 + 2^-22 * sum_i |w_i x_i|` of the
-//! twin's (the bound `kernel-check` compares within; a normal-range case must be bit-identical).
+//! flushed, each flush changes the sum by less than 2^-126 and each later rounding may then differ by
+//! an ulp of a partial sum (at most 2^-23 `sum_i |w_i x_i|`), so a row of `cols` terms is within
+//! `cols * (2^-124 + 2^-22 * sum_i |w_i x_i|)` of the twin's (both terms doubled for margin: the bound
+//! `kernel-check` compares within; a normal-range case must be bit-identical). The same holds for
+//! the head-size-8 gathers (`cols` = 8 terms; the scores' division by `scale` is scalar, exact).
 //! Infinities propagate as in the twin, except that an infinity times a subnormal (flushed to 0) is
-//! NaN where the twin's is infinite or finite (`kernel-check` skips such rows). The exponentials: bit-identical where the result is normal,
-//! and +0 where the twin's is subnormal (an absolute difference below 2^-126; a softmax sum is never
-//! below 1, so the normalized outputs differ by less than 2^-126 too).
+//! NaN where the twin's is infinite or finite (`kernel-check` skips such rows). The exponentials:
+//! bit-identical where the result is normal, and +0 where the twin's is subnormal (an absolute
+//! difference below 2^-126; a softmax sum is never below 1, so the normalized outputs differ by less
+//! than 2^-126 too).
 //!
 //! The integer kernels' float steps cannot meet a subnormal: the f16 scales are at least 2^-24 in
 //! magnitude (or 0), so `d_w * d_x` is 0 or at least 2^-48, `sumi * d` (an integer times it) 0 or at
@@ -40,7 +43,7 @@ use crate::quant::{BlockQ4_0, BlockQ8_0};
 use crate::tensor::Tensor;
 use core::arch::asm;
 
-/// The kernels of an MVE core: the MVE matvecs, the rest from [`Dsp`].
+/// The kernels of an MVE core: the MVE matvecs, the rest from `Dsp`.
 pub(crate) struct Mve;
 
 const Q8_BYTES: usize = core::mem::size_of::<BlockQ8_0>();
@@ -151,7 +154,7 @@ fn block_rows_twin<B: crate::quant::QuantBlock>(
 /// summed exactly by `VMLADAV.S8` + `VMLADAVA.S8` over two pairs of 16-byte `VLDRB` loads, then
 /// `VCVT.F32.S32` and `VMLA.F32` (scalar VFP: the product rounded, then the sum: the twin's
 /// `sumf += sumi as f32 * (d_w * d_x)`). Rows and blocks both loop inside the asm (about 19
-/// instructions per 32 weights). Shapes outside [`block_shape`] take the twin.
+/// instructions per 32 weights). Shapes outside `block_shape` take the twin.
 pub fn matvec_q8_0(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
     let rows = out.len();
     let Some(nb) = block_shape(w, row_bytes, Q8_BYTES, xq, rows) else {
@@ -287,15 +290,15 @@ pub fn matvec_q4_0(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]
     }
 }
 
-/// f32 matrix times `x`, [`super::matvec_f32_rows`]'s contract, each row's sum sequential as in
+/// f32 matrix times `x`, `matvec_f32_rows`'s contract, each row's sum sequential as in
 /// [`generic::dot_f32`] but in MVE float arithmetic (flush-to-zero, default NaN: equal to the twin
 /// except within the tolerance of the module docs).
 ///
 /// Rows in passes of eight (two vectors of four row pointers; per two columns one `LDRD` of `x`,
 /// four gather `VLDRW`s, four `VMUL.F32`s by the scalars and four `VADD.F32`s: 0.94 instructions per
 /// weight; an odd last column alone),
-/// then a pass of four; the last `rows % 4` rows take [`Dsp`]'s f32 row pairs (bit-identical to the
-/// twin). Shapes it does not cover (no columns, short `x` or `data`) take [`Dsp`]'s kernel.
+/// then a pass of four; the last `rows % 4` rows take `Dsp`'s f32 row pairs (bit-identical to the
+/// twin). Shapes it does not cover (no columns, short `x` or `data`) take `Dsp`'s kernel.
 pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     let rows = out.len();
     let fits = cols > 0 && x.len() >= cols && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
@@ -733,7 +736,7 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
 /// Attention scores for head size 8, [`generic::gather_scores`]'s contract: `out[i] = dot(q,
 /// buf[slots[i] * stride + offset..][..8]) / scale`, each dot the twin's sequential sum, in MVE float
 /// (the f32 matvec's tolerance, with 8 columns; the division is scalar). Eight positions per step;
-/// the last `n % 8`, and calls with a record out of range, take [`Dsp`]'s kernel.
+/// the last `n % 8`, and calls with a record out of range, take `Dsp`'s kernel.
 pub fn gather_scores8(
     q: &[f32; 8],
     buf: &[f32],
@@ -858,7 +861,7 @@ pub fn gather_scores8(
 /// Attention's weighted sum for head size 8, [`generic::gather_axpy`]'s contract: `o += weights[i] *
 /// buf[slots[i] * stride + offset..][..8]` for `i < min(weights.len(), slots.len())` in order, in MVE
 /// float (each output element a sequential sum: the f32 matvec's tolerance). Two positions per step;
-/// an odd last one alone; a record out of range: [`Dsp`]'s kernel.
+/// an odd last one alone; a record out of range: `Dsp`'s kernel.
 pub fn gather_axpy8(
     o: &mut [f32; 8],
     weights: &[f32],

@@ -20,7 +20,7 @@ impl Dot for RvF {
     }
 }
 
-/// f32 matrix times `x`, [`super::matvec_f32_rows`]'s contract: `out[r] = generic::dot_f32(data[r *
+/// f32 matrix times `x`, `matvec_f32_rows`'s contract: `out[r] = generic::dot_f32(data[r *
 /// cols..][..cols], x)` (an empty row, so 0, where the row runs past `data`), bit for bit. Rows go in
 /// fours; the last `rows % 4` rows, and any quad not wholly inside `data`, take the twin row by row.
 pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
