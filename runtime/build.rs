@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `glmix_dsp` | `thumbv7em-*` (M4, M7); `thumbv8m.main-*` built with `-C target-feature=+dsp` or `-C target-cpu=cortex-m33/m35p/m55/m85` | `kernels::arm_dsp` (SMLAD) |
 //! | `glmix_vfp` | `glmix_dsp` and a hard-float triple (`*-eabihf`) | `kernels::arm_dsp` f32 row pairs (VLDM + VMLA) |
-//! | `glmix_mve` | `thumbv8m.main-*-eabihf` built with `-C target-cpu=cortex-m55/m85` or `-C target-feature=+mve.fp` (Helium with float; implies the two above) | `kernels::mve` |
+//! | `glmix_mve` | `thumbv8m.main-*-eabihf` built with `-C target-cpu=cortex-m55/m85` or `-C target-feature=+mve.fp` (Helium with float; set only together with the two above, as every MVE core has DSP and an FPU) | `kernels::mve` |
 //! | `glmix_avx2` | `x86_64` with `avx2`, `fma` and `f16c` enabled at compile time | `kernels::x86` |
 //! | `glmix_neon` | `aarch64` with `neon` (the AArch64 baseline; off only on `*-softfloat` triples) | `kernels::neon` |
 //! | `glmix_rvf` | `riscv32*`/`riscv64*` whose ISA string has `f` or `g` (`riscv32imafc-unknown-none-elf`) | `kernels::rv_f` |
