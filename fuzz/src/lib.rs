@@ -23,8 +23,8 @@ use glmix_tools::vocab::Vocab;
 use glmix_tools::writer::{AlignedBytes, ModelFile};
 
 /// The fuzz targets, by name (also the folder names under `fuzz/corpus/`).
-pub const TARGETS: [&str; 6] =
-    ["parse_model", "tokenizer", "import_safetensors", "import_llama2c", "decode", "snapshot"];
+pub const TARGETS: [&str; 7] =
+    ["parse_model", "tokenizer", "import_safetensors", "import_llama2c", "decode", "snapshot", "import_rwkv"];
 
 /// Runs target `name` on `data` (panics for an unknown name).
 pub fn run(name: &str, data: &[u8]) {
@@ -35,6 +35,7 @@ pub fn run(name: &str, data: &[u8]) {
         "import_llama2c" => import_llama2c(data),
         "decode" => decode(data),
         "snapshot" => snapshot(data),
+        "import_rwkv" => import_rwkv(data),
         _ => panic!("unknown fuzz target {name}"),
     }
 }
@@ -91,7 +92,7 @@ fn exercise_model(model: &Model<'_>, ids: &[u8]) {
         return;
     }
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(model, context, &mut state).expect("the plan's size is enough");
+    let mut session = Session::with_plan(model, plan, &mut state).expect("the plan's size is enough");
     for (i, chunk) in ids.chunks(2).take(8).enumerate() {
         if i == 5 {
             session.reset();
@@ -298,6 +299,24 @@ pub fn snapshot_model() -> &'static AlignedBytes {
     MODEL.get_or_init(|| mixers_model(DType::F32))
 }
 
+/// [`decode_model`], parsed once (parsing checks the file's CRC: per input, that was a fifth of a run).
+fn parsed_decode_model() -> &'static Model<'static> {
+    static MODEL: OnceLock<Model<'static>> = OnceLock::new();
+    MODEL.get_or_init(|| Model::parse(decode_model().as_bytes()).expect("the decode model parses"))
+}
+
+/// [`snapshot_model`], parsed once.
+fn parsed_snapshot_model() -> &'static Model<'static> {
+    static MODEL: OnceLock<Model<'static>> = OnceLock::new();
+    MODEL.get_or_init(|| Model::parse(snapshot_model().as_bytes()).expect("the snapshot model parses"))
+}
+
+/// Most tokens one `decode` input steps through (the work of one input is bounded so that the
+/// target runs thousands of inputs per second; deep positions are reached by seeking, `0xFD`).
+pub const DECODE_MAX_STEPS: usize = 24;
+/// Most tokens one `snapshot` input steps before saving (deeper positions are sought).
+pub const SNAPSHOT_MAX_STEPS: usize = 6;
+
 fn mixers_model(dtype: DType) -> AlignedBytes {
     {
         let l = |pattern, param, form, n_heads, n_kv_heads| RandomLayer {
@@ -316,31 +335,48 @@ fn mixers_model(dtype: DType) -> AlignedBytes {
             l(3, 0, 0, 2, 2), // pow2, attention
             l(4, 2, 3, 2, 2), // pow2 lattice cap 2, state space (log-linear)
         ]);
-        spec.dim = 16;
-        spec.head_dim = 8;
-        spec.hidden_dim = 32;
+        // Small, so a step costs little: the target is the control flow, not the arithmetic.
+        spec.dim = 8;
+        spec.head_dim = 4;
+        spec.hidden_dim = 16;
         spec.dtype = dtype;
         AlignedBytes::new(&random_model(&spec, 11).expect("valid spec").to_bytes().expect("lays out"))
     }
 }
 
-/// `data[0]` picks the context (1..=64); then each byte is a token, except `0xFF` (reset) and `0xFE`
-/// (the next byte repeated as a run of tokens, to reach deep positions). Steps past the context must
-/// be refused with an error; logits must stay finite.
+/// `data[0]` picks the context (1..=64); then each byte is a token, except `0xFF` (reset), `0xFE`
+/// (the next byte repeated as a run of 16 tokens) and `0xFD` (seek to the position in the next byte,
+/// [`Session::seek_for_benchmarks`], to reach deep positions without stepping through them). At most
+/// [`DECODE_MAX_STEPS`] tokens are stepped. Steps and seeks past the context must be refused with
+/// `ContextOverflow` (the model has a dense layer, so every position from the context on is refused);
+/// logits must stay finite.
 pub fn decode(data: &[u8]) {
-    let model = Model::parse(decode_model().as_bytes()).expect("the decode model parses");
+    let model = parsed_decode_model();
     let Some((&first, ops)) = data.split_first() else { return };
     let context = u32::from(first % 64) + 1;
-    let plan = Plan::new(&model, context);
+    let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(&model, context, &mut state).expect("planned size");
+    let mut session = Session::with_plan(model, plan, &mut state).expect("planned size");
     let mut i = 0;
     let mut steps = 0;
-    while i < ops.len() && steps < 512 {
+    while i < ops.len() && steps < DECODE_MAX_STEPS {
         let (token, repeat) = match ops[i] {
             0xFF => {
                 session.reset();
                 i += 1;
+                continue;
+            }
+            0xFD => {
+                let pos = u32::from(*ops.get(i + 1).unwrap_or(&0));
+                match session.seek_for_benchmarks(pos) {
+                    Ok(()) => assert!(pos < context, "seek to {pos} past a context of {context}"),
+                    Err(glmix::SessionError::ContextOverflow { position, .. }) => {
+                        assert_eq!(position, pos);
+                        assert!(pos >= context, "seek to {pos} refused inside a context of {context}");
+                    }
+                    Err(e) => panic!("unexpected error seeking to {pos}: {e}"),
+                }
+                i += 2;
                 continue;
             }
             0xFE => (u32::from(*ops.get(i + 1).unwrap_or(&0)), 16),
@@ -371,7 +407,8 @@ pub fn decode(data: &[u8]) {
 ///
 /// `data[0]` picks the context (1..=64) and `data[1]` the mode:
 /// * bit 0 clear: the rest of `data` is the snapshot, restored as it is;
-/// * bit 0 set: a valid snapshot is taken after `data[2]` tokens (bytes of `data`), then the rest of
+/// * bit 0 set: a valid snapshot is taken at position `data[2]` (at most the context; the last
+///   [`SNAPSHOT_MAX_STEPS`] positions stepped with bytes of `data`, the rest sought), then the rest of
 ///   `data` is edits, 3 bytes each: a `u16` offset (modulo the snapshot length) and a byte XORed
 ///   there; bit 1 also drops the last byte, bit 2 reseals the checksum so the edit gets past it.
 ///
@@ -379,18 +416,23 @@ pub fn decode(data: &[u8]) {
 /// the context give logits (finite, unless the edit was resealed: then anything but a panic goes),
 /// steps past it are refused with `ContextOverflow`. An unedited snapshot must be accepted.
 pub fn snapshot(data: &[u8]) {
-    let model = Model::parse(snapshot_model().as_bytes()).expect("the snapshot model parses");
+    let model = parsed_snapshot_model();
     let [first, mode, rest @ ..] = data else { return };
     let context = u32::from(first % 64) + 1;
-    let plan = Plan::new(&model, context);
+    let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(&model, context, &mut state).expect("planned size");
+    let mut session = Session::with_plan(model, plan, &mut state).expect("planned size");
     let vocab = model.config().vocab_size as u32;
     let (bytes, trusted, edited) = if mode & 1 == 0 {
         (rest.to_vec(), false, true)
     } else {
         let (taken, edits) = rest.split_first().map_or((0, &[][..]), |(n, e)| (usize::from(*n), e));
-        for &t in data.iter().cycle().take(taken.min(context as usize)) {
+        let taken = taken.min(context as usize);
+        let stepped = taken.min(SNAPSHOT_MAX_STEPS);
+        if taken > stepped {
+            session.seek_for_benchmarks((taken - stepped) as u32).expect("inside the context");
+        }
+        for &t in data.iter().cycle().take(stepped) {
             session.step(u32::from(t) % vocab).expect("inside the context");
         }
         let mut snap = vec![0u8; session.snapshot_len()];
@@ -415,7 +457,7 @@ pub fn snapshot(data: &[u8]) {
         assert_eq!(session.position(), before, "a rejected restore changed the position");
         return;
     }
-    for token in [0, 1, vocab - 1, 2, 3, 4, 5, 6] {
+    for token in [0, 1, vocab - 1, 2] {
         let pos = session.position();
         match session.step(token) {
             Ok(logits) => {
@@ -434,12 +476,49 @@ pub fn snapshot(data: &[u8]) {
 
 /// Rewrites a snapshot's checksum after an edit (a no-op on bytes too short to have one).
 pub fn reseal_snapshot(snap: &mut [u8]) {
-    let at = glmix::session::SNAPSHOT_CRC_OFFSET;
+    let at = glmix::snapshot::SNAPSHOT_CRC_OFFSET;
     if snap.len() < at + 4 {
         return;
     }
     let crc = glmix::format::crc32_update(glmix::format::crc32(&snap[..at]), &snap[at + 4..]);
     snap[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// import_rwkv
+
+/// `data` as an rwkv.cpp model file; the matrices kept, or re-encoded as q8_0 or q4_0 (by the input
+/// length). A checkpoint the importer accepts must pass the runtime's check and run: a few steps with
+/// token ids from the input's last bytes (sometimes out of range), with a reset.
+pub fn import_rwkv(data: &[u8]) {
+    use glmix::rwkv7::{Rwkv7, Rwkv7Session};
+    use glmix_tools::rwkv::{read_ggmf, Rwkv7Checkpoint};
+    let Ok(file) = read_ggmf(data) else { return };
+    let _ = file.arch().to_string();
+    let quant = [None, Some(DType::Q8_0), Some(DType::Q4_0)][data.len() % 3];
+    let Ok((ck, _)) = Rwkv7Checkpoint::from_ggmf(&file, quant) else { return };
+    let layers = ck.layers();
+    let model = match Rwkv7::new(ck.dims.n_heads, ck.globals(), &layers) {
+        Ok(m) => m,
+        Err(e) => panic!("the importer accepted a checkpoint the runtime rejects: {e}"),
+    };
+    let words = model.shape().total_words();
+    if words > MAX_STATE_WORDS {
+        return;
+    }
+    let mut buf = vec![0f32; words];
+    let mut session = Rwkv7Session::new(&model, &mut buf).expect("sized by the shape");
+    let vocab = ck.dims.vocab as u32;
+    for (i, &b) in data.iter().rev().take(6).enumerate() {
+        if i == 4 {
+            session.reset();
+        }
+        let token = u32::from(b) % (vocab + 1);
+        match session.step(token) {
+            Ok(logits) => assert!(token < vocab && logits.len() == vocab as usize),
+            Err(_) => assert!(token >= vocab),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,17 +575,23 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     out.push(("decode", "seed-short".into(), b"\x10hello\xffhi".to_vec()));
     out.push(("decode", "seed-overflow".into(), b"\x03abcdef\xff\xfeA".to_vec()));
     out.push(("decode", "seed-long".into(), [&[63u8][..], b"\xfea\xfeb\xfec\xfed\xfee"].concat()));
+    out.push(("decode", "seed-seek".into(), [&[31u8][..], b"ab\xfd\x1ecd\xfd\x40e\xfd\x05f"].concat()));
     // snapshot: valid snapshots as they are, edited, resealed, truncated; and a raw one (mode 0).
     out.push(("snapshot", "seed-valid".into(), b"\x1f\x01\x05".to_vec()));
     out.push(("snapshot", "seed-full".into(), b"\x03\x01\x09".to_vec()));
+    out.push(("snapshot", "seed-deep".into(), b"\x3f\x01\x3c".to_vec()));
     out.push(("snapshot", "seed-edit-body".into(), b"\x1f\x01\x05\x40\x00\x7f".to_vec()));
     out.push(("snapshot", "seed-edit-position".into(), b"\x1f\x05\x05\x10\x00\x30".to_vec()));
     out.push(("snapshot", "seed-truncated".into(), b"\x1f\x03\x02".to_vec()));
     out.push(("snapshot", "seed-nan-cache".into(), nan_cache_edit()));
     let mut raw = vec![0x1f, 0x00];
-    raw.extend_from_slice(&glmix::session::SNAPSHOT_MAGIC);
-    raw.extend_from_slice(&glmix::session::SNAPSHOT_VERSION.to_le_bytes());
+    raw.extend_from_slice(&glmix::snapshot::SNAPSHOT_MAGIC);
+    raw.extend_from_slice(&glmix::snapshot::SNAPSHOT_VERSION.to_le_bytes());
     out.push(("snapshot", "seed-raw-header".into(), raw));
+    // import_rwkv: tiny random RWKV-7 files in rwkv.cpp's format, FP32 (two heads) and FP16.
+    use glmix_tools::rwkv::{random_rwkv7, GgmfType};
+    out.push(("import_rwkv", "seed-v7-fp32".into(), random_rwkv7(1, 16, 8, 2, 2, 4, GgmfType::F32)));
+    out.push(("import_rwkv", "seed-v7-fp16".into(), random_rwkv7(2, 8, 8, 1, 1, 4, GgmfType::F16)));
     out
 }
 
@@ -537,22 +622,11 @@ pub fn fuzz_safetensors(seed: u64) -> Vec<u8> {
     use safetensors::tensor::{Dtype, TensorView};
     let config = fuzz_config();
     let mut rng = Rng::new(seed);
-    let (v, d, h) = (256usize, 8usize, 16usize);
     let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for name in glmix_tools::convert::expected_names(config) {
-        let shape = match name.as_str() {
-            "tok_embeddings.weight" => vec![v, d],
-            "norm.weight" => vec![d],
-            n if n.ends_with("norm.weight") => vec![d],
-            n if n.ends_with("mixer.gamma") => vec![2],
-            n if n.ends_with("wq.weight") => vec![8, d],
-            n if n.ends_with("wk.weight") || n.ends_with("wv.weight") => {
-                vec![if n.starts_with("layers.0.") { 4 } else { 8 }, d]
-            }
-            n if n.ends_with("wo.weight") => vec![d, 8],
-            n if n.ends_with("w2.weight") => vec![d, h],
-            _ => vec![h, d],
-        };
+    for t in glmix_tools::convert::expected_tensors(config).expect("FUZZ_CONFIG is valid") {
+        let (dims, n_dims) = t.dims().expect("checkpoint tensors have a fixed shape");
+        let shape: Vec<usize> = dims.iter().take(n_dims).map(|&n| n as usize).collect();
+        let name = t.name().to_string();
         let n: usize = shape.iter().product();
         let bytes = (0..n).flat_map(|_| (rng.uniform() * 0.5).to_le_bytes()).collect();
         data.push((name, shape, bytes));

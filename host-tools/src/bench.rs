@@ -22,7 +22,7 @@
 use std::fmt::Write;
 use std::time::Instant;
 
-use anyhow::{anyhow, ensure, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use glmix::format::Positional;
 use glmix::plan::Plan;
 use glmix::{DType, Model, Session};
@@ -208,7 +208,7 @@ pub fn run(opts: &Options, mut progress: impl FnMut(&str, u64)) -> Result<Vec<Ro
     let mut rows = Vec::new();
     for mixer in selected(&opts) {
         let bytes = model_bytes(&mixer, &opts)?;
-        let model = Model::parse(bytes.as_bytes()).map_err(|e| anyhow!("{}: {e:?}", mixer.name))?;
+        let model = Model::parse(bytes.as_bytes()).context(mixer.name)?;
         let todo = measured(&mixer, &opts);
         let times = match todo.last() {
             Some(&last) => measure(&model, &todo, last + opts.window, opts.window, mixer.is_dense(), |n| {
@@ -242,7 +242,7 @@ fn measure(
 ) -> Result<Vec<(f64, f64)>> {
     let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow!("{e}"))?;
+    let mut session = Session::with_plan(model, plan, &mut state)?;
     let vocab = model.config().vocab_size as u32;
     // Tokens: a fixed pseudo-random byte stream (the cost does not depend on them).
     let token = |t: u32| (t.wrapping_mul(2_654_435_761) >> 7) % vocab;
@@ -307,7 +307,7 @@ pub struct Throughput {
 /// `glmix generate -n tokens`; reports the best run (the least disturbed on a shared machine).
 pub fn throughput(opts: &Options, tokens: u32, runs: u32) -> Result<Throughput> {
     let bytes = model_bytes(&MIXERS[0], opts)?;
-    let model = Model::parse(bytes.as_bytes()).map_err(|e| anyhow!("random model: {e}"))?;
+    let model = Model::parse(bytes.as_bytes()).context("random model")?;
     throughput_of(&model, tokens, runs)
 }
 
@@ -316,7 +316,7 @@ pub fn throughput_of(model: &Model<'_>, tokens: u32, runs: u32) -> Result<Throug
     ensure!(tokens > 0 && runs > 0, "--generate and --runs must be positive");
     let plan = Plan::new(model, tokens);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(model, tokens, &mut state).map_err(|e| anyhow!("{e}"))?;
+    let mut session = Session::with_plan(model, plan, &mut state)?;
     let vocab = model.config().vocab_size as u32;
     let (mut best_cpu, mut best_wall) = (None::<u64>, f64::INFINITY);
     for _ in 0..runs {
@@ -344,8 +344,8 @@ pub fn throughput_of(model: &Model<'_>, tokens: u32, runs: u32) -> Result<Throug
         tokens,
         cpu_tok_s: best_cpu.map(|ns| tokens as f64 / (ns as f64 * 1e-9)),
         wall_tok_s: tokens as f64 / best_wall,
-        state_bytes: plan.state_bytes(),
-        total_bytes: plan.total_words() * 4,
+        state_bytes: session.plan().state_bytes(),
+        total_bytes: session.plan().total_bytes(),
     })
 }
 

@@ -1,9 +1,10 @@
 //! The JSON model config that `glmix convert` reads next to a safetensors checkpoint
 //! (schema: `docs/model-spec.md`, section 3).
 
-use anyhow::{bail, ensure, Context, Result};
-use glmix::format::{FileHeader, Form, LayerDesc, Positional};
+use anyhow::{ensure, Context, Result};
+use glmix::format::{Classifier, FileHeader, Form, LayerDesc, MlpKind, NormKind, Positional, TokenizerKind};
 use glmix::pattern::Pattern;
+use glmix::{Config, MixerConfig};
 use serde::Deserialize;
 
 /// `config.json`, as written by `models/`' exporter.
@@ -91,31 +92,13 @@ pub struct LayerConfig {
     pub head_dim: u16,
 }
 
-impl LayerConfig {
-    /// True for the log-linear state space (`state_space` on `pow2_lattice`).
-    pub fn is_loglinear(&self) -> bool {
-        self.form == "state_space" && self.pattern == "pow2_lattice"
-    }
-
-    /// Level weights per head of a log-linear layer (`glmix::loglinear::level_weights`), else 0.
-    pub fn level_weights(&self, max_context: u32) -> usize {
-        match self.is_loglinear() {
-            true => glmix::loglinear::level_weights(Pattern::Pow2Lattice { cap: self.param }, max_context),
-            false => 0,
-        }
-    }
-}
-
-/// Pattern kind names, indexed by their file code.
-pub const PATTERN_NAMES: [&str; 7] =
-    ["dense", "window", "order", "pow2", "pow2_lattice", "sq1", "sq1_lattice"];
-/// Form names, indexed by their file code.
-pub const FORM_NAMES: [&str; 4] = ["attention", "recurrent", "chained", "state_space"];
-
-fn code_of(names: &[&str], name: &str, what: &str) -> Result<u8> {
-    match names.iter().position(|n| *n == name) {
-        Some(i) => Ok(i as u8),
-        None => bail!("unknown {what} {name:?}; expected one of: {}", names.join(", ")),
+/// `"a, b or c"` from the names of `values`, for error messages.
+fn choices<T: Copy>(values: &[T], name: impl Fn(T) -> &'static str) -> String {
+    let names: Vec<&str> = values.iter().map(|&v| name(v)).collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
@@ -142,82 +125,88 @@ impl ModelConfig {
         Ok(config)
     }
 
-    /// The file header this config describes (counts, length and checksum are filled by the writer).
-    pub fn header(&self) -> Result<FileHeader> {
-        ensure!(self.norm.kind == "rmsnorm", "unknown norm kind {:?}; expected rmsnorm", self.norm.kind);
-        let positional = match self.positional.kind.as_str() {
-            "none" => Positional::None,
-            "rope_interleaved" => Positional::RopeInterleaved,
-            "rope_half" => Positional::RopeHalf,
-            other => bail!("unknown positional kind {other:?}; expected none, rope_interleaved or rope_half"),
-        };
-        let mlp = match self.mlp.as_str() {
-            "swiglu" => 0,
-            "gelu" => 1,
-            other => bail!("unknown mlp {other:?}; expected swiglu or gelu"),
-        };
-        let tokenizer = match self.tokenizer.kind.as_str() {
-            "none" => 0,
-            "bytes" => {
-                ensure!(
-                    self.vocab_size >= 256,
-                    "a bytes tokenizer needs vocab_size >= 256, got {}",
-                    self.vocab_size
-                );
-                1
-            }
-            "llama2c" => 2,
-            other => bail!("unknown tokenizer kind {other:?}; expected none, bytes or llama2c"),
-        };
-        Ok(FileHeader {
-            magic: glmix::format::MAGIC,
-            version: glmix::format::VERSION,
-            file_len: 0,
-            checksum: 0,
-            n_layers: self.n_layers,
-            n_tensors: 0,
-            dim: self.dim,
-            hidden_dim: self.hidden_dim,
-            vocab_size: self.vocab_size,
-            max_context: self.max_context,
+    /// The runtime's typed model configuration (its dimensions are checked when the written file is
+    /// parsed).
+    pub fn model_config(&self) -> Result<Config> {
+        let norm = NormKind::from_name(&self.norm.kind)
+            .with_context(|| format!("unknown norm kind {:?}; expected rmsnorm", self.norm.kind))?;
+        let positional = Positional::from_name(&self.positional.kind).with_context(|| {
+            let expected = choices(Positional::ALL, Positional::name);
+            format!("unknown positional kind {:?}; expected {expected}", self.positional.kind)
+        })?;
+        let mlp = MlpKind::from_name(&self.mlp).with_context(|| {
+            format!("unknown mlp {:?}; expected {}", self.mlp, choices(MlpKind::ALL, MlpKind::name))
+        })?;
+        let tokenizer = TokenizerKind::from_name(&self.tokenizer.kind).with_context(|| {
+            let expected = choices(TokenizerKind::ALL, TokenizerKind::name);
+            format!("unknown tokenizer kind {:?}; expected {expected}", self.tokenizer.kind)
+        })?;
+        ensure!(
+            tokenizer != TokenizerKind::Bytes || self.vocab_size >= 256,
+            "a bytes tokenizer needs vocab_size >= 256, got {}",
+            self.vocab_size
+        );
+        let bpe = tokenizer == TokenizerKind::Bpe;
+        Ok(Config {
+            dim: self.dim as usize,
+            hidden_dim: self.hidden_dim as usize,
+            vocab_size: self.vocab_size as usize,
+            n_layers: self.n_layers as usize,
+            max_context: self.max_context as usize,
+            norm,
             norm_eps: self.norm.eps,
+            positional,
             rope_theta: self.positional.theta,
-            norm: 0,
-            positional: positional as u8,
             mlp,
-            classifier: if self.tied_embeddings { 0 } else { 1 },
+            classifier: if self.tied_embeddings { Classifier::Tied } else { Classifier::Separate },
             tokenizer,
-            bos: if tokenizer == 2 { 1 } else { 0 },
-            eos: if tokenizer == 2 { 2 } else { 0 },
+            bos: if bpe { 1 } else { 0 },
+            eos: if bpe { 2 } else { 0 },
             max_token_len: 0,
         })
     }
 
-    /// The layer table.
-    pub fn layer_descs(&self) -> Result<Vec<LayerDesc>> {
+    /// The file header this config describes (counts, length and checksum are filled by the writer).
+    pub fn header(&self) -> Result<FileHeader> {
+        Ok(self.model_config()?.header())
+    }
+
+    /// Each layer's typed mixer configuration; a pattern x form pair that is not a mixer is an error
+    /// ([`glmix::arch::is_defined`]).
+    pub fn mixers(&self) -> Result<Vec<MixerConfig>> {
+        let patterns: Vec<Pattern> = (0..=u8::MAX).map_while(|c| Pattern::from_code(c, 0)).collect();
         self.layers
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                let pattern =
-                    code_of(&PATTERN_NAMES, &l.pattern, "pattern").with_context(|| format!("layer {i}"))?;
-                let form = code_of(&FORM_NAMES, &l.form, "form").with_context(|| format!("layer {i}"))?;
+                let pattern = Pattern::from_name(&l.pattern, l.param).with_context(|| {
+                    let expected = patterns.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ");
+                    format!("layer {i}: unknown pattern {:?}; expected one of: {expected}", l.pattern)
+                })?;
+                let form = Form::from_name(&l.form).with_context(|| {
+                    let expected = Form::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
+                    format!("layer {i}: unknown form {:?}; expected one of: {expected}", l.form)
+                })?;
                 ensure!(
-                    l.form != "state_space" || l.is_loglinear() || (l.pattern == "order" && l.param == 1),
-                    "layer {i}: state_space is defined on pattern order 1 (param 1) and pow2_lattice only, not {} {}",
+                    glmix::arch::is_defined(pattern, form),
+                    "layer {i}: {}, not {} {}",
+                    glmix::arch::DEFINED_RULE,
                     l.pattern,
                     l.param
                 );
-                debug_assert_eq!(Form::from_code(form).map(|f| f.name()), Some(l.form.as_str()));
-                Ok(LayerDesc {
+                Ok(MixerConfig {
                     pattern,
                     form,
-                    param: l.param,
-                    n_heads: l.n_heads,
-                    n_kv_heads: l.n_kv_heads,
-                    head_dim: l.head_dim,
+                    n_heads: l.n_heads.into(),
+                    n_kv_heads: l.n_kv_heads.into(),
+                    head_dim: l.head_dim.into(),
                 })
             })
             .collect()
+    }
+
+    /// The layer table.
+    pub fn layer_descs(&self) -> Result<Vec<LayerDesc>> {
+        Ok(self.mixers()?.iter().map(MixerConfig::desc).collect())
     }
 }

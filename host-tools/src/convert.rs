@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
+use glmix::arch::TensorSpec;
 use glmix::DType;
 use safetensors::SafeTensors;
 
@@ -25,77 +26,19 @@ pub struct TensorReport {
     pub error: EncodeError,
 }
 
-/// True for tensors that stay f32 whatever the requested quantization (norm weights, gains).
-pub fn keeps_f32(name: &str) -> bool {
-    name.ends_with("norm.weight") || name.ends_with("mixer.gamma")
-}
-
-/// The tensor names a config needs, in file order.
-pub fn expected_names(config: &ModelConfig) -> Vec<String> {
-    let mut names = vec!["tok_embeddings.weight".to_string()];
-    for (l, layer) in config.layers.iter().enumerate() {
-        let mut push = |s: &str| names.push(format!("layers.{l}.{s}"));
-        push("mixer_norm.weight");
-        for w in ["wq", "wk", "wv", "wo"] {
-            push(&format!("mixer.{w}.weight"));
-        }
-        match layer.form.as_str() {
-            "chained" => push("mixer.gamma"),
-            "state_space" => push("mixer.wd.weight"),
-            _ => {}
-        }
-        if layer.is_loglinear() {
-            push("mixer.wl.weight");
-        }
-        push("mlp_norm.weight");
-        push("mlp.w1.weight");
-        push("mlp.w2.weight");
-        if config.mlp == "swiglu" {
-            push("mlp.w3.weight");
-        }
-    }
-    names.push("norm.weight".into());
-    if !config.tied_embeddings {
-        names.push("output.weight".into());
-    }
-    names
+/// The tensors a config's model reads from its checkpoint, in file order (the architecture table,
+/// [`glmix::arch::tensors`], less the tokenizer tables, which come from the vocabulary).
+pub fn expected_tensors(config: &ModelConfig) -> Result<Vec<TensorSpec>> {
+    let (model, mixers) = (config.model_config()?, config.mixers()?);
+    Ok(glmix::arch::checkpoint_tensors(&model, &mixers).collect())
 }
 
 /// `(rows, cols)` of a tensor the way the model file compares shapes: `[n]` is `(1, n)`.
-fn rows_cols(shape: &[usize]) -> Option<(usize, usize)> {
+fn rows_cols(shape: &[usize]) -> Option<(u32, u32)> {
     match *shape {
-        [n] => Some((1, n)),
-        [r, c] => Some((r, c)),
+        [n] => Some((1, n.try_into().ok()?)),
+        [r, c] => Some((r.try_into().ok()?, c.try_into().ok()?)),
         _ => None,
-    }
-}
-
-/// The `(rows, cols)` each tensor of [`expected_names`] must have under `config`.
-fn expected_shape(config: &ModelConfig, name: &str) -> (usize, usize) {
-    let (v, d, h) = (config.vocab_size as usize, config.dim as usize, config.hidden_dim as usize);
-    let Some(rest) = name.strip_prefix("layers.") else {
-        return match name {
-            "norm.weight" => (1, d),
-            _ => (v, d), // tok_embeddings.weight, output.weight
-        };
-    };
-    let (l, suffix) = rest.split_once('.').unwrap_or((rest, ""));
-    let layer = l.parse::<usize>().ok().and_then(|l| config.layers.get(l));
-    let (q, kv, heads) = layer.map_or((0, 0, 0), |l| {
-        let hd = l.head_dim as usize;
-        (l.n_heads as usize * hd, l.n_kv_heads as usize * hd, l.n_heads as usize)
-    });
-    let levels = layer.map_or(0, |l| l.level_weights(config.max_context));
-    match suffix {
-        "mixer_norm.weight" | "mlp_norm.weight" => (1, d),
-        "mixer.wq.weight" | "mixer.wd.weight" => (q, d),
-        "mixer.wk.weight" | "mixer.wv.weight" => (kv, d),
-        "mixer.wo.weight" => (d, q),
-        "mixer.gamma" => (1, heads),
-        "mixer.wl.weight" => (heads * levels, d),
-        "mlp.w1.weight" | "mlp.w3.weight" => (h, d),
-        "mlp.w2.weight" => (d, h),
-        _ => (0, 0),
     }
 }
 
@@ -137,7 +80,8 @@ pub fn convert_bytes(
         SafeTensors::deserialize(weights).with_context(|| format!("{label} is not a safetensors file"))?;
     let available: BTreeMap<String, safetensors::tensor::TensorView<'_>> = st.tensors().into_iter().collect();
 
-    let names = expected_names(config);
+    let specs = expected_tensors(config)?;
+    let names: Vec<String> = specs.iter().map(|t| t.name().to_string()).collect();
     let missing: Vec<&String> = names.iter().filter(|n| !available.contains_key(*n)).collect();
     ensure!(missing.is_empty(), "{label}: missing tensors {missing:?} that the config needs");
     let extra: Vec<&String> = available.keys().filter(|n| !names.contains(n)).collect();
@@ -145,18 +89,17 @@ pub fn convert_bytes(
 
     let mut tensors = Vec::new();
     let mut reports = Vec::new();
-    for (i, name) in names.iter().enumerate() {
+    for (i, (spec, name)) in specs.iter().zip(&names).enumerate() {
         let view = &available[name];
         let shape = view.shape().to_vec();
-        let expected = expected_shape(config, name);
         ensure!(
-            rows_cols(&shape) == Some(expected),
+            rows_cols(&shape).is_some_and(|(r, c)| spec.fits(r, c)),
             "{label}: tensor {name} has shape {shape:?}, but the config implies [{}, {}]",
-            expected.0,
-            expected.1
+            spec.rows,
+            spec.cols.unwrap_or(0)
         );
         let values = to_f32(view).with_context(|| format!("tensor {name}"))?;
-        let dtype = if keeps_f32(name) { DType::F32 } else { quant };
+        let dtype = spec.role.stored_as(quant);
         let (data, error) = encode(name, dtype, &shape, &values)?;
         reports.push(TensorReport { name: name.clone(), dtype, shape, error });
         tensors.push(data);

@@ -112,7 +112,7 @@ pub fn eval_task(
     let context = check_task(model, &task)?;
     let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut session = Session::with_plan(model, plan, &mut state)?;
     let (mut answers, mut correct, mut tokens, mut seconds) = (0u64, 0u64, 0u64, 0f64);
     let mut predictions = Vec::new();
     for (i, sample) in TaskStream::new(task, seed)?.take(samples as usize).enumerate() {
@@ -140,7 +140,7 @@ pub fn eval_task(
         correct,
         predictions,
         context,
-        state_bytes: plan.total_bytes(),
+        state_bytes: session.plan().total_bytes(),
         tokens,
         seconds,
     })
@@ -222,9 +222,7 @@ pub fn eval_text(
     let tokenizer = model.tokenizer().context("the model carries no tokenizer; `eval --text` needs one")?;
     let byte_level = matches!(tokenizer, Tokenizer::Bytes);
     let mut tokens = vec![0u32; text.len() + 3];
-    let n = tokenizer
-        .encode(text, false, false, &mut tokens)
-        .map_err(|e| anyhow::anyhow!("cannot encode the text: {e}"))?;
+    let n = tokenizer.encode(text, false, false, &mut tokens).context("cannot encode the text")?;
     tokens.truncate(n);
     let context = context.unwrap_or(model.config().max_context as u32);
     if context == 0 {
@@ -241,7 +239,7 @@ pub fn eval_text(
     }
     let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut session = Session::with_plan(model, plan, &mut state)?;
     let (mut nats, mut scored_bytes) = (0f64, 0u64);
     let start = Instant::now();
     for w in 0..windows {
@@ -264,7 +262,7 @@ pub fn eval_text(
         scored_bytes,
         nats,
         byte_level,
-        state_bytes: plan.total_bytes(),
+        state_bytes: session.plan().total_bytes(),
         seconds: start.elapsed().as_secs_f64(),
     })
 }

@@ -45,9 +45,7 @@ pub struct Stats {
 /// newline when the prompt is empty.
 pub fn prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &[u8]) -> Result<Vec<u32>> {
     let mut out = vec![0u32; prompt.len() + 3];
-    let n = tokenizer
-        .encode(prompt, true, false, &mut out)
-        .map_err(|e| anyhow::anyhow!("cannot encode the prompt: {e}"))?;
+    let n = tokenizer.encode(prompt, true, false, &mut out).context("cannot encode the prompt")?;
     out.truncate(n);
     if out.is_empty() {
         out.push(u32::from(b'\n'));
@@ -77,7 +75,7 @@ pub fn generate(
     }
     let plan = Plan::new(model, context);
     let mut state = vec![0f32; plan.total_words()];
-    let mut session = Session::new(model, context, &mut state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut session = Session::with_plan(model, plan, &mut state)?;
     let mut sampler = Sampler::new(opts.temperature, opts.topp, opts.topk, opts.seed);
     let mut scratch = vec![ProbIndex { prob: 0.0, index: 0 }; sampler.scratch_len(model.config().vocab_size)];
     let bytes_model = matches!(tokenizer, Tokenizer::Bytes);
@@ -94,7 +92,7 @@ pub fn generate(
         let logits = session.step(token).map_err(|e| anyhow::anyhow!("{e}"))?;
         let next = match prompt.get(pos as usize + 1) {
             Some(&t) => t,
-            None => sampler.sample(logits, &mut scratch).map_err(|e| anyhow::anyhow!("{e:?}"))?,
+            None => sampler.sample(logits, &mut scratch)?,
         };
         pos += 1;
         if tokenizer.bos() == Some(next) {
@@ -109,5 +107,5 @@ pub fn generate(
     out.write_all(b"\n")?;
     out.flush()?;
     let seconds = start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    Ok(Stats { positions: pos, seconds, state_bytes: plan.total_bytes() })
+    Ok(Stats { positions: pos, seconds, state_bytes: session.plan().total_bytes() })
 }

@@ -9,7 +9,7 @@ use glmix::Model;
 
 /// A human-readable description of the model in `bytes`, with the memory plan for `context` tokens.
 pub fn describe(bytes: &[u8], context: u32) -> Result<String> {
-    let model = Model::parse(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let model = Model::parse(bytes)?;
     let c = model.config();
     let mut out = String::new();
     let positional = match c.positional {

@@ -11,6 +11,7 @@ pub mod llama2c;
 pub mod quantize;
 pub mod random;
 pub mod report;
+pub mod rwkv;
 pub mod tasks;
 pub mod vocab;
 pub mod writer;

@@ -4,10 +4,11 @@
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
-use glmix::format::{FileHeader, Form, LayerDesc, Positional, MAX_LAYERS};
-use glmix::DType;
+use glmix::format::{Classifier, Form, MlpKind, NormKind, Positional, TokenizerKind, MAX_LAYERS};
+use glmix::pattern::Pattern;
+use glmix::{Config, DType, MixerConfig, Role};
 
-use crate::convert::{keeps_f32, TensorReport};
+use crate::convert::TensorReport;
 use crate::quantize::encode;
 use crate::vocab::Vocab;
 use crate::writer::ModelFile;
@@ -271,67 +272,45 @@ pub fn import_parts(
         vocab.tokens.len(),
         cfg.vocab_size
     );
-    let header = FileHeader {
-        magic: glmix::format::MAGIC,
-        version: glmix::format::VERSION,
-        file_len: 0,
-        checksum: 0,
-        n_layers: cfg.n_layers as u32,
-        n_tensors: 0,
-        dim: cfg.dim as u32,
-        hidden_dim: cfg.hidden_dim as u32,
-        vocab_size: cfg.vocab_size as u32,
-        max_context: cfg.seq_len as u32,
+    let model = Config {
+        dim: cfg.dim,
+        hidden_dim: cfg.hidden_dim,
+        vocab_size: cfg.vocab_size,
+        n_layers: cfg.n_layers,
+        max_context: cfg.seq_len,
+        norm: NormKind::RmsNorm,
         norm_eps: 1e-5,
+        positional: Positional::RopeInterleaved,
         rope_theta: 10000.0,
-        norm: 0,
-        positional: Positional::RopeInterleaved as u8,
-        mlp: 0,
-        classifier: if cfg.shared_classifier { 0 } else { 1 },
-        tokenizer: 2,
+        mlp: MlpKind::SwiGlu,
+        classifier: if cfg.shared_classifier { Classifier::Tied } else { Classifier::Separate },
+        tokenizer: TokenizerKind::Bpe,
         bos: 1,
         eos: 2,
         max_token_len: vocab.max_token_len,
     };
-    let layer = LayerDesc {
-        pattern: 0,
-        form: Form::Attention as u8,
-        param: 0,
-        n_heads: cfg.n_heads as u16,
-        n_kv_heads: cfg.n_kv_heads as u16,
-        head_dim: (cfg.dim / cfg.n_heads) as u16,
+    let layer = MixerConfig {
+        pattern: Pattern::Dense,
+        form: Form::Attention,
+        n_heads: cfg.n_heads,
+        n_kv_heads: cfg.n_kv_heads,
+        head_dim: cfg.dim / cfg.n_heads,
     };
-    // File order: embedding, then each layer's tensors in spec order, then final norm and classifier.
-    let mut order: Vec<String> = vec!["tok_embeddings.weight".into()];
-    for l in 0..cfg.n_layers {
-        for s in [
-            "mixer_norm.weight",
-            "mixer.wq.weight",
-            "mixer.wk.weight",
-            "mixer.wv.weight",
-            "mixer.wo.weight",
-            "mlp_norm.weight",
-            "mlp.w1.weight",
-            "mlp.w2.weight",
-            "mlp.w3.weight",
-        ] {
-            order.push(format!("layers.{l}.{s}"));
-        }
-    }
-    order.push("norm.weight".into());
-    if !cfg.shared_classifier {
-        order.push("output.weight".into());
-    }
+    let mixers = vec![layer; cfg.n_layers];
+    // File order: the architecture table's (the tokenizer's tables come from the vocabulary).
+    let order: Vec<(String, Role)> =
+        glmix::arch::checkpoint_tensors(&model, &mixers).map(|t| (t.name().to_string(), t.role)).collect();
     let mut tensors = Vec::new();
     let mut reports = Vec::new();
-    for (i, name) in order.iter().enumerate() {
+    for (i, (name, role)) in order.iter().enumerate() {
         let (_, shape, values) = raw.iter().find(|(n, _, _)| n == name).context("internal: tensor order")?;
-        let dtype = if keeps_f32(name) { DType::F32 } else { quant };
+        let dtype = role.stored_as(quant);
         let (data, error) = encode(name, dtype, shape, values)?;
         reports.push(TensorReport { name: name.clone(), dtype, shape: shape.clone(), error });
         tensors.push(data);
         on_tensor(name, i + 1, order.len());
     }
     tensors.extend(vocab.tensors());
-    Ok((ModelFile { header, layers: vec![layer; cfg.n_layers], tensors }, reports))
+    let layers = mixers.iter().map(MixerConfig::desc).collect();
+    Ok((ModelFile { header: model.header(), layers, tensors }, reports))
 }

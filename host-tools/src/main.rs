@@ -50,12 +50,16 @@ impl From<Quant> for DType {
 /// Synthetic task for `eval --task`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum TaskName {
-    /// n symbols, SEP, the same n symbols again (answers: the copy).
+    /// n symbols, a gap drawn per sample, SEP, the same n symbols again (answers: the copy).
     Copy,
+    /// The original copy without the gap: every answer n + 1 positions after its source.
+    CopyFixed,
     /// Multi-query associative recall: key-value pairs, SEP, then queried keys (answers: their values).
     Recall,
     /// Pointer chasing: shuffled chain links, SEP, a start symbol (answers: the walk, hop by hop).
     Multihop,
+    /// Interleaved variable chains in causal order, SEP, one variable (answer: its value, hops hidden).
+    MultihopHidden,
 }
 
 /// Which part of the text file `eval --text` scores.
@@ -72,75 +76,78 @@ enum SplitArg {
 /// Task parameters (each belongs to one task; defaults are models/glmix_models/tasks.py's).
 #[derive(clap::Args, Debug)]
 struct TaskParams {
-    /// copy: symbols to copy [default: 64].
+    /// copy, copy-fixed: symbols to copy [default: 64].
     #[arg(long, help_heading = "Task parameters")]
     n: Option<u32>,
-    /// copy: symbol alphabet size [default: 32].
+    /// copy, copy-fixed: symbol alphabet size [default: 32].
     #[arg(long, help_heading = "Task parameters")]
     vocab: Option<u32>,
-    /// recall: key-value pairs [default: 32].
+    /// copy: largest gap between the symbols and SEP [default: 31].
+    #[arg(long, help_heading = "Task parameters")]
+    max_gap: Option<u32>,
+    /// recall: key-value pairs [default: 16].
     #[arg(long, help_heading = "Task parameters")]
     n_pairs: Option<u32>,
     /// recall: queries after SEP [default: 16].
     #[arg(long, help_heading = "Task parameters")]
     n_queries: Option<u32>,
-    /// recall: key alphabet size [default: 64].
+    /// recall: key alphabet size [default: 4096].
     #[arg(long, help_heading = "Task parameters")]
     n_keys: Option<u32>,
-    /// recall: value alphabet size [default: 64].
+    /// recall, multihop-hidden: value alphabet size [default: 4096, 16].
     #[arg(long, help_heading = "Task parameters")]
     n_values: Option<u32>,
     /// multihop: symbol alphabet size [default: 64].
     #[arg(long, help_heading = "Task parameters")]
     n_symbols: Option<u32>,
-    /// multihop: chains [default: 4].
+    /// multihop, multihop-hidden: chains [default: 4].
     #[arg(long, help_heading = "Task parameters")]
     n_chains: Option<u32>,
     /// multihop: hops per chain [default: 4].
     #[arg(long, help_heading = "Task parameters")]
     hops: Option<u32>,
+    /// multihop-hidden: variable alphabet size [default: 64].
+    #[arg(long, help_heading = "Task parameters")]
+    n_vars: Option<u32>,
+    /// multihop-hidden: smallest depth asked for [default: 4].
+    #[arg(long, help_heading = "Task parameters")]
+    min_depth: Option<u32>,
+    /// multihop-hidden: largest depth asked for, the length of every chain [default: 8].
+    #[arg(long, help_heading = "Task parameters")]
+    max_depth: Option<u32>,
 }
 
 impl TaskParams {
     /// The task with these parameters over its defaults; a parameter of another task is an error.
     fn task(&self, name: TaskName) -> Result<Task> {
         let given = [
-            ("--n", self.n, "copy"),
-            ("--vocab", self.vocab, "copy"),
-            ("--n-pairs", self.n_pairs, "recall"),
-            ("--n-queries", self.n_queries, "recall"),
-            ("--n-keys", self.n_keys, "recall"),
-            ("--n-values", self.n_values, "recall"),
-            ("--n-symbols", self.n_symbols, "multihop"),
-            ("--n-chains", self.n_chains, "multihop"),
-            ("--hops", self.hops, "multihop"),
+            ("n", self.n),
+            ("vocab", self.vocab),
+            ("max_gap", self.max_gap),
+            ("n_pairs", self.n_pairs),
+            ("n_queries", self.n_queries),
+            ("n_keys", self.n_keys),
+            ("n_values", self.n_values),
+            ("n_symbols", self.n_symbols),
+            ("n_chains", self.n_chains),
+            ("hops", self.hops),
+            ("n_vars", self.n_vars),
+            ("min_depth", self.min_depth),
+            ("max_depth", self.max_depth),
         ];
-        let task = match name {
+        let mut task = match name {
             TaskName::Copy => Task::COPY,
+            TaskName::CopyFixed => Task::COPY_FIXED,
             TaskName::Recall => Task::RECALL,
             TaskName::Multihop => Task::MULTIHOP,
+            TaskName::MultihopHidden => Task::MULTIHOP_HIDDEN,
         };
-        if let Some((flag, _, owner)) =
-            given.iter().find(|(_, v, owner)| v.is_some() && *owner != task.name())
-        {
-            anyhow::bail!("{flag} is a parameter of the {owner} task, not of {}", task.name());
-        }
-        Ok(match task {
-            Task::Copy { n, vocab } => {
-                Task::Copy { n: self.n.unwrap_or(n), vocab: self.vocab.unwrap_or(vocab) }
+        for (param, value) in given {
+            if let Some(v) = value {
+                task = task.with_param(param, v)?;
             }
-            Task::Recall { n_pairs, n_queries, n_keys, n_values } => Task::Recall {
-                n_pairs: self.n_pairs.unwrap_or(n_pairs),
-                n_queries: self.n_queries.unwrap_or(n_queries),
-                n_keys: self.n_keys.unwrap_or(n_keys),
-                n_values: self.n_values.unwrap_or(n_values),
-            },
-            Task::MultiHop { n_symbols, n_chains, hops } => Task::MultiHop {
-                n_symbols: self.n_symbols.unwrap_or(n_symbols),
-                n_chains: self.n_chains.unwrap_or(n_chains),
-                hops: self.hops.unwrap_or(hops),
-            },
-        })
+        }
+        Ok(task)
     }
 }
 
@@ -343,9 +350,9 @@ fn run(cli: Cli) -> Result<()> {
             finish(&file, &reports, &output, quiet)
         }
         Command::Generate { model, prompt, steps, temperature, top_p, top_k, seed, context } => {
-            let bytes = writer::AlignedBytes::read(&model)?;
-            let parsed = glmix::Model::parse(bytes.as_bytes())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            let bytes = writer::read_aligned(&model)?;
+            let parsed =
+                glmix::Model::parse(bytes.as_bytes()).with_context(|| model.display().to_string())?;
             let seed = seed.unwrap_or_else(|| {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
             });
@@ -370,9 +377,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Eval { model, task, text, samples, seed, params, split, max_chars, context, json } => {
-            let bytes = writer::AlignedBytes::read(&model)?;
-            let parsed = glmix::Model::parse(bytes.as_bytes())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            let bytes = writer::read_aligned(&model)?;
+            let parsed =
+                glmix::Model::parse(bytes.as_bytes()).with_context(|| model.display().to_string())?;
             match (task, text) {
                 (Some(name), _) => {
                     if max_chars.is_some() || context.is_some() {
@@ -394,7 +401,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Inspect { model, context } => {
-            let bytes = writer::AlignedBytes::read(&model)?;
+            let bytes = writer::read_aligned(&model)?;
             print!(
                 "{}",
                 inspect::describe(bytes.as_bytes(), context)
@@ -436,9 +443,9 @@ fn run(cli: Cli) -> Result<()> {
                 Some(tokens) => {
                     let (t, what) = match &model {
                         Some(path) => {
-                            let bytes = writer::AlignedBytes::read(path)?;
+                            let bytes = writer::read_aligned(path)?;
                             let m = glmix::Model::parse(bytes.as_bytes())
-                                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                                .with_context(|| path.display().to_string())?;
                             (bench::throughput_of(&m, tokens, runs)?, path.display().to_string())
                         }
                         None => (
@@ -508,15 +515,7 @@ fn run_eval_task(model: &glmix::Model<'_>, task: Task, samples: u32, seed: u64, 
 }
 
 fn task_params_json(task: &Task) -> serde_json::Value {
-    match *task {
-        Task::Copy { n, vocab } => serde_json::json!({ "n": n, "vocab": vocab }),
-        Task::Recall { n_pairs, n_queries, n_keys, n_values } => serde_json::json!({
-            "n_pairs": n_pairs, "n_queries": n_queries, "n_keys": n_keys, "n_values": n_values
-        }),
-        Task::MultiHop { n_symbols, n_chains, hops } => {
-            serde_json::json!({ "n_symbols": n_symbols, "n_chains": n_chains, "hops": hops })
-        }
-    }
+    task.params().into_iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect()
 }
 
 fn describe_task(task: &Task) -> String {
@@ -632,8 +631,7 @@ fn finish(
     let bytes = file.to_bytes()?;
     // Check what we wrote with the runtime's own parser before anything reaches the disk.
     let aligned = writer::AlignedBytes::new(&bytes);
-    glmix::Model::parse(aligned.as_bytes())
-        .map_err(|e| anyhow::anyhow!("the model does not pass the runtime's checks: {e}"))?;
+    glmix::Model::parse(aligned.as_bytes()).context("the model does not pass the runtime's checks")?;
     writer::write_atomically(output, &bytes)?;
     if !quiet {
         eprint!("{}", report::error_table(reports));

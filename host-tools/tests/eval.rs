@@ -34,22 +34,14 @@ fn u32_of(v: &Value, key: &str) -> u32 {
     v[key].as_u64().unwrap() as u32
 }
 
+/// The named task with exactly the fixture's parameters (every one is recorded).
 fn task(name: &str, p: &Value) -> Task {
-    match name {
-        "copy" => Task::Copy { n: u32_of(p, "n"), vocab: u32_of(p, "vocab") },
-        "recall" => Task::Recall {
-            n_pairs: u32_of(p, "n_pairs"),
-            n_queries: u32_of(p, "n_queries"),
-            n_keys: u32_of(p, "n_keys"),
-            n_values: u32_of(p, "n_values"),
-        },
-        "multihop" => Task::MultiHop {
-            n_symbols: u32_of(p, "n_symbols"),
-            n_chains: u32_of(p, "n_chains"),
-            hops: u32_of(p, "hops"),
-        },
-        other => panic!("unknown task {other} in the fixture"),
-    }
+    let t =
+        p.as_object().unwrap().iter().fold(Task::by_name(name).unwrap(), |t, (k, v)| {
+            t.with_param(k, v.as_u64().unwrap() as u32).unwrap()
+        });
+    assert_eq!(t.params().len(), p.as_object().unwrap().len(), "{name}: every parameter recorded");
+    t
 }
 
 /// Below this top-1 minus top-2 margin (in logits) the f32 runtime and the f64 reference may legitimately

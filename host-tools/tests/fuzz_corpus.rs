@@ -35,6 +35,13 @@ fn seeds_are_accepted_inputs() {
     for v in [harness::llama2c_v0(1, true), harness::llama2c_v0(2, false), harness::llama2c_v2(3)] {
         glmix_tools::llama2c::read_checkpoint_bytes(&v, Path::new("seed")).unwrap();
     }
+    for (target, name, bytes) in harness::seeds() {
+        if target == "import_rwkv" {
+            let file = glmix_tools::rwkv::read_ggmf(&bytes).unwrap();
+            glmix_tools::rwkv::Rwkv7Checkpoint::from_ggmf(&file, None)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
 }
 
 #[test]

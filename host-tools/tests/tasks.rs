@@ -5,25 +5,12 @@
 use glmix_tools::tasks::{Task, TaskStream};
 use serde_json::Value;
 
-fn param(params: &Value, key: &str, default: u32) -> u32 {
-    params.get(key).map_or(default, |v| v.as_u64().unwrap() as u32)
-}
-
+/// The named task with the fixture's parameters over its defaults.
 fn task(name: &str, p: &Value) -> Task {
-    match Task::by_name(name).unwrap() {
-        Task::Copy { n, vocab } => Task::Copy { n: param(p, "n", n), vocab: param(p, "vocab", vocab) },
-        Task::Recall { n_pairs, n_queries, n_keys, n_values } => Task::Recall {
-            n_pairs: param(p, "n_pairs", n_pairs),
-            n_queries: param(p, "n_queries", n_queries),
-            n_keys: param(p, "n_keys", n_keys),
-            n_values: param(p, "n_values", n_values),
-        },
-        Task::MultiHop { n_symbols, n_chains, hops } => Task::MultiHop {
-            n_symbols: param(p, "n_symbols", n_symbols),
-            n_chains: param(p, "n_chains", n_chains),
-            hops: param(p, "hops", hops),
-        },
-    }
+    p.as_object()
+        .unwrap()
+        .iter()
+        .fold(Task::by_name(name).unwrap(), |t, (k, v)| t.with_param(k, v.as_u64().unwrap() as u32).unwrap())
 }
 
 #[test]
@@ -49,5 +36,5 @@ fn rust_tasks_reproduce_the_python_fixture() {
             assert_eq!(g.mask, mask, "{t:?} seed {seed} sample {i}: mask");
         }
     }
-    assert_eq!(names.len(), 3, "every task is in the fixture");
+    assert_eq!(names.len(), glmix_tools::tasks::TASK_NAMES.len(), "every task is in the fixture");
 }

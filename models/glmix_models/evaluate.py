@@ -1,6 +1,7 @@
 """Task accuracy and text bits/char in PyTorch (parallel form), on exactly what `glmix eval` scores.
 
     python -m glmix_models.evaluate --task copy --checkpoint runs/copy/best.pt --samples 500 --seed 987654321 --json
+    python -m glmix_models.evaluate --task multihop-hidden --model DIR --max_depth 6     # tasks: tasks.TASKS
     python -m glmix_models.evaluate --task recall --model DIR --n_pairs 8 --n_queries 4     # exported model dir
     python -m glmix_models.evaluate --text input.txt --model shakespeare-pow2 --split heldout --max_chars 4096
 
@@ -113,7 +114,8 @@ def main(argv=None):
     src.add_argument("--model", help="exported directory (model.safetensors + config.json)")
     ap.add_argument("--samples", type=int, default=500)
     ap.add_argument("--seed", type=int, default=HELDOUT_SEED)
-    for name in ("n", "vocab", "n_pairs", "n_queries", "n_keys", "n_values", "n_symbols", "n_chains", "hops"):
+    fields = sorted({f for cls in TASKS.values() for f in cls.__dataclass_fields__})
+    for name in fields:
         ap.add_argument("--" + name, type=int, default=None, help="task parameter (tasks.py field)")
     ap.add_argument("--split", choices=["heldout", "train", "all"], default="heldout")
     ap.add_argument("--max_chars", "--max-chars", type=int, default=None)
@@ -126,6 +128,9 @@ def main(argv=None):
     if a.task:
         cls = TASKS[a.task]
         params = {f: getattr(a, f) for f in cls.__dataclass_fields__ if getattr(a, f) is not None}
+        other = [f for f in fields if getattr(a, f) is not None and f not in params]
+        if other:
+            sys.exit(f"error: --{other[0]} is not a parameter of the {a.task} task")
         task = cls(**params)
         try:
             r = task_accuracy(model, task, a.samples, a.seed)

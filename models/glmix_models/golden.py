@@ -79,14 +79,25 @@ def make_model(name, kind, param, form, seed):
     return m
 
 
-# (task, parameters, seeds, samples per seed): defaults and non-default parameters, seeds 0, 1 and 2^64 - 1
+# (task, parameters, seeds, samples per seed): defaults and non-default parameters, seeds 0, 1 and 2^64 - 1.
+# The first six cases predate `copy` with a gap and the Zoology recall defaults: their samples are unchanged,
+# only the old copy is now named copy-fixed and the old recall defaults are spelled out.
+OLD_RECALL_DEFAULTS = {"n_pairs": 32, "n_queries": 16, "n_keys": 64, "n_values": 64}
 TASK_CASES = [
-    ("copy", {}, [0, 1], 3),
-    ("copy", {"n": 5, "vocab": 3}, [2, 18446744073709551615], 4),
-    ("recall", {}, [0, 1], 3),
+    ("copy-fixed", {}, [0, 1], 3),
+    ("copy-fixed", {"n": 5, "vocab": 3}, [2, 18446744073709551615], 4),
+    ("recall", OLD_RECALL_DEFAULTS, [0, 1], 3),
     ("recall", {"n_pairs": 6, "n_queries": 4, "n_keys": 7, "n_values": 5}, [3, 18446744073709551615], 4),
     ("multihop", {}, [0, 1], 3),
     ("multihop", {"n_symbols": 12, "n_chains": 3, "hops": 3}, [4, 18446744073709551615], 4),
+    ("copy", {}, [0, 1], 3),
+    ("copy", {"n": 5, "vocab": 3, "max_gap": 4}, [2, 18446744073709551615], 6),
+    ("copy", {"n": 3, "vocab": 2, "max_gap": 0}, [5], 2),
+    ("recall", {}, [0, 1], 2),
+    ("multihop-hidden", {}, [0, 1], 3),
+    ("multihop-hidden", {"n_vars": 9, "n_values": 3, "n_chains": 3, "min_depth": 1, "max_depth": 3},
+     [6, 18446744073709551615], 6),
+    ("multihop-hidden", {"n_vars": 2, "n_values": 1, "n_chains": 1, "min_depth": 2, "max_depth": 2}, [7], 2),
 ]
 
 
@@ -112,9 +123,12 @@ def write_task_fixture(out: str) -> str:
 
 AGREEMENT_MODELS = ["pow2_lattice_recurrent", "dense_attention", "sq1_lattice_chained", "window4_attention",
                     "order1_state_space"]
-AGREEMENT_TASKS = [("copy", {"n": 16, "vocab": 32}),
+AGREEMENT_TASKS = [("copy-fixed", {"n": 16, "vocab": 32}),
                    ("recall", {"n_pairs": 8, "n_queries": 4, "n_keys": 16, "n_values": 16}),
-                   ("multihop", {"n_symbols": 32, "n_chains": 3, "hops": 3})]
+                   ("multihop", {"n_symbols": 32, "n_chains": 3, "hops": 3}),
+                   ("copy", {"n": 16, "vocab": 32, "max_gap": 8}),
+                   ("multihop-hidden", {"n_vars": 32, "n_values": 16, "n_chains": 3, "min_depth": 2,
+                                        "max_depth": 4})]
 AGREEMENT_SAMPLES, AGREEMENT_SEED = 16, 5
 HELDOUT_PREFIX = 4097  # 16 windows of 256 + 1
 
@@ -123,13 +137,16 @@ def agreement_fixture(golden_dir: str) -> dict:
     from .evaluate import task_predictions
 
     cases = []
-    for name in AGREEMENT_MODELS:
-        m = load_exported(os.path.join(golden_dir, name), torch.float64).eval()
-        for task_name, params in AGREEMENT_TASKS:
-            p, t, margin = task_predictions(m, TASKS[task_name](**params), AGREEMENT_SAMPLES, AGREEMENT_SEED)
-            cases.append({"model": name, "task": task_name, "params": params, "samples": AGREEMENT_SAMPLES,
-                          "seed": AGREEMENT_SEED, "correct": int((p == t).sum()), "predictions": p.tolist(),
-                          "margins": [float(f"{x:.4g}") for x in margin.tolist()]})
+    # model by model over the first three tasks, then again over the two added later, so that the cases written
+    # before those were added stay the file's first entries
+    for tasks in (AGREEMENT_TASKS[:3], AGREEMENT_TASKS[3:]):
+        for name in AGREEMENT_MODELS:
+            m = load_exported(os.path.join(golden_dir, name), torch.float64).eval()
+            for task_name, params in tasks:
+                p, t, margin = task_predictions(m, TASKS[task_name](**params), AGREEMENT_SAMPLES, AGREEMENT_SEED)
+                cases.append({"model": name, "task": task_name, "params": params, "samples": AGREEMENT_SAMPLES,
+                              "seed": AGREEMENT_SEED, "correct": int((p == t).sum()),
+                              "predictions": p.tolist(), "margins": [float(f"{x:.4g}") for x in margin.tolist()]})
     return {"cases": cases}
 
 

@@ -1,14 +1,24 @@
 """Token mixers = pattern x form (docs/model-spec.md, section 2).
 
-Every (pattern, form) mixer exists twice, with the same signature
+Every (pattern, form) mixer exists in three forms, with the same signature
 ``(form, pattern, q, k, v, gamma=None, decay=None, level_weights=None) -> o``:
 
 - ``mix_step``: the naive decode loop, the *definition*. One position at a time; a ``StepCache`` keeps only
   the positions the pattern still needs (``Pattern.live_after``) and overwrites evicted slots with NaN, so a
   read of an evicted position poisons the output.
-- ``mix_parallel``: the training form. Coefficients in parallel (a masked softmax over ``{t} ∪ R(t)``), then
-  ``Y = (I - B)^{-1} A V`` by a unit-lower-triangular solve (``torch.linalg.solve_triangular``) per
-  batch and head; attention is just ``A V``.
+- ``mix_matrix``: the matrix (parallel) form. Coefficients in parallel (a masked softmax over ``{t} ∪ R(t)``
+  on the full [n, n] score matrix), then ``Y = (I - B)^{-1} A V`` by one unit-lower-triangular solve
+  (``torch.linalg.solve_triangular``) per batch and head; attention is just ``A V``. The state-space forms
+  build [B, H, d, n, n] (order 1) and [B, H, n, n, d] (log-linear) tensors. Simple, O(n^2) memory: the twin.
+- ``mix_parallel``: the training form, which scales. It is ``mix_matrix`` for the dense pattern (and for
+  sparse ones shorter than ``GATHER_FROM``, where it is as fast) and otherwise: ``mix_gather`` for sparse
+  patterns (scores only at the pattern's positions, gathered through the index table [n, max_reads]; the
+  triangular system solved chunk by chunk: a small dense solve inside a chunk, the reads of earlier chunks
+  gathered from the outputs already solved), ``_state_space_chunked`` (GLA-style:
+  a [d, d] state carried across chunks, a masked [C, C] form inside) and ``_loglinear_chunked`` (the lattice
+  segments' [d, d] states at each chunk boundary, exactly the decode cache of that step, as in Guo et al.
+  2025's chunkwise log-linear attention; a masked [C, C] form inside). Each is tested equal to ``mix_matrix``
+  and ``mix_step`` (tests/test_mixers.py).
 
 Shapes: q ``[B, H, n, d]``, k / v ``[B, Hkv, n, d]`` (already RoPE-rotated), gamma ``[H]`` in (0, 1) (chained),
 decay ``[B, H, n, d]`` in (0, 1) (state_space, ``d_t = sigmoid(wd x_t)``), level_weights ``[B, H, n, L]``
@@ -81,8 +91,17 @@ def _check(form: str, pattern: Pattern, q, k):
         raise ValueError(f"unknown form {form!r}")
     if form != "attention" and k.shape[1] != q.shape[1]:
         raise ValueError("only the attention form supports n_kv_heads != n_heads")
-    if form == "state_space" and not (is_loglinear(pattern) or (pattern.kind, pattern.param) == ("order", 1)):
-        raise ValueError("state_space is defined on pattern order 1 and pow2_lattice only")
+    if not is_defined(form, pattern.kind, pattern.param):
+        raise ValueError(DEFINED_RULE)
+
+
+DEFINED_RULE = "state_space is defined on pattern order 1 and pow2_lattice only"
+
+
+def is_defined(form: str, kind: str, param: int) -> bool:
+    """True if ``form`` on pattern ``(kind, param)`` is a mixer: the runtime's ``glmix::arch::is_defined``
+    (tests/test_arch_table.py checks the two agree)."""
+    return form != "state_space" or kind == "pow2_lattice" or (kind, param) == ("order", 1)
 
 
 def is_loglinear(pattern: Pattern) -> bool:
@@ -116,7 +135,27 @@ def pattern_mask(pattern: Pattern, n: int, device) -> torch.Tensor:
     return m
 
 
+CHUNK = 64  # positions per chunk of the chunked forms
+# Sparse patterns use the gathered form from this length on: below it the [n, n] matrix form is as fast or
+# faster (CPU, f32, forward + backward: at n = 256 up to 2x faster at batch 1, even at batch 8; at n = 512
+# even at batch 1, 1.3-1.8x slower at batch 4; docs/results.md "Training forms").
+GATHER_FROM = 512
+
+
 def mix_parallel(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, level_weights=None) -> torch.Tensor:
+    """The training form: the fast forms below (``mix_matrix``'s result, to rounding)."""
+    _check(form, pattern, q, k)
+    if form == "state_space" and is_loglinear(pattern):
+        return _loglinear_chunked(pattern, q, k, v, decay, level_weights)
+    if form == "state_space":
+        return _state_space_chunked(q, k, v, decay)
+    if pattern.kind == "dense" or q.shape[2] < GATHER_FROM:
+        return mix_matrix(form, pattern, q, k, v, gamma)
+    return mix_gather(form, pattern, q, k, v, gamma)
+
+
+def mix_matrix(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, level_weights=None) -> torch.Tensor:
+    """The matrix form: full [n, n] scores, one triangular solve (module doc)."""
     _check(form, pattern, q, k)
     B, H, n, d = q.shape
     if form == "state_space" and is_loglinear(pattern):
@@ -184,6 +223,136 @@ def _loglinear_parallel(pattern, q, k, v, decay, lam):
     lev = level_table(pattern, n, q.device).clamp(max=L - 1).expand(B, H, n, n)
     weights = torch.gather(lam, -1, lev) * scores * causal  # [B, H, t, s]
     return weights @ v / math.sqrt(d)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Fast training forms (tested equal to mix_matrix and mix_step)
+# ------------------------------------------------------------------------------------------------------------
+_TABLES: dict = {}
+
+
+def index_table(pattern: Pattern, n: int, device):
+    """(idx [n, L], valid [n, L]) of ``Pattern.index_table``, cached per device."""
+    key = (pattern, n, str(device))
+    t = _TABLES.get(key)
+    if t is None:
+        idx, valid = pattern.index_table(n)
+        t = _TABLES[key] = (idx.to(device), valid.to(device))
+    return t
+
+
+def mix_gather(form: str, pattern: Pattern, q, k, v, gamma=None, chunk: int = CHUNK) -> torch.Tensor:
+    """Attention / recurrent / chained on the pattern's positions only: O(n L d) for L = max |R(t)|.
+
+    Scores ``q_t . k_j`` for j in R(t) gathered through the index table; the softmax over {t} ∪ R(t) as in
+    ``mix_matrix``. The recurrent and chained forms solve ``o_t = rhs_t + sum_{j in R(t)} c_tj o_j`` one chunk
+    [c0, c1) at a time: reads j < c0 come from the outputs already solved (gathered), reads inside the chunk
+    form a strictly lower [C, C] matrix solved by ``solve_triangular``."""
+    _check(form, pattern, q, k)
+    B, H, n, d = q.shape
+    k, v = _expand_kv(k, H), _expand_kv(v, H)
+    idx, valid = index_table(pattern, n, q.device)  # [n, L]
+    idx_cpu, valid_cpu = index_table(pattern, n, "cpu")  # for host-side decisions (no device sync)
+    s_self = (q * k).sum(-1, keepdim=True)  # [B, H, n, 1]
+    s_R = torch.einsum("bhtd,bhtrd->bhtr", q, k[:, :, idx]).masked_fill(~valid, float("-inf"))
+    a = torch.softmax(torch.cat([s_self, s_R], dim=-1) / math.sqrt(d), dim=-1)
+    a_t, a_R = a[..., :1], a[..., 1:]  # [B, H, n, 1], [B, H, n, L]; padding gets exactly 0
+    if form in ("attention", "chained"):
+        av = a_t * v + torch.einsum("bhtr,bhtrd->bhtd", a_R, v[:, :, idx])  # sum_J a_j v_j
+        if form == "attention":
+            return av
+    if form == "recurrent":
+        rhs, c = a_t * v, a_R
+    else:  # chained
+        g = gamma.to(q.dtype).view(1, H, 1, 1)
+        den = 1.0 - g * a_t  # [B, H, n, 1]
+        rhs, c = (1.0 - g) * av / den, g * a_R / den
+    outs: list[torch.Tensor] = []
+    for c0 in range(0, n, chunk):
+        c1 = min(n, c0 + chunk)
+        idx_c, valid_c, c_c = idx[c0:c1], valid[c0:c1], c[:, :, c0:c1]
+        rhs_c = rhs[:, :, c0:c1]
+        before = valid_c & (idx_c < c0)
+        if bool((valid_cpu[c0:c1] & (idx_cpu[c0:c1] < c0)).any()):
+            done = torch.cat(outs, dim=2)  # [B, H, c0, d]: solved outputs
+            gathered = done[:, :, torch.where(before, idx_c, 0)]  # [B, H, C, L, d]
+            rhs_c = rhs_c + torch.einsum("bhtr,bhtrd->bhtd", c_c * before, gathered)
+        inside = (idx_c.unsqueeze(-1) == torch.arange(c0, c1, device=q.device)) & valid_c.unsqueeze(-1)
+        Bm = torch.einsum("bhtr,trj->bhtj", c_c, inside.to(q.dtype))  # [B, H, C, C], strictly lower
+        outs.append(torch.linalg.solve_triangular(-Bm, rhs_c, upper=False, unitriangular=True))
+    return torch.cat(outs, dim=2)
+
+
+def _intra_chunk(q, k, cum):
+    """Masked decayed scores inside one chunk: ``[t, s] = sum_c q_t[c] k_s[c] exp(cum_t[c] - cum_s[c])`` for
+    s <= t, else 0 (every exponent <= 0). q, k, cum [B, H, C, d] -> [B, H, C, C]."""
+    C = q.shape[2]
+    causal = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
+    diff = (cum.unsqueeze(3) - cum.unsqueeze(2)).masked_fill(~causal[..., None], float("-inf"))
+    return torch.einsum("bhtc,bhsc,bhtsc->bhts", q, k, torch.exp(diff))
+
+
+def _state_space_chunked(q, k, v, decay, chunk: int = CHUNK):
+    """GLA-style chunkwise first-order matrix state: the state S [d, d] at each chunk start, carried by
+    ``S <- diag(D_chunk) S + sum_s diag(D(s..c1-1)) k_s v_s^T``; inside a chunk
+    ``o_t = (q_t * D(c0-1..t)) S + sum_{s in chunk, s <= t} (q_t . D(s..t) k_s) v_s``, over sqrt(d)."""
+    B, H, n, d = q.shape
+    S = q.new_zeros(B, H, d, d)
+    outs = []
+    for c0 in range(0, n, chunk):
+        c1 = min(n, c0 + chunk)
+        qc, kc, vc = q[:, :, c0:c1], k[:, :, c0:c1], v[:, :, c0:c1]
+        cum = torch.cumsum(torch.log(decay[:, :, c0:c1]), dim=2)  # [B, H, C, d]: log D(c0-1..t)
+        o = (qc * torch.exp(cum)) @ S + _intra_chunk(qc, kc, cum) @ vc
+        last = cum[:, :, -1:]  # log D(c0-1..c1-1)
+        S = torch.exp(last).transpose(-1, -2) * S + (kc * torch.exp(last - cum)).transpose(-1, -2) @ vc
+        outs.append(o)
+    return torch.cat(outs, dim=2) / math.sqrt(d)
+
+
+def _levels(idx, valid, s: torch.Tensor):
+    """``level_t(s) = |{j in R(t) : j >= s}|`` for the rows (idx, valid) [T, L] and positions s [S] -> [T, S]."""
+    return ((idx.unsqueeze(-1) >= s) & valid.unsqueeze(-1)).sum(1)
+
+
+def _loglinear_chunked(pattern, q, k, v, decay, lam, chunk: int = CHUNK):
+    """Chunkwise log-linear (state_space on a lattice). At a chunk start c0 the past [0, c0) is tiled by the
+    segments of the decode cache R(c0) = {j_0 > j_1 > ..}: ``Seg_i = sum_{s in (j_{i+1}, j_i]} D(s..c0-1) k_s
+    v_s^T`` (the oldest down to 0). Lattice closure (R(t) ∩ [0, c0) ⊆ R(c0) for t >= c0) makes the level of
+    every s in segment i, seen from t, equal ``level_t(j_i)``, so
+    ``o_t = sum_i lam_t[level_t(j_i)] (q_t * D(c0-1..t)) Seg_i + sum_{s in chunk} lam_t[level_t(s)] (q_t .
+    D(s..t) k_s) v_s``, over sqrt(d). Then the segments are regrouped for R(c1): each old segment and each
+    position of the chunk joins the new segment whose top is the nearest R(c1) position at or above it."""
+    B, H, n, d = q.shape
+    L = lam.shape[-1]
+    idx, valid = index_table(pattern, n + 1, q.device)  # row n: R(n), the last boundary (unused)
+    tops = q.new_zeros(0, dtype=torch.int64)  # R(c0), descending
+    seg = q.new_zeros(B, H, 0, d, d)
+    outs = []
+    for c0 in range(0, n, chunk):
+        c1 = min(n, c0 + chunk)
+        qc, kc, vc, lc = q[:, :, c0:c1], k[:, :, c0:c1], v[:, :, c0:c1], lam[:, :, c0:c1]
+        cum = torch.cumsum(torch.log(decay[:, :, c0:c1]), dim=2)
+        pos = torch.arange(c0, c1, device=q.device)
+        idx_c, valid_c = idx[c0:c1], valid[c0:c1]
+        lev = _levels(idx_c, valid_c, pos).clamp(max=L - 1).expand(B, H, -1, -1)  # [B, H, C, C]
+        o = (torch.gather(lc, -1, lev) * _intra_chunk(qc, kc, cum)) @ vc
+        if tops.numel():
+            lev_x = _levels(idx_c, valid_c, tops).clamp(max=L - 1).expand(B, H, -1, -1)  # [B, H, C, m]
+            read = torch.einsum("bhtc,bhmcv->bhtmv", qc * torch.exp(cum), seg)
+            o = o + torch.einsum("bhtm,bhtmv->bhtv", torch.gather(lc, -1, lev_x), read)
+        outs.append(o)
+        # regroup for R(c1): old segment tops and chunk positions go to the nearest new top at or above them
+        new_tops = idx[c1][valid[c1]].flip(0)
+        last = cum[:, :, -1:]  # log D(c0-1..c1-1)
+        owner = lambda x: (new_tops.unsqueeze(0) >= x.unsqueeze(1)).sum(1) - 1  # noqa: E731 (tops descending)
+        to_new = (owner(pos).unsqueeze(0) == torch.arange(len(new_tops), device=q.device).unsqueeze(1))
+        new = torch.einsum("is,bhsc,bhsv->bhicv", to_new.to(q.dtype), kc * torch.exp(last - cum), vc)
+        if tops.numel():
+            from_old = owner(tops).unsqueeze(0) == torch.arange(len(new_tops), device=q.device).unsqueeze(1)
+            new = new + torch.einsum("im,bhmcv->bhicv", from_old.to(q.dtype), seg) * torch.exp(last).unsqueeze(-1)
+        tops, seg = new_tops, new
+    return torch.cat(outs, dim=2) / math.sqrt(d)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -311,3 +480,83 @@ def mix_step(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, level
         lt = level_weights[:, :, t] if level_weights is not None else None
         outs.append(cache.step(q[:, :, t], k[:, :, t], v[:, :, t], gamma, dt, lt))
     return torch.stack(outs, dim=2)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Training-form throughput: python -m glmix_models.mixers [--lengths 256,1024,4096] [--threads 1]
+# ------------------------------------------------------------------------------------------------------------
+BENCH = [  # (row, pattern, form)
+    ("attention", Pattern("dense"), "attention"),
+    ("pow2 (exact) recurrent", Pattern("pow2"), "recurrent"),
+    ("pow2-lattice recurrent", Pattern("pow2_lattice"), "recurrent"),
+    ("sq1-lattice chained", Pattern("sq1_lattice"), "chained"),
+    ("dense chained", Pattern("dense"), "chained"),
+    ("gla (order 1 state space)", Pattern("order", 1), "state_space"),
+    ("log-linear (pow2-lattice state space)", Pattern("pow2_lattice"), "state_space"),
+]
+
+
+def _fast_form(form, pattern, q, k, v, gamma, decay, lam):
+    """The scaling form of (pattern, form), whatever the length (mix_parallel picks by length)."""
+    if form == "state_space" and is_loglinear(pattern):
+        return _loglinear_chunked(pattern, q, k, v, decay, lam)
+    if form == "state_space":
+        return _state_space_chunked(q, k, v, decay)
+    if pattern.kind == "dense":
+        return mix_matrix(form, pattern, q, k, v, gamma)
+    return mix_gather(form, pattern, q, k, v, gamma)
+
+
+def bench(lengths, batch=1, heads=4, head_dim=32, matrix_max=1024, budget=2.0):
+    """Forward + backward tokens/s of the scaling form (and of mix_matrix up to ``matrix_max``, 256 for the
+    state-space forms), f32 on the CPU; the median of repeated runs within ``budget`` seconds per cell."""
+    import statistics
+    import sys
+    import time
+
+    def rate(fn, n, args):
+        times, start = [], time.perf_counter()
+        while len(times) < 3 or (time.perf_counter() - start < budget and len(times) < 50):
+            xs = [x.clone().requires_grad_(True) for x in args]
+            t0 = time.perf_counter()
+            fn(*xs).sum().backward()
+            times.append(time.perf_counter() - t0)
+        return batch * n / statistics.median(times)
+
+    rows = []
+    for name, pattern, form in BENCH:
+        row = [name]
+        for n in lengths:
+            g = torch.Generator().manual_seed(n)
+            q, k, v = (torch.randn(batch, heads, n, head_dim, generator=g) for _ in range(3))
+            gamma = torch.rand(heads, generator=g) * 0.9 + 0.05
+            decay = torch.rand(batch, heads, n, head_dim, generator=g) * 0.5 + 0.5
+            lam = torch.rand(batch, heads, n, n_level_weights(pattern, n) if is_loglinear(pattern) else 1,
+                             generator=g)
+            args = (q, k, v, gamma, decay, lam)
+            fast = rate(lambda *a: _fast_form(form, pattern, *a), n, args)
+            if n <= (matrix_max if form != "state_space" else min(matrix_max, 256)):  # [n, n, d] tensors
+                slow = rate(lambda *a: mix_matrix(form, pattern, *a), n, args)
+                row.append(f"{fast:,.0f} ({slow:,.0f})")
+            else:
+                row.append(f"{fast:,.0f}")
+        rows.append(row)
+        print(" | ".join(row), file=sys.stderr, flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="training-form tokens/s (forward + backward), f32, CPU")
+    ap.add_argument("--lengths", default="256,1024,4096")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--matrix_max", type=int, default=1024, help="also time mix_matrix up to this length")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    lengths = [int(x) for x in a.lengths.split(",")]
+    print("| form | " + " | ".join(f"n = {n:,}" for n in lengths) + " |")
+    print("|---|" + "---|" * len(lengths))
+    for r in bench(lengths, a.batch, matrix_max=a.matrix_max):
+        print("| " + " | ".join(r) + " |")

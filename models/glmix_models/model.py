@@ -20,7 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mixers import FORMS, StepCache, apply_rope, is_loglinear, mix_parallel, mix_step, n_level_weights
+from .mixers import (DEFINED_RULE, FORMS, StepCache, apply_rope, is_defined, is_loglinear, mix_parallel, mix_step,
+                     n_level_weights)
 from .patterns import KINDS, Pattern
 
 
@@ -61,8 +62,8 @@ class ModelArgs:
                 raise ValueError("n_kv_heads must divide n_heads")
             if ls.form != "attention" and ls.n_kv_heads != ls.n_heads:
                 raise ValueError("grouped queries need the attention form")
-            if ls.form == "state_space" and (ls.pattern, ls.param) != ("order", 1) and ls.pattern != "pow2_lattice":
-                raise ValueError("state_space is defined on pattern order 1 and pow2_lattice only")
+            if not is_defined(ls.form, ls.pattern, ls.param):
+                raise ValueError(DEFINED_RULE)
         if self.positional not in ("none", "rope_interleaved", "rope_half"):
             raise ValueError(f"bad positional {self.positional!r}")
         if self.mlp not in ("swiglu", "gelu"):

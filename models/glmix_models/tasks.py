@@ -1,5 +1,10 @@
 """Seeded synthetic tasks (copy, associative recall, multi-hop), reproducible in any language.
 
+Tasks (``TASKS``; layouts in models/README.md): ``copy`` (the copy distance varies per sample),
+``copy-fixed`` (the original copy: every answer exactly n + 1 positions back), ``recall`` (MQAR),
+``multihop`` (pointer chasing, every hop fed and supervised), ``multihop-hidden`` (variable chains in causal
+order, only the end of a chain asked for).
+
 PRNG: splitmix64 (Steele, Lea, Flood 2014), 64-bit wrapping arithmetic:
 
     state += 0x9E3779B97F4A7C15
@@ -57,7 +62,37 @@ class SplitMix64:
 
 @dataclass
 class Copy:
-    """n random symbols in [0, vocab), SEP = vocab, then the same n symbols. Length 2n+1; answers: last n."""
+    """Copy over a per-sample distance. Symbols [0, vocab), SEP = vocab, BLANK = vocab + 1.
+
+    g = below(max_gap + 1); x_i = below(vocab) for i < n; tokens = [BLANK] * (max_gap - g) ++ x ++ [BLANK] * g
+    ++ [SEP] ++ x. Length 2n + 1 + max_gap; answers: the last n. The copy distance n + 1 + g varies with the
+    sample (defaults: 65 .. 96, never a power of two), so no fixed offset reads every answer in one hop."""
+    n: int = 64
+    vocab: int = 32
+    max_gap: int = 31
+
+    @property
+    def vocab_size(self) -> int:
+        return self.vocab + 2
+
+    @property
+    def length(self) -> int:
+        return 2 * self.n + 1 + self.max_gap
+
+    def sample(self, rng: SplitMix64):
+        g = rng.below(self.max_gap + 1)
+        x = [rng.below(self.vocab) for _ in range(self.n)]
+        blank = self.vocab + 1
+        toks = [blank] * (self.max_gap - g) + x + [blank] * g + [self.vocab] + x
+        mask = [False] * (self.n + 1 + self.max_gap) + [True] * self.n
+        return toks, mask
+
+
+@dataclass
+class CopyFixed:
+    """The original copy (before the gap): n random symbols in [0, vocab), SEP = vocab, then the same n
+    symbols. Length 2n+1; answers: the last n, each exactly n + 1 positions after its source (65 by default:
+    one hop for an exact pattern with that offset, which is why ``copy`` varies the distance)."""
     n: int = 64
     vocab: int = 32
 
@@ -82,11 +117,16 @@ class Recall:
 
     keys = choose(n_keys, n_pairs); values[i] = n_keys + below(n_values) for each pair in order;
     sequence k_0 v_0 ... k_{P-1} v_{P-1} SEP, then for each of qi = choose(n_pairs, n_queries): k_qi v_qi.
-    Answers: the values after SEP."""
-    n_pairs: int = 32
+    Answers: the values after SEP.
+
+    Defaults: Zoology's MQAR (Arora et al. 2023, arXiv 2312.04927, Figure 2 and its configs): a vocabulary of
+    8,192 split into keys and values, 16 key-value pairs, every pair queried once. (Zoology spreads the queries
+    over a longer sequence at power-law gaps and draws distinct values; here they follow SEP back to back and
+    values may repeat.)"""
+    n_pairs: int = 16
     n_queries: int = 16
-    n_keys: int = 64
-    n_values: int = 64
+    n_keys: int = 4096
+    n_values: int = 4096
 
     @property
     def vocab_size(self) -> int:
@@ -142,7 +182,52 @@ class MultiHop:
         return toks, mask
 
 
-TASKS = {"copy": Copy, "recall": Recall, "multihop": MultiHop}
+@dataclass
+class MultiHopHidden:
+    """Multi-hop with hidden hops (variable binding). Variables [0, n_vars), values [n_vars, n_vars +
+    n_values), SEP = n_vars + n_values.
+
+    vars = choose(n_vars, n_chains * max_depth); vals = choose(n_values, n_chains); d = min_depth +
+    below(max_depth - min_depth + 1). Chain c has the variables u_1 .. u_L = vars[c*L .. (c+1)*L) (L =
+    max_depth) and the assignments "u_1 (n_vars + vals[c])", then "u_k u_{k-1}" for k = 2..L (each written
+    "assigned source": u_k takes u_{k-1}'s value). order = [0]*L ++ [1]*L ++ .. ++ [C-1]*L, shuffled; the i-th
+    entry names the chain whose next assignment comes next, so every chain is in causal order and the chains
+    interleave. Then SEP, u_d of chain 0, and its value (n_vars + vals[0]): the only answer, d lookups away.
+    Length 2 * n_chains * max_depth + 3."""
+    n_vars: int = 64
+    n_values: int = 16
+    n_chains: int = 4
+    min_depth: int = 4
+    max_depth: int = 8
+
+    @property
+    def vocab_size(self) -> int:
+        return self.n_vars + self.n_values + 1
+
+    @property
+    def length(self) -> int:
+        return 2 * self.n_chains * self.max_depth + 3
+
+    def sample(self, rng: SplitMix64):
+        L = self.max_depth
+        var = rng.choose(self.n_vars, self.n_chains * L)
+        vals = [self.n_vars + v for v in rng.choose(self.n_values, self.n_chains)]
+        d = self.min_depth + rng.below(self.max_depth - self.min_depth + 1)
+        order = [c for c in range(self.n_chains) for _ in range(L)]
+        rng.shuffle(order)
+        nxt = [0] * self.n_chains
+        toks = []
+        for c in order:
+            k = nxt[c]
+            nxt[c] += 1
+            toks += [var[c * L + k], vals[c] if k == 0 else var[c * L + k - 1]]
+        toks += [self.n_vars + self.n_values, var[d - 1], vals[0]]
+        mask = [False] * (len(toks) - 1) + [True]
+        return toks, mask
+
+
+TASKS = {"copy": Copy, "copy-fixed": CopyFixed, "recall": Recall, "multihop": MultiHop,
+         "multihop-hidden": MultiHopHidden}
 
 
 class TaskStream:

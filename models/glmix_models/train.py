@@ -33,7 +33,7 @@ DEFAULT_CORPUS = os.path.join(os.path.dirname(__file__), "..", "data", "shakespe
 @dataclass
 class TrainConfig:
     name: str = "shakespeare-pow2"
-    data: str = "shakespeare"  # shakespeare | shakespeare-full | copy | recall | multihop
+    data: str = "shakespeare"  # shakespeare | shakespeare-full | a tasks.TASKS name
     task_args: dict = field(default_factory=dict)
     # model
     dim: int = 128
@@ -85,7 +85,7 @@ CONFIGS = {
                                     eval_batches=4, log_every=5, warmup=5),
     # synthetic tasks (BRIEF section 6 settings: 2 layers, width 128, 4 heads, GELU)
     "copy": TrainConfig(name="copy", data="copy", task_args={"n": 64, "vocab": 32}, dim=128, hidden_dim=256,
-                        n_layers=2, n_heads=4, head_dim=32, context=128, mlp="gelu", steps=2000, warmup=100,
+                        n_layers=2, n_heads=4, head_dim=32, context=160, mlp="gelu", steps=2000, warmup=100,
                         eval_every=500),
     "recall": TrainConfig(name="recall", data="recall", task_args={"n_pairs": 32, "n_queries": 16}, dim=128,
                           hidden_dim=256, n_layers=2, n_heads=4, head_dim=32, context=96, mlp="gelu",

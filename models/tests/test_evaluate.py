@@ -9,7 +9,7 @@ import torch
 
 from glmix_models import evaluate, golden
 from glmix_models.model import LayerSpec, ModelArgs, Transformer
-from glmix_models.tasks import Copy, SplitMix64
+from glmix_models.tasks import TASKS, Copy, SplitMix64
 from glmix_models.train import CONFIGS, ShakespeareData
 from glmix_models.train import evaluate as evaluate_train
 
@@ -21,7 +21,7 @@ def test_task_fixture_is_what_tasks_py_draws():
     with open(os.path.join(GOLDEN, "tasks.json")) as f:
         committed = json.load(f)
     assert committed == golden.task_fixture()
-    assert {c["task"] for c in committed["cases"]} == {"copy", "recall", "multihop"}
+    assert {c["task"] for c in committed["cases"]} == set(TASKS)
 
 
 def test_agreement_fixture_is_what_evaluate_py_predicts():
@@ -67,12 +67,12 @@ def step_count(m, task, n, seed):
 def test_cli_task_accuracy_equals_a_step_by_step_count(tmp_path, capsys):
     path, m = tiny_task_checkpoint(tmp_path)
     evaluate.main(["--task", "copy", "--checkpoint", path, "--samples", "12", "--seed", "3", "--n", "8",
-                   "--vocab", "8", "--json"])
+                   "--vocab", "7", "--max_gap", "4", "--json"])
     r = json.loads(capsys.readouterr().out)
-    correct, answers = step_count(m, Copy(n=8, vocab=8), 12, 3)
+    correct, answers = step_count(m, Copy(n=8, vocab=7, max_gap=4), 12, 3)
     assert (r["correct"], r["answers"]) == (correct, answers) == (r["correct"], 12 * 8)
     assert 0 < correct < answers  # a count that is neither trivially 0 nor trivially all
-    assert r["params"] == {"n": 8, "vocab": 8} and r["accuracy"] == correct / answers
+    assert r["params"] == {"n": 8, "vocab": 7, "max_gap": 4} and r["accuracy"] == correct / answers
 
 
 def test_task_too_big_for_the_model_is_an_error(tmp_path):
@@ -80,7 +80,7 @@ def test_task_too_big_for_the_model_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="vocabulary has 9"):
         evaluate.main(["--task", "copy", "--checkpoint", path, "--n", "8"])  # vocab 32 + SEP > 9
     with pytest.raises(SystemExit, match="context is 24"):
-        evaluate.main(["--task", "copy", "--checkpoint", path, "--n", "20", "--vocab", "8"])
+        evaluate.main(["--task", "copy", "--checkpoint", path, "--n", "20", "--vocab", "7"])
 
 
 def test_text_loss_is_train_py_heldout_evaluation(tmp_path):

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from glmix_models.mixers import StepCache, apply_rope, mix_parallel, mix_step
+from glmix_models import mixers
+from glmix_models.mixers import StepCache, apply_rope, mix_gather, mix_matrix, mix_parallel, mix_step
 from glmix_models.patterns import Pattern
 
 PATTERNS = [Pattern("dense"), Pattern("window", 4), Pattern("order", 1), Pattern("order", 3), Pattern("pow2"),
@@ -179,3 +180,69 @@ def test_state_space_rejects_undefined_patterns():
     for p in (Pattern("sq1_lattice"), Pattern("pow2"), Pattern("order", 2), Pattern("dense")):
         with pytest.raises(ValueError, match="state_space"):
             mix_parallel("state_space", p, q, k, v, decay=decay, level_weights=lam)
+
+
+# ---- the fast training forms == the matrix form (f32, 1e-5 relative) -------------------------------------------
+SPARSE = [p for p in PATTERNS if p.kind != "dense"]
+FAST = [(p, f) for p in SPARSE for f in ("attention", "recurrent", "chained")] + [
+    (Pattern("order", 1), "state_space"), (Pattern("pow2_lattice"), "state_space"),
+    (Pattern("pow2_lattice", 3), "state_space")]
+FAST_LENGTHS = [1, 2, 3, 17, 64, 65, 300]
+
+
+def fast_form(form, pattern, chunk, *args):
+    q, k, v, gamma, decay, lam = args
+    if form == "state_space" and pattern.kind == "pow2_lattice":
+        return mixers._loglinear_chunked(pattern, q, k, v, decay, lam, chunk=chunk)
+    if form == "state_space":
+        return mixers._state_space_chunked(q, k, v, decay, chunk=chunk)
+    return mix_gather(form, pattern, q, k, v, gamma, chunk=chunk)
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).abs().max() / b.double().abs().max().clamp(min=1e-30)).item()
+
+
+def check_fast(pattern, form, n, chunk, B=2):
+    """The fast form in f32 within 1e-5 (relative to the largest output) of the matrix form on the same
+    inputs, the reference computed in f64 (at n = 1,536 the f32 matrix form itself is ~1e-5 off: its decays
+    are differences of long cumulative sums); and in f64 equal to it to rounding."""
+    args = inputs(n, torch.float32, seed=100 + n, B=B)
+    want = mix_matrix(form, pattern, *[x.double() for x in args])
+    got = fast_form(form, pattern, chunk, *args)
+    assert got.dtype == torch.float32 and got.shape == want.shape and not torch.isnan(got).any()
+    assert rel_err(got, want) < 1e-5, rel_err(got, want)
+    exact = fast_form(form, pattern, chunk, *[x.double() for x in args])
+    assert rel_err(exact, want) < 1e-11, rel_err(exact, want)
+
+
+FAST_CASES = [(p, f, n, c) for p, f in FAST for n in FAST_LENGTHS for c in (16, 64)]
+
+
+@pytest.mark.parametrize("pattern,form,n,chunk", FAST_CASES, ids=[f"{p}-{f}-{n}-c{c}" for p, f, n, c in FAST_CASES])
+def test_fast_form_equals_matrix_form(pattern, form, n, chunk):
+    check_fast(pattern, form, n, chunk)
+
+
+@pytest.mark.parametrize("pattern,form", [(Pattern("pow2_lattice"), "chained"), (Pattern("sq1"), "recurrent"),
+                                          (Pattern("window", 4), "attention"), (Pattern("order", 1), "state_space"),
+                                          (Pattern("pow2_lattice"), "state_space")])
+def test_fast_form_equals_matrix_form_long(pattern, form):
+    check_fast(pattern, form, 1536, 64, B=1)
+
+
+def test_training_uses_the_fast_forms(monkeypatch):
+    """mix_parallel (what the model trains with) goes through the fast forms: the state-space ones always,
+    the gathered one for sparse patterns from GATHER_FROM positions on."""
+    calls = []
+    for name in ("mix_gather", "_state_space_chunked", "_loglinear_chunked", "mix_matrix"):
+        f = getattr(mixers, name)
+        monkeypatch.setattr(mixers, name, lambda *a, _f=f, _n=name, **kw: (calls.append(_n), _f(*a, **kw))[1])
+    args = inputs(9, torch.float32, seed=1, B=1, H=1, Hkv=1)
+    mix_parallel("recurrent", Pattern("pow2_lattice"), *args)
+    mix_parallel("state_space", Pattern("order", 1), *args)
+    mix_parallel("state_space", Pattern("pow2_lattice"), *args)
+    mix_parallel("chained", Pattern("dense"), *args)
+    long = inputs(mixers.GATHER_FROM, torch.float32, seed=1, B=1, H=1, Hkv=1)
+    mix_parallel("chained", Pattern("sq1_lattice"), *long)
+    assert calls == ["mix_matrix", "_state_space_chunked", "_loglinear_chunked", "mix_matrix", "mix_gather"]

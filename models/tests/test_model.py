@@ -9,7 +9,7 @@ import torch
 from glmix_models import golden
 from glmix_models.export import export_model
 from glmix_models.model import LayerSpec, ModelArgs, Transformer, load_exported
-from glmix_models.tasks import Copy, MultiHop, Recall, SplitMix64, TaskStream
+from glmix_models.tasks import TASKS, Copy, CopyFixed, MultiHop, MultiHopHidden, Recall, SplitMix64, TaskStream
 
 HERE = os.path.dirname(__file__)
 GOLDEN = os.path.join(HERE, "..", "golden")
@@ -79,7 +79,7 @@ def test_spec_tensor_names():
                                           ("pow2_lattice", "state_space")])
 def test_training_reduces_loss(pattern, form):
     torch.manual_seed(0)
-    task = Copy(n=8, vocab=8)
+    task = CopyFixed(n=8, vocab=8)
     ls = LayerSpec(pattern, 0, form, 2, 2, 16)
     m = Transformer(ModelArgs(vocab_size=task.vocab_size, dim=32, hidden_dim=64, n_layers=2, max_context=16,
                               layers=[ls, ls]))
@@ -105,12 +105,22 @@ def test_splitmix64_reference_values():
 
 def test_task_layouts():
     rng = SplitMix64(42)
-    for task in (Copy(), Recall(), MultiHop()):
-        toks, mask = task.sample(rng)
-        assert len(toks) == len(mask) == task.length
-        assert max(toks) < task.vocab_size
-    c, m = Copy(n=5, vocab=4).sample(SplitMix64(1))
+    for cls in TASKS.values():
+        task = cls()
+        for _ in range(5):
+            toks, mask = task.sample(rng)
+            assert len(toks) == len(mask) == task.length
+            assert max(toks) < task.vocab_size and not mask[0]
+    c, m = CopyFixed(n=5, vocab=4).sample(SplitMix64(1))
     assert c[:5] == c[6:] and c[5] == 4 and m == [False] * 6 + [True] * 5
+    distances = set()
+    for _ in range(200):  # blanks (5), x, blanks, SEP (4), x: the distance n + 1 + g takes every value
+        c, m = Copy(n=5, vocab=4, max_gap=3).sample(rng)
+        start, sep = min(i for i, t in enumerate(c) if t < 4), c.index(4)
+        assert c[start:start + 5] == c[sep + 1:] and set(c[:start] + c[start + 5:sep]) <= {5}
+        assert m == [False] * 9 + [True] * 5
+        distances.add(sep + 1 - start)
+    assert distances == {6, 7, 8, 9}
     toks, mask = MultiHop(n_symbols=16, n_chains=2, hops=3).sample(SplitMix64(3))
     pairs = dict(zip(toks[0:12:2], toks[1:12:2]))
     walk = [toks[13]]
@@ -120,6 +130,19 @@ def test_task_layouts():
     toks, mask = Recall(n_pairs=4, n_queries=2, n_keys=8, n_values=8).sample(SplitMix64(5))
     kv = dict(zip(toks[0:8:2], toks[1:8:2]))
     assert toks[8] == 16 and kv[toks[9]] == toks[10] and kv[toks[11]] == toks[12]
+    task, depths = MultiHopHidden(n_vars=12, n_values=3, n_chains=3, min_depth=2, max_depth=4), set()
+    for _ in range(100):
+        toks, mask = task.sample(rng)
+        value, source = {}, {}
+        for dst, src in zip(toks[:-3:2], toks[1:-3:2]):  # causal order: every source is known when read
+            value[dst] = src if src >= 12 else value[src]
+            source[dst] = src
+        var, depth = toks[-2], 1
+        while source[var] < 12:
+            var, depth = source[var], depth + 1
+        assert toks[-3] == 15 and value[toks[-2]] == toks[-1] and mask == [False] * (len(toks) - 1) + [True]
+        depths.add(depth)
+    assert depths == {2, 3, 4}
 
 
 CASES = golden.golden_cases()

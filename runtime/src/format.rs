@@ -192,7 +192,7 @@ pub enum Form {
 }
 
 macro_rules! code_enum {
-    ($ty:ty { $($code:literal => $variant:ident),* $(,)? }) => {
+    ($ty:ty { $($code:literal => $variant:ident $name:literal),* $(,)? }) => {
         impl $ty {
             /// Decodes the one-byte code from the file.
             pub const fn from_code(code: u8) -> Option<Self> {
@@ -201,27 +201,33 @@ macro_rules! code_enum {
                     _ => None,
                 }
             }
+
+            /// Lowercase name as in the JSON config (`docs/model-spec.md`, section 3).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(<$ty>::$variant => $name,)*
+                }
+            }
+
+            /// The value named `name` in the JSON config.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($name => Some(<$ty>::$variant),)*
+                    _ => None,
+                }
+            }
+
+            /// Every value, in code order (for messages that list the choices).
+            pub const ALL: &'static [$ty] = &[$(<$ty>::$variant),*];
         }
     };
 }
-code_enum!(NormKind { 0 => RmsNorm });
-code_enum!(Positional { 0 => None, 1 => RopeInterleaved, 2 => RopeHalf });
-code_enum!(MlpKind { 0 => SwiGlu, 1 => Gelu });
-code_enum!(Classifier { 0 => Tied, 1 => Separate });
-code_enum!(TokenizerKind { 0 => None, 1 => Bytes, 2 => Bpe });
-code_enum!(Form { 0 => Attention, 1 => Recurrent, 2 => Chained, 3 => StateSpace });
-
-impl Form {
-    /// Lowercase name as in the JSON config (`"recurrent"`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Form::Attention => "attention",
-            Form::Recurrent => "recurrent",
-            Form::Chained => "chained",
-            Form::StateSpace => "state_space",
-        }
-    }
-}
+code_enum!(NormKind { 0 => RmsNorm "rmsnorm" });
+code_enum!(Positional { 0 => None "none", 1 => RopeInterleaved "rope_interleaved", 2 => RopeHalf "rope_half" });
+code_enum!(MlpKind { 0 => SwiGlu "swiglu", 1 => Gelu "gelu" });
+code_enum!(Classifier { 0 => Tied "tied", 1 => Separate "separate" });
+code_enum!(TokenizerKind { 0 => None "none", 1 => Bytes "bytes", 2 => Bpe "llama2c" });
+code_enum!(Form { 0 => Attention "attention", 1 => Recurrent "recurrent", 2 => Chained "chained", 3 => StateSpace "state_space" });
 
 /// The file header: everything the runtime needs that is not per layer or per tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -5,13 +5,15 @@
 //! implies and an allowed dtype; tensor data lies in the file in canonical order (see
 //! [`crate::format`]), aligned, with the checksum verified. Accessors therefore cannot fail.
 
+use crate::arch::{self, DEFINED_RULE, GLOBAL_ROLES, LAYER_ROLES};
+pub use crate::arch::{Config, MixerConfig, Role};
 use crate::format::{
-    self, Classifier, FileHeader, Form, LayerDesc, MlpKind, NormKind, Positional, TensorEntry, TokenizerKind,
-    ENTRY_LEN, HEADER_LEN, LAYER_LEN, MAX_DIM, MAX_LAYERS, MAX_TENSORS,
+    self, Classifier, FileHeader, Form, LayerDesc, TensorEntry, TokenizerKind, ENTRY_LEN, HEADER_LEN,
+    LAYER_LEN, MAX_DIM, MAX_LAYERS, MAX_TENSORS,
 };
 use crate::pattern::Pattern;
 use crate::tensor::{DType, Tensor};
-use crate::tokenizer::{BpeVocab, Tokenizer};
+use crate::tokenizer::{BpeVocab, Tokenizer, TokenizerError};
 
 /// Why a model file was rejected. Numbers say where; `tensor` fields index the tensor table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,11 +70,13 @@ pub enum LoadError {
         /// Count in the header.
         n_tensors: u32,
     },
-    /// A model dimension is zero or above [`MAX_DIM`].
+    /// A model dimension is zero or above [`MAX_DIM`], or a float field is
+    /// not finite and positive.
     BadDimension {
         /// Which field.
         field: Field,
-        /// Its value.
+        /// Its value: the integer, or the bits of the `f32` for [`Field::NormEps`] and
+        /// [`Field::RopeTheta`] ([`Field::is_float`]; `Display` prints the float).
         value: u32,
     },
     /// Unknown norm kind code.
@@ -191,7 +195,10 @@ pub enum LoadError {
         found: u32,
     },
     /// The tokenizer tables are inconsistent.
-    BadTokenizer,
+    BadTokenizer {
+        /// What the tokenizer's validation found.
+        cause: TokenizerError,
+    },
 }
 
 /// Header fields named in [`LoadError::BadDimension`].
@@ -212,176 +219,23 @@ pub enum Field {
     RopeTheta,
 }
 
-/// The role of a tensor in the architecture (names in `docs/model-spec.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[repr(u8)]
-pub enum Role {
-    /// `layers.{l}.mixer_norm.weight`
-    MixerNorm = 0,
-    /// `layers.{l}.mixer.wq.weight`
-    Wq,
-    /// `layers.{l}.mixer.wk.weight`
-    Wk,
-    /// `layers.{l}.mixer.wv.weight`
-    Wv,
-    /// `layers.{l}.mixer.wo.weight`
-    Wo,
-    /// `layers.{l}.mixer.gamma`
-    Gamma,
-    /// `layers.{l}.mixer.wd.weight`
-    Wd,
-    /// `layers.{l}.mixer.wl.weight`
-    Wl,
-    /// `layers.{l}.mlp_norm.weight`
-    MlpNorm,
-    /// `layers.{l}.mlp.w1.weight`
-    W1,
-    /// `layers.{l}.mlp.w2.weight`
-    W2,
-    /// `layers.{l}.mlp.w3.weight`
-    W3,
-    /// `tok_embeddings.weight`
-    TokEmbeddings,
-    /// `norm.weight`
-    Norm,
-    /// `output.weight`
-    Output,
-    /// `tokenizer.scores`
-    TokScores,
-    /// `tokenizer.offsets`
-    TokOffsets,
-    /// `tokenizer.sorted`
-    TokSorted,
-    /// `tokenizer.pieces`
-    TokPieces,
-}
-
-const LAYER_ROLES: usize = 12;
-const GLOBAL_ROLES: usize = 7;
-
-impl Role {
-    /// Suffixes after `layers.{l}.`, indexed by role number.
-    const LAYER_SUFFIX: [(&'static str, Role); LAYER_ROLES] = [
-        ("mixer_norm.weight", Role::MixerNorm),
-        ("mixer.wq.weight", Role::Wq),
-        ("mixer.wk.weight", Role::Wk),
-        ("mixer.wv.weight", Role::Wv),
-        ("mixer.wo.weight", Role::Wo),
-        ("mixer.gamma", Role::Gamma),
-        ("mixer.wd.weight", Role::Wd),
-        ("mixer.wl.weight", Role::Wl),
-        ("mlp_norm.weight", Role::MlpNorm),
-        ("mlp.w1.weight", Role::W1),
-        ("mlp.w2.weight", Role::W2),
-        ("mlp.w3.weight", Role::W3),
-    ];
-    const GLOBAL_NAMES: [(&'static str, Role); GLOBAL_ROLES] = [
-        ("tok_embeddings.weight", Role::TokEmbeddings),
-        ("norm.weight", Role::Norm),
-        ("output.weight", Role::Output),
-        ("tokenizer.scores", Role::TokScores),
-        ("tokenizer.offsets", Role::TokOffsets),
-        ("tokenizer.sorted", Role::TokSorted),
-        ("tokenizer.pieces", Role::TokPieces),
-    ];
-
-    /// The tensor name of this role (for per-layer roles, the part after `layers.{l}.`).
-    pub fn name(self) -> &'static str {
-        let all = Self::LAYER_SUFFIX.iter().chain(Self::GLOBAL_NAMES.iter());
-        all.into_iter().find(|(_, r)| *r == self).map_or("", |(n, _)| n)
+impl Field {
+    /// The field's name in the file header.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::Dim => "dim",
+            Field::HiddenDim => "hidden_dim",
+            Field::VocabSize => "vocab_size",
+            Field::MaxContext => "max_context",
+            Field::NormEps => "norm_eps",
+            Field::RopeTheta => "rope_theta",
+        }
     }
 
-    fn layer_slot(self) -> usize {
-        self as usize
+    /// True for the `f32` fields (their [`LoadError::BadDimension`] value holds the float's bits).
+    pub const fn is_float(self) -> bool {
+        matches!(self, Field::NormEps | Field::RopeTheta)
     }
-    fn global_slot(self) -> usize {
-        (self as usize).saturating_sub(LAYER_ROLES)
-    }
-}
-
-/// Model-wide configuration, decoded from the header.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Config {
-    /// Model width.
-    pub dim: usize,
-    /// MLP hidden width.
-    pub hidden_dim: usize,
-    /// Vocabulary size.
-    pub vocab_size: usize,
-    /// Number of layers.
-    pub n_layers: usize,
-    /// Context the model was trained at.
-    pub max_context: usize,
-    /// Norm kind.
-    pub norm: NormKind,
-    /// Norm epsilon.
-    pub norm_eps: f32,
-    /// Positional encoding.
-    pub positional: Positional,
-    /// RoPE base.
-    pub rope_theta: f32,
-    /// MLP kind.
-    pub mlp: MlpKind,
-    /// Tied or separate classifier.
-    pub classifier: Classifier,
-    /// Tokenizer kind.
-    pub tokenizer: TokenizerKind,
-    /// BOS token id (BPE).
-    pub bos: u32,
-    /// EOS token id (BPE).
-    pub eos: u32,
-    /// Longest tokenizer piece (BPE).
-    pub max_token_len: u32,
-}
-
-/// One layer's token mixer configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MixerConfig {
-    /// Which past positions each step reads.
-    pub pattern: Pattern,
-    /// How the coefficients are computed.
-    pub form: Form,
-    /// Query heads.
-    pub n_heads: usize,
-    /// Key/value heads.
-    pub n_kv_heads: usize,
-    /// Width of one head.
-    pub head_dim: usize,
-}
-
-impl MixerConfig {
-    /// Width of all query heads together.
-    pub fn q_dim(&self) -> usize {
-        self.n_heads * self.head_dim
-    }
-    /// Width of all key/value heads together.
-    pub fn kv_dim(&self) -> usize {
-        self.n_kv_heads * self.head_dim
-    }
-    /// True for the log-linear state space (one matrix per lattice level; [`crate::loglinear`]).
-    pub const fn is_loglinear(&self) -> bool {
-        crate::loglinear::is_loglinear(self.pattern, self.form)
-    }
-}
-
-/// Rows of `wl` (`n_heads * L`, [`crate::loglinear::level_weights`]) for a file's `max_context`.
-fn level_weight_rows(m: &MixerConfig, max_context: usize) -> u32 {
-    let levels = crate::loglinear::level_weights(m.pattern, max_context.min(u32::MAX as usize) as u32);
-    (m.n_heads.saturating_mul(levels)).min(u32::MAX as usize) as u32
-}
-
-const NO_TENSOR: u16 = u16::MAX;
-
-/// Which dtypes a tensor role accepts.
-type DTypeRule = fn(DType) -> bool;
-
-fn is_f32(d: DType) -> bool {
-    d == DType::F32
-}
-
-fn is_weight(d: DType) -> bool {
-    d.is_weight()
 }
 
 /// A parsed model: the file's bytes, its decoded configuration and the index of every tensor.
@@ -389,41 +243,20 @@ fn is_weight(d: DType) -> bool {
 pub struct Model<'a> {
     bytes: &'a [u8],
     config: Config,
-    mixers: [MixerConfig; MAX_LAYERS],
+    /// One per layer (`config.n_layers` entries).
+    mixers: heapless::Vec<MixerConfig, MAX_LAYERS>,
     /// Tensor-table index per layer and role (`NO_TENSOR` where the architecture has none).
-    layer_tensors: [[u16; LAYER_ROLES]; MAX_LAYERS],
+    layer_tensors: heapless::Vec<[u16; LAYER_ROLES], MAX_LAYERS>,
     global_tensors: [u16; GLOBAL_ROLES],
     /// Entries in the tensor table (from the validated header; read on every tensor lookup).
     n_tensors: usize,
 }
 
+const NO_TENSOR: u16 = u16::MAX;
+
 fn read_array<const N: usize>(bytes: &[u8], offset: usize) -> Result<&[u8; N], LoadError> {
     let end = offset.checked_add(N).ok_or(LoadError::Truncated { offset, needed: N })?;
     bytes.get(offset..end).and_then(|s| s.try_into().ok()).ok_or(LoadError::Truncated { offset, needed: N })
-}
-
-fn check_dim(field: Field, value: u32) -> Result<usize, LoadError> {
-    if value == 0 || value > MAX_DIM {
-        return Err(LoadError::BadDimension { field, value });
-    }
-    Ok(value as usize)
-}
-
-/// Parses `layers.{l}.<suffix>` or a global name into (layer, role).
-fn classify(name: &str, n_layers: usize) -> Option<(Option<usize>, Role)> {
-    if let Some(rest) = name.strip_prefix("layers.") {
-        let (num, suffix) = rest.split_once('.')?;
-        if num.is_empty() || (num.len() > 1 && num.starts_with('0')) {
-            return None;
-        }
-        let layer: usize = num.parse().ok()?;
-        if layer >= n_layers {
-            return None;
-        }
-        let role = Role::LAYER_SUFFIX.iter().find(|(s, _)| *s == suffix)?.1;
-        return Some((Some(layer), role));
-    }
-    Role::GLOBAL_NAMES.iter().find(|(n, _)| *n == name).map(|&(_, r)| (None, r))
 }
 
 impl<'a> Model<'a> {
@@ -458,28 +291,26 @@ impl<'a> Model<'a> {
             return Err(LoadError::ChecksumMismatch { stored: header.checksum, computed });
         }
 
-        let config = Self::decode_config(&header)?;
+        let config = Config::from_header(&header)?;
         let n_layers = config.n_layers;
         if header.n_tensors as usize > MAX_TENSORS {
             return Err(LoadError::TooManyTensors { n_tensors: header.n_tensors });
         }
 
-        let mut mixers = [MixerConfig {
-            pattern: Pattern::Dense,
-            form: Form::Attention,
-            n_heads: 0,
-            n_kv_heads: 0,
-            head_dim: 0,
-        }; MAX_LAYERS];
-        for (l, slot) in mixers.iter_mut().enumerate().take(n_layers) {
+        let mut mixers = heapless::Vec::new();
+        let mut layer_tensors = heapless::Vec::new();
+        for l in 0..n_layers {
             let offset = HEADER_LEN + l * LAYER_LEN;
             let desc = LayerDesc::read(read_array::<LAYER_LEN>(bytes, offset)?)
                 .ok_or(LoadError::ReservedNotZero { offset })?;
-            *slot = Self::decode_mixer(l as u16, &desc, &config)?;
+            let mixer = MixerConfig::from_desc(l as u16, &desc, config.positional)?;
+            // `n_layers <= MAX_LAYERS` (checked by `from_header`), so neither push can fail.
+            let full = LoadError::BadLayerCount { n_layers: header.n_layers };
+            mixers.push(mixer).map_err(|_| full)?;
+            layer_tensors.push([NO_TENSOR; LAYER_ROLES]).map_err(|_| full)?;
         }
 
         let table = HEADER_LEN + n_layers * LAYER_LEN;
-        let mut layer_tensors = [[NO_TENSOR; LAYER_ROLES]; MAX_LAYERS];
         let mut global_tensors = [NO_TENSOR; GLOBAL_ROLES];
         let n_tensors = header.n_tensors as usize;
         let mut expected_offset =
@@ -519,10 +350,10 @@ impl<'a> Model<'a> {
             expected_offset = format::align_up(end as usize).unwrap_or(usize::MAX) as u64;
 
             let (layer, role) =
-                classify(entry.name(), n_layers).ok_or(LoadError::UnknownTensor { tensor: index })?;
+                Role::from_name(entry.name(), n_layers).ok_or(LoadError::UnknownTensor { tensor: index })?;
             let slot = match layer {
-                Some(l) => layer_tensors.get_mut(l).and_then(|r| r.get_mut(role.layer_slot())),
-                None => global_tensors.get_mut(role.global_slot()),
+                Some(l) => layer_tensors.get_mut(l).and_then(|r| r.get_mut(role.slot())),
+                None => global_tensors.get_mut(role.slot()),
             }
             .ok_or(LoadError::UnknownTensor { tensor: index })?;
             if *slot != NO_TENSOR {
@@ -540,157 +371,46 @@ impl<'a> Model<'a> {
         let model = Model { bytes, config, mixers, layer_tensors, global_tensors, n_tensors };
         model.check_tensors()?;
         if model.config.tokenizer == TokenizerKind::Bpe {
-            model.bpe_vocab().map_err(|_| LoadError::BadTokenizer)?;
+            model.bpe_vocab().map_err(|cause| LoadError::BadTokenizer { cause })?;
         }
         Ok(model)
     }
 
-    fn decode_config(h: &FileHeader) -> Result<Config, LoadError> {
-        if h.n_layers == 0 || h.n_layers as usize > MAX_LAYERS {
-            return Err(LoadError::BadLayerCount { n_layers: h.n_layers });
-        }
-        let positional =
-            Positional::from_code(h.positional).ok_or(LoadError::UnknownPositional { code: h.positional })?;
-        let eps_ok = h.norm_eps.is_finite() && h.norm_eps > 0.0;
-        if !eps_ok {
-            return Err(LoadError::BadDimension { field: Field::NormEps, value: h.norm_eps.to_bits() });
-        }
-        if positional != Positional::None && !(h.rope_theta.is_finite() && h.rope_theta > 0.0) {
-            return Err(LoadError::BadDimension { field: Field::RopeTheta, value: h.rope_theta.to_bits() });
-        }
-        Ok(Config {
-            dim: check_dim(Field::Dim, h.dim)?,
-            hidden_dim: check_dim(Field::HiddenDim, h.hidden_dim)?,
-            vocab_size: check_dim(Field::VocabSize, h.vocab_size)?,
-            n_layers: h.n_layers as usize,
-            max_context: check_dim(Field::MaxContext, h.max_context)?,
-            norm: NormKind::from_code(h.norm).ok_or(LoadError::UnknownNorm { code: h.norm })?,
-            norm_eps: h.norm_eps,
-            positional,
-            rope_theta: h.rope_theta,
-            mlp: MlpKind::from_code(h.mlp).ok_or(LoadError::UnknownMlp { code: h.mlp })?,
-            classifier: Classifier::from_code(h.classifier)
-                .ok_or(LoadError::UnknownClassifier { code: h.classifier })?,
-            tokenizer: TokenizerKind::from_code(h.tokenizer)
-                .ok_or(LoadError::UnknownTokenizer { code: h.tokenizer })?,
-            bos: h.bos,
-            eos: h.eos,
-            max_token_len: h.max_token_len,
-        })
-    }
-
-    fn decode_mixer(layer: u16, d: &LayerDesc, config: &Config) -> Result<MixerConfig, LoadError> {
-        let unknown = LoadError::UnknownPattern { layer, code: d.pattern, param: d.param };
-        let pattern = Pattern::from_code(d.pattern, d.param).ok_or(unknown)?;
-        if matches!(pattern, Pattern::Window(0) | Pattern::Order(0)) || d.param > MAX_DIM {
-            return Err(unknown);
-        }
-        let form = Form::from_code(d.form).ok_or(LoadError::UnknownForm { layer, code: d.form })?;
-        let (n_heads, n_kv_heads, head_dim) =
-            (d.n_heads as usize, d.n_kv_heads as usize, d.head_dim as usize);
-        let bad = LoadError::BadHeads { layer };
-        if n_heads == 0 || n_kv_heads == 0 || head_dim == 0 || n_heads % n_kv_heads != 0 {
-            return Err(bad);
-        }
-        if form != Form::Attention && n_kv_heads != n_heads {
-            return Err(bad);
-        }
-        if form == Form::StateSpace
-            && !(pattern == Pattern::Order(1) || crate::loglinear::is_loglinear(pattern, form))
-        {
-            return Err(LoadError::UndefinedMixer { layer, pattern: d.pattern, form: d.form });
-        }
-        if config.positional != Positional::None && head_dim % 2 != 0 {
-            return Err(bad);
-        }
-        Ok(MixerConfig { pattern, form, n_heads, n_kv_heads, head_dim })
-    }
-
-    /// Checks presence, shape and dtype of every tensor the architecture needs, and the absence of
-    /// those it does not use.
+    /// Checks presence, shape and dtype of every tensor the architecture needs ([`arch::tensors`]),
+    /// and the absence of those it does not use.
     fn check_tensors(&self) -> Result<(), LoadError> {
-        let c = &self.config;
-        let layers = self.mixers.iter().zip(&self.layer_tensors).take(c.n_layers);
-        for (l, (&m, slots)) in layers.enumerate() {
-            let (d, h, q, kv) = (c.dim as u32, c.hidden_dim as u32, m.q_dim() as u32, m.kv_dim() as u32);
-            let needs: [(Role, bool, [u32; 2], DTypeRule); LAYER_ROLES] = [
-                (Role::MixerNorm, true, [1, d], is_f32),
-                (Role::Wq, true, [q, d], is_weight),
-                (Role::Wk, true, [kv, d], is_weight),
-                (Role::Wv, true, [kv, d], is_weight),
-                (Role::Wo, true, [d, q], is_weight),
-                (Role::Gamma, m.form == Form::Chained, [1, m.n_heads as u32], is_f32),
-                (Role::Wd, m.form == Form::StateSpace, [q, d], is_weight),
-                (Role::Wl, m.is_loglinear(), [level_weight_rows(&m, c.max_context), d], is_weight),
-                (Role::MlpNorm, true, [1, d], is_f32),
-                (Role::W1, true, [h, d], is_weight),
-                (Role::W2, true, [d, h], is_weight),
-                (Role::W3, c.mlp == MlpKind::SwiGlu, [h, d], is_weight),
-            ];
-            for (role, wanted, shape, dtype_ok) in needs {
-                let idx = slots.get(role.layer_slot()).copied().unwrap_or(NO_TENSOR);
-                self.check_one(idx, Some(l as u16), role, wanted, shape, &dtype_ok)?;
+        for spec in arch::tensors(&self.config, &self.mixers) {
+            let idx = self.index(spec.layer, spec.role);
+            let layer = spec.layer.map(|l| l as u16);
+            let entry = match (idx, spec.required) {
+                (None, false) => continue,
+                (None, true) => return Err(LoadError::MissingTensor { layer, role: spec.role }),
+                (Some(tensor), false) => return Err(LoadError::UnknownTensor { tensor }),
+                (Some(tensor), true) => {
+                    (tensor, self.entry(tensor).ok_or(LoadError::UnknownTensor { tensor })?)
+                }
+            };
+            let (tensor, e) = entry;
+            let (rows, cols) = e.rows_cols();
+            if !spec.fits(rows, cols) {
+                let expected = [spec.rows, spec.cols.unwrap_or(cols)];
+                return Err(LoadError::WrongShape { tensor, expected, found: [rows, cols] });
             }
-        }
-        let (v, d) = (c.vocab_size as u32, c.dim as u32);
-        let bpe = c.tokenizer == TokenizerKind::Bpe;
-        self.check_one(self.global(Role::TokEmbeddings), None, Role::TokEmbeddings, true, [v, d], &|t| {
-            t.is_weight()
-        })?;
-        self.check_one(self.global(Role::Norm), None, Role::Norm, true, [1, d], &|t| t == DType::F32)?;
-        let separate = c.classifier == Classifier::Separate;
-        self.check_one(self.global(Role::Output), None, Role::Output, separate, [v, d], &|t| t.is_weight())?;
-        // Tokenizer tables: shapes are checked here, content by the tokenizer.
-        let n = v;
-        self.check_one(self.global(Role::TokScores), None, Role::TokScores, bpe, [1, n], &|t| {
-            t == DType::F32
-        })?;
-        self.check_one(self.global(Role::TokOffsets), None, Role::TokOffsets, bpe, [1, n + 1], &|t| {
-            t == DType::U32
-        })?;
-        self.check_one(self.global(Role::TokSorted), None, Role::TokSorted, bpe, [1, n], &|t| {
-            t == DType::U32
-        })?;
-        let pieces = self.global(Role::TokPieces);
-        if bpe {
-            let cols = self.entry(pieces).map_or(0, |e| e.rows_cols().1);
-            self.check_one(pieces, None, Role::TokPieces, true, [1, cols], &|t| t == DType::U8)?;
-        } else {
-            self.check_one(pieces, None, Role::TokPieces, false, [0, 0], &|_| true)?;
+            let dtype = e.dtype().ok_or(LoadError::UnknownDType { tensor, code: e.dtype })?;
+            if !spec.role.storage().allows(dtype) {
+                return Err(LoadError::WrongDType { tensor, dtype });
+            }
         }
         Ok(())
     }
 
-    fn check_one(
-        &self,
-        idx: u16,
-        layer: Option<u16>,
-        role: Role,
-        wanted: bool,
-        shape: [u32; 2],
-        dtype_ok: &dyn Fn(DType) -> bool,
-    ) -> Result<(), LoadError> {
-        match (idx != NO_TENSOR, wanted) {
-            (false, false) => Ok(()),
-            (false, true) => Err(LoadError::MissingTensor { layer, role }),
-            (true, false) => Err(LoadError::UnknownTensor { tensor: idx }),
-            (true, true) => {
-                let e = self.entry(idx).ok_or(LoadError::UnknownTensor { tensor: idx })?;
-                let (rows, cols) = e.rows_cols();
-                if [rows, cols] != shape {
-                    return Err(LoadError::WrongShape { tensor: idx, expected: shape, found: [rows, cols] });
-                }
-                let dtype = e.dtype().ok_or(LoadError::UnknownDType { tensor: idx, code: e.dtype })?;
-                if !dtype_ok(dtype) {
-                    return Err(LoadError::WrongDType { tensor: idx, dtype });
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn global(&self, role: Role) -> u16 {
-        self.global_tensors.get(role.global_slot()).copied().unwrap_or(NO_TENSOR)
+    /// Table index of layer `layer`'s (or the model's, for `None`) tensor of `role`.
+    fn index(&self, layer: Option<usize>, role: Role) -> Option<u16> {
+        let slot = match layer {
+            Some(l) => self.layer_tensors.get(l).and_then(|r| r.get(role.slot())),
+            None => self.global_tensors.get(role.slot()),
+        };
+        slot.copied().filter(|&i| i != NO_TENSOR)
     }
 
     /// The tensor-table entry at `index` (`None` past the end).
@@ -708,14 +428,12 @@ impl<'a> Model<'a> {
         self.n_tensors
     }
 
-    /// The tensor at table `index`, viewed in place (an empty tensor if `index` is out of range).
-    pub fn tensor(&self, index: u16) -> Tensor<'a> {
-        let view = self.entry(index).and_then(|e| {
-            let (rows, cols) = e.rows_cols();
-            let data = self.bytes.get(e.offset as usize..(e.offset as usize).checked_add(e.len as usize)?)?;
-            Tensor::new(e.dtype()?, rows as usize, cols as usize, data)
-        });
-        view.unwrap_or(EMPTY)
+    /// The tensor at table `index`, viewed in place (`None` past the end of the table).
+    pub fn tensor(&self, index: u16) -> Option<Tensor<'a>> {
+        let e = self.entry(index)?;
+        let (rows, cols) = e.rows_cols();
+        let data = self.bytes.get(e.offset as usize..(e.offset as usize).checked_add(e.len as usize)?)?;
+        Tensor::new(e.dtype()?, rows as usize, cols as usize, data)
     }
 
     /// The file's CRC-32 (from its header): identifies the exact model a snapshot belongs to.
@@ -734,42 +452,61 @@ impl<'a> Model<'a> {
         &self.config
     }
 
-    /// Layer `l`'s mixer configuration (layer 0's for `l` out of range).
-    pub fn mixer(&self, l: usize) -> &MixerConfig {
-        self.mixers.get(l).unwrap_or(&self.mixers[0])
+    /// Layer `l`'s mixer configuration (`None` for `l >= n_layers`).
+    pub fn mixer(&self, l: usize) -> Option<&MixerConfig> {
+        self.mixers.get(l)
     }
 
     /// All layers' mixer configurations.
     pub fn mixers(&self) -> &[MixerConfig] {
-        self.mixers.get(..self.config.n_layers).unwrap_or(&[])
+        &self.mixers
     }
 
-    /// Layer `l`'s tensor of `role` (empty if the layer has no such tensor).
-    pub fn layer_tensor(&self, l: usize, role: Role) -> Tensor<'a> {
-        let idx = self.layer_tensors.get(l).and_then(|r| r.get(role.layer_slot())).copied();
-        self.tensor(idx.unwrap_or(NO_TENSOR))
+    /// Layer `l`'s tensor of `role` (`None` if the layer has no such tensor, or `l` is out of range).
+    /// After [`Model::parse`] every tensor [`arch::tensors`] requires is present.
+    pub fn layer_tensor(&self, l: usize, role: Role) -> Option<Tensor<'a>> {
+        self.tensor(self.index(Some(l), role)?)
     }
 
-    /// A model-level tensor (embedding, final norm, classifier, tokenizer tables).
-    pub fn global_tensor(&self, role: Role) -> Tensor<'a> {
-        self.tensor(self.global(role))
+    /// A model-level tensor (embedding, final norm, classifier, tokenizer tables), `None` if the
+    /// architecture has none of this role.
+    pub fn global_tensor(&self, role: Role) -> Option<Tensor<'a>> {
+        self.tensor(self.index(None, role)?)
     }
 
     /// The classifier matrix: `output.weight`, or the embedding when tied.
-    pub fn classifier(&self) -> Tensor<'a> {
+    pub fn classifier(&self) -> Option<Tensor<'a>> {
         match self.config.classifier {
             Classifier::Tied => self.global_tensor(Role::TokEmbeddings),
             Classifier::Separate => self.global_tensor(Role::Output),
         }
     }
 
-    fn bpe_vocab(&self) -> Result<BpeVocab<'a>, crate::tokenizer::TokenizerError> {
+    /// For the decoder: layer `l`'s tensor of `role`, which [`arch::tensors`] requires for this
+    /// layer (checked by [`Model::parse`]). Should a caller ask for one the architecture lacks, it
+    /// gets an empty tensor and the kernels compute zeros; the decoder only asks for required ones.
+    pub(crate) fn weight(&self, l: usize, role: Role) -> Tensor<'a> {
+        self.layer_tensor(l, role).unwrap_or(Tensor::empty())
+    }
+
+    /// For the decoder: a required model-level tensor (see [`Model::weight`]); the classifier when
+    /// `role` is [`Role::Output`] (the embedding when tied).
+    pub(crate) fn global_weight(&self, role: Role) -> Tensor<'a> {
+        let t = match role {
+            Role::Output => self.classifier(),
+            _ => self.global_tensor(role),
+        };
+        t.unwrap_or(Tensor::empty())
+    }
+
+    fn bpe_vocab(&self) -> Result<BpeVocab<'a>, TokenizerError> {
         let c = &self.config;
+        let table = |role| self.global_tensor(role).unwrap_or(Tensor::empty());
         BpeVocab::new(
-            self.global_tensor(Role::TokScores).as_f32(),
-            self.global_tensor(Role::TokOffsets).as_u32(),
-            self.global_tensor(Role::TokSorted).as_u32(),
-            self.global_tensor(Role::TokPieces).bytes(),
+            table(Role::TokScores).as_f32(),
+            table(Role::TokOffsets).as_u32(),
+            table(Role::TokSorted).as_u32(),
+            table(Role::TokPieces).bytes(),
             c.max_token_len,
             c.bos,
             c.eos,
@@ -792,8 +529,6 @@ impl<'a> Model<'a> {
     }
 }
 
-const EMPTY: Tensor<'static> = Tensor::empty();
-
 impl core::fmt::Display for LoadError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         use LoadError::*;
@@ -807,16 +542,24 @@ impl core::fmt::Display for LoadError {
             MisalignedBuffer => write!(f, "the model bytes do not start at a 32-byte boundary; embed them with an aligned wrapper"),
             BadLayerCount { n_layers } => write!(f, "{n_layers} layers: a model has 1 to {MAX_LAYERS}"),
             TooManyTensors { n_tensors } => write!(f, "{n_tensors} tensors: at most {MAX_TENSORS} are supported"),
-            BadDimension { field, value } => write!(f, "header field {field:?} has an invalid value ({value})"),
+            BadDimension { field, value } if field.is_float() => write!(f, "header field {} is {}; it must be finite and positive", field.name(), f32::from_bits(value)),
+            BadDimension { field, value } => write!(f, "header field {} is {value}; it must be 1 to {MAX_DIM}", field.name()),
             UnknownNorm { code } => write!(f, "unknown norm kind code {code}; this build knows rmsnorm (0)"),
             UnknownPositional { code } => write!(f, "unknown positional-encoding code {code}"),
             UnknownMlp { code } => write!(f, "unknown MLP kind code {code}"),
             UnknownClassifier { code } => write!(f, "unknown classifier code {code}"),
             UnknownTokenizer { code } => write!(f, "unknown tokenizer kind code {code}"),
-            UnknownPattern { layer, code, param } => write!(f, "layer {layer}: unknown mixer pattern code {code} (param {param}); this build knows codes 0-6 with non-zero window/order"),
-            UnknownForm { layer, code } => write!(f, "layer {layer}: unknown mixer form code {code}; this build knows 0-3"),
+            UnknownPattern { layer, code, param } => {
+                let known = (0..=u8::MAX).take_while(|&c| Pattern::from_code(c, 0).is_some()).count();
+                write!(f, "layer {layer}: unknown mixer pattern code {code} (param {param}); this build knows codes 0-{} with non-zero window/order", known.saturating_sub(1))
+            }
+            UnknownForm { layer, code } => write!(f, "layer {layer}: unknown mixer form code {code}; this build knows 0-{}", Form::ALL.len().saturating_sub(1)),
             BadHeads { layer } => write!(f, "layer {layer}: invalid head configuration for its mixer form"),
-            UndefinedMixer { layer, pattern, form } => write!(f, "layer {layer}: pattern code {pattern} with form code {form} is not a defined mixer (state_space runs on order 1 and pow2_lattice only)"),
+            UndefinedMixer { layer, pattern, form } => {
+                let pattern = Pattern::from_code(pattern, 0).map_or("?", |p| p.name());
+                let form = Form::from_code(form).map_or("?", |f| f.name());
+                write!(f, "layer {layer}: {pattern} x {form} is not a defined mixer ({DEFINED_RULE})")
+            }
             UnknownDType { tensor, code } => write!(f, "tensor #{tensor}: unknown dtype code {code}"),
             UnknownTensor { tensor } => write!(f, "tensor #{tensor}: name not used by this architecture"),
             DuplicateTensor { tensor } => write!(f, "tensor #{tensor}: a tensor with this name appears twice"),
@@ -826,7 +569,93 @@ impl core::fmt::Display for LoadError {
             WrongDType { tensor, dtype } => write!(f, "tensor #{tensor}: dtype {} is not allowed for this tensor", dtype.name()),
             SizeMismatch { tensor, expected, found } => write!(f, "tensor #{tensor}: {found} bytes, its shape and dtype need {expected}"),
             MisplacedTensor { tensor, expected, found } => write!(f, "tensor #{tensor}: data at offset {found}, expected {expected} (misaligned, overlapping or out of order)"),
-            BadTokenizer => write!(f, "the tokenizer tables are inconsistent"),
+            // The cause is the `source()`, printed by whoever walks the chain.
+            BadTokenizer { .. } => write!(f, "the tokenizer tables are inconsistent"),
         }
+    }
+}
+
+impl core::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            LoadError::BadTokenizer { cause } => Some(cause),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::error::Error;
+    use core::fmt::Write;
+
+    fn text(e: &dyn core::fmt::Display) -> heapless::String<256> {
+        let mut s = heapless::String::new();
+        write!(s, "{e}").unwrap();
+        s
+    }
+
+    #[test]
+    fn errors_print_the_values_written() {
+        let eps = LoadError::BadDimension { field: Field::NormEps, value: (-1.5f32).to_bits() };
+        assert_eq!(text(&eps), "header field norm_eps is -1.5; it must be finite and positive");
+        let dim = LoadError::BadDimension { field: Field::Dim, value: 0 };
+        assert_eq!(text(&dim), "header field dim is 0; it must be 1 to 16777216");
+        let form = LoadError::UnknownForm { layer: 1, code: 9 };
+        assert_eq!(text(&form), "layer 1: unknown mixer form code 9; this build knows 0-3");
+        let pattern = LoadError::UnknownPattern { layer: 0, code: 7, param: 0 };
+        assert!(text(&pattern).ends_with("this build knows codes 0-6 with non-zero window/order"));
+        let mixer = LoadError::UndefinedMixer { layer: 2, pattern: 1, form: 3 };
+        assert_eq!(
+            text(&mixer),
+            "layer 2: window x state_space is not a defined mixer (state_space is defined on pattern order 1 \
+             (param 1) and pow2_lattice only)"
+        );
+    }
+
+    fn small(layers: &[(u8, u32, u8)]) -> crate::builder::ModelFile {
+        use crate::builder::{random_model, RandomLayer, RandomSpec};
+        let layers = layers
+            .iter()
+            .map(|&(pattern, param, form)| RandomLayer { pattern, param, form, n_heads: 2, n_kv_heads: 2 })
+            .collect();
+        random_model(&RandomSpec::small(layers), 7).unwrap()
+    }
+
+    #[test]
+    fn accessors_answer_none_outside_the_architecture() {
+        // Layer 0: chained on order 3 (has gamma, no wd); layer 1: first-order state space.
+        let bytes = crate::builder::AlignedBytes::new(&small(&[(2, 3, 2), (2, 1, 3)]).to_bytes().unwrap());
+        let model = Model::parse(bytes.as_bytes()).unwrap();
+        assert_eq!(model.mixers().len(), 2);
+        assert_eq!(model.mixer(1).map(|m| m.form), Some(Form::StateSpace));
+        assert!(model.mixer(2).is_none(), "no silent layer 0");
+        assert_eq!(model.layer_tensor(0, Role::Gamma).map(|t| t.cols()), Some(2));
+        assert!(model.layer_tensor(0, Role::Wd).is_none());
+        assert_eq!(model.layer_tensor(1, Role::Wd).map(|t| t.rows()), Some(32));
+        assert!(model.layer_tensor(2, Role::Wq).is_none());
+        assert!(model.global_tensor(Role::Output).is_none(), "tied");
+        assert!(model.classifier().is_some());
+        assert!(model.tensor(model.n_tensors() as u16).is_none());
+    }
+
+    #[test]
+    fn a_missing_tensor_is_named() {
+        let mut file = small(&[(2, 1, 3)]);
+        file.tensors.retain(|t| t.name != "layers.0.mixer.wd.weight");
+        let bytes = crate::builder::AlignedBytes::new(&file.to_bytes().unwrap());
+        let err = Model::parse(bytes.as_bytes()).unwrap_err();
+        assert_eq!(err, LoadError::MissingTensor { layer: Some(0), role: Role::Wd });
+        assert_eq!(text(&err), "missing tensor layers.0.mixer.wd.weight");
+    }
+
+    #[test]
+    fn bad_tokenizer_keeps_its_cause() {
+        let cause = TokenizerError::OffsetsDecreasing { id: 7 };
+        let e = LoadError::BadTokenizer { cause };
+        let source = e.source().map(|s| text(&s));
+        assert_eq!(source.as_deref(), Some("offsets decrease at token 7"));
+        assert!(LoadError::MisalignedBuffer.source().is_none());
     }
 }

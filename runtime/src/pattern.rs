@@ -145,6 +145,11 @@ impl Pattern {
         }
     }
 
+    /// The pattern named `name` in the JSON config, with its parameter (`None` for an unknown name).
+    pub fn from_name(name: &str, param: u32) -> Option<Pattern> {
+        (0..=u8::MAX).map_while(|code| Pattern::from_code(code, param)).find(|p| p.name() == name)
+    }
+
     const fn family(&self) -> Option<(Family, u32, bool)> {
         match *self {
             Pattern::Pow2 { cap } => Some((Family::Pow2, cap, false)),

@@ -11,17 +11,21 @@
 //!                matrix [n_heads][head_dim][head_dim] S                        state_space (order 1)
 //!                matrix [slots][n_heads][head_dim][head_dim] segment states    state_space (pow2_lattice)
 //! scratch:       x, xb, xb2 [dim]; hb, hb2 [max(hidden, q_dim, n_heads * L)] (state space: the level
-//!                weights of crate::loglinear in hb, decay gates in hb2); q [max q_dim]; k, v [max kv_dim];
-//!                o [max q_dim];
+//!                weights of crate::mixer::loglinear in hb, decay gates in hb2); q [max q_dim];
+//!                k, v [max kv_dim]; o [max q_dim];
 //!                scores [max_reads + 1]; reads [max_reads] (u32 slots); logits [vocab];
 //!                xq [q8_0 blocks of the widest activation]
 //! ```
 //!
-//! `slots` is the pattern's [`crate::pattern::Pattern::slots`] for the context; the sizes are therefore O(1), O(k),
-//! O(log n), O(sqrt n) or O(n) per layer as the pattern dictates.
+//! Each layer's sizes come from its mixer ([`crate::mixer::plan`]): `slots` is the pattern's
+//! [`crate::pattern::Pattern::slots`] for the context, so the sizes are O(1), O(k), O(log n),
+//! O(sqrt n) or O(n) per layer as the pattern dictates.
+//!
+//! The layout is written once: [`LayerPlan::regions`] and [`ScratchPlan::regions`] list the word
+//! counts in buffer order; the sizes ([`Plan::total_words`]) and the session's views of the buffer
+//! (`LayerState::split`, `Scratch::split`) are both derived from them.
 
-use crate::cache;
-use crate::format::{Form, MAX_LAYERS};
+use crate::format::MAX_LAYERS;
 use crate::model::{MixerConfig, Model};
 use crate::quant::BlockQ8_0;
 
@@ -43,25 +47,19 @@ pub struct LayerPlan {
 }
 
 impl LayerPlan {
-    /// Total words of this layer.
-    pub const fn words(&self) -> usize {
-        self.tags + self.keys + self.values + self.outs + self.matrix
+    /// Word counts of the layer's regions, in buffer order: tags, keys, values, outs, matrix.
+    pub const fn regions(&self) -> [usize; 5] {
+        [self.tags, self.keys, self.values, self.outs, self.matrix]
     }
 
-    /// The cache a mixer needs for `max_context` positions.
+    /// Total words of this layer.
+    pub const fn words(&self) -> usize {
+        sum(&self.regions())
+    }
+
+    /// The cache a mixer needs for `max_context` positions ([`crate::mixer::plan`]).
     pub const fn new(m: &MixerConfig, max_context: u32) -> LayerPlan {
-        let (q, kv, hd) = (m.n_heads * m.head_dim, m.n_kv_heads * m.head_dim, m.head_dim);
-        // The order-1 state space keeps one matrix and no slots; log-linear, one matrix per slot.
-        let first_order_state = matches!(m.form, Form::StateSpace) && !m.is_loglinear();
-        let slots = if first_order_state { 0 } else { m.pattern.slots(max_context) as usize };
-        let tags = cache::tag_words(m.pattern, slots as u32);
-        let (keys, values, outs, matrix) = match m.form {
-            Form::Attention => (slots * kv, slots * kv, 0, 0),
-            Form::Recurrent => (slots * kv, 0, slots * q, 0),
-            Form::Chained => (slots * kv, slots * kv, slots * q, 0),
-            Form::StateSpace => (0, 0, 0, if first_order_state { 1 } else { slots } * m.n_heads * hd * hd),
-        };
-        LayerPlan { slots, tags, keys, values, outs, matrix }
+        crate::mixer::plan(m, max_context)
     }
 }
 
@@ -85,28 +83,35 @@ pub struct ScratchPlan {
 }
 
 impl ScratchPlan {
+    /// Word counts of the scratch regions, in buffer order: x, xb, xb2, hb, hb2, q, k, v, o, scores,
+    /// reads, logits, xq.
+    pub const fn regions(&self) -> [usize; 13] {
+        let (d, h, q, kv) = (self.dim, self.hidden, self.q, self.kv);
+        [d, d, d, h, h, q, kv, kv, q, self.scores, self.scores.saturating_sub(1), self.vocab, self.xq]
+    }
+
     /// Total scratch words.
     pub const fn words(&self) -> usize {
-        3 * self.dim
-            + 2 * self.hidden
-            + 2 * self.q
-            + 2 * self.kv
-            + self.scores
-            + (self.scores - 1)
-            + self.vocab
-            + self.xq
+        sum(&self.regions())
     }
 }
 
+const fn sum(words: &[usize]) -> usize {
+    let (mut total, mut rest) = (0, words);
+    while let [first, tail @ ..] = rest {
+        total += *first;
+        rest = tail;
+    }
+    total
+}
+
 /// The memory plan of a model for a maximum context.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     /// Context the plan serves: steps `0..max_context`.
     pub max_context: u32,
-    /// Number of layers.
-    pub n_layers: usize,
-    /// Per-layer caches.
-    pub layers: [LayerPlan; MAX_LAYERS],
+    /// Per-layer caches, one per layer of the model.
+    pub layers: heapless::Vec<LayerPlan, MAX_LAYERS>,
     /// Shared scratch.
     pub scratch: ScratchPlan,
 }
@@ -120,39 +125,35 @@ impl Plan {
     /// Plans `model` for steps `0..max_context`.
     pub fn new(model: &Model<'_>, max_context: u32) -> Plan {
         let c = model.config();
-        let mut layers = [LayerPlan::default(); MAX_LAYERS];
-        let (mut q, mut kv, mut reads, mut lambda) = (0, 0, 0, 0);
-        for (l, m) in model.mixers().iter().enumerate() {
-            if let Some(slot) = layers.get_mut(l) {
-                *slot = LayerPlan::new(m, max_context);
-            }
+        let mut layers = heapless::Vec::new();
+        let (mut q, mut kv, mut reads, mut hidden) = (0, 0, 0, 0);
+        for m in model.mixers() {
+            // A model has at most MAX_LAYERS layers (checked by the parser), so this never drops one.
+            let _ = layers.push(LayerPlan::new(m, max_context));
             q = q.max(m.q_dim());
             kv = kv.max(m.kv_dim());
-            reads = reads.max(max_reads(m, max_context));
-            if m.is_loglinear() {
-                let levels = crate::loglinear::level_weights(m.pattern, c.max_context as u32);
-                lambda = lambda.max(m.n_heads * levels);
-            }
+            let needs = crate::mixer::scratch(m, c.max_context as u32, max_context);
+            reads = reads.max(needs.reads);
+            hidden = hidden.max(needs.hidden);
         }
         let widest = c.dim.max(c.hidden_dim).max(q);
         let xq_bytes = q8_blocks(widest) * core::mem::size_of::<BlockQ8_0>();
         let scratch = ScratchPlan {
             dim: c.dim,
-            // The state-space form keeps its decay gates (q_dim) in the second hidden buffer and its
-            // level weights in the first.
-            hidden: c.hidden_dim.max(q).max(lambda),
+            // The MLP's buffers, which the mixers borrow (sized for the widest query too).
+            hidden: c.hidden_dim.max(q).max(hidden),
             q,
             kv,
             scores: reads + 1,
             vocab: c.vocab_size,
             xq: xq_bytes.div_ceil(4),
         };
-        Plan { max_context, n_layers: c.n_layers, layers, scratch }
+        Plan { max_context, layers, scratch }
     }
 
     /// The layers' plans.
     pub fn layers(&self) -> &[LayerPlan] {
-        self.layers.get(..self.n_layers).unwrap_or(&[])
+        &self.layers
     }
 
     /// Words of all layer caches.
@@ -181,9 +182,100 @@ impl Plan {
     }
 }
 
-fn max_reads(m: &MixerConfig, max_context: u32) -> usize {
-    match m.form {
-        Form::StateSpace => 0,
-        _ => m.pattern.max_reads(max_context) as usize,
+/// Splits `buf` into `N` regions of the given word counts, in order (a region is cut short, possibly
+/// empty, when `buf` is; a session checks the buffer's size up front).
+fn carve<const N: usize>(mut buf: &mut [f32], words: [usize; N]) -> [&mut [f32]; N] {
+    words.map(|n| {
+        let whole = core::mem::take(&mut buf);
+        let (head, tail) = whole.split_at_mut(n.min(whole.len()));
+        buf = tail;
+        head
+    })
+}
+
+/// Views f32 words as u32 words (tags and slot lists live in the same buffer as floats).
+fn as_u32(words: &mut [f32]) -> &mut [u32] {
+    // SAFETY: f32 and u32 have the same size and alignment and every bit pattern is valid for both;
+    // the returned slice covers exactly the same memory under the same exclusive borrow.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u32>(), words.len()) }
+}
+
+/// Views f32 words as q8_0 blocks (as many whole blocks as fit).
+fn as_blocks(words: &mut [f32]) -> &mut [BlockQ8_0] {
+    let n = core::mem::size_of_val(words) / core::mem::size_of::<BlockQ8_0>();
+    // SAFETY: BlockQ8_0 is `repr(C)` plain bytes with alignment 1 and no invalid bit patterns; `n`
+    // blocks fit in the words' memory; the borrow is exclusive for the returned lifetime.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<BlockQ8_0>(), n) }
+}
+
+/// One layer's cache regions, as [`LayerPlan::regions`] lays them out.
+pub(crate) struct LayerState<'a> {
+    pub tags: &'a mut [u32],
+    pub keys: &'a mut [f32],
+    pub values: &'a mut [f32],
+    pub outs: &'a mut [f32],
+    pub matrix: &'a mut [f32],
+}
+
+impl<'a> LayerState<'a> {
+    /// Views the front of `buf` as the layer's regions; returns them and the rest of `buf`.
+    pub fn split(buf: &'a mut [f32], p: &LayerPlan) -> (LayerState<'a>, &'a mut [f32]) {
+        let (layer, rest) = buf.split_at_mut(p.words().min(buf.len()));
+        let [tags, keys, values, outs, matrix] = carve(layer, p.regions());
+        (LayerState { tags: as_u32(tags), keys, values, outs, matrix }, rest)
+    }
+}
+
+/// The scratch buffers of one step, as [`ScratchPlan::regions`] lays them out.
+pub(crate) struct Scratch<'a> {
+    pub x: &'a mut [f32],
+    pub xb: &'a mut [f32],
+    pub xb2: &'a mut [f32],
+    pub hb: &'a mut [f32],
+    pub hb2: &'a mut [f32],
+    pub q: &'a mut [f32],
+    pub k: &'a mut [f32],
+    pub v: &'a mut [f32],
+    pub o: &'a mut [f32],
+    pub scores: &'a mut [f32],
+    pub reads: &'a mut [u32],
+    pub logits: &'a mut [f32],
+    pub xq: &'a mut [BlockQ8_0],
+}
+
+impl<'a> Scratch<'a> {
+    /// Views `buf` (the words after the layer caches) as the scratch regions.
+    pub fn split(buf: &'a mut [f32], p: &ScratchPlan) -> Scratch<'a> {
+        let [x, xb, xb2, hb, hb2, q, k, v, o, scores, reads, logits, xq] = carve(buf, p.regions());
+        Scratch { x, xb, xb2, hb, hb2, q, k, v, o, scores, reads: as_u32(reads), logits, xq: as_blocks(xq) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carve_cuts_in_order_and_short() {
+        let mut buf = [0.0f32, 1.0, 2.0, 3.0, 4.0];
+        let [a, b, c] = carve(&mut buf, [2, 0, 2]);
+        assert_eq!((&a[..], &b[..], &c[..]), (&[0.0, 1.0][..], &[][..], &[2.0, 3.0][..]));
+        let [a, b] = carve(&mut buf, [4, 3]);
+        assert_eq!((a.len(), b.len()), (4, 1), "the last region is cut short");
+    }
+
+    #[test]
+    fn sizes_are_the_sum_of_the_regions() {
+        let p = ScratchPlan { dim: 3, hidden: 5, q: 7, kv: 11, scores: 13, vocab: 17, xq: 19 };
+        assert_eq!(p.words(), 3 * 3 + 2 * 5 + 2 * 7 + 2 * 11 + 13 + 12 + 17 + 19);
+        let l = LayerPlan { slots: 9, tags: 1, keys: 2, values: 3, outs: 4, matrix: 5 };
+        assert_eq!(l.words(), 15);
+        let mut buf = [0.0f32; 20];
+        let (s, rest) = LayerState::split(&mut buf, &l);
+        assert_eq!(
+            [s.tags.len(), s.keys.len(), s.values.len(), s.outs.len(), s.matrix.len()],
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(rest.len(), 5);
     }
 }

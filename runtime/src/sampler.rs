@@ -83,6 +83,8 @@ impl core::fmt::Display for SamplerError {
     }
 }
 
+impl core::error::Error for SamplerError {}
+
 /// One step of llama2.c's xorshift64* RNG (`random_u32`): updates `state`, returns 32 random bits.
 ///
 /// ```

@@ -115,7 +115,7 @@ impl<'a> Tensor<'a> {
         Some(Tensor { dtype, rows, cols, row_bytes, data })
     }
 
-    /// A tensor with no rows (what accessors return for an absent tensor).
+    /// A tensor with no rows (kernels given it compute nothing).
     pub const fn empty() -> Tensor<'static> {
         Tensor { dtype: DType::F32, rows: 0, cols: 0, row_bytes: 0, data: &[] }
     }

@@ -177,6 +177,8 @@ impl core::fmt::Display for TokenizerError {
     }
 }
 
+impl core::error::Error for TokenizerError {}
+
 /// Score a merge must beat, as run.c's `best_score = -1e10`.
 const MERGE_SCORE_FLOOR: f32 = -1e10;
 

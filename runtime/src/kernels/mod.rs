@@ -14,8 +14,12 @@
 //! | `mve` | `glmix_mve`: `thumbv8m.main-*` with Helium (`-C target-cpu=cortex-m55`) | q8_0/q4_0 matvec rows (VMLADAV, bit-identical), f32 matvec rows in fours (gathers; MVE float flushes subnormals: see the module); the rest is `arm_dsp`'s |
 //! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
 //!
-//! The architecture modules only provide dot products (the `Dot` trait); the row loop of
-//! [`matvec`] is written once (`matvec_with`) and monomorphized per architecture.
+//! The architecture modules implement the `Kernels` trait (dot products, matvec rows, axpy, gathers,
+//! softmax's exponentials, SwiGLU, activation quantization), each method defaulting to its scalar
+//! twin in [`generic`]; the row loop of [`matvec`] is written once (`matvec_with`) and monomorphized
+//! per architecture. One conformance suite (`conformance`, public with the `kernel-check` feature)
+//! compares every method of the compiled architecture with its twin; the unit tests run it on the
+//! host (x86, aarch64 under qemu-user) and the firmware's kernel check on each board.
 //!
 //! # Reproducibility
 //!
@@ -53,6 +57,8 @@ pub mod rv_f;
 #[cfg(glmix_avx2)]
 pub mod x86;
 
+#[cfg(any(test, feature = "kernel-check"))]
+pub mod conformance;
 #[cfg(test)]
 mod dsp_model;
 #[cfg(test)]
@@ -89,9 +95,10 @@ pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
     Arch::quantize_q8_0(x, out);
 }
 
-/// The dot products (and axpy) an architecture may accelerate. Every method defaults to the scalar
-/// twin in [`generic`]; an architecture overrides what it does better.
-pub(crate) trait Dot {
+/// The kernels an architecture may accelerate: dots, matvec rows, axpy, gathers, softmax's
+/// exponentials, SwiGLU and activation quantization. Every method defaults to the scalar twin in
+/// [`generic`]; an architecture overrides what it does better.
+pub(crate) trait Kernels {
     /// `sum a[i] b[i]` over the common prefix.
     #[inline(always)]
     fn f32(a: &[f32], b: &[f32]) -> f32 {
@@ -320,7 +327,7 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 }
 
 /// The f32 row loop: `out[r] = K::f32(data[r * cols..][..cols], x)` (an empty row past the end).
-pub(crate) fn matvec_f32_rows<K: Dot>(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+pub(crate) fn matvec_f32_rows<K: Kernels>(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     for (r, o) in out.iter_mut().enumerate() {
         let start = r.saturating_mul(cols);
         let row = data.get(start..start.saturating_add(cols)).unwrap_or(&[]);
@@ -329,7 +336,7 @@ pub(crate) fn matvec_f32_rows<K: Dot>(data: &[f32], cols: usize, x: &[f32], out:
 }
 
 /// The one row loop of [`matvec`], monomorphized per architecture's dot kernels `K`.
-pub(crate) fn matvec_with<K: Dot>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
+pub(crate) fn matvec_with<K: Kernels>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
     let rows = w.rows().min(out.len());
     let out = out.get_mut(..rows).unwrap_or_default();
     let cols = w.cols();

@@ -2,7 +2,8 @@
 //! no MVE intrinsics). cfg `glmix_mve` (set by `build.rs` for `thumbv8m.main-*` built with
 //! `-C target-cpu=cortex-m55`/`cortex-m85`, or `-C target-feature=+mve.fp`); every MVE core also has
 //! the DSP extension and an FPU, so `glmix_dsp` and `glmix_vfp` are set too and what this module does
-//! not cover is `arm_dsp`'s.
+//! not cover is `arm_dsp`'s (`Dsp`: the SMLAD block dots of `arm_dsp/dsp.rs`, the FPU kernels of
+//! `arm_dsp/vfp.rs`).
 //!
 //! | kernel | how | against the twin |
 //! |---|---|---|
@@ -38,7 +39,7 @@
 //! bit-identical to the twins whether a step runs in scalar VFP or in MVE float (NaN aside: any
 //! NaN scale gives NaN in both, maybe with another payload).
 
-use super::{arm_dsp::Dsp, generic, Dot, Slots};
+use super::{arm_dsp::Dsp, generic, Kernels, Slots};
 use crate::quant::{BlockQ4_0, BlockQ8_0};
 use crate::tensor::Tensor;
 use core::arch::asm;
@@ -49,7 +50,7 @@ pub(crate) struct Mve;
 const Q8_BYTES: usize = core::mem::size_of::<BlockQ8_0>();
 const Q4_BYTES: usize = core::mem::size_of::<BlockQ4_0>();
 
-impl Dot for Mve {
+impl Kernels for Mve {
     #[inline(always)]
     fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
         matvec_f32(data, cols, x, out)

@@ -8,12 +8,12 @@
 //! add (Rust never contracts to `fmadd.s`), so every output is **bit-identical** to the twin.
 //! Everything else is the generic kernels.
 
-use super::{generic, Dot};
+use super::{generic, Kernels};
 
 /// The kernels of a RISC-V target with the F extension.
 pub(crate) struct RvF;
 
-impl Dot for RvF {
+impl Kernels for RvF {
     #[inline(always)]
     fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
         matvec_f32(data, cols, x, out)

@@ -1,4 +1,6 @@
-//! Test helpers shared by the kernel tests: a PRNG, tensor encoding, error bounds.
+//! Test helpers of the scalar kernels' tests (and the DSP model's, and NEON's internals): a PRNG,
+//! tensor encoding, error bounds. The architecture kernels are compared with their twins by the
+//! conformance suite (`super::conformance`), which needs none of this.
 // Some helpers serve only the architecture tests, which compile on some hosts only.
 #![allow(dead_code)]
 extern crate std;
@@ -11,9 +13,6 @@ use std::vec::Vec;
 
 /// The dtypes `matvec` accepts.
 pub const WEIGHT_DTYPES: [DType; 5] = [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0];
-
-/// The lengths every arch kernel is compared on.
-pub const LENGTHS: [usize; 5] = [1, 31, 33, 172, 4097];
 
 /// Marsaglia xorshift32.
 pub struct Rng(pub u32);

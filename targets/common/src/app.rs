@@ -1,9 +1,10 @@
 //! The firmware's program, `glmix generate` on a microcontroller.
 //!
-//! Parse the embedded model in place, build a [`Session`] over the static state, encode the prompt,
-//! then decode `steps` positions, printing each piece exactly as the host's `glmix generate` prints
-//! it (stdout text only: the same bytes, the same final newline). Afterwards one line on stderr:
-//! positions, and instructions per token (or cycles, on real boards; see [`counter`]).
+//! Parse the embedded model in place, build a [`Session`] over the state (a static buffer, or the
+//! heap board's allocation), encode the prompt, then decode `steps` positions, printing each piece
+//! exactly as the host's `glmix generate` prints it (stdout text only: the same bytes, the same final
+//! newline). Afterwards one line on stderr: positions, and instructions per token (or cycles, on
+//! real boards; see [`counter`]).
 //!
 //! The loop is a line-for-line twin of `host-tools/src/generate.rs`, so the two outputs can be
 //! compared byte for byte: the host is the spec.
@@ -14,15 +15,16 @@ use glmix::{Model, Session};
 
 use crate::{code, counter, out};
 
-/// What to generate; written by the board's build.rs from `GLMIX_*` environment variables.
+/// What to generate; written by the board's build.rs from `GLMIX_*` environment variables (the heap
+/// board takes the model, steps and prompt from its command line instead, see `heap`).
 #[derive(Clone, Copy, Debug)]
-pub struct Config {
+pub struct Config<'a> {
     /// Context the state was planned for (`--context`, default `steps`).
     pub context: u32,
     /// Positions to run, prompt included (`--steps`).
     pub steps: u32,
     /// Prompt text (may be empty).
-    pub prompt: &'static str,
+    pub prompt: &'a str,
     /// Sampling temperature; 0 is greedy.
     pub temperature: f32,
     /// Nucleus threshold; outside (0, 1) disables top-p.
@@ -33,30 +35,40 @@ pub struct Config {
     pub seed: u64,
 }
 
-/// The buffers the program needs besides the state, all sized by build.rs.
-pub struct Buffers {
+/// The buffers the program needs: static ones sized by build.rs, or the heap board's allocations.
+pub struct Buffers<'a> {
     /// Runtime state: `Plan::new(&model, context).total_words()` f32 words.
-    pub state: &'static mut [f32],
+    pub state: &'a mut [f32],
     /// Sampler scratch: `Sampler::scratch_len(vocab)` entries (0 for greedy).
-    pub scratch: &'static mut [ProbIndex],
+    pub scratch: &'a mut [ProbIndex],
     /// Prompt tokens: `prompt.len() + 3` entries.
-    pub tokens: &'static mut [u32],
+    pub tokens: &'a mut [u32],
 }
 
-/// Runs the program; returns the exit code.
-pub fn run(bytes: &'static [u8], buf: Buffers, cfg: &Config) -> i32 {
+/// Runs the program on the embedded model file; returns the exit code.
+pub fn run(bytes: &[u8], buf: Buffers<'_>, cfg: &Config<'_>) -> i32 {
     let t_start = counter::now();
+    match parse(bytes) {
+        Ok(model) => generate(&model, buf, cfg, t_start),
+        Err(code) => code,
+    }
+}
+
+/// Parses an embedded model file, reporting why it cannot be used (the error is the exit code).
+pub fn parse(bytes: &[u8]) -> Result<Model<'_>, i32> {
     if bytes.is_empty() {
         out::eprintln(format_args!("error: no model embedded: build with GLMIX_MODEL=path/to/model.glmx"));
-        return code::BAD_MODEL;
+        return Err(code::BAD_MODEL);
     }
-    let model = match Model::parse(bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            out::eprintln(format_args!("error: the embedded model does not parse: {e}"));
-            return code::BAD_MODEL;
-        }
-    };
+    Model::parse(bytes).map_err(|e| {
+        out::eprintln(format_args!("error: the embedded model does not parse: {e}"));
+        code::BAD_MODEL
+    })
+}
+
+/// Generates `cfg.steps` positions with `model` in `buf` and prints the summary line (start-up is
+/// counted from `t_start`); returns the exit code.
+pub fn generate(model: &Model<'_>, buf: Buffers<'_>, cfg: &Config<'_>, t_start: u64) -> i32 {
     let Some(tokenizer) = model.tokenizer() else {
         out::eprintln(format_args!(
             "error: the model carries no tokenizer; generation needs text in and out"
@@ -91,7 +103,7 @@ pub fn run(bytes: &'static [u8], buf: Buffers, cfg: &Config) -> i32 {
     }
 
     let state_words = buf.state.len();
-    let mut session = match Session::new(&model, cfg.context, buf.state) {
+    let mut session = match Session::new(model, cfg.context, buf.state) {
         Ok(s) => s,
         Err(e) => {
             out::eprintln(format_args!("error: {e}"));

@@ -10,6 +10,8 @@
 //! * [`counter`]: instructions executed (QEMU `-icount shift=0`: SysTick, or `minstret` on RISC-V), or
 //!   cycles (DWT on real Cortex-M boards). Which one is chosen by exactly one feature;
 //! * [`app`]: the generation loop itself;
+//! * `heap` (feature `heap`): the `embedded-alloc` board's program: several models in flash, one
+//!   picked at run time, its state allocated from a heap, out-of-memory reported before allocating;
 //! * `check` (feature `kernel-check`): firmware that checks every dispatched kernel against its
 //!   scalar twin on the target, instead of running a model.
 //!
@@ -31,6 +33,8 @@ pub mod app;
 #[cfg(feature = "kernel-check")]
 pub mod check;
 pub mod counter;
+#[cfg(feature = "heap")]
+pub mod heap;
 pub mod out;
 
 pub use glmix;
@@ -49,6 +53,11 @@ pub mod code {
     /// The kernel check (feature `kernel-check`) found a dispatched kernel that differs from its
     /// generic twin.
     pub const KERNEL_MISMATCH: i32 = 5;
+    /// The heap board (feature `heap`): the state for the requested model and context does not
+    /// fit the heap.
+    pub const OUT_OF_MEMORY: i32 = 6;
+    /// The heap board: its command line names no embedded model or has a malformed value.
+    pub const USAGE: i32 = 7;
     /// A panic (should never happen: the runtime returns errors).
     pub const PANIC: i32 = 101;
 }

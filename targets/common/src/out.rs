@@ -52,35 +52,35 @@ mod imp {
         };
     }
 
-    /// Formats into a line buffer so that one line costs one semihosting call.
+    /// Formats into a line buffer so that one line costs one semihosting call (a longer one, one
+    /// call per 128 bytes).
     struct Line {
         s: Stream,
-        buf: [u8; 128],
-        len: usize,
+        buf: heapless::Vec<u8, 128>,
     }
 
     impl Line {
         fn flush(&mut self) {
-            write(self.s, &self.buf[..self.len]);
-            self.len = 0;
+            write(self.s, &self.buf);
+            self.buf.clear();
         }
     }
 
     impl fmt::Write for Line {
         fn write_str(&mut self, text: &str) -> fmt::Result {
             for &b in text.as_bytes() {
-                if self.len == self.buf.len() {
+                if self.buf.is_full() {
                     self.flush();
                 }
-                self.buf[self.len] = b;
-                self.len += 1;
+                // Never full here (flushed above), so the push cannot fail.
+                let _ = self.buf.push(b);
             }
             Ok(())
         }
     }
 
     pub fn fmt(s: Stream, args: fmt::Arguments<'_>) {
-        let mut line = Line { s, buf: [0; 128], len: 0 };
+        let mut line = Line { s, buf: heapless::Vec::new() };
         let _ = line.write_fmt(args);
         let _ = line.write_str("\n");
         line.flush();

@@ -22,12 +22,12 @@
 
 use std::collections::BTreeSet;
 
+use glmix::builder::{random_model, RandomLayer, RandomSpec, Rng};
+use glmix::builder::{AlignedBytes, ModelFile};
 use glmix::format::{Classifier, Form, MlpKind, Positional};
 use glmix::pattern::Pattern;
 use glmix::plan::Plan;
 use glmix::{DType, Model, Role, Session, Tensor};
-use glmix_tools::random::{random_model, RandomLayer, RandomSpec, Rng};
-use glmix_tools::writer::{AlignedBytes, ModelFile};
 
 /// Relative tolerance `|runtime - reference| <= TOL * max(1, |reference|)` on every logit.
 const TOL: f64 = 1e-5;
@@ -228,22 +228,22 @@ fn mixer(
     rope_kind: Positional,
     theta: f64,
 ) -> Vec<Vec<f64>> {
-    let m = model.mixer(l);
+    let m = model.mixer(l).unwrap();
     let (nh, nkv, hd, n) = (m.n_heads, m.n_kv_heads, m.head_dim, xs.len());
-    let mut q = Mat::read(&model.layer_tensor(l, Role::Wq)).apply_all(xs);
-    let mut k = Mat::read(&model.layer_tensor(l, Role::Wk)).apply_all(xs);
-    let v = Mat::read(&model.layer_tensor(l, Role::Wv)).apply_all(xs);
+    let mut q = Mat::read(&model.layer_tensor(l, Role::Wq).unwrap()).apply_all(xs);
+    let mut k = Mat::read(&model.layer_tensor(l, Role::Wk).unwrap()).apply_all(xs);
+    let v = Mat::read(&model.layer_tensor(l, Role::Wv).unwrap()).apply_all(xs);
     let scale = (hd as f64).sqrt();
     let mut out = vec![vec![0f64; nh * hd]; n];
 
     if m.form == Form::StateSpace {
-        let d: Vec<Vec<f64>> = Mat::read(&model.layer_tensor(l, Role::Wd))
+        let d: Vec<Vec<f64>> = Mat::read(&model.layer_tensor(l, Role::Wd).unwrap())
             .apply_all(xs)
             .into_iter()
             .map(|row| row.into_iter().map(sigmoid).collect())
             .collect();
         if let Pattern::Pow2Lattice { .. } = m.pattern {
-            let lambda: Vec<Vec<f64>> = Mat::read(&model.layer_tensor(l, Role::Wl))
+            let lambda: Vec<Vec<f64>> = Mat::read(&model.layer_tensor(l, Role::Wl).unwrap())
                 .apply_all(xs)
                 .into_iter()
                 .map(|row| row.into_iter().map(sigmoid).collect())
@@ -300,7 +300,7 @@ fn mixer(
         }
     }
     let gamma = match m.form {
-        Form::Chained => Mat::read_vec(&model.layer_tensor(l, Role::Gamma)),
+        Form::Chained => Mat::read_vec(&model.layer_tensor(l, Role::Gamma).unwrap()),
         _ => vec![0.0; nh],
     };
     let group = nh / nkv;
@@ -359,23 +359,23 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 fn reference(model: &Model<'_>, tokens: &[u32]) -> Vec<Vec<f64>> {
     let c = model.config();
     let eps = c.norm_eps as f64;
-    let emb = Mat::read(&model.global_tensor(Role::TokEmbeddings));
+    let emb = Mat::read(&model.global_tensor(Role::TokEmbeddings).unwrap());
     let mut h: Vec<Vec<f64>> = tokens.iter().map(|&t| emb.row(t as usize).to_vec()).collect();
     for (l, m) in model.mixers().iter().enumerate() {
         let reads: Vec<BTreeSet<usize>> =
             (0..tokens.len()).map(|t| spec_reads(m.pattern.code(), m.pattern.param(), t)).collect();
-        let w = Mat::read_vec(&model.layer_tensor(l, Role::MixerNorm));
+        let w = Mat::read_vec(&model.layer_tensor(l, Role::MixerNorm).unwrap());
         let x: Vec<Vec<f64>> = h.iter().map(|h| rmsnorm(h, &w, eps)).collect();
         let o = mixer(model, l, &x, &reads, c.positional, c.rope_theta as f64);
-        let wo = Mat::read(&model.layer_tensor(l, Role::Wo));
+        let wo = Mat::read(&model.layer_tensor(l, Role::Wo).unwrap());
         for (h, o) in h.iter_mut().zip(&o) {
             h.iter_mut().zip(wo.apply(o)).for_each(|(h, d)| *h += d);
         }
 
-        let w = Mat::read_vec(&model.layer_tensor(l, Role::MlpNorm));
-        let w1 = Mat::read(&model.layer_tensor(l, Role::W1));
-        let w2 = Mat::read(&model.layer_tensor(l, Role::W2));
-        let w3 = (c.mlp == MlpKind::SwiGlu).then(|| Mat::read(&model.layer_tensor(l, Role::W3)));
+        let w = Mat::read_vec(&model.layer_tensor(l, Role::MlpNorm).unwrap());
+        let w1 = Mat::read(&model.layer_tensor(l, Role::W1).unwrap());
+        let w2 = Mat::read(&model.layer_tensor(l, Role::W2).unwrap());
+        let w3 = (c.mlp == MlpKind::SwiGlu).then(|| Mat::read(&model.layer_tensor(l, Role::W3).unwrap()));
         for h in h.iter_mut() {
             let x = rmsnorm(h, &w, eps);
             let mut hid = w1.apply(&x);
@@ -388,10 +388,10 @@ fn reference(model: &Model<'_>, tokens: &[u32]) -> Vec<Vec<f64>> {
             h.iter_mut().zip(w2.apply(&hid)).for_each(|(h, d)| *h += d);
         }
     }
-    let w = Mat::read_vec(&model.global_tensor(Role::Norm));
+    let w = Mat::read_vec(&model.global_tensor(Role::Norm).unwrap());
     let cls = match c.classifier {
         Classifier::Tied => emb,
-        Classifier::Separate => Mat::read(&model.global_tensor(Role::Output)),
+        Classifier::Separate => Mat::read(&model.global_tensor(Role::Output).unwrap()),
     };
     h.iter().map(|h| cls.apply(&rmsnorm(h, &w, eps))).collect()
 }

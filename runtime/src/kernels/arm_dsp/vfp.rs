@@ -1,116 +1,29 @@
-//! Cortex-M DSP-extension kernels (Armv7E-M: M4, M7; Armv8-M Mainline with DSP: M33, M35P, M55),
-//! selected by target triple (`cfg(glmix_dsp)`, see `build.rs`; opt out with `GLMIX_NO_DSP=1`).
-//!
-//! LLVM compiles a q8_0 block dot into byte loads and `SMLABB`s; here each 32-bit word of four int8
-//! is split into two registers of two sign-extended halfwords (`SXTB16`, `SXTB16 ..., ROR #8`) and two
-//! `SMLAD`s do four multiply-accumulates:
-//!
-//! ```text
-//! a = [a3 a2 a1 a0]   sxtb16 a        -> [a2 | a0]     sxtb16 a, ror #8 -> [a3 | a1]
-//! acc += a0*b0 + a2*b2 (smlad)        acc += a1*b1 + a3*b3 (smlad)
-//! ```
-//!
-//! The block sums are exact integers (at most 32 * 128 * 128 in magnitude, no overflow), and the
-//! per-block float accumulation is the scalar twin's ([`super::generic::vec_dot_by`]), so results are
-//! bit-identical to [`super::generic`]. Float kernels use the scalar twins (they are the spec and
-//! the FPU runs them as written), except f32 matrix rows on hard-float targets (`cfg(glmix_vfp)`):
-//! [`matvec_f32`] runs two rows' sequential sums at once with `VLDM` and (unfused) `VMLA.F32`, the same
-//! operations in the same order, so the same bits; QEMU runs of stories260K check it against run.c.
-//!
-//! Requirements: unaligned `LDR` must not trap (`CCR.UNALIGN_TRP` clear, the reset value): the
-//! blocks live at any byte offset of a model file.
-//!
-//! Stable Rust has no `core::arch::arm` DSP intrinsics, so the kernels are `asm!`.
+//! The Cortex-M kernels that use the FPU (`cfg(glmix_vfp)`: a DSP target with hard float): `VLDM`
+//! and unfused `VMLA.F32` row pairs, q8_0 row pairs with the scales converted by `VCVTB`, softmax and
+//! SwiGLU with `expf`'s operations two lanes at a time, and the head-size-8 gathers. Each gives its
+//! scalar twin's bits (see the parent module).
 
-use super::{generic, Dot, Slots};
-use crate::quant::{BlockQ4_0, BlockQ8_0, QuantBlock};
-#[cfg(glmix_vfp)]
+use super::super::Kernels;
+use super::super::{generic, Slots};
+use crate::quant::{BlockQ8_0, QuantBlock};
 use crate::tensor::Tensor;
 use core::arch::asm;
-#[cfg(glmix_vfp)]
 use core::mem::MaybeUninit;
 
-/// The DSP implementation of the dispatched kernels.
-pub(crate) struct Dsp;
-
-impl Dot for Dsp {
-    #[inline(always)]
-    fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        #[cfg(glmix_vfp)]
-        return vec_dot_vfp(w, x, |b| b.d, block_dot_q8_0);
-        #[cfg(not(glmix_vfp))]
-        return generic::vec_dot_by(w, x, block_dot_q8_0);
-    }
-    #[inline(always)]
-    fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-        #[cfg(glmix_vfp)]
-        return vec_dot_vfp(w, x, |b| b.d, block_dot_q4_0);
-        #[cfg(not(glmix_vfp))]
-        return generic::vec_dot_by(w, x, block_dot_q4_0);
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn gather_scores8(
-        q: &[f32; 8],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        gather_scores8(q, buf, stride, offset, slots, scale, out)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn gather_axpy8(
-        o: &mut [f32; 8],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) {
-        gather_axpy8(o, weights, buf, stride, offset, slots)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-        matvec_f32(data, cols, x, out)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q8_0(w, xq, out)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn softmax(x: &mut [f32]) {
-        softmax(x)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn swiglu(h1: &mut [f32], h3: &[f32]) {
-        swiglu(h1, h3)
-    }
-}
-
 /// One step of the pair loop: `s24 += s(8+k) * s(k)`, `s25 += s(16+k) * s(k)`.
-#[cfg(glmix_vfp)]
 macro_rules! vmla_pair {
     ($k:literal, $w0:literal, $w1:literal) => {
         concat!("vmla.f32 s24, s", $w0, ", s", $k, "\n", "vmla.f32 s25, s", $w1, ", s", $k, "\n")
     };
 }
 
-/// f32 matrix times `x`, [`super::matvec_f32_rows`]'s contract: `out[r] = dot_f32(data[r * cols..]
+/// f32 matrix times `x`, `super::matvec_f32_rows`'s contract: `out[r] = dot_f32(data[r * cols..]
 /// [..cols], x)`, each a sequential f32 sum exactly like [`generic::dot_f32`]: `VMLA.F32` rounds the
 /// product, then the sum (it is not fused), so the results are bit-identical to the twin.
 ///
 /// Rows go in pairs, eight columns per inner iteration: three `VLDM`s (x, row r, row r + 1) and
 /// sixteen `VMLA`s, so each load of `x` serves two rows; the row loop is in the asm too. Shapes it
 /// does not cover (columns not a multiple of 8, short `x` or `data`) take the scalar twin.
-#[cfg(glmix_vfp)]
 pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     let rows = out.len();
     let pairs = rows / 2;
@@ -119,7 +32,7 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
         && x.len() >= cols
         && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
     if !fits || pairs == 0 {
-        return super::matvec_f32_rows::<generic::Generic>(data, cols, x, out);
+        return super::super::matvec_f32_rows::<generic::Generic>(data, cols, x, out);
     }
     // SAFETY: `data` holds `rows * cols` f32 (checked above) and the asm reads rows `0..2 * pairs`
     // (8 f32 per VLDM, `cols / 8` VLDMs per row), `x[..cols]` once per pair (`x.len() >= cols`), and
@@ -181,7 +94,6 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
 
 /// Four weights of each of two rows against four widened activations ([`matvec_q8_0`]): `p0`, `p1`
 /// advance by 4 bytes, `px` by 8.
-#[cfg(glmix_vfp)]
 macro_rules! q8_pair_word {
     () => {
         "ldr {a0}, [{p0}], #4
@@ -202,7 +114,6 @@ macro_rules! q8_pair_word {
 /// One q8_0 activation block widened for `SMLAD`: for each word `k` of four int8 `[x3 x2 x1 x0]`,
 /// `x[2k] = [x2 | x0]` and `x[2k + 1] = [x3 | x1]` (sign-extended halfwords, what `SXTB16` and
 /// `SXTB16 ..., ROR #8` make of the weight word), then the block scale as f32.
-#[cfg(glmix_vfp)]
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct WideBlock {
@@ -211,11 +122,9 @@ struct WideBlock {
 }
 
 /// Activation blocks widened per pass of [`matvec_q8_0`] (16 * 68 bytes of stack).
-#[cfg(glmix_vfp)]
 const WIDE_BLOCKS: usize = 16;
 
 /// `SXTB16 a` and `SXTB16 a, ROR #8`: bytes 0 and 2, and bytes 1 and 3, as sign-extended halfwords.
-#[cfg(glmix_vfp)]
 #[inline(always)]
 fn sxtb16_pair(a: u32) -> (u32, u32) {
     let (even, odd): (u32, u32);
@@ -233,24 +142,23 @@ fn sxtb16_pair(a: u32) -> (u32, u32) {
     (even, odd)
 }
 
-/// q8_0 matrix times q8_0 activations, [`super::Dot::matvec_q8_0`]'s contract, bit-identical to the
+/// q8_0 matrix times q8_0 activations, `super::Kernels::matvec_q8_0`'s contract, bit-identical to the
 /// row-by-row twin ([`generic::vec_dot`]): each row's blocks in order, `sumf += sumi * (d_w * d_x)`.
 ///
-/// The activations are widened to halfword pairs once per pass ([`WideBlock`]), so per four weights
+/// The activations are widened to halfword pairs once per pass (`WideBlock`), so per four weights
 /// of two rows the inner loop is one `LDRD` of activations, two `LDR`s of weights, four `SXTB16`s
-/// and four `SMLAD`s (1.4 instructions per multiply-accumulate, against 2 for [`block_dot_q8_0`]).
+/// and four `SMLAD`s (1.4 instructions per multiply-accumulate, against 2 for `block_dot_q8_0`).
 /// Rows go in pairs (an odd last row is paired with itself and one result dropped); columns in
-/// passes of [`WIDE_BLOCKS`] blocks, the row sums carried in `out` between passes (the same sequence
+/// passes of `WIDE_BLOCKS` blocks, the row sums carried in `out` between passes (the same sequence
 /// of additions as one pass). Rows shorter than the pair stride (not produced by a valid tensor) take
 /// the twin.
-#[cfg(glmix_vfp)]
 pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
     const BLOCK: usize = core::mem::size_of::<BlockQ8_0>();
     let row_bytes = w.row_bytes();
     let data = w.bytes();
     if out.len().checked_mul(row_bytes).is_none_or(|n| n > data.len()) {
         for (r, o) in out.iter_mut().enumerate() {
-            *o = Dsp::q8_0(crate::quant::blocks_from_bytes(w.row(r)), xq);
+            *o = super::Dsp::q8_0(crate::quant::blocks_from_bytes(w.row(r)), xq);
         }
         return;
     }
@@ -300,7 +208,6 @@ pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
 /// # Safety
 /// The rows' first `blocks * 34` bytes must be readable, `wide` must hold `blocks >= 1` initialized
 /// blocks, and `sums` must not be empty.
-#[cfg(glmix_vfp)]
 #[inline(always)]
 unsafe fn q8_0_row_pairs(
     p: *const u8,
@@ -380,7 +287,6 @@ unsafe fn q8_0_row_pairs(
 
 /// Softmax, [`generic::softmax`] bit for bit, in three `asm` loops: the maximum (four elements per
 /// `VLDM`), `e = expf(x - max)` with the running sum, and the division by the sum (four per `VLDM`).
-#[cfg(glmix_vfp)]
 pub fn softmax(x: &mut [f32]) {
     let Some(&first) = x.first() else {
         return;
@@ -391,7 +297,6 @@ pub fn softmax(x: &mut [f32]) {
 }
 
 /// `max` folded over `x` with `if v > max { max = v }` (NaN never wins), as the twin does.
-#[cfg(glmix_vfp)]
 fn max_f32(first: f32, x: &[f32]) -> f32 {
     let (quads, rest) = x.as_chunks::<4>();
     let mut max = first;
@@ -440,19 +345,17 @@ fn max_f32(first: f32, x: &[f32]) -> f32 {
     max
 }
 
-/// [`crate::math::expf`]'s constants in the order [`exp_shifted_sum`] loads them into `s17-s27`.
-#[cfg(glmix_vfp)]
+/// [`crate::math::expf`]'s constants in the order `exp_shifted_sum` loads them into `s17-s27`.
 static EXP_CONSTANTS: [f32; 11] = {
     use crate::math::{EXP_C1, EXP_C2, EXP_P, EXP_ROUND, LOG2E};
     [EXP_ROUND, LOG2E, EXP_C1, EXP_C2, EXP_P[0], EXP_P[1], EXP_P[2], EXP_P[3], EXP_P[4], EXP_P[5], 1.0]
 };
 
-/// [`crate::math::expf`] of two lanes at once, the fast path of [`exp_shifted_sum`] and [`swiglu`]:
+/// [`crate::math::expf`] of two lanes at once, the fast path of `exp_shifted_sum` and [`swiglu`]:
 /// the arguments in `$a`, `$b` (replaced by the results), constants in `s17-s27` ([`EXP_CONSTANTS`]),
 /// temporaries `s2-s11` and the core registers `{t}`, `{u}`; exits to label `3` when either exponent
 /// is outside `-126..=127`. Per lane: `t = x * LOG2E + ROUND`, `n = t - ROUND`, the Cody-Waite
 /// reduction, the polynomial in Horner order, `p * 2^n` in one multiply (all unfused, as the twin).
-#[cfg(glmix_vfp)]
 macro_rules! exp_pair {
     ($a:literal, $b:literal) => {
         concat!(
@@ -613,7 +516,6 @@ macro_rules! exp_pair {
 /// or rounded once, as `2^n` is normal). A pair with an element outside that range (tiny or huge
 /// results, NaN) stops the loop; its first element is computed by [`crate::math::expf`] itself (as
 /// is an odd last one), and the loop resumes after it.
-#[cfg(glmix_vfp)]
 fn exp_shifted_sum(x: &mut [f32], max: f32) -> f32 {
     // `n + 126` for `t = x * LOG2E + EXP_ROUND` is `bits(t) - (bits(EXP_ROUND) - 126)`.
     const BIAS: u32 = crate::math::EXP_ROUND.to_bits() - 126;
@@ -676,10 +578,9 @@ fn exp_shifted_sum(x: &mut [f32], max: f32) -> f32 {
 }
 
 /// SwiGLU `h1[i] = silu(h1[i]) * h3[i]`, [`generic::swiglu`] bit for bit: two elements per
-/// iteration, `silu(x) = x * (1 / (1 + expf(-x)))` with `expf` as in [`exp_shifted_sum`] (the same
+/// iteration, `silu(x) = x * (1 / (1 + expf(-x)))` with `expf` as in `exp_shifted_sum` (the same
 /// operations while the exponent is in `-126..=127`; a pair with an element outside that range
 /// stops the loop, and its first element, like an odd last one, takes the twin).
-#[cfg(glmix_vfp)]
 pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
     const BIAS: u32 = crate::math::EXP_ROUND.to_bits() - 126;
     let n = h1.len().min(h3.len());
@@ -742,7 +643,6 @@ pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
 }
 
 /// `x[i] /= sum` for every element (four per `VLDM`/`VSTM`).
-#[cfg(glmix_vfp)]
 fn div_f32(x: &mut [f32], sum: f32) {
     let (quads, rest) = x.as_chunks_mut::<4>();
     if !quads.is_empty() {
@@ -773,11 +673,10 @@ fn div_f32(x: &mut [f32], sum: f32) {
     }
 }
 
-/// Attention scores for head size 8, [`generic::gather_scores_n`] bit for bit: per two cached
+/// Attention scores for head size 8, `generic::gather_scores_n` bit for bit: per two cached
 /// positions one `LDRD` of their slots, two `MLA`s for the records' addresses, two `VLDM`s of the
 /// keys, sixteen unfused `VMLA`s (each sum in the twin's order from 0.0), two `VDIV`s by `scale` and
 /// one `VSTM`; an odd last position takes the same steps alone. Out-of-range records take the twin.
-#[cfg(glmix_vfp)]
 pub fn gather_scores8(
     q: &[f32; 8],
     buf: &[f32],
@@ -870,11 +769,10 @@ pub fn gather_scores8(
     }
 }
 
-/// Weighted sum of cached records for head size 8, [`generic::gather_axpy_n`] bit for bit: the
+/// Weighted sum of cached records for head size 8, `generic::gather_axpy_n` bit for bit: the
 /// accumulator in `s0-s7`; per two positions one `LDRD` of their slots, two `MLA`s (addresses), one
 /// `VLDM` of the two weights, and per record one `VLDM` and eight unfused `VMLA`s, in position order;
 /// an odd last position alone. Out-of-range records take the twin.
-#[cfg(glmix_vfp)]
 pub fn gather_axpy8(
     o: &mut [f32; 8],
     weights: &[f32],
@@ -956,7 +854,6 @@ pub fn gather_axpy8(
 
 /// `d_w * d_x` of two f16 scales (little-endian bytes), converted by the FPU (`VCVTB.F32.F16`, exact
 /// like the `half` crate's software conversion the twin uses) and multiplied in f32.
-#[cfg(glmix_vfp)]
 #[inline(always)]
 fn scale_product(dw: [u8; 2], dx: [u8; 2]) -> f32 {
     let out: u32;
@@ -981,9 +878,8 @@ fn scale_product(dw: [u8; 2], dx: [u8; 2]) -> f32 {
 
 /// [`generic::vec_dot_by`] with the scales converted by the FPU: `sumf += sumi * (d_w * d_x)`, block
 /// after block, the same operations (bit-identical).
-#[cfg(glmix_vfp)]
 #[inline(always)]
-fn vec_dot_vfp<B>(
+pub(super) fn vec_dot_vfp<B>(
     w: &[B],
     x: &[BlockQ8_0],
     d: impl Fn(&B) -> [u8; 2],
@@ -994,100 +890,4 @@ fn vec_dot_vfp<B>(
         sumf += dot_i32(bw, bx) as f32 * scale_product(d(bw), bx.d);
     }
     sumf
-}
-
-/// Four int8 products of one word of `w` and one of `x` (both pointers post-incremented by 4).
-macro_rules! q8_word {
-    () => {
-        "ldr {a}, [{pw}], #4
-         ldr {b}, [{px}], #4
-         sxtb16 {t}, {a}
-         sxtb16 {u}, {b}
-         smlad {acc}, {t}, {u}, {acc}
-         sxtb16 {t}, {a}, ror #8
-         sxtb16 {u}, {b}, ror #8
-         smlad {acc}, {t}, {u}, {acc}
-        "
-    };
-}
-
-/// Exact `sum_j w.qs[j] * x.qs[j]` of two q8_0 blocks: 8 words, 16 `SMLAD`s.
-#[inline]
-pub fn block_dot_q8_0(w: &BlockQ8_0, x: &BlockQ8_0) -> i32 {
-    let mut acc: i32 = 0;
-    // SAFETY: the asm reads exactly 32 bytes from each of `w.qs` and `x.qs` (8 post-incremented
-    // word loads each; unaligned LDR is allowed, see the module docs), writes only the declared
-    // registers, and does not touch the stack. SXTB16/SMLAD exist on every target `glmix_dsp` is set
-    // for (build.rs).
-    unsafe {
-        asm!(
-            q8_word!(), q8_word!(), q8_word!(), q8_word!(),
-            q8_word!(), q8_word!(), q8_word!(), q8_word!(),
-            pw = inout(reg) w.qs.as_ptr() => _,
-            px = inout(reg) x.qs.as_ptr() => _,
-            acc = inout(reg) acc,
-            a = out(reg) _,
-            b = out(reg) _,
-            t = out(reg) _,
-            u = out(reg) _,
-            options(readonly, nostack),
-        );
-    }
-    acc
-}
-
-/// One word of a q4_0 block (8 nibbles: elements `4k..4k+4` low, `16+4k..16+4k+4` high) against the
-/// matching activation words (`px` and `px + 16`); `px` and `pw` post-incremented by 4.
-macro_rules! q4_word {
-    () => {
-        "ldr {q}, [{pw}], #4
-         ldr {b}, [{px}, #16]
-         and {lo}, {q}, {m}
-         and {q}, {m}, {q}, lsr #4
-         usub8 {lo}, {lo}, {e}
-         usub8 {q}, {q}, {e}
-         sxtb16 {t}, {q}
-         sxtb16 {u}, {b}
-         smlad {acc}, {t}, {u}, {acc}
-         sxtb16 {t}, {q}, ror #8
-         sxtb16 {u}, {b}, ror #8
-         smlad {acc}, {t}, {u}, {acc}
-         ldr {b}, [{px}], #4
-         sxtb16 {t}, {lo}
-         sxtb16 {u}, {b}
-         smlad {acc}, {t}, {u}, {acc}
-         sxtb16 {t}, {lo}, ror #8
-         sxtb16 {u}, {b}, ror #8
-         smlad {acc}, {t}, {u}, {acc}
-        "
-    };
-}
-
-/// Exact `sum_j (nibble_j - 8) * x.qs[j]` of a q4_0 block and a q8_0 block: 4 words, 16 `SMLAD`s.
-///
-/// `USUB8` subtracts 8 from each byte (wrapping), turning nibbles 0..=15 into int8 -8..=7.
-#[inline]
-pub fn block_dot_q4_0(w: &BlockQ4_0, x: &BlockQ8_0) -> i32 {
-    let mut acc: i32 = 0;
-    // SAFETY: the asm reads exactly 16 bytes of `w.qs` (4 post-incremented word loads) and 32 bytes
-    // of `x.qs` (words at `px` and `px + 16` for 4 post-incremented `px`), writes only the declared
-    // registers (USUB8 also sets the APSR.GE flags, SMLAD may set Q: flags are not preserved), no
-    // stack. DSP instructions are available where `glmix_dsp` is set (build.rs).
-    unsafe {
-        asm!(
-            q4_word!(), q4_word!(), q4_word!(), q4_word!(),
-            pw = inout(reg) w.qs.as_ptr() => _,
-            px = inout(reg) x.qs.as_ptr() => _,
-            acc = inout(reg) acc,
-            m = in(reg) 0x0F0F_0F0Fu32,
-            e = in(reg) 0x0808_0808u32,
-            q = out(reg) _,
-            lo = out(reg) _,
-            b = out(reg) _,
-            t = out(reg) _,
-            u = out(reg) _,
-            options(readonly, nostack),
-        );
-    }
-    acc
 }

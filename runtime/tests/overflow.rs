@@ -2,10 +2,10 @@
 //! decodes positions 0..N, then refuses position N with `ContextOverflow { position: N, max_context: N }`
 //! without touching the state; unbounded patterns run on.
 
+use glmix::builder::AlignedBytes;
+use glmix::builder::{random_model, RandomLayer, RandomSpec, Rng};
 use glmix::plan::Plan;
 use glmix::{Model, Session, SessionError};
-use glmix_tools::random::{random_model, RandomLayer, RandomSpec, Rng};
-use glmix_tools::writer::AlignedBytes;
 
 fn model_bytes(layers: Vec<RandomLayer>, seed: u64) -> AlignedBytes {
     let mut spec = RandomSpec::small(layers);

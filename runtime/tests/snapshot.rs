@@ -2,11 +2,11 @@
 //! a snapshot of another model, another context or damaged bytes (checksum) is rejected and changes
 //! nothing. `fuzz/` has a target for restoring arbitrary and damaged snapshots.
 
+use glmix::builder::AlignedBytes;
+use glmix::builder::{random_model, RandomLayer, RandomSpec};
 use glmix::plan::Plan;
-use glmix::session::{SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
+use glmix::snapshot::{SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 use glmix::{Model, Session, SnapshotError};
-use glmix_tools::random::{random_model, RandomLayer, RandomSpec};
-use glmix_tools::writer::AlignedBytes;
 
 fn model(seed: u64) -> AlignedBytes {
     let lattice = RandomLayer { pattern: 6, param: 0, form: 2, n_heads: 2, n_kv_heads: 2 };

@@ -1,9 +1,9 @@
 //! The memory plan states exact bytes before anything runs: checked here against sizes derived by hand
 //! from the layout documented in `glmix::plan`, for the shipped model and for attention.
 
+use glmix::builder::AlignedBytes;
 use glmix::plan::Plan;
 use glmix::Model;
-use glmix_tools::writer::AlignedBytes;
 
 fn shipped() -> AlignedBytes {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/shakespeare-pow2/model.glmx");
@@ -34,7 +34,7 @@ fn shipped_model_plan_is_exact_and_independent_of_context() {
 
 #[test]
 fn attention_state_grows_linearly_with_context() {
-    use glmix_tools::random::{random_model, RandomLayer, RandomSpec};
+    use glmix::builder::{random_model, RandomLayer, RandomSpec};
     let layer = RandomLayer { pattern: 0, param: 0, form: 0, n_heads: 2, n_kv_heads: 1 };
     let file = random_model(&RandomSpec::small(vec![layer]), 3).unwrap().to_bytes().unwrap();
     let bytes = AlignedBytes::new(&file);
@@ -49,11 +49,11 @@ fn attention_state_grows_linearly_with_context() {
 
 #[test]
 fn loglinear_state_is_one_matrix_per_head_and_level() {
+    use glmix::builder::{random_model, RandomLayer, RandomSpec};
     use glmix::format::Form;
     use glmix::pattern::Pattern;
     use glmix::plan::LayerPlan;
     use glmix::MixerConfig;
-    use glmix_tools::random::{random_model, RandomLayer, RandomSpec};
     // Layer 0 uncapped, layer 1 capped at 3 levels; 2 heads of 16.
     let layers = vec![
         RandomLayer { pattern: 4, param: 0, form: 3, n_heads: 2, n_kv_heads: 2 },
@@ -95,4 +95,24 @@ fn loglinear_state_is_one_matrix_per_head_and_level() {
     };
     const WORDS: usize = LayerPlan::new(&M, 65_536).words();
     assert_eq!(WORDS, 16 * (4 * 16 * 16 + 2));
+}
+
+#[test]
+fn a_session_takes_its_callers_plan_and_refuses_another_models() {
+    use glmix::builder::{random_model, RandomLayer, RandomSpec};
+    use glmix::{Session, SessionError};
+    let layer = RandomLayer { pattern: 0, param: 0, form: 0, n_heads: 2, n_kv_heads: 1 };
+    let one =
+        AlignedBytes::new(&random_model(&RandomSpec::small(vec![layer]), 3).unwrap().to_bytes().unwrap());
+    let two = AlignedBytes::new(
+        &random_model(&RandomSpec::small(vec![layer, layer]), 3).unwrap().to_bytes().unwrap(),
+    );
+    let (one, two) = (Model::parse(one.as_bytes()).unwrap(), Model::parse(two.as_bytes()).unwrap());
+    let plan = Plan::new(&one, 16);
+    let mut state = vec![0f32; plan.total_words()];
+    let session = Session::with_plan(&one, plan.clone(), &mut state).unwrap();
+    assert_eq!(session.plan(), &plan);
+    drop(session);
+    let mut state = vec![0f32; Plan::new(&two, 16).total_words()];
+    assert_eq!(Session::with_plan(&two, plan, &mut state).err(), Some(SessionError::PlanMismatch));
 }

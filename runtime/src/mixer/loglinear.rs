@@ -16,12 +16,16 @@
 //! so this is exact; a level cap makes the oldest segment absorb everything older.
 //!
 //! The simple twins: `StepCache._loglinear_step` in `models/glmix_models/mixers.py` (the same merge, on
-//! tensors) and the f64 parallel form of `host-tools/tests/parallel_form.rs`.
+//! tensors) and the f64 parallel form of `runtime/tests/parallel_form.rs`.
 
+use super::{prefix_mut, record, record_mut, Io, Layer, ScratchNeeds};
 use crate::cache::SlotMap;
 use crate::format::Form;
 use crate::kernels;
+use crate::model::MixerConfig;
 use crate::pattern::Pattern;
+use crate::plan::{LayerPlan, LayerState};
+use crate::tensor::Tensor;
 
 /// True for the (pattern, form) pairs this module runs.
 pub const fn is_loglinear(pattern: Pattern, form: Form) -> bool {
@@ -33,6 +37,48 @@ pub const fn is_loglinear(pattern: Pattern, form: Form) -> bool {
 /// capped). Levels beyond `L - 1` share weight `L - 1`.
 pub const fn level_weights(pattern: Pattern, max_context: u32) -> usize {
     pattern.slots(max_context) as usize + 1
+}
+
+/// One matrix per head and slot, plus the lattice's tags.
+pub(crate) const fn plan(m: &MixerConfig, max_context: u32) -> LayerPlan {
+    let slots = m.pattern.slots(max_context) as usize;
+    let tags = crate::cache::tag_words(m.pattern, slots as u32);
+    let matrix = slots * m.n_heads * m.head_dim * m.head_dim;
+    LayerPlan { slots, tags, keys: 0, values: 0, outs: 0, matrix }
+}
+
+/// Decay gates (`q_dim`) in the second hidden buffer, level weights (`n_heads * L`, `L` from the
+/// file's context) in the first.
+pub(crate) const fn scratch(m: &MixerConfig, file_context: u32) -> ScratchNeeds {
+    let (q, lambda) = (m.n_heads * m.head_dim, m.n_heads * level_weights(m.pattern, file_context));
+    ScratchNeeds { reads: 0, hidden: if q > lambda { q } else { lambda } }
+}
+
+/// A layer's step: decay gates (`wd`) into `io.hb2`, level weights (`wl`) into `io.hb`, then
+/// [`step`] into `io.o`.
+pub(crate) fn decode(
+    layer: &Layer<'_, '_>,
+    wd: &Tensor<'_>,
+    wl: &Tensor<'_>,
+    io: &mut Io<'_>,
+    state: LayerState<'_>,
+) {
+    let m = layer.mixer;
+    let Io { xb, xq, q, k, v, o, hb, hb2, .. } = io;
+    let d = super::state_space::decay_gates(wd, m.q_dim(), xb, xq, hb2);
+    let levels = level_weights(m.pattern, layer.model.config().max_context as u32);
+    let lambda = prefix_mut(hb, m.n_heads * levels);
+    kernels::matvec(wl, xb, xq, lambda);
+    super::state_space::sigmoid(lambda);
+    let shape = Shape {
+        pattern: m.pattern,
+        slots: layer.plan.slots as u32,
+        n_heads: m.n_heads,
+        head_dim: m.head_dim,
+        levels,
+    };
+    let x = Inputs { q, k, v, d, lambda };
+    step(shape, layer.pos, state.tags, state.matrix, &x, o, layer.poison);
 }
 
 /// One position's projections, per head concatenated: `q`, `k`, `v`, decay gates `d` (all `n_heads *
@@ -93,8 +139,8 @@ pub fn step(
 
     // Level 0: the current token, lambda_0 (q . k) v.
     for h in 0..nh {
-        let (qh, kh, vh) = (head(x.q, h, hd), head(x.k, h, hd), head(x.v, h, hd));
-        let oh = head_mut(o, h, hd);
+        let (qh, kh, vh) = (record(x.q, h, hd), record(x.k, h, hd), record(x.v, h, hd));
+        let oh = record_mut(o, h, hd);
         oh.fill(0.0);
         kernels::axpy(oh, lambda(h, 0) * kernels::dot_f32(qh, kh) * scale, vh);
     }
@@ -106,10 +152,10 @@ pub fn step(
     for (i, (j, slot)) in map.lookup(pos).enumerate() {
         let seg = record_mut(matrices, slot, words);
         for h in 0..nh {
-            let (dh, qh) = (head(x.d, h, hd), head(x.q, h, hd));
+            let (dh, qh) = (record(x.d, h, hd), record(x.q, h, hd));
             let w = lambda(h, i + 1) * scale;
-            let oh = head_mut(o, h, hd);
-            let sh = head_mut(seg, h, hd * hd);
+            let oh = record_mut(o, h, hd);
+            let sh = record_mut(seg, h, hd * hd);
             for (c, row) in sh.chunks_exact_mut(hd.max(1)).enumerate() {
                 let dc = dh.get(c).copied().unwrap_or(0.0);
                 row.iter_mut().for_each(|s| *s *= dc);
@@ -145,25 +191,11 @@ pub fn step(
     }
     let seg = record_mut(matrices, new, words);
     for h in 0..nh {
-        let (kh, vh) = (head(x.k, h, hd), head(x.v, h, hd));
-        for (row, &kc) in head_mut(seg, h, hd * hd).chunks_exact_mut(hd.max(1)).zip(kh) {
+        let (kh, vh) = (record(x.k, h, hd), record(x.v, h, hd));
+        for (row, &kc) in record_mut(seg, h, hd * hd).chunks_exact_mut(hd.max(1)).zip(kh) {
             kernels::axpy(row, kc, vh);
         }
     }
-}
-
-fn head(buf: &[f32], h: usize, width: usize) -> &[f32] {
-    let start = h.saturating_mul(width);
-    buf.get(start..start.saturating_add(width)).unwrap_or(&[])
-}
-
-fn head_mut(buf: &mut [f32], h: usize, width: usize) -> &mut [f32] {
-    record_mut(buf, h, width)
-}
-
-fn record_mut(buf: &mut [f32], slot: usize, width: usize) -> &mut [f32] {
-    let start = slot.saturating_mul(width);
-    buf.get_mut(start..start.saturating_add(width)).unwrap_or(&mut [])
 }
 
 /// The records `dst` and `src` (distinct) of `buf`, mutable and shared.

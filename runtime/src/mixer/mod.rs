@@ -1,0 +1,206 @@
+//! Token mixers: one module per form family behind one decode contract.
+//!
+//! | family            | forms                          | patterns      | state per layer                   |
+//! |-------------------|--------------------------------|---------------|-----------------------------------|
+//! | [`attention`]     | attention, recurrent, chained  | all           | slots × (k, v and/or o records)   |
+//! | [`state_space`]   | state_space                    | `order(1)`    | one `head_dim²` matrix per head   |
+//! | [`loglinear`]     | state_space                    | `pow2_lattice`| one such matrix per head and slot |
+//!
+//! The contract, dispatched by a `match` on the layer's [`Form`] (no trait objects):
+//!
+//! - [`plan`]: the regions of a layer's state for a context (a `const fn`, so sizes are known before
+//!   anything runs), and [`scratch`]: what one step borrows from the shared scratch;
+//! - `reset`: the empty state (zeros, every lattice slot free);
+//! - [`can_step`]: whether position `pos` fits the state (the session asks every layer before any
+//!   runs, so a step never fails halfway);
+//! - `step`: one token, in decode form: reads the normed input `xb`, writes `xb2 = wo · o` and updates
+//!   the state. All families share the projections `q, k, v = wq·x, wk·x, wv·x` (one quantization of
+//!   `x` serves every matrix that reads it) and `wo`; the family computes `o` from them and its state.
+//!
+//! Adding a form: a variant of [`Form`], a family module (or an arm of one) with `plan` and `step`,
+//! and an arm in `family`.
+
+pub mod attention;
+pub mod loglinear;
+pub mod state_space;
+
+use crate::cache;
+use crate::format::Form;
+use crate::kernels;
+use crate::model::{MixerConfig, Model, Role};
+use crate::plan::{LayerPlan, LayerState, Scratch};
+use crate::quant::BlockQ8_0;
+use crate::tensor::{DType, Tensor};
+
+/// The family that runs a (pattern, form) pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    /// Attention, recurrent and chained forms over the pattern's slot cache.
+    Slots,
+    /// The first-order state space.
+    StateSpace,
+    /// The log-linear state space on the `2^k` lattice.
+    LogLinear,
+}
+
+const fn family(m: &MixerConfig) -> Family {
+    match m.form {
+        Form::Attention | Form::Recurrent | Form::Chained => Family::Slots,
+        Form::StateSpace if m.is_loglinear() => Family::LogLinear,
+        Form::StateSpace => Family::StateSpace,
+    }
+}
+
+/// The state a layer's mixer needs to serve positions `0..max_context`.
+pub const fn plan(m: &MixerConfig, max_context: u32) -> LayerPlan {
+    match family(m) {
+        Family::Slots => attention::plan(m, max_context),
+        Family::StateSpace => state_space::plan(m),
+        Family::LogLinear => loglinear::plan(m, max_context),
+    }
+}
+
+/// What one step of a layer's mixer borrows from the shared scratch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScratchNeeds {
+    /// Most cached positions a step reads (the `scores` and `reads` buffers).
+    pub reads: usize,
+    /// Words of each of the MLP's two hidden buffers the mixer uses.
+    pub hidden: usize,
+}
+
+/// What a step of `m` borrows from the scratch, for a file trained at `file_context` and a state
+/// planned for `max_context`.
+pub const fn scratch(m: &MixerConfig, file_context: u32, max_context: u32) -> ScratchNeeds {
+    match family(m) {
+        Family::Slots => ScratchNeeds { reads: m.pattern.max_reads(max_context) as usize, hidden: 0 },
+        Family::StateSpace => ScratchNeeds { reads: 0, hidden: m.n_heads * m.head_dim },
+        Family::LogLinear => loglinear::scratch(m, file_context),
+    }
+}
+
+/// Empties a layer's state: zeros, every lattice slot free.
+pub(crate) fn reset(m: &MixerConfig, state: LayerState<'_>) {
+    let LayerState { tags, keys, values, outs, matrix } = state;
+    for region in [keys, values, outs, matrix] {
+        region.fill(0.0);
+    }
+    cache::reset_tags(m.pattern, tags);
+}
+
+/// True if a layer planned with `p` for `max_context` positions can step at `pos`.
+pub fn can_step(m: &MixerConfig, p: &LayerPlan, max_context: u32, pos: u32) -> bool {
+    cache::can_step(m.pattern, p.slots as u32, max_context, pos)
+}
+
+/// One layer of a model at one position: what a step reads besides the state and the scratch.
+pub(crate) struct Layer<'a, 'm> {
+    /// The model.
+    pub model: &'a Model<'m>,
+    /// Layer index.
+    pub index: usize,
+    /// Its mixer.
+    pub mixer: &'a MixerConfig,
+    /// Its state's plan.
+    pub plan: &'a LayerPlan,
+    /// Position being decoded.
+    pub pos: u32,
+    /// Testing aid: fill freed records with NaN ([`crate::Session::poison_evicted`]).
+    pub poison: bool,
+}
+
+impl Layer<'_, '_> {
+    fn tensor(&self, role: Role) -> Tensor<'_> {
+        self.model.weight(self.index, role)
+    }
+}
+
+/// A step's buffers, cut from the scratch once per layer: the normed input and its quantization, the
+/// projections at this mixer's widths, and the scratch regions the families borrow.
+pub(crate) struct Io<'a> {
+    /// The normed input `x`.
+    pub xb: &'a [f32],
+    /// `x` quantized (q8_0), for block-quantized weights.
+    pub xq: &'a mut [BlockQ8_0],
+    /// `q` `[q_dim]`, `k`, `v` `[kv_dim]`, the output `o` `[q_dim]`.
+    pub q: &'a mut [f32],
+    pub k: &'a mut [f32],
+    pub v: &'a mut [f32],
+    pub o: &'a mut [f32],
+    /// The MLP's hidden buffers (state space: level weights, decay gates).
+    pub hb: &'a mut [f32],
+    pub hb2: &'a mut [f32],
+    /// Scores of the positions read, and their slots.
+    pub scores: &'a mut [f32],
+    pub reads: &'a mut [u32],
+}
+
+/// One token through a layer's mixer: reads `s.xb`, writes `s.xb2 = wo · o`, updates `state`.
+/// `rope` caches the rotary angles of the position across layers.
+pub(crate) fn step(
+    layer: &Layer<'_, '_>,
+    state: LayerState<'_>,
+    s: &mut Scratch<'_>,
+    rope: &mut kernels::RopeAngles,
+) {
+    let m = layer.mixer;
+    let (qd, kvd) = (m.q_dim(), m.kv_dim());
+    let Scratch { xb, xb2, hb, hb2, q, k, v, o, scores, reads, xq, .. } = s;
+    let mut io = Io {
+        xb,
+        xq,
+        q: prefix_mut(q, qd),
+        k: prefix_mut(k, kvd),
+        v: prefix_mut(v, kvd),
+        o: prefix_mut(o, qd),
+        hb,
+        hb2,
+        scores,
+        reads,
+    };
+    let (wq, wk, wv) = (layer.tensor(Role::Wq), layer.tensor(Role::Wk), layer.tensor(Role::Wv));
+    // Also the state-space decay gates and level weights, which read the same input.
+    let (wd, wl) = (layer.tensor(Role::Wd), layer.tensor(Role::Wl));
+    quantize_for(&[&wq, &wk, &wv, &wd, &wl], io.xb, io.xq);
+    kernels::matvec(&wq, io.xb, io.xq, io.q);
+    kernels::matvec(&wk, io.xb, io.xq, io.k);
+    kernels::matvec(&wv, io.xb, io.xq, io.v);
+    match family(m) {
+        Family::Slots => attention::step(layer, &mut io, state, rope),
+        Family::StateSpace => state_space::step(m, &wd, &mut io, state),
+        Family::LogLinear => loglinear::decode(layer, &wd, &wl, &mut io, state),
+    }
+    matvec(&layer.tensor(Role::Wo), io.o, io.xq, xb2);
+}
+
+/// `out = W x`, quantizing `x` into `xq` first when `W` is block-quantized.
+pub(crate) fn matvec(w: &Tensor<'_>, x: &[f32], xq: &mut [BlockQ8_0], out: &mut [f32]) {
+    quantize_for(&[w], x, xq);
+    kernels::matvec(w, x, xq, out);
+}
+
+/// Quantizes `x` into `xq` once when any of the matrices that read it is block-quantized, so that
+/// several products of the same input (wq, wk, wv; w1, w3) share one quantization.
+pub(crate) fn quantize_for(weights: &[&Tensor<'_>], x: &[f32], xq: &mut [BlockQ8_0]) {
+    if weights.iter().any(|w| matches!(w.dtype(), DType::Q8_0 | DType::Q4_0)) {
+        kernels::quantize_q8_0(x, xq);
+    }
+}
+
+/// The first `n` elements of `buf` (all of it when shorter; the plan sizes every buffer).
+pub(crate) fn prefix_mut<T>(buf: &mut [T], n: usize) -> &mut [T] {
+    let n = n.min(buf.len());
+    buf.split_at_mut(n).0
+}
+
+/// Record `i` of `width` words (empty when out of range; the plan sizes every buffer).
+fn record(buf: &[f32], i: usize, width: usize) -> &[f32] {
+    let start = i.saturating_mul(width);
+    buf.get(start..start.saturating_add(width)).unwrap_or(&[])
+}
+
+/// Record `i` of `width` words, mutable (empty when out of range).
+fn record_mut(buf: &mut [f32], i: usize, width: usize) -> &mut [f32] {
+    let start = i.saturating_mul(width);
+    buf.get_mut(start..start.saturating_add(width)).unwrap_or(&mut [])
+}

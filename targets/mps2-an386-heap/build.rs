@@ -1,0 +1,3 @@
+fn main() {
+    glmix_fw_build::build_models(&["link.x"]);
+}
