@@ -7,9 +7,11 @@
 //! |---|---|---|
 //! | `glmix_dsp` | `thumbv7em-*` (M4, M7); `thumbv8m.main-*` built with `-C target-feature=+dsp` or `-C target-cpu=cortex-m33/m35p/m55/m85` | `kernels::arm_dsp` (SMLAD) |
 //! | `glmix_vfp` | `glmix_dsp` and a hard-float triple (`*-eabihf`) | `kernels::arm_dsp` f32 row pairs (VLDM + VMLA) |
+//! | `glmix_mve` | `thumbv8m.main-*-eabihf` built with `-C target-cpu=cortex-m55/m85` or `-C target-feature=+mve.fp` (Helium with float; set only together with the two above, as every MVE core has DSP and an FPU) | `kernels::mve` |
 //! | `glmix_avx2` | `x86_64` with `avx2`, `fma` and `f16c` enabled at compile time | `kernels::x86` |
 //! | `glmix_neon` | `aarch64` with `neon` (the AArch64 baseline; off only on `*-softfloat` triples) | `kernels::neon` |
-//! | (none) | everything else (thumbv6m, riscv32, plain x86_64, aarch64 softfloat) | `kernels::generic` only |
+//! | `glmix_rvf` | `riscv32*`/`riscv64*` whose ISA string has `f` or `g` (`riscv32imafc-unknown-none-elf`) | `kernels::rv_f` |
+//! | (none) | everything else (thumbv6m, riscv32imac, plain x86_64, aarch64 softfloat) | `kernels::generic` only |
 //!
 //! Environment switches (read at build time):
 //! - `GLMIX_KERNELS=generic`: select no architecture kernels at all (the scalar twins everywhere; makes
@@ -22,6 +24,8 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(glmix_avx2)");
     println!("cargo::rustc-check-cfg=cfg(glmix_vfp)");
     println!("cargo::rustc-check-cfg=cfg(glmix_neon)");
+    println!("cargo::rustc-check-cfg=cfg(glmix_rvf)");
+    println!("cargo::rustc-check-cfg=cfg(glmix_mve)");
     println!("cargo::rerun-if-env-changed=GLMIX_KERNELS");
     println!("cargo::rerun-if-changed=build.rs");
 
@@ -45,6 +49,9 @@ fn main() {
         // Hard-float ABI: a single-precision FPU with VLDM/VMLA (FPv4-SP on M4, FPv5 on M7/M33/M55).
         if target.ends_with("eabihf") {
             println!("cargo::rustc-cfg=glmix_vfp");
+            if target.starts_with("thumbv8m.main-") && v8m_mve_fp_requested() {
+                println!("cargo::rustc-cfg=glmix_mve");
+            }
         }
     }
     if arch == "x86_64" && has("avx2") && has("fma") && has("f16c") {
@@ -53,6 +60,17 @@ fn main() {
     if arch == "aarch64" && has("neon") {
         println!("cargo::rustc-cfg=glmix_neon");
     }
+    if riscv_has_f(&target) {
+        println!("cargo::rustc-cfg=glmix_rvf");
+    }
+}
+
+/// RISC-V with the single-precision float extension, from the triple's ISA string (`riscv32imafc`,
+/// `riscv64gc`): the letters after `riscv32`/`riscv64` include `f` (or `g` = `imafd`).
+fn riscv_has_f(target: &str) -> bool {
+    let isa = target.split('-').next().unwrap_or_default();
+    let ext = isa.strip_prefix("riscv32").or_else(|| isa.strip_prefix("riscv64"));
+    ext.is_some_and(|e| e.contains('f') || e.contains('g'))
 }
 
 /// Armv8-M Mainline: the DSP extension is optional, and LLVM's assembler only accepts DSP instructions
@@ -78,4 +96,27 @@ fn v8m_dsp_requested() -> bool {
         }
     }
     dsp
+}
+
+/// Armv8.1-M with Helium floating point (MVE-F): `-C target-cpu=cortex-m55`/`cortex-m85`, or
+/// `-C target-feature=+mve.fp` (later flags win, as in [`v8m_dsp_requested`]).
+fn v8m_mve_fp_requested() -> bool {
+    const MVE_CPUS: [&str; 2] = ["cortex-m55", "cortex-m85"];
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let mut mve = false;
+    for flag in flags.split('\x1f') {
+        let flag = flag.trim_start_matches("-C");
+        if let Some(list) = flag.strip_prefix("target-feature=") {
+            for f in list.split(',') {
+                match f {
+                    "+mve.fp" => mve = true,
+                    "-mve.fp" | "-mve" => mve = false,
+                    _ => {}
+                }
+            }
+        } else if let Some(cpu) = flag.strip_prefix("target-cpu=") {
+            mve = MVE_CPUS.contains(&cpu);
+        }
+    }
+    mve
 }

@@ -10,6 +10,8 @@
 //! | [`generic`] | always compiled, always public | the specification of everything |
 //! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
 //! | `neon` | `glmix_neon`: `aarch64` with `neon` (every hosted aarch64 target) | f32/f16/bf16 dots and f32 matvec rows in fours, q8_0/q4_0 block dots (SMULL + SADALP; SDOT when built with `+dotprod`) and matvec rows in fours, axpy, softmax exp, SwiGLU, head-size-8 gather axpy |
+//! | `rv_f` | `glmix_rvf`: `riscv32`/`riscv64` triples with the F extension (`imafc`, `gc`) | f32 matvec rows in fours (plain Rust; sequential sums: bit-identical) |
+//! | `mve` | `glmix_mve`: `thumbv8m.main-*` with Helium (`-C target-cpu=cortex-m55`) | q8_0/q4_0 matvec rows (VMLADAV, bit-identical), f32 matvec rows in fours (gathers; MVE float flushes subnormals: see the module); the rest is `arm_dsp`'s |
 //! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
 //!
 //! The architecture modules implement the `Kernels` trait (dot products, matvec rows, axpy, gathers,
@@ -25,6 +27,10 @@
 //!   architecture: each block's integer dot is exact, and the per-block float accumulation
 //!   `sumf += sumi * (d_w * d_x)` is the scalar one everywhere.
 //! - [`axpy`] is bit-identical everywhere (no FMA).
+//! - With `glmix_mve` (the Cortex-M55 Helium build; [`MVE_FLOAT`]) the f32 matvec, softmax's
+//!   exponentials and the head-size-8 attention gathers run in MVE float, which flushes subnormals to
+//!   zero: equal to the twins except within the tolerance `mve`'s module docs state; its quantized
+//!   matvecs and activation quantizer are bit-identical.
 //! - f32/f16/bf16 dots ([`dot_f32`] and [`matvec`] on float weights) are sequential f32 sums
 //!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86` and (4-lane
 //!   ones) in `neon`: results differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the
@@ -42,8 +48,12 @@ pub mod generic;
 
 #[cfg(glmix_dsp)]
 pub mod arm_dsp;
+#[cfg(glmix_mve)]
+pub mod mve;
 #[cfg(glmix_neon)]
 pub mod neon;
+#[cfg(any(glmix_rvf, test))]
+pub mod rv_f;
 #[cfg(glmix_avx2)]
 pub mod x86;
 
@@ -63,7 +73,13 @@ pub use generic::{
     ROPE_MAX_PAIRS,
 };
 
-/// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized).
+/// Whether this build's f32 kernels run in MVE float, which flushes subnormals to zero (`glmix_mve`:
+/// the f32 matvec and softmax's exponentials; see `kernels::mve` for their tolerance against the
+/// twins). False everywhere else: there every kernel gives its twin's bits.
+pub const MVE_FLOAT: bool = cfg!(glmix_mve);
+
+/// Softmax in place, [`generic::softmax`] bit for bit (the exponentials may be vectorized; with
+/// [`MVE_FLOAT`], subnormal results are 0).
 pub fn softmax(x: &mut [f32]) {
     Arch::softmax(x);
 }
@@ -205,11 +221,15 @@ pub(crate) trait Kernels {
 /// The kernels of the target this crate is compiled for.
 #[cfg(glmix_avx2)]
 type Arch = x86::Avx2;
-#[cfg(glmix_dsp)]
+#[cfg(all(glmix_dsp, not(glmix_mve)))]
 type Arch = arm_dsp::Dsp;
+#[cfg(glmix_mve)]
+type Arch = mve::Mve;
 #[cfg(glmix_neon)]
 type Arch = neon::Neon;
-#[cfg(not(any(glmix_avx2, glmix_dsp, glmix_neon)))]
+#[cfg(glmix_rvf)]
+type Arch = rv_f::RvF;
+#[cfg(not(any(glmix_avx2, glmix_dsp, glmix_neon, glmix_rvf)))]
 type Arch = generic::Generic;
 
 /// Matrix-vector product `out[r] = sum_c W[r][c] x[c]` for `r < w.rows()`.

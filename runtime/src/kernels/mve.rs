@@ -1,0 +1,1031 @@
+//! Helium (M-profile Vector Extension, Armv8.1-M: Cortex-M55/M85) kernels, in `asm!` (stable Rust has
+//! no MVE intrinsics). cfg `glmix_mve` (set by `build.rs` for `thumbv8m.main-*` built with
+//! `-C target-cpu=cortex-m55`/`cortex-m85`, or `-C target-feature=+mve.fp`); every MVE core also has
+//! the DSP extension and an FPU, so `glmix_dsp` and `glmix_vfp` are set too and what this module does
+//! not cover is `arm_dsp`'s (`Dsp`: the SMLAD block dots of `arm_dsp/dsp.rs`, the FPU kernels of
+//! `arm_dsp/vfp.rs`).
+//!
+//! | kernel | how | against the twin |
+//! |---|---|---|
+//! | q8_0 matvec | rows in fours: per block the activation halves loaded once, four rows' `VMLADAV`/`VMLADAVA.S8` pairs, then the four rows' float steps in the lanes of one vector (scales by byte gathers and `VCVTB.F32.F16`, `VMUL`/`VADD.F32`); exact although MVE float flushes subnormals: no value in these steps can be subnormal (below) | **bit-identical** |
+//! | q8_0 row dot (and the last `rows % 4` rows) | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
+//! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
+//! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); the sum sequential and the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
+//! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: `Dsp`'s | as the f32 matvec (a sum of eight products) |
+//! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per cached position (two per step) its address by `MLA`, two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: `Dsp`'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
+//! | activation quantizer (`quantize_q8_0`) | per block `VMAXNMAV` for `amax`, the scale in scalar VFP as the twin, then four lanes at a time `VMUL` by `1/d`, the twin's rounding as `trunc(|t| + 0.49999997)` with the sign put back (`VPT` + `VNEGT`), saturation to i8 by `VQSHL`/`VSHR` #24, `VSTRB.32` | **bit-identical**: blocks with `amax` below 2^-117 (where a flushed subnormal could round to a nonzero `q`) take the twin |
+//! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; eight rows per pass share each `x` | equal, except where MVE float arithmetic differs from scalar: see below |
+//!
+//! # MVE float: the tolerance of the f32 matvec
+//!
+//! MVE floating-point instructions use the "standard FPSCR value" (Armv8.1-M): **flush-to-zero** of
+//! subnormal inputs and results, and the default NaN. So an f32 matvec row equals the twin's bits
+//! unless a weight, an `x` element, a product or a partial sum is subnormal (below 2^-126 in
+//! magnitude) or a NaN appears (then both are NaN, maybe different payloads). Where a subnormal was
+//! flushed, each flush changes the sum by less than 2^-126 and each later rounding may then differ by
+//! an ulp of a partial sum (at most 2^-23 `sum_i |w_i x_i|`), so a row of `cols` terms is within
+//! `cols * (2^-124 + 2^-22 * sum_i |w_i x_i|)` of the twin's (both terms doubled for margin: the bound
+//! `kernel-check` compares within; a normal-range case must be bit-identical). The same holds for
+//! the head-size-8 gathers (`cols` = 8 terms; the scores' division by `scale` is scalar, exact).
+//! Infinities propagate as in the twin, except that an infinity times a subnormal (flushed to 0) is
+//! NaN where the twin's is infinite or finite (`kernel-check` skips such rows). The exponentials:
+//! bit-identical where the result is normal, and +0 where the twin's is subnormal (an absolute
+//! difference below 2^-126; a softmax sum is never below 1, so the normalized outputs differ by less
+//! than 2^-126 too).
+//!
+//! The integer kernels' float steps cannot meet a subnormal: the f16 scales are at least 2^-24 in
+//! magnitude (or 0), so `d_w * d_x` is 0 or at least 2^-48, `sumi * d` (an integer times it) 0 or at
+//! least 2^-48, and every partial sum of such terms a multiple of 2^-71 (0 or normal). So they are
+//! bit-identical to the twins whether a step runs in scalar VFP or in MVE float (NaN aside: any
+//! NaN scale gives NaN in both, maybe with another payload).
+
+use super::{arm_dsp::Dsp, generic, Kernels, Slots};
+use crate::quant::{BlockQ4_0, BlockQ8_0};
+use crate::tensor::Tensor;
+use core::arch::asm;
+
+/// The kernels of an MVE core: the MVE matvecs, the rest from `Dsp`.
+pub(crate) struct Mve;
+
+const Q8_BYTES: usize = core::mem::size_of::<BlockQ8_0>();
+const Q4_BYTES: usize = core::mem::size_of::<BlockQ4_0>();
+
+impl Kernels for Mve {
+    #[inline(always)]
+    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+        matvec_f32(data, cols, x, out)
+    }
+    #[inline(always)]
+    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        matvec_q8_0_quads(w.bytes(), w.row_bytes(), xq, out)
+    }
+    #[inline(always)]
+    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        matvec_q4_0(w.bytes(), w.row_bytes(), xq, out)
+    }
+    #[inline(always)]
+    fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+        let mut o = [0.0f32];
+        let n = w.len().min(x.len());
+        let w = w.get(..n).unwrap_or_default();
+        matvec_q8_0(crate::quant::blocks_as_bytes(w), n * Q8_BYTES, x, &mut o);
+        let [o] = o;
+        o
+    }
+    #[inline(always)]
+    fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+        let mut o = [0.0f32];
+        let n = w.len().min(x.len());
+        let w = w.get(..n).unwrap_or_default();
+        matvec_q4_0(crate::quant::blocks_as_bytes(w), n * Q4_BYTES, x, &mut o);
+        let [o] = o;
+        o
+    }
+    #[inline(always)]
+    fn gather_scores8(
+        q: &[f32; 8],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        gather_scores8(q, buf, stride, offset, slots, scale, out)
+    }
+    #[inline(always)]
+    fn gather_axpy8(
+        o: &mut [f32; 8],
+        weights: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+    ) {
+        gather_axpy8(o, weights, buf, stride, offset, slots)
+    }
+    #[inline(always)]
+    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+        quantize_q8_0(x, out)
+    }
+    #[inline(always)]
+    fn exp_shifted(x: &mut [f32], shift: f32) {
+        exp_shifted(x, shift)
+    }
+    #[inline(always)]
+    fn softmax(x: &mut [f32]) {
+        softmax(x)
+    }
+    #[inline(always)]
+    fn swiglu(h1: &mut [f32], h3: &[f32]) {
+        Dsp::swiglu(h1, h3)
+    }
+}
+
+/// Whether `rows` rows of `row_bytes` (a whole number `nb > 0` of `block` bytes) fit in `w` and `xq`
+/// has at least `nb` blocks: the shapes the block kernels' asm covers. Returns `nb`.
+fn block_shape(w: &[u8], row_bytes: usize, block: usize, xq: &[BlockQ8_0], rows: usize) -> Option<usize> {
+    let nb = row_bytes / block;
+    let fits = nb > 0
+        && row_bytes == nb * block
+        && xq.len() >= nb
+        && rows > 0
+        && rows.checked_mul(row_bytes).is_some_and(|n| n <= w.len());
+    fits.then_some(nb)
+}
+
+/// The twin's row loop over `w`'s rows of `row_bytes` (for shapes the asm does not cover).
+fn block_rows_twin<B: crate::quant::QuantBlock>(
+    w: &[u8],
+    row_bytes: usize,
+    xq: &[BlockQ8_0],
+    out: &mut [f32],
+) {
+    for (r, o) in out.iter_mut().enumerate() {
+        let start = r.saturating_mul(row_bytes);
+        let row = w.get(start..start.saturating_add(row_bytes)).unwrap_or(&[]);
+        *o = generic::vec_dot::<B>(crate::quant::blocks_from_bytes(row), xq);
+    }
+}
+
+/// q8_0 rows (`out.len()` rows of `row_bytes` bytes at the start of `w`, any byte alignment) times
+/// `xq`: `out[r] = generic::vec_dot(row r, xq)`, bit for bit.
+///
+/// Per block: the two f16 scales converted (`VCVTB.F32.F16`) and multiplied, the 32 int8 products
+/// summed exactly by `VMLADAV.S8` + `VMLADAVA.S8` over two pairs of 16-byte `VLDRB` loads, then
+/// `VCVT.F32.S32` and `VMLA.F32` (scalar VFP: the product rounded, then the sum: the twin's
+/// `sumf += sumi as f32 * (d_w * d_x)`). Rows and blocks both loop inside the asm (about 19
+/// instructions per 32 weights). Shapes outside `block_shape` take the twin.
+pub fn matvec_q8_0(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
+    let rows = out.len();
+    let Some(nb) = block_shape(w, row_bytes, Q8_BYTES, xq, rows) else {
+        return block_rows_twin::<BlockQ8_0>(w, row_bytes, xq, out);
+    };
+    // SAFETY: `w` holds `rows * nb` q8_0 blocks (34 bytes each, contiguous: `row_bytes == nb * 34`)
+    // and `xq` at least `nb` (checked by `block_shape`); the asm reads exactly those (byte loads and
+    // halfword loads, which need no alignment on Armv8-M) and writes `out[..rows]` (`rows ==
+    // out.len() > 0`; `out` is f32-aligned for VSTM). It writes only the declared registers and
+    // no stack. MVE, VCVTB and VFP exist on every core `glmix_mve` is set for.
+    unsafe {
+        asm!(
+            "vmov s24, {t}", // +0.0 (t = 0 here)
+            "3:",
+            "vmov.f32 s23, s24",
+            "mov {px}, {x}",
+            "mov {n}, {nb}",
+            "2:",
+            "ldrh {t}, [{pw}]",
+            "vmov s20, {t}",
+            "vcvtb.f32.f16 s20, s20",
+            "ldrh {t}, [{px}]",
+            "vmov s21, {t}",
+            "vcvtb.f32.f16 s21, s21",
+            "vmul.f32 s20, s20, s21",
+            "vldrb.u8 q0, [{pw}, #2]",
+            "vldrb.u8 q1, [{px}, #2]",
+            "vmladav.s8 r0, q0, q1",
+            "vldrb.u8 q0, [{pw}, #18]",
+            "vldrb.u8 q1, [{px}, #18]",
+            "vmladava.s8 r0, q0, q1",
+            "vmov s22, r0",
+            "vcvt.f32.s32 s22, s22",
+            "vmla.f32 s23, s22, s20",
+            "add {pw}, {pw}, #34",
+            "add {px}, {px}, #34",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "vstmia {o}!, {{s23}}",
+            "subs {rows}, {rows}, #1",
+            "bne 3b",
+            pw = inout(reg) w.as_ptr() => _,
+            x = in(reg) xq.as_ptr(),
+            px = out(reg) _,
+            n = out(reg) _,
+            nb = in(reg) nb,
+            t = inout(reg) 0u32 => _,
+            o = inout(reg) out.as_mut_ptr() => _,
+            rows = inout(reg) rows => _,
+            out("r0") _,
+            out("d0") _,
+            out("d1") _,
+            out("d2") _,
+            out("d3") _,
+            out("d10") _,
+            out("d11") _,
+            out("d12") _,
+            options(nostack),
+        );
+    }
+}
+
+/// q4_0 rows times `xq`, [`matvec_q8_0`]'s contract and method for 18-byte q4_0 blocks: the 16
+/// nibble bytes loaded once, unpacked in registers (`VAND` 15 for elements 0-15, `VSHR.U8` 4 for
+/// 16-31, `VSUB.I8` 8 from both), then two `VMLADAV(A).S8` against the activation block's halves:
+/// bit-identical to [`generic::vec_dot`].
+pub fn matvec_q4_0(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
+    let rows = out.len();
+    let Some(nb) = block_shape(w, row_bytes, Q4_BYTES, xq, rows) else {
+        return block_rows_twin::<BlockQ4_0>(w, row_bytes, xq, out);
+    };
+    // SAFETY: as in `matvec_q8_0`, with 18-byte weight blocks.
+    unsafe {
+        asm!(
+            "vmov s24, {t}", // +0.0 (t = 0 here)
+            "vmov.i8 q3, #15",
+            "vmov.i8 q4, #8",
+            "3:",
+            "vmov.f32 s23, s24",
+            "mov {px}, {x}",
+            "mov {n}, {nb}",
+            "2:",
+            "ldrh {t}, [{pw}]",
+            "vmov s20, {t}",
+            "vcvtb.f32.f16 s20, s20",
+            "ldrh {t}, [{px}]",
+            "vmov s21, {t}",
+            "vcvtb.f32.f16 s21, s21",
+            "vmul.f32 s20, s20, s21",
+            "vldrb.u8 q0, [{pw}, #2]",
+            "vand q1, q0, q3",
+            "vshr.u8 q0, q0, #4",
+            "vsub.i8 q1, q1, q4",
+            "vsub.i8 q0, q0, q4",
+            "vldrb.u8 q2, [{px}, #2]",
+            "vmladav.s8 r0, q1, q2",
+            "vldrb.u8 q2, [{px}, #18]",
+            "vmladava.s8 r0, q0, q2",
+            "vmov s22, r0",
+            "vcvt.f32.s32 s22, s22",
+            "vmla.f32 s23, s22, s20",
+            "add {pw}, {pw}, #18",
+            "add {px}, {px}, #34",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "vstmia {o}!, {{s23}}",
+            "subs {rows}, {rows}, #1",
+            "bne 3b",
+            pw = inout(reg) w.as_ptr() => _,
+            x = in(reg) xq.as_ptr(),
+            px = out(reg) _,
+            n = out(reg) _,
+            nb = in(reg) nb,
+            t = inout(reg) 0u32 => _,
+            o = inout(reg) out.as_mut_ptr() => _,
+            rows = inout(reg) rows => _,
+            out("r0") _,
+            out("d0") _,
+            out("d1") _,
+            out("d2") _,
+            out("d3") _,
+            out("d4") _,
+            out("d5") _,
+            out("d6") _,
+            out("d7") _,
+            out("d8") _,
+            out("d9") _,
+            out("d10") _,
+            out("d11") _,
+            out("d12") _,
+            options(nostack),
+        );
+    }
+}
+
+/// f32 matrix times `x`, `matvec_f32_rows`'s contract, each row's sum sequential as in
+/// [`generic::dot_f32`] but in MVE float arithmetic (flush-to-zero, default NaN: equal to the twin
+/// except within the tolerance of the module docs).
+///
+/// Rows in passes of eight (two vectors of four row pointers; per two columns one `LDRD` of `x`,
+/// four gather `VLDRW`s, four `VMUL.F32`s by the scalars and four `VADD.F32`s: 0.94 instructions per
+/// weight; an odd last column alone),
+/// then a pass of four; the last `rows % 4` rows take `Dsp`'s f32 row pairs (bit-identical to the
+/// twin). Shapes it does not cover (no columns, short `x` or `data`) take `Dsp`'s kernel.
+pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    let rows = out.len();
+    let fits = cols > 0 && x.len() >= cols && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
+    if !fits {
+        return Dsp::matvec_f32(data, cols, x, out);
+    }
+    let stride = cols * 4;
+    let mut done = 0;
+    for pass in [8, 4] {
+        while rows - done >= pass {
+            let (Some(rows_data), Some(o)) = (data.get(done * cols..), out.get_mut(done..done + pass)) else {
+                break;
+            };
+            // Lane k's address, minus 4: the gather load pre-increments by 4.
+            let base = (rows_data.as_ptr() as u32).wrapping_sub(4);
+            let mut addrs = [0u32; 8];
+            for (k, a) in addrs.iter_mut().enumerate() {
+                *a = base.wrapping_add((k * stride) as u32);
+            }
+            // SAFETY: rows `done..done + pass` lie in `data` (`rows * cols <= data.len()`), each
+            // `cols` f32 from its lane's address: the gathers read exactly `data[(done + k) * cols +
+            // c]` for `c < cols`, word-aligned. `x[..cols]` is read (`x.len() >= cols`); `o` has
+            // `pass` elements (written by VSTRW: f32-aligned). `addrs` is read (lanes `0..pass`).
+            // Only the declared registers are written; no stack.
+            unsafe {
+                if pass == 8 {
+                    asm!(
+                        "vldrw.u32 q4, [{ad}]",
+                        "vldrw.u32 q5, [{ad}, #16]",
+                        "vmov.i32 q6, #0",
+                        "vmov.i32 q7, #0",
+                        "cmp {n}, #0",
+                        "beq 3f",
+                        // two columns per step: column c, then c + 1 (the twin's order)
+                        "2:",
+                        "ldrd {t}, {u}, [{px}], #8",
+                        "vldrw.u32 q0, [q4, #4]!",
+                        "vldrw.u32 q1, [q5, #4]!",
+                        "vldrw.u32 q2, [q4, #4]!",
+                        "vldrw.u32 q3, [q5, #4]!",
+                        "vmul.f32 q0, q0, {t}",
+                        "vmul.f32 q1, q1, {t}",
+                        "vadd.f32 q6, q6, q0",
+                        "vadd.f32 q7, q7, q1",
+                        "vmul.f32 q2, q2, {u}",
+                        "vmul.f32 q3, q3, {u}",
+                        "vadd.f32 q6, q6, q2",
+                        "vadd.f32 q7, q7, q3",
+                        "subs {n}, {n}, #1",
+                        "bne 2b",
+                        "3:",
+                        "cmp {odd}, #0",
+                        "beq 4f",
+                        "ldr {t}, [{px}]",
+                        "vldrw.u32 q0, [q4, #4]",
+                        "vldrw.u32 q1, [q5, #4]",
+                        "vmul.f32 q0, q0, {t}",
+                        "vmul.f32 q1, q1, {t}",
+                        "vadd.f32 q6, q6, q0",
+                        "vadd.f32 q7, q7, q1",
+                        "4:",
+                        "vstrw.32 q6, [{o}]",
+                        "vstrw.32 q7, [{o}, #16]",
+                        ad = in(reg) addrs.as_ptr(),
+                        px = inout(reg) x.as_ptr() => _,
+                        n = inout(reg) cols / 2 => _,
+                        odd = in(reg) cols % 2,
+                        t = out(reg) _,
+                        u = out(reg) _,
+                        o = in(reg) o.as_mut_ptr(),
+                        out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                        out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+                        out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                        out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                        options(nostack),
+                    );
+                } else {
+                    asm!(
+                        "vldrw.u32 q4, [{ad}]",
+                        "vmov.i32 q6, #0",
+                        "2:",
+                        "ldr {t}, [{px}], #4",
+                        "vldrw.u32 q0, [q4, #4]!",
+                        "vmul.f32 q0, q0, {t}",
+                        "vadd.f32 q6, q6, q0",
+                        "subs {n}, {n}, #1",
+                        "bne 2b",
+                        "vstrw.32 q6, [{o}]",
+                        ad = in(reg) addrs.as_ptr(),
+                        px = inout(reg) x.as_ptr() => _,
+                        n = inout(reg) cols => _,
+                        t = out(reg) _,
+                        o = in(reg) o.as_mut_ptr(),
+                        out("d0") _, out("d1") _,
+                        out("d8") _, out("d9") _,
+                        out("d12") _, out("d13") _,
+                        options(nostack),
+                    );
+                }
+            }
+            done += pass;
+        }
+    }
+    if let (Some(rest_data), Some(rest)) = (data.get(done * cols..), out.get_mut(done..)) {
+        Dsp::matvec_f32(rest_data, cols, x, rest);
+    }
+}
+
+/// `EXP_LO (unused), EXP_HI, EXP_C1, EXP_C2, 0.5 (EXP_P[5]), 1.0, P1, P2, P3, P4, -EXP_LO`: the
+/// constants [`exp_shifted`]'s asm loads (offsets 0-40).
+static EXP_TABLE: [f32; 11] = [
+    crate::math::EXP_LO,
+    crate::math::EXP_HI,
+    crate::math::EXP_C1,
+    crate::math::EXP_C2,
+    crate::math::EXP_P[5],
+    1.0,
+    crate::math::EXP_P[1],
+    crate::math::EXP_P[2],
+    crate::math::EXP_P[3],
+    crate::math::EXP_P[4],
+    -crate::math::EXP_LO,
+];
+
+/// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]'s operations, four lanes at a time in MVE float:
+/// equal to [`generic::exp_shifted`] except where the result is subnormal, which MVE flushes to +0;
+/// see the module docs).
+pub fn exp_shifted(x: &mut [f32], shift: f32) {
+    let (quads, rest) = x.as_chunks_mut::<4>();
+    exp_shifted_quads(quads, shift);
+    // The last `len % 4` through the same asm (padded with `shift`), not the scalar twin: compiled
+    // for an MVE core, LLVM vectorizes the twin's clamp with VMAXNM/VMINNM, which turn a NaN into a
+    // bound; the asm's clamp keeps NaN, as the twin does on every other target.
+    // (Element by element, not a loop: LLVM would make it a `memcpy` call.)
+    let mut pad = match *rest {
+        [a] => [[a, shift, shift, shift]],
+        [a, b] => [[a, b, shift, shift]],
+        [a, b, c] => [[a, b, c, shift]],
+        _ => return,
+    };
+    exp_shifted_quads(&mut pad, shift);
+    let [[p0, p1, p2, _]] = pad;
+    match rest {
+        [a] => *a = p0,
+        [a, b] => (*a, *b) = (p0, p1),
+        [a, b, c] => (*a, *b, *c) = (p0, p1, p2),
+        _ => {}
+    }
+}
+
+/// Softmax in place, [`generic::softmax`]'s steps: the maximum (MVE `VMAXNMV` over quads; where it
+/// cannot be trusted, the twin's scan), [`exp_shifted`] (MVE float), the sequential sum (scalar, as
+/// the twin) and the division (scalar `VDIV`, eight per step). Equal to the twin except where an
+/// exponential is subnormal (0 here; see the module docs).
+pub fn softmax(x: &mut [f32]) {
+    let Some(&first) = x.first() else {
+        return;
+    };
+    let max = max_of(x, first);
+    exp_shifted(x, max);
+    let mut sum = 0.0f32;
+    for &v in x.iter() {
+        sum += v;
+    }
+    divide(x, sum);
+}
+
+/// The twin's maximum: `first`, then every later `v > max` (so a NaN first stays; other NaNs are
+/// skipped, as `VMAXNMV` skips them). `VMAXNMV` flushes subnormals, so a result below 2^-126 in
+/// magnitude (where a flushed subnormal or zero may have won) is redone by the twin's scan; above
+/// it the two agree (up to the sign of a zero, which `x - max` and `expf` do not see).
+fn max_of(x: &[f32], first: f32) -> f32 {
+    if first.is_nan() {
+        return first;
+    }
+    let (quads, rest) = x.as_chunks::<4>();
+    let mut m = first.to_bits();
+    if !quads.is_empty() {
+        // SAFETY: reads `quads` (word-aligned f32); writes only the declared registers; no stack.
+        unsafe {
+            asm!(
+                "2:",
+                "vldrw.u32 q0, [{p}], #16",
+                "vmaxnmv.f32 {m}, q0",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                p = inout(reg) quads.as_ptr() => _,
+                n = inout(reg) quads.len() => _,
+                m = inout(reg) m,
+                out("d0") _,
+                out("d1") _,
+                options(nostack, readonly),
+            );
+        }
+    }
+    let mut max = f32::from_bits(m); // not NaN: `first` is not, and VMAXNMV skips NaN lanes
+    if max.abs() < f32::MIN_POSITIVE {
+        max = first;
+        for &v in x.iter().skip(1) {
+            if v > max {
+                max = v;
+            }
+        }
+        return max;
+    }
+    for &v in rest {
+        if v > max {
+            max = v;
+        }
+    }
+    max
+}
+
+/// `x[i] /= sum`: scalar `VDIV.F32` (IEEE division, as the twin's), eight elements per `VLDM`/`VSTM`
+/// step; the last `len % 8` in Rust.
+fn divide(x: &mut [f32], sum: f32) {
+    let (eights, rest) = x.as_chunks_mut::<8>();
+    if !eights.is_empty() {
+        // SAFETY: reads and writes `eights` in place (word-aligned f32); writes only the declared
+        // registers; no stack.
+        unsafe {
+            asm!(
+                "2:",
+                "vldmia {p}, {{s0-s7}}",
+                "vdiv.f32 s0, s0, s8",
+                "vdiv.f32 s1, s1, s8",
+                "vdiv.f32 s2, s2, s8",
+                "vdiv.f32 s3, s3, s8",
+                "vdiv.f32 s4, s4, s8",
+                "vdiv.f32 s5, s5, s8",
+                "vdiv.f32 s6, s6, s8",
+                "vdiv.f32 s7, s7, s8",
+                "vstmia {p}!, {{s0-s7}}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                p = inout(reg) eights.as_mut_ptr() => _,
+                n = inout(reg) eights.len() => _,
+                in("s8") sum,
+                out("d0") _,
+                out("d1") _,
+                out("d2") _,
+                out("d3") _,
+                options(nostack),
+            );
+        }
+    }
+    for v in rest {
+        *v /= sum;
+    }
+}
+
+/// The four-lane exponential of [`exp_shifted`] over whole quads.
+fn exp_shifted_quads(quads: &mut [[f32; 4]], shift: f32) {
+    if !quads.is_empty() {
+        // SAFETY: reads and writes `quads` (`quads.len() * 4` f32, word-aligned) in place and reads
+        // `EXP_TABLE` (10 f32); only the declared registers are written; no stack.
+        unsafe {
+            asm!(
+                "ldr {t}, [{tbl}, #24]", // q4..q7 = P1..P4 in every lane
+                "vdup.32 q4, {t}",
+                "ldr {t}, [{tbl}, #28]",
+                "vdup.32 q5, {t}",
+                "ldr {t}, [{tbl}, #32]",
+                "vdup.32 q6, {t}",
+                "ldr {t}, [{tbl}, #36]",
+                "vdup.32 q7, {t}",
+                "2:",
+                "vldrw.u32 q0, [{p}]",
+                "vsub.f32 q0, q0, {shift}",
+                // x.clamp(EXP_LO, EXP_HI), NaN staying NaN: the vector compares' `lt` (like the
+                // condition codes') holds for unordered lanes, `gt` does not, so the lower clamp
+                // is done on -x: min(-x, -LO), negated back (exact).
+                "vneg.f32 q1, q0",
+                "ldr {t}, [{tbl}, #40]",
+                "vpt.f32 gt, q1, {t}",
+                "vdupt.32 q1, {t}",
+                "vneg.f32 q0, q1",
+                "ldr {t}, [{tbl}, #4]",
+                "vpt.f32 gt, q0, {t}",
+                "vdupt.32 q0, {t}",
+                // t = x * LOG2E + ROUND; n = t - ROUND; ni = bits(t) - bits(ROUND)
+                "vmul.f32 q1, q0, {log2e}",
+                "vadd.f32 q1, q1, {round}",
+                "vsub.f32 q2, q1, {round}",
+                "vsub.i32 q1, q1, {round}",
+                // r = (x - n * C1) - n * C2
+                "ldr {t}, [{tbl}, #8]",
+                "vmul.f32 q3, q2, {t}",
+                "vsub.f32 q0, q0, q3",
+                "ldr {t}, [{tbl}, #12]",
+                "vmul.f32 q3, q2, {t}",
+                "vsub.f32 q0, q0, q3",
+                // z = r * r; y = ((((P0 r + P1) r + P2) r + P3) r + P4) r + 0.5
+                "vmul.f32 q2, q0, q0",
+                "vmul.f32 q3, q0, {p0}",
+                "vadd.f32 q3, q3, q4",
+                "vmul.f32 q3, q3, q0",
+                "vadd.f32 q3, q3, q5",
+                "vmul.f32 q3, q3, q0",
+                "vadd.f32 q3, q3, q6",
+                "vmul.f32 q3, q3, q0",
+                "vadd.f32 q3, q3, q7",
+                "vmul.f32 q3, q3, q0",
+                "ldr {t}, [{tbl}, #16]",
+                "vadd.f32 q3, q3, {t}",
+                // p = y * z + r + 1
+                "vmul.f32 q3, q3, q2",
+                "vadd.f32 q3, q3, q0",
+                "ldr {t}, [{tbl}, #20]",
+                "vadd.f32 q3, q3, {t}",
+                // 2^n = s1 * s2: n1 = ni >> 1, n2 = ni - n1, s = (n + 127) << 23
+                "vshr.s32 q2, q1, #1",
+                "vsub.i32 q1, q1, q2",
+                "vadd.i32 q2, q2, {c127}",
+                "vshl.i32 q2, q2, #23",
+                "vadd.i32 q1, q1, {c127}",
+                "vshl.i32 q1, q1, #23",
+                "vmul.f32 q3, q3, q2",
+                "vmul.f32 q3, q3, q1",
+                "vstrw.32 q3, [{p}], #16",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                p = inout(reg) quads.as_mut_ptr() => _,
+                n = inout(reg) quads.len() => _,
+                shift = in(reg) shift.to_bits(),
+                log2e = in(reg) crate::math::LOG2E.to_bits(),
+                round = in(reg) crate::math::EXP_ROUND.to_bits(),
+                p0 = in(reg) crate::math::EXP_P[0].to_bits(),
+                c127 = in(reg) 127u32,
+                tbl = in(reg) EXP_TABLE.as_ptr(),
+                t = out(reg) _,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+                out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                options(nostack),
+            );
+        }
+    }
+}
+
+/// q8_0 rows times `xq` like [`matvec_q8_0`] (bit-identical to the twin), rows in fours: per block the
+/// activation's two 16-byte halves are loaded once for four rows, each row's exact integer dot is a
+/// `VMLADAV.S8` + `VMLADAVA.S8` pair, and the four rows' `sumf += sumi * (d_w * d_x)` run in the four
+/// lanes of one vector (`d_w` gathered bytewise, as blocks may sit at odd addresses; the module docs
+/// say why MVE float's flush-to-zero cannot change these steps). About 9 instructions per row-block,
+/// against 19 for the one-row kernel, which takes the last `rows % 4` rows.
+pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
+    let rows = out.len();
+    let Some(nb) = block_shape(w, row_bytes, Q8_BYTES, xq, rows) else {
+        return block_rows_twin::<BlockQ8_0>(w, row_bytes, xq, out);
+    };
+    let (quads, rest) = out.as_chunks_mut::<4>();
+    let rb = row_bytes as u32;
+    let offs: [u32; 4] = [0, rb, rb.wrapping_mul(2), rb.wrapping_mul(3)];
+    let mut start = 0usize;
+    for quad in quads.iter_mut() {
+        let Some(group) = w.get(start..) else { break };
+        // SAFETY: `block_shape` checked `rows * row_bytes <= w.len()`, so the four rows of this group
+        // (`4 * row_bytes` bytes from `group`'s start, `nb` 34-byte blocks each) lie in `w`; `xq` has
+        // at least `nb` blocks. Loads are bytes (contiguous and gathered) and halfwords (`LDRH`,
+        // unaligned allowed), `offs` is read by VLDRW (word-aligned); `quad` (4 f32, word-aligned) is
+        // written by VSTRW. Only the declared registers are written; no stack.
+        unsafe {
+            asm!(
+                "vldrw.u32 q7, [{offs}]",
+                "vmov.i32 q6, #0",
+                "2:",
+                "vldrb.u8 q2, [{px}, #2]",
+                "vldrb.u8 q3, [{px}, #18]",
+                "vldrb.u8 q0, [{p}, #2]",
+                "vldrb.u8 q1, [{p}, #18]",
+                "vmladav.s8 r0, q0, q2",
+                "vmladava.s8 r0, q1, q3",
+                "add {t}, {p}, {rb}",
+                "vldrb.u8 q0, [{t}, #2]",
+                "vldrb.u8 q1, [{t}, #18]",
+                "vmladav.s8 r2, q0, q2",
+                "vmladava.s8 r2, q1, q3",
+                "add {t}, {t}, {rb}",
+                "vldrb.u8 q0, [{t}, #2]",
+                "vldrb.u8 q1, [{t}, #18]",
+                "vmladav.s8 r4, q0, q2",
+                "vmladava.s8 r4, q1, q3",
+                "add {t}, {t}, {rb}",
+                "vldrb.u8 q0, [{t}, #2]",
+                "vldrb.u8 q1, [{t}, #18]",
+                "vmladav.s8 r8, q0, q2",
+                "vmladava.s8 r8, q1, q3",
+                // sumi of the four rows, as f32 lanes
+                "vmov q4[2], q4[0], r0, r4",
+                "vmov q4[3], q4[1], r2, r8",
+                "vcvt.f32.s32 q4, q4",
+                // d_w of the four rows: low and high bytes gathered, joined, widened from f16
+                "vldrb.u32 q5, [{p}, q7]",
+                "add {t}, {p}, #1",
+                "vldrb.u32 q0, [{t}, q7]",
+                "vsli.32 q5, q0, #8",
+                "vcvtb.f32.f16 q5, q5",
+                // d_x as f32 bits in a core register
+                "ldrh {t}, [{px}]",
+                "vmov s0, {t}",
+                "vcvtb.f32.f16 s0, s0",
+                "vmov {t}, s0",
+                "vmul.f32 q5, q5, {t}",
+                "vmul.f32 q4, q4, q5",
+                "vadd.f32 q6, q6, q4",
+                "add {p}, {p}, #34",
+                "add {px}, {px}, #34",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "vstrw.32 q6, [{o}]",
+                offs = in(reg) offs.as_ptr(),
+                p = inout(reg) group.as_ptr() => _,
+                rb = in(reg) rb,
+                px = inout(reg) xq.as_ptr() => _,
+                n = inout(reg) nb => _,
+                t = out(reg) _,
+                o = in(reg) quad.as_mut_ptr(),
+                out("r0") _, out("r2") _, out("r4") _, out("r8") _,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+                out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                options(nostack),
+            );
+        }
+        start = start.saturating_add(row_bytes.saturating_mul(4));
+    }
+    if !rest.is_empty() {
+        matvec_q8_0(w.get(start..).unwrap_or(&[]), row_bytes, xq, rest);
+    }
+}
+
+/// Attention scores for head size 8, [`generic::gather_scores`]'s contract: `out[i] = dot(q,
+/// buf[slots[i] * stride + offset..][..8]) / scale`, each dot the twin's sequential sum, in MVE float
+/// (the f32 matvec's tolerance, with 8 columns; the division is scalar). Eight positions per step;
+/// the last `n % 8`, and calls with a record out of range, take `Dsp`'s kernel.
+pub fn gather_scores8(
+    q: &[f32; 8],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let n = slots.list().len().min(out.len());
+    let groups = n / 8;
+    if groups == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
+        return Dsp::gather_scores8(q, buf, stride, offset, slots, scale, out);
+    }
+    let base = buf.as_ptr().wrapping_add(offset) as u32;
+    // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above without
+    // overflow, so `slot * stride * 4` fits the address space and the u32 lane arithmetic); the
+    // asm reads `groups * 8 <= slots.len()` slots (word-aligned, by VLDRW), those records (word-
+    // aligned gathers) and `q` (8 f32), and writes `groups * 8 <= out.len()` scores (VSTRW,
+    // word-aligned). Only the declared registers are written; no stack.
+    unsafe {
+        asm!(
+            "2:",
+            "vldrw.u32 q4, [{ps}], #16",
+            "vldrw.u32 q5, [{ps}], #16",
+            "vmul.i32 q4, q4, {s4}",
+            "vmul.i32 q5, q5, {s4}",
+            "vadd.i32 q4, q4, {base}",
+            "vadd.i32 q5, q5, {base}",
+            "vmov.i32 q6, #0",
+            "vmov.i32 q7, #0",
+            "ldr {t}, [{q}]",
+            "vldrw.u32 q0, [q4]",
+            "vldrw.u32 q1, [q5]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #4]",
+            "vldrw.u32 q0, [q4, #4]",
+            "vldrw.u32 q1, [q5, #4]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #8]",
+            "vldrw.u32 q0, [q4, #8]",
+            "vldrw.u32 q1, [q5, #8]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #12]",
+            "vldrw.u32 q0, [q4, #12]",
+            "vldrw.u32 q1, [q5, #12]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #16]",
+            "vldrw.u32 q0, [q4, #16]",
+            "vldrw.u32 q1, [q5, #16]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #20]",
+            "vldrw.u32 q0, [q4, #20]",
+            "vldrw.u32 q1, [q5, #20]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #24]",
+            "vldrw.u32 q0, [q4, #24]",
+            "vldrw.u32 q1, [q5, #24]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldr {t}, [{q}, #28]",
+            "vldrw.u32 q0, [q4, #28]",
+            "vldrw.u32 q1, [q5, #28]",
+            "vmul.f32 q0, q0, {t}",
+            "vmul.f32 q1, q1, {t}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            // the divisions by `scale` in scalar VFP (q6, q7 = s24-s31)
+            "vmov s0, {scale}",
+            "vdiv.f32 s24, s24, s0",
+            "vdiv.f32 s25, s25, s0",
+            "vdiv.f32 s26, s26, s0",
+            "vdiv.f32 s27, s27, s0",
+            "vdiv.f32 s28, s28, s0",
+            "vdiv.f32 s29, s29, s0",
+            "vdiv.f32 s30, s30, s0",
+            "vdiv.f32 s31, s31, s0",
+            "vstrw.32 q6, [{o}], #16",
+            "vstrw.32 q7, [{o}], #16",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            ps = inout(reg) slots.list().as_ptr() => _,
+            s4 = in(reg) (stride as u32).wrapping_mul(4),
+            base = in(reg) base,
+            q = in(reg) q.as_ptr(),
+            t = out(reg) _,
+            scale = in(reg) scale.to_bits(),
+            o = inout(reg) out.as_mut_ptr() => _,
+            n = inout(reg) groups => _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+            out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+            options(nostack),
+        );
+    }
+    let done = groups * 8;
+    if let Some(rest) = out.get_mut(done..n) {
+        Dsp::gather_scores8(q, buf, stride, offset, slots.tail(done), scale, rest);
+    }
+}
+
+/// Attention's weighted sum for head size 8, [`generic::gather_axpy`]'s contract: `o += weights[i] *
+/// buf[slots[i] * stride + offset..][..8]` for `i < min(weights.len(), slots.len())` in order, in MVE
+/// float (each output element a sequential sum: the f32 matvec's tolerance). Two positions per step;
+/// an odd last one alone; a record out of range: `Dsp`'s kernel.
+pub fn gather_axpy8(
+    o: &mut [f32; 8],
+    weights: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+) {
+    let n = slots.list().len().min(weights.len());
+    if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
+        return Dsp::gather_axpy8(o, weights, buf, stride, offset, slots);
+    }
+    let base = buf.as_ptr().wrapping_add(offset) as u32;
+    // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above without
+    // overflow); the asm reads `n` slots and weights (word-aligned LDRD/LDR) and those records
+    // (word-aligned VLDRW), and reads and writes `o` (8 f32). Only the declared registers are
+    // written; no stack.
+    unsafe {
+        asm!(
+            "vldrw.u32 q6, [{o}]",
+            "vldrw.u32 q7, [{o}, #16]",
+            "lsrs {pairs}, {n}, #1",
+            "beq 3f",
+            "2:",
+            "ldrd {s0}, {s1}, [{ps}], #8",
+            "mla {s0}, {s0}, {s4}, {base}",
+            "mla {s1}, {s1}, {s4}, {base}",
+            "ldrd {w0}, {w1}, [{pw}], #8",
+            "vldrw.u32 q0, [{s0}]",
+            "vldrw.u32 q1, [{s0}, #16]",
+            "vldrw.u32 q2, [{s1}]",
+            "vldrw.u32 q3, [{s1}, #16]",
+            "vmul.f32 q0, q0, {w0}",
+            "vmul.f32 q1, q1, {w0}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "vmul.f32 q2, q2, {w1}",
+            "vmul.f32 q3, q3, {w1}",
+            "vadd.f32 q6, q6, q2",
+            "vadd.f32 q7, q7, q3",
+            "subs {pairs}, {pairs}, #1",
+            "bne 2b",
+            "3:",
+            "tst {n}, #1",
+            "beq 4f",
+            "ldr {s0}, [{ps}]",
+            "mla {s0}, {s0}, {s4}, {base}",
+            "ldr {w0}, [{pw}]",
+            "vldrw.u32 q0, [{s0}]",
+            "vldrw.u32 q1, [{s0}, #16]",
+            "vmul.f32 q0, q0, {w0}",
+            "vmul.f32 q1, q1, {w0}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "4:",
+            "vstrw.32 q6, [{o}]",
+            "vstrw.32 q7, [{o}, #16]",
+            o = in(reg) o.as_mut_ptr(),
+            n = in(reg) n,
+            pairs = out(reg) _,
+            ps = inout(reg) slots.list().as_ptr() => _,
+            pw = inout(reg) weights.as_ptr() => _,
+            s4 = in(reg) (stride as u32).wrapping_mul(4),
+            base = in(reg) base,
+            s0 = out(reg) _,
+            s1 = out(reg) _,
+            w0 = out(reg) _,
+            w1 = out(reg) _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+            out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+            options(nostack),
+        );
+    }
+}
+
+/// 2^-117: the smallest block `amax` [`quantize_q8_0`]'s MVE path takes.
+const MIN_AMAX: f32 = f32::from_bits(10 << 23);
+
+/// Half of 1 minus an ulp: the twin's rounding offset (`quant::round_to_i8`'s `BELOW_HALF`).
+const BELOW_HALF: f32 = 0.499_999_97;
+
+/// [`crate::quant::quantize_row_q8_0`], block for block (bit-identical). `amax` by `VMAXNMAV` (NaN
+/// lanes skipped, as the twin's `a > amax`); `d`, `1/d` and the f16 scale as the twin computes them;
+/// then `q = round_to_i8(v * id)` four lanes at a time: `t + copysign(0.49999997, t)` truncated is
+/// `sign(t) * trunc(|t| + 0.49999997)` (IEEE arithmetic is symmetric in sign), `VCVT.S32.F32`
+/// truncates (NaN -> 0, as Rust's `as`), and `VQSHL #24` + `VSHR #24` saturate to i8 as `as i8`
+/// does. MVE float flushes subnormals: with `amax >= 2^-117`, a subnormal `v` or product gives
+/// `|t| < 0.25` and so `q = 0` either way; smaller `amax`, partial and missing blocks take the twin.
+pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+    let mut chunks = x.chunks(crate::tensor::QK);
+    for b in out.iter_mut() {
+        let chunk = chunks.next().unwrap_or_default();
+        let Ok(c) = <&[f32; 32]>::try_from(chunk) else {
+            *b = crate::quant::QuantBlock::quantize(chunk);
+            continue;
+        };
+        let mut amax_bits = 0u32;
+        // SAFETY: reads the 32 f32 of `c` (word-aligned VLDRW); writes only the declared registers.
+        unsafe {
+            asm!(
+                "vldrw.u32 q0, [{p}]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #16]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #32]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #48]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #64]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #80]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #96]",
+                "vmaxnmav.f32 {m}, q0",
+                "vldrw.u32 q0, [{p}, #112]",
+                "vmaxnmav.f32 {m}, q0",
+                p = in(reg) c.as_ptr(),
+                m = inout(reg) amax_bits,
+                out("d0") _,
+                out("d1") _,
+                options(nostack, readonly),
+            );
+        }
+        let amax = f32::from_bits(amax_bits);
+        // Not NaN (VMAXNMAV skips NaN lanes, from 0).
+        if amax < MIN_AMAX {
+            *b = crate::quant::QuantBlock::quantize(chunk);
+            continue;
+        }
+        let d = amax / 127.0;
+        let id = 1.0 / d;
+        b.d = half::f16::from_f32(d).to_le_bytes();
+        // SAFETY: reads the 32 f32 of `c` (word-aligned VLDRW) and writes the 32 bytes of `b.qs` (byte
+        // stores, no alignment); only the declared registers are written; no stack.
+        unsafe {
+            asm!(
+                "mov {k}, #8",
+                "2:",
+                "vldrw.u32 q0, [{p}], #16",
+                "vmul.f32 q0, q0, {id}",
+                "vabs.f32 q1, q0",
+                "vadd.f32 q1, q1, {half}",
+                "vcvt.s32.f32 q1, q1",
+                "vpt.f32 lt, q0, {zero}",
+                "vnegt.s32 q1, q1",
+                "vqshl.s32 q1, q1, #24",
+                "vshr.s32 q1, q1, #24",
+                "vstrb.32 q1, [r3], #4", // (the widening forms take a low register)
+                "subs {k}, {k}, #1",
+                "bne 2b",
+                p = inout(reg) c.as_ptr() => _,
+                inout("r3") b.qs.as_mut_ptr() => _,
+                id = in(reg) id.to_bits(),
+                half = in(reg) BELOW_HALF.to_bits(),
+                zero = in(reg) 0u32,
+                k = out(reg) _,
+                out("d0") _,
+                out("d1") _,
+                out("d2") _,
+                out("d3") _,
+                options(nostack),
+            );
+        }
+    }
+}
