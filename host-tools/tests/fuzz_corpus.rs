@@ -62,7 +62,7 @@ fn decode_refuses_damaged_headers_and_plans_huge_contexts() {
 
 /// Snapshots resealed after an edit (so that only the field checks can refuse them) whose context
 /// is huge, or whose model checksum is another model's (a damaged model header), are refused and
-/// leave the session as it was; a huge position cannot be stepped from. The same inputs also run
+/// leave the session as it was, and so are positions the session could never reach. The same inputs also run
 /// through the snapshot target.
 #[test]
 fn snapshots_with_huge_contexts_positions_or_other_models_are_refused() {
@@ -89,20 +89,25 @@ fn snapshots_with_huge_contexts_positions_or_other_models_are_refused() {
         assert_eq!(session.position(), 4);
         harness::snapshot(&[8, 5, 4, at as u8, 0, bits]);
     }
-    // A huge position is restored as it is (Session::restore does not check it against the context;
-    // see the report of issue 15): the next step of this model, which has a dense layer, is then
-    // refused as a context overflow, never a panic or a read outside the caches.
-    for (at, bits) in [(19usize, 0x80u8), (18, 0xFF)] {
+    // A huge position is one this session (context 9, a dense layer) never reaches: refused, the
+    // session unchanged.
+    for (at, bits) in [(19usize, 0x80u8), (18, 0xFF), (16, 0x08)] {
         let mut snap = good.clone();
         snap[at] ^= bits;
         harness::reseal_snapshot(&mut snap);
-        if session.restore(&snap).is_ok() {
-            let err = session.step(1).map(|_| ()).unwrap_err();
-            assert!(matches!(err, glmix::SessionError::ContextOverflow { .. }), "{err:?}");
-        }
-        session.restore(&good).unwrap();
+        let err = session.restore(&snap).expect_err(&format!("byte {at} ^ {bits:#x} accepted"));
+        assert!(matches!(err, SnapshotError::UnreachablePosition { .. }), "{err:?}");
+        assert_eq!(session.position(), 4);
         harness::snapshot(&[8, 5, 4, at as u8, 0, bits]);
     }
+    // The last position it reaches is restored: position 4 ^ 0x0D = 9 (the context is full).
+    let mut snap = good.clone();
+    snap[16] ^= 0x0D;
+    harness::reseal_snapshot(&mut snap);
+    session.restore(&snap).unwrap();
+    assert_eq!(session.position(), 9);
+    let err = session.step(1).map(|_| ()).unwrap_err();
+    assert!(matches!(err, glmix::SessionError::ContextOverflow { .. }), "{err:?}");
 }
 
 #[test]

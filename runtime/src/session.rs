@@ -145,7 +145,7 @@ impl<'m, 's> Session<'m, 's> {
     /// nothing, if `pos` does not fit the planned context.
     #[doc(hidden)]
     pub fn seek_for_benchmarks(&mut self, pos: u32) -> Result<(), SessionError> {
-        self.check_capacity(pos)?;
+        check_capacity(self.model, &self.plan, pos)?;
         let mut caches = &mut *self.state;
         for (m, p) in self.model.mixers().iter().zip(self.plan.layers()) {
             let (layer, rest) = LayerState::split(caches, p);
@@ -182,7 +182,12 @@ impl<'m, 's> Session<'m, 's> {
     /// ([`SnapshotError::BadChecksum`]), so an accepted snapshot is one this model's session saved.
     /// The next [`Session::step`] continues from the saved position.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        self.pos = snapshot::restore(self.identity(), bytes, self.state)?;
+        // A session stands at `pos` once it has decoded `pos - 1`.
+        let (model, plan) = (self.model, &self.plan);
+        let reachable = |pos: u32| pos == 0 || check_capacity(model, plan, pos - 1).is_ok();
+        let identity = self.identity();
+        let pos = snapshot::restore(identity, bytes, self.state, reachable)?;
+        self.pos = pos;
         Ok(())
     }
 
@@ -200,7 +205,7 @@ impl<'m, 's> Session<'m, 's> {
             return Err(SessionError::TokenOutOfRange { token, vocab_size: c.vocab_size as u32 });
         }
         let pos = self.pos;
-        self.check_capacity(pos)?;
+        check_capacity(self.model, &self.plan, pos)?;
 
         let (mut caches, scratch) = self.state.split_at_mut(self.plan.state_words().min(self.state.len()));
         let mut s = Scratch::split(scratch, &self.plan.scratch);
@@ -242,22 +247,23 @@ impl<'m, 's> Session<'m, 's> {
         let scratch = self.state.get_mut(start..).unwrap_or(&mut []);
         Scratch::split(scratch, &self.plan.scratch).logits
     }
+}
 
-    /// Errors if some layer cannot serve position `pos` (checked before any state changes).
-    fn check_capacity(&self, pos: u32) -> Result<(), SessionError> {
-        let overflow = SessionError::ContextOverflow { position: pos, max_context: self.plan.max_context };
-        // Position u32::MAX is never decoded, even by unbounded patterns: the counter would overflow,
-        // and u32::MAX is a lattice's empty-slot tag (`cache::EMPTY`).
-        if pos == u32::MAX {
+/// Errors if some layer of `model` cannot serve position `pos` within `plan` (checked before any
+/// state changes).
+fn check_capacity(model: &Model<'_>, plan: &Plan, pos: u32) -> Result<(), SessionError> {
+    let overflow = SessionError::ContextOverflow { position: pos, max_context: plan.max_context };
+    // Position u32::MAX is never decoded, even by unbounded patterns: the counter would overflow,
+    // and u32::MAX is a lattice's empty-slot tag (`cache::EMPTY`).
+    if pos == u32::MAX {
+        return Err(overflow);
+    }
+    for (m, p) in model.mixers().iter().zip(plan.layers()) {
+        if !mixer::can_step(m, p, plan.max_context, pos) {
             return Err(overflow);
         }
-        for (m, p) in self.model.mixers().iter().zip(self.plan.layers()) {
-            if !mixer::can_step(m, p, self.plan.max_context, pos) {
-                return Err(overflow);
-            }
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 /// `x += y`, elementwise (the residual stream).

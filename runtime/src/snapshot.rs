@@ -77,6 +77,14 @@ pub enum SnapshotError {
         /// Checksum of its bytes.
         computed: u32,
     },
+    /// The snapshot's position is one this session could not have reached: some layer's pattern
+    /// cannot serve the position before it within the planned context.
+    UnreachablePosition {
+        /// Position in the snapshot.
+        position: u32,
+        /// This session's context.
+        max_context: u32,
+    },
 }
 
 impl core::fmt::Display for SnapshotError {
@@ -103,6 +111,10 @@ impl core::fmt::Display for SnapshotError {
             SnapshotError::BadChecksum { stored, computed } => write!(
                 f,
                 "snapshot damaged: checksum {stored:#010x} stored, {computed:#010x} computed over its bytes"
+            ),
+            SnapshotError::UnreachablePosition { position, max_context } => write!(
+                f,
+                "snapshot at position {position}, which a session planned for {max_context} tokens never reaches"
             ),
         }
     }
@@ -160,7 +172,14 @@ pub(crate) fn save(id: Identity, pos: u32, state: &[f32], out: &mut [u8]) -> Res
 
 /// Checks `bytes` against `id` and, when accepted, copies its caches into `state` and returns the
 /// saved position; `state` is untouched on error.
-pub(crate) fn restore(id: Identity, bytes: &[u8], state: &mut [f32]) -> Result<u32, SnapshotError> {
+/// `reachable(pos)` says whether a session of this model could stand at `pos`; a snapshot at any other
+/// position is refused before `state` changes.
+pub(crate) fn restore(
+    id: Identity,
+    bytes: &[u8],
+    state: &mut [f32],
+    reachable: impl Fn(u32) -> bool,
+) -> Result<u32, SnapshotError> {
     let word = |i: usize| {
         let b = bytes.get(4 * i..4 * i + 4).and_then(|b| <[u8; 4]>::try_from(b).ok());
         b.map(u32::from_le_bytes)
@@ -189,6 +208,9 @@ pub(crate) fn restore(id: Identity, bytes: &[u8], state: &mut [f32]) -> Result<u
     if stored != computed {
         return Err(SnapshotError::BadChecksum { stored, computed });
     }
+    if !reachable(pos) {
+        return Err(SnapshotError::UnreachablePosition { position: pos, max_context: id.max_context });
+    }
     let body = bytes.get(SNAPSHOT_HEADER..).unwrap_or(&[]);
     let state = state.get_mut(..words).unwrap_or(&mut []);
     for (dst, &src) in state.iter_mut().zip(body.as_chunks::<4>().0) {
@@ -212,9 +234,17 @@ mod tests {
     }
 
     #[test]
+    fn an_unreachable_position_is_refused_before_the_state_changes() {
+        let mut state = [7.0f32; 4];
+        let err = restore(ID, &saved(), &mut state, |pos| pos < 5).unwrap_err();
+        assert_eq!(err, SnapshotError::UnreachablePosition { position: 5, max_context: 16 });
+        assert_eq!(state, [7.0; 4]);
+    }
+
+    #[test]
     fn round_trip_restores_words_and_position() {
         let mut state = [0.0f32; 4];
-        assert_eq!(restore(ID, &saved(), &mut state), Ok(5));
+        assert_eq!(restore(ID, &saved(), &mut state, |_| true), Ok(5));
         assert_eq!(state, [1.0, -2.0, 0.5, 0.0], "only the planned words are saved");
     }
 
@@ -235,7 +265,7 @@ mod tests {
         for (at, byte, want) in cases {
             let mut bytes = saved();
             bytes[at] = byte;
-            let got = restore(ID, &bytes, &mut state);
+            let got = restore(ID, &bytes, &mut state, |_| true);
             match want {
                 SnapshotError::BadChecksum { .. } => {
                     assert!(matches!(got, Err(SnapshotError::BadChecksum { .. })))
@@ -246,10 +276,10 @@ mod tests {
         }
         let other = Identity { model: 1, ..ID };
         assert!(matches!(
-            restore(other, &saved(), &mut state),
+            restore(other, &saved(), &mut state, |_| true),
             Err(SnapshotError::WrongModel { snapshot: 0xdead_beef, .. })
         ));
-        let err = restore(ID, &saved()[..20], &mut state).unwrap_err();
+        let err = restore(ID, &saved()[..20], &mut state, |_| true).unwrap_err();
         assert_eq!(err, SnapshotError::LengthMismatch { expected: 40, have: 20 });
         assert_eq!(err.to_string(), "snapshot is 20 bytes; its header and this session imply 40");
         let err: &dyn core::error::Error = &SnapshotError::WrongModel { snapshot: 1, session: 2 };
