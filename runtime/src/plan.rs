@@ -201,7 +201,7 @@ fn as_u32(words: &mut [f32]) -> &mut [u32] {
 }
 
 /// Views f32 words as q8_0 blocks (as many whole blocks as fit).
-fn as_blocks(words: &mut [f32]) -> &mut [BlockQ8_0] {
+pub(crate) fn as_blocks(words: &mut [f32]) -> &mut [BlockQ8_0] {
     let n = core::mem::size_of_val(words) / core::mem::size_of::<BlockQ8_0>();
     // SAFETY: BlockQ8_0 is `repr(C)` plain bytes with alignment 1 and no invalid bit patterns; `n`
     // blocks fit in the words' memory; the borrow is exclusive for the returned lifetime.

@@ -45,6 +45,7 @@
 
 use crate::kernels;
 use crate::math::{expf, sqrtf, tanhf};
+use crate::plan::as_blocks;
 use crate::quant::BlockQ8_0;
 use crate::tensor::{DType, Tensor, QK};
 use half::{bf16, f16};
@@ -510,14 +511,6 @@ fn take<'s, T>(buf: &mut &'s mut [T], n: usize) -> &'s mut [T] {
     let (head, tail) = whole.split_at_mut(n.min(whole.len()));
     *buf = tail;
     head
-}
-
-/// Views f32 words as q8_0 blocks (as many whole blocks as fit).
-fn as_blocks(words: &mut [f32]) -> &mut [BlockQ8_0] {
-    let n = core::mem::size_of_val(words) / core::mem::size_of::<BlockQ8_0>();
-    // SAFETY: BlockQ8_0 is `repr(C)` plain bytes with alignment 1 and no invalid bit patterns; `n`
-    // blocks fit in the words' memory; the borrow is exclusive for the returned lifetime.
-    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<BlockQ8_0>(), n) }
 }
 
 impl<'s> Scratch<'s> {
