@@ -24,6 +24,14 @@ def test_task_fixture_is_what_tasks_py_draws():
     assert {c["task"] for c in committed["cases"]} == set(TASKS)
 
 
+@pytest.mark.parametrize("m,c", [(1, 1), (2, 2), (5, 3), (7, 0), (10, 10), (64, 32), (4096, 16)])
+def test_sparse_choose_is_the_dense_definition(m, c):
+    for seed in range(100):
+        a, b = SplitMix64(seed), SplitMix64(seed)
+        assert a.choose(m, c) == b.choose_dense(m, c)
+        assert a.state == b.state  # same draws consumed: the stream continues identically
+
+
 def test_agreement_fixture_is_what_evaluate_py_predicts():
     with open(os.path.join(GOLDEN, "task_eval.json")) as f:
         committed = json.load(f)["cases"]
