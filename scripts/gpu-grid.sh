@@ -107,14 +107,16 @@ collect)
         esac
     done
     : "${OUT:?collect writes into \$OUT}"
+    only=()
     if running; then
-        echo "note: the grid is still running; collecting what is finished" >&2
+        echo "note: the grid is still running; packing only what it has measured so far" >&2
+        only=(--cached_only)
     fi
     export PYTHONPATH="$GRID/code"
     cp "$GRID/grid.log" "$GRID/runs/" 2>/dev/null || true
     "$PY" -m glmix_models.results --runs "$GRID/runs" --glmix "$glmix" --text "$GRID/data/input.txt" \
-        --jobs "$(nproc)" --md "$GRID/runs/tables.md" --pack "$OUT" ${SAMPLES:+--samples "$SAMPLES"} ||
-        echo "results: exit $? (see above)" >&2
+        --jobs "$(nproc)" --md "$GRID/runs/tables.md" --pack "$OUT" ${SAMPLES:+--samples "$SAMPLES"} \
+        "${only[@]}" || echo "results: exit $? (see above)" >&2
     cat "$GRID/runs/tables.md" 2>/dev/null | head -c 6000 || true
     ls -la "$OUT"
     ;;

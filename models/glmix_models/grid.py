@@ -356,6 +356,12 @@ def probe(a, runs, notes) -> dict:
               "predicted_s": round(span, 1), "runs": len(runs), "cells": cells, "notes": notes}
     os.makedirs(a.out, exist_ok=True)
     write_json(os.path.join(a.out, "probe.json"), result)
+    for cell, r in first.items():
+        rc = rec.get(r.key, {}).get("rc")
+        if rc not in (0, None):  # a cell that fails here fails in the grid: say so now
+            with open(os.path.join(out, r.key, "stdout.txt"), errors="replace") as f:
+                tail = f.read().strip().splitlines()[-3:]
+            print(f"probe: {r.key} FAILED (exit {rc}): " + " | ".join(tail), flush=True)
     slow = sorted(cells.items(), key=lambda kv: kv[1]["rate"])[:3]
     print(f"probe: {len(first)} cells in {result['probe_wall_s']}s, {sum(1 for c in cells.values() if c.get('guessed'))}"
           f" not measured; slowest: " + ", ".join(f"{k} {v['rate']:.1f} steps/s" for k, v in slow))

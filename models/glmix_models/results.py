@@ -182,6 +182,13 @@ def find_runs(runs: str) -> list:
 
 def measure_all(a) -> list:
     todo = find_runs(a.runs)
+    if a.cached_only:  # another process may be measuring: read its finished rows, write nothing
+        rows = []
+        for run, _ in todo:
+            if os.path.exists(os.path.join(run, "result.json")):
+                with open(os.path.join(run, "result.json")) as f:
+                    rows.append(json.load(f))
+        return rows
     rows = []
     with ProcessPoolExecutor(max_workers=max(1, a.jobs)) as ex:
         futs = {ex.submit(measure_cached, run, what, a.glmix, a.text, a.samples, a.seed): run for run, what in todo}
@@ -353,7 +360,7 @@ def pack(runs: str, rows: list, out: str, limit_mb: float, part_mb: float = 15.0
             continue
         rel = os.path.join(r["grid"], r.get("family") or os.path.join(r["task"], r["structure"], f"s{r['seed']}"))
         run = os.path.join(runs, rel)
-        for f in ("train_log.jsonl", "result.json", "stdout.txt"):
+        for f in ("train_log.jsonl", "result.json"):
             if os.path.exists(os.path.join(run, f)):
                 items.append((os.path.join(run, f), os.path.join(rel, f)))
         items.append((os.path.join(run, "export", "config.json"), os.path.join(rel, "config.json")))
@@ -383,6 +390,14 @@ def pack(runs: str, rows: list, out: str, limit_mb: float, part_mb: float = 15.0
         tar.addfile(info, io.BytesIO(data))
         for p, arc in items:
             tar.add(p, arcname=os.path.join("results", arc))
+        for root, _, files in os.walk(runs):  # the end of every run's stdout (progress bars, errors), failed too
+            if "stdout.txt" in files and not os.path.relpath(root, runs).startswith("probe"):
+                with open(os.path.join(root, "stdout.txt"), "rb") as f:
+                    f.seek(max(0, os.path.getsize(f.name) - 2048))
+                    data = f.read()
+                info = tarfile.TarInfo(os.path.join("results", os.path.relpath(root, runs), "stdout-tail.txt"))
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
     raw = buf.getvalue()
     os.makedirs(out, exist_ok=True)
     step = int(part_mb * 2 ** 20)
@@ -408,6 +423,7 @@ def main(argv=None) -> int:
     ap.add_argument("--md", default=None, help="write the tables here (default: stdout)")
     ap.add_argument("--pack", default=None, help="directory for results.json, tables.md and the tarball parts")
     ap.add_argument("--pack_limit_mb", type=float, default=58)
+    ap.add_argument("--cached_only", action="store_true", help="use the rows already measured, measure nothing")
     a = ap.parse_args(argv)
     if a.seed is None:
         a.seed = 987654321  # evaluate.HELDOUT_SEED (not imported here: this module starts without torch)

@@ -111,3 +111,31 @@ def test_results_helpers():
 def test_mean_both_marks_a_missing_seed():
     assert results.mean_both([50.0, None]) == "50.00 (50.00, -)"
     assert results.mean_both([7.0]) == "7.00"
+
+
+def test_pack_keeps_logs_and_caps_models(tmp_path):
+    import tarfile
+
+    runs = tmp_path / "runs"
+    rows = []
+    for task, size in (("copy", 300_000), ("recall", 900_000)):
+        d = runs / "tasks" / task / "attention" / "s1"
+        os.makedirs(d / "export")
+        (d / "train_log.jsonl").write_text('{"event": "start"}\n')
+        (d / "export" / "config.json").write_text("{}")
+        (d / "stdout.txt").write_bytes(b"x" * 5000 + b"END")
+        (d / "model-q8_0.glmx").write_bytes(os.urandom(size))
+        rows.append({"grid": "tasks", "task": task, "structure": "attention", "seed": 1})
+    parts = results.pack(str(runs), rows, str(tmp_path / "out"), limit_mb=1.0, part_mb=0.25)
+    assert len(parts) > 1 and all(os.path.getsize(p) <= 0.25 * 2 ** 20 for p in parts)
+    whole = tmp_path / "whole.tgz"
+    whole.write_bytes(b"".join(open(p, "rb").read() for p in parts))
+    with tarfile.open(whole) as tar:
+        names = tar.getnames()
+        manifest = tar.extractfile("results/MANIFEST.txt").read().decode()
+        tail = tar.extractfile("results/tasks/copy/attention/s1/stdout-tail.txt").read()
+    assert "results/tasks/copy/attention/s1/model.glmx" in names  # the copy model fits (priority over recall)
+    assert "results/tasks/recall/attention/s1/model.glmx" not in names
+    assert "tasks/recall/attention/s1/model.glmx" in manifest
+    assert "results/tasks/recall/attention/s1/train_log.jsonl" in names
+    assert tail.endswith(b"END") and len(tail) == 2048
