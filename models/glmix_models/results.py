@@ -49,7 +49,7 @@ TOLERANCE = 0.5  # points: PyTorch vs runtime f32 vs runtime q8_0
 # held-out samples per task (multihop-hidden has one answer per sample, so it gets more samples)
 SAMPLES = {"copy": 500, "recall": 500, "multihop-hidden": 2000}
 DEFAULT_SAMPLES = 500
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class ToolError(Exception):
@@ -107,7 +107,9 @@ def measure(run: str, what: dict, glmix: str, text: str, samples: int | None, se
     cfg = start["config"]
     row = dict(what, params=start["params"], steps=done.get("step"), requested_steps=cfg["steps"],
                tokens=done.get("tokens"), train_s=done.get("elapsed"), batch=cfg["batch_size"],
-               config={k: cfg.get(k) for k in ("pattern", "param", "form", "level_aware") if k in cfg})
+               config={k: cfg.get(k) for k in ("pattern", "param", "form", "level_aware") if k in cfg},
+               curve=[[r["step"], r["val_acc"] if what["grid"] != "lm" else r["val_bpc"]] for r in recs
+                      if "val_loss" in r])
     export = os.path.join(run, "export")
     model = load_exported(export)
     if what["grid"] == "lm":
@@ -284,6 +286,28 @@ def tables(rows: list, summary: dict | None) -> str:
             w(f"| {name} | {task} | {mean_both([r['torch'] for r in c])} | {mean_both([r.get('f32') for r in c])} "
               f"| {mean_both([r.get('q8_0') for r in c])} | {p} | {'/'.join(str(r['steps']) for r in c)} "
               f"| {'/'.join(format(r['train_s'], '.0f') for r in c if r.get('train_s'))} | {us} |")
+    curves = [r for r in rows if r["grid"] != "lm" and r.get("curve") and "error" not in r]
+    if curves:
+        w("")
+        w("### Learning curves (held-out accuracy % during training: train.py's 4,096 samples of the same seed; "
+          "mean over seeds)")
+        w("")
+        marks = (0.125, 0.25, 0.5, 0.75, 1.0)
+        w("| structure | task | " + " | ".join(f"{m:g} of the steps" for m in marks) + " |")
+        w("|---|---|" + "---|" * len(marks))
+        keys = sorted({(r["grid"], r["task"], r["structure"]) for r in curves},
+                      key=lambda k: (k[0] != "tasks", TASKS.index(k[1]) if k[1] in TASKS else 9, k[2]))
+        for grid, task, name in keys:
+            c = [r for r in cell_rows(rows, grid, task, name) if r.get("curve")]
+            cols = []
+            for m in marks:
+                vals = []
+                for r in c:
+                    want = m * r["requested_steps"]
+                    pts = [p for p in r["curve"] if p[0] <= want + 1e-9]
+                    vals.append(100 * pts[-1][1] if pts else None)
+                cols.append(mean_both(vals, 1).split(" ")[0])
+            w(f"| {name if grid == 'tasks' else 'ablation ' + name} | {task} | " + " | ".join(cols) + " |")
     ab = [r for r in rows if r["grid"] == "ablation"]
     if ab:
         w("")

@@ -345,7 +345,9 @@ def main(argv=None):
             tqdm.write(f"step {step}: val loss {r['val_loss']:.4f} bpc {r['val_bpc']:.4f} acc {r['val_acc']:.4f}")
         return r
 
-    pbar = tqdm(total=cfg.steps, initial=step, disable=not master, dynamic_ncols=True)
+    # TQDM_DISABLE=1 (the grid's runs) drops the bar: an explicit disable=False would override it
+    pbar = tqdm(total=cfg.steps, initial=step, disable=not master or bool(os.environ.get("TQDM_DISABLE")),
+                dynamic_ncols=True)
     t_log, tok_log = time.time(), 0
     while step < cfg.steps:
         lr = lr_at(step, cfg, progress(step, elapsed_now(), cfg))
