@@ -71,17 +71,19 @@ start)
     fi
     export PYTHONPATH="$GRID/code"
     cd "$GRID"
-    echo "$(date -u +%H:%M:%S) probe: $(nproc) cores, $("$PY" -c 'import torch; print(torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")')"
+    dev=$("$PY" -c 'import torch; c = torch.cuda.is_available(); print(torch.__version__, torch.cuda.get_device_name(0) if c else "no GPU")')
+    echo "$(date -u +%H:%M:%S) probe: $(nproc) cores, torch $dev"
     "$PY" -m glmix_models.grid probe --out "$GRID/runs" --grids "$grids" --budget "$budget" --parallel "$parallel" \
         "${data[@]}" "${rest[@]}"
-    read -r task_steps lm_steps < <("$PY" -c "import json; p = json.load(open('$GRID/runs/probe.json')); print(p['task_steps'], p['lm_steps'])")
+    read -r task_steps lm_steps < <("$PY" -c \
+        "import json; p = json.load(open('$GRID/runs/probe.json')); print(p['task_steps'], p['lm_steps'])")
     if [ "$task_steps" -le 0 ]; then
         echo "the probe found no step count that fits --budget $budget; nothing started" >&2
         exit 1
     fi
     setsid nohup "$PY" -m glmix_models.grid run --out "$GRID/runs" --grids "$grids" --task_steps "$task_steps" \
         --lm_steps "$lm_steps" --parallel "$parallel" --estimates "$GRID/runs/probe.json" "${data[@]}" \
-        "${evalargs[@]}" "${rest[@]}" >"$GRID/grid.log" 2>&1 </dev/null &
+        "${evalargs[@]}" --eval_jobs "$(nproc)" "${rest[@]}" >"$GRID/grid.log" 2>&1 </dev/null &
     echo $! >"$GRID/pid"
     disown || true
     echo "$(date -u +%H:%M:%S) started the grid (pid $(cat "$GRID/pid")): task_steps $task_steps, lm_steps $lm_steps," \

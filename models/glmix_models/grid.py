@@ -363,8 +363,9 @@ def probe(a, runs, notes) -> dict:
                 tail = f.read().strip().splitlines()[-3:]
             print(f"probe: {r.key} FAILED (exit {rc}): " + " | ".join(tail), flush=True)
     slow = sorted(cells.items(), key=lambda kv: kv[1]["rate"])[:3]
-    print(f"probe: {len(first)} cells in {result['probe_wall_s']}s, {sum(1 for c in cells.values() if c.get('guessed'))}"
-          f" not measured; slowest: " + ", ".join(f"{k} {v['rate']:.1f} steps/s" for k, v in slow))
+    guessed = sum(1 for c in cells.values() if c.get("guessed"))
+    print(f"probe: {len(first)} cells in {result['probe_wall_s']}s, {guessed} not measured; slowest: "
+          + ", ".join(f"{k} {v['rate']:.1f} steps/s" for k, v in slow))
     print(f"chosen: task_steps {s}, lm_steps {s_lm} ({len(runs)} runs, {a.parallel} at a time, predicted "
           f"{span:.0f}s of a {a.budget:.0f}s budget x {a.safety})", flush=True)
     return result
@@ -482,7 +483,8 @@ def main(argv=None):
     ap.add_argument("--estimates", default=None, help="run: probe.json (longest runs first)")
     ap.add_argument("--glmix", default=None, help="run: after training, evaluate with this glmix binary")
     ap.add_argument("--text", default=None, help="run: held-out text for the LM evaluation (input.txt)")
-    ap.add_argument("--eval_jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--eval_jobs", type=int, default=len(os.sched_getaffinity(0)),
+                    help="run: runs measured at once (default: the CPUs this process may use)")
     ap.add_argument("--eval_samples", type=int, default=0, help="run: held-out samples per task run (default: "
                     "results.SAMPLES)")
     ap.add_argument("--wait", type=float, default=0, help="status: poll until done or this many seconds")

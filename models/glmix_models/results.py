@@ -443,7 +443,8 @@ def main(argv=None) -> int:
     ap.add_argument("--text", default="", help="tinyshakespeare input.txt (held-out = last 10 %%); needed for LM runs")
     ap.add_argument("--samples", type=int, default=None, help=f"held-out samples per task run (default: {SAMPLES})")
     ap.add_argument("--seed", type=int, default=None, help="held-out stream (default: train.py's, 987654321)")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs measured at once")
+    ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
+                    help="runs measured at once (default: the CPUs this process may use)")
     ap.add_argument("--md", default=None, help="write the tables here (default: stdout)")
     ap.add_argument("--pack", default=None, help="directory for results.json, tables.md and the tarball parts")
     ap.add_argument("--pack_limit_mb", type=float, default=58)
