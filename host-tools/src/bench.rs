@@ -174,6 +174,7 @@ pub fn model_bytes(mixer: &Mixer, opts: &Options) -> Result<AlignedBytes> {
         tied: true,
         positional: Positional::RopeInterleaved,
         max_context: 1024,
+        level_aware: false,
     };
     let file = random_model(&spec, opts.seed)?;
     Ok(AlignedBytes::new(&file.to_bytes()?))

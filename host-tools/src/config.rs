@@ -90,6 +90,9 @@ pub struct LayerConfig {
     pub n_kv_heads: u16,
     /// Head width.
     pub head_dim: u16,
+    /// Level-aware coefficients (absent: false; [`glmix::arch::is_level_aware_defined`]).
+    #[serde(default)]
+    pub level_aware: bool,
 }
 
 /// `"a, b or c"` from the names of `values`, for error messages.
@@ -194,12 +197,21 @@ impl ModelConfig {
                     l.pattern,
                     l.param
                 );
+                ensure!(
+                    !l.level_aware || glmix::arch::is_level_aware_defined(pattern, form),
+                    "layer {i}: {}, not {} {} x {}",
+                    glmix::arch::LEVEL_AWARE_RULE,
+                    l.pattern,
+                    l.param,
+                    l.form
+                );
                 Ok(MixerConfig {
                     pattern,
                     form,
                     n_heads: l.n_heads.into(),
                     n_kv_heads: l.n_kv_heads.into(),
                     head_dim: l.head_dim.into(),
+                    level_aware: l.level_aware,
                 })
             })
             .collect()

@@ -47,19 +47,20 @@ pub fn describe(bytes: &[u8], context: u32) -> Result<String> {
     writeln!(out, "\nlayers:")?;
     writeln!(
         out,
-        "  {:>5}  {:<22} {:<12} {:>6} {:>9} {:>9}",
+        "  {:>5}  {:<22} {:<12} {:>6} {:>9} {:>9}  options",
         "layer", "pattern", "form", "heads", "kv heads", "head dim"
     )?;
     for (l, m) in model.mixers().iter().enumerate() {
         writeln!(
             out,
-            "  {:>5}  {:<22} {:<12} {:>6} {:>9} {:>9}",
+            "  {:>5}  {:<22} {:<12} {:>6} {:>9} {:>9}  {}",
             l,
             format!("{:?}", m.pattern),
             m.form.name(),
             m.n_heads,
             m.n_kv_heads,
-            m.head_dim
+            m.head_dim,
+            if m.level_aware { "level_aware" } else { "-" }
         )?;
     }
     writeln!(out, "\ntensors:")?;

@@ -295,6 +295,7 @@ pub fn import_parts(
         n_heads: cfg.n_heads,
         n_kv_heads: cfg.n_kv_heads,
         head_dim: cfg.dim / cfg.n_heads,
+        level_aware: false,
     };
     let mixers = vec![layer; cfg.n_layers];
     // File order: the architecture table's (the tokenizer's tables come from the vocabulary).

@@ -37,6 +37,12 @@ impl Fixture {
             .replace(r#""dense", "form": "attention""#, r#""dense", "form": "state_space""#);
         assert_ne!(undefined, harness::FUZZ_CONFIG);
         std::fs::write(dir.join("undefined-mixer.json"), undefined).unwrap();
+        let level_aware = harness::FUZZ_CONFIG.replace(
+            r#""dense", "form": "attention","#,
+            r#""dense", "form": "attention", "level_aware": true,"#,
+        );
+        assert_ne!(level_aware, harness::FUZZ_CONFIG);
+        std::fs::write(dir.join("undefined-level-aware.json"), level_aware).unwrap();
         std::fs::write(dir.join("model.safetensors"), harness::fuzz_safetensors(1)).unwrap();
         std::fs::write(dir.join("missing.safetensors"), safetensors_without("norm.weight")).unwrap();
         std::fs::write(dir.join("llama.bin"), harness::llama2c_v0(1, true)).unwrap();
@@ -279,6 +285,14 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             command: "glmix convert --weights model.safetensors --config undefined-mixer.json -o out.glmx",
             args: convert("model.safetensors", "undefined-mixer.json", fx.path("out.glmx"), &[]),
             message: "layer 0: state_space is defined on pattern order 1 (param 1) and pow2_lattice only, not dense 0",
+            code: 1,
+        },
+        Case {
+            situation: "config asking for level-aware coefficients where they are not defined",
+            command: "glmix convert --weights model.safetensors --config undefined-level-aware.json -o out.glmx",
+            args: convert("model.safetensors", "undefined-level-aware.json", fx.path("out.glmx"), &[]),
+            message: "layer 0: level_aware is defined for the recurrent and chained forms on every pattern but \
+                      dense, not dense 0 x attention",
             code: 1,
         },
         Case {

@@ -3,7 +3,8 @@
     python -m glmix_models.golden [--out models/golden]
 
 For every (pattern, form) in {dense, window 4, order 1, order 3, pow2, pow2_lattice, sq1, sq1_lattice} x
-{attention, recurrent, chained}, plus (order 1, state_space) and (pow2_lattice, state_space): a random model (vocab 256, dim 32, 2 layers,
+{attention, recurrent, chained}, plus (order 1, state_space), (pow2_lattice, state_space) and the level-aware
+``*_la`` models (``LEVEL_AWARE``: pow2_lattice and sq1_lattice recurrent, pow2_lattice chained): a random model (vocab 256, dim 32, 2 layers,
 2 heads of 16, hidden 64, tied, rope_interleaved, swiglu; a few vary: see VARIANTS) written as
 ``<out>/<name>/model.safetensors`` (F32) + ``config.json`` + ``logits.json`` =
 ``{"tokens": [40 tokens], "logits": [[256 floats] x 40]}``. The logits are computed in float64 from the F32
@@ -52,16 +53,21 @@ TOKENS = list(b"ROMEO:\nBut soft, what light through yond")
 assert len(TOKENS) == 40
 
 
+# level-aware models (name suffix _la), after the others so that their seeds stay as they were
+LEVEL_AWARE = [("pow2_lattice", 0, "recurrent"), ("sq1_lattice", 0, "recurrent"), ("pow2_lattice", 0, "chained")]
+
+
 def golden_cases():
     cases = [(f"{k}{p if p else ''}_{form}", k, p, form) for k, p in PATTERNS for form in FORMS]
     cases.append(("order1_state_space", "order", 1, "state_space"))
     cases.append(("pow2_lattice_state_space", "pow2_lattice", 0, "state_space"))
+    cases += [(f"{k}{p if p else ''}_{form}_la", k, p, form) for k, p, form in LEVEL_AWARE]
     return cases
 
 
 def make_model(name, kind, param, form, seed):
     v = VARIANTS.get(name, {})
-    ls = LayerSpec(kind, param, form, 2, v.get("n_kv_heads", 2), 16)
+    ls = LayerSpec(kind, param, form, 2, v.get("n_kv_heads", 2), 16, name.endswith("_la"))
     args = ModelArgs(vocab_size=256, dim=32, hidden_dim=64, n_layers=2, max_context=64,
                      tied_embeddings=v.get("tied_embeddings", True), positional=v.get("positional",
                      "none" if form == "state_space" else "rope_interleaved"), mlp=v.get("mlp", "swiglu"),
@@ -74,6 +80,8 @@ def make_model(name, kind, param, form, seed):
                 p.copy_(1.0 + 0.1 * torch.randn_like(p))
             elif n.endswith("gamma_logit"):
                 p.copy_(torch.randn_like(p))
+            elif n.endswith("level_bias"):  # a few units, so that levels matter
+                p.copy_(2.0 * torch.randn_like(p))
             else:
                 p.copy_(torch.randn_like(p) / p.shape[-1] ** 0.5)
     return m

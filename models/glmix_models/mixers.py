@@ -34,6 +34,16 @@ Forms (per head), with ``a = softmax_J(q_t . k_j / sqrt(d))`` over ``J = {t} ∪
 - state_space on pow2_lattice (log-linear): one state per segment of the past that the lattice cuts,
   ``o_t = sum_{s <= t} lambda_t[level_t(s)] (q_t . D(s..t) k_s) v_s / sqrt(d)`` with
   ``level_t(s) = |{j in R(t) ∪ {t} : j >= s}| - 1`` and ``D(s..t) = diag(d_{s+1} * .. * d_t)``
+
+Level-aware coefficients (the ``level_bias`` [H, L] and ``gate`` [B, H, n] arguments; recurrent and chained on
+every pattern but dense, ``is_defined``): the level of a read j in R(t) is its rank by recency in R(t) (0 = the
+most recent; on the lattices the lattice level, on the exact 2^k pattern k); levels ``>= L - 1`` share bias
+``L - 1``. Each read's score gets ``level_bias[h, level(j)]``:
+
+- recurrent : ``o_t = a_t v_t + (1 - a_t) sum_R softmax_R(q_t . k_j / sqrt(d) + b[level(j)]) o_j`` with the
+  gate ``a_t = sigmoid(wa x_t + ba)`` (per head); ``o_t = v_t`` where R(t) is empty (t = 0)
+- chained   : today's chained form with ``b[level(j)]`` added to each read's score in the softmax over J (the
+  current token's score has none); no gate (``gamma`` already splits A from B)
 """
 
 from __future__ import annotations
@@ -86,21 +96,29 @@ def _expand_kv(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     return x.repeat_interleave(n_heads // hkv, dim=1)
 
 
-def _check(form: str, pattern: Pattern, q, k):
+def _check(form: str, pattern: Pattern, q, k, level_bias=None, gate=None):
     if form not in FORMS:
         raise ValueError(f"unknown form {form!r}")
     if form != "attention" and k.shape[1] != q.shape[1]:
         raise ValueError("only the attention form supports n_kv_heads != n_heads")
-    if not is_defined(form, pattern.kind, pattern.param):
-        raise ValueError(DEFINED_RULE)
+    level_aware = level_bias is not None
+    if not is_defined(form, pattern.kind, pattern.param, level_aware):
+        raise ValueError(LEVEL_AWARE_RULE if level_aware else DEFINED_RULE)
+    if level_aware and form == "recurrent" and gate is None:
+        raise ValueError("the level-aware recurrent form needs its gate")
 
 
 DEFINED_RULE = "state_space is defined on pattern order 1 and pow2_lattice only"
+LEVEL_AWARE_RULE = "level_aware is defined for the recurrent and chained forms on every pattern but dense"
 
 
-def is_defined(form: str, kind: str, param: int) -> bool:
-    """True if ``form`` on pattern ``(kind, param)`` is a mixer: the runtime's ``glmix::arch::is_defined``
-    (tests/test_arch_table.py checks the two agree)."""
+def is_defined(form: str, kind: str, param: int, level_aware: bool = False) -> bool:
+    """True if ``form`` on pattern ``(kind, param)`` (with level-aware coefficients or not) is a mixer: the
+    runtime's ``glmix::arch::is_defined`` (tests/test_arch_table.py checks the two agree). Level-aware needs
+    reads with a rank (every pattern but dense, whose L would be the whole context) and a form with read
+    scores of its own (recurrent, chained)."""
+    if level_aware:
+        return form in ("recurrent", "chained") and kind != "dense"
     return form != "state_space" or kind == "pow2_lattice" or (kind, param) == ("order", 1)
 
 
@@ -142,21 +160,30 @@ CHUNK = 64  # positions per chunk of the chunked forms
 GATHER_FROM = 512
 
 
-def mix_parallel(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, level_weights=None) -> torch.Tensor:
+def mix_parallel(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, level_weights=None,
+                 level_bias=None, gate=None) -> torch.Tensor:
     """The training form: the fast forms below (``mix_matrix``'s result, to rounding)."""
-    _check(form, pattern, q, k)
+    _check(form, pattern, q, k, level_bias, gate)
     if form == "state_space" and is_loglinear(pattern):
         return _loglinear_chunked(pattern, q, k, v, decay, level_weights)
     if form == "state_space":
         return _state_space_chunked(q, k, v, decay)
     if pattern.kind == "dense" or q.shape[2] < GATHER_FROM:
-        return mix_matrix(form, pattern, q, k, v, gamma)
-    return mix_gather(form, pattern, q, k, v, gamma)
+        return mix_matrix(form, pattern, q, k, v, gamma, level_bias=level_bias, gate=gate)
+    return mix_gather(form, pattern, q, k, v, gamma, level_bias=level_bias, gate=gate)
 
 
-def mix_matrix(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, level_weights=None) -> torch.Tensor:
+def read_levels(count: torch.Tensor, width: int, n_levels: int) -> torch.Tensor:
+    """[T, width] int64: the level of column r of an index-table row with ``count`` reads (ascending, so
+    column r is the ``count - 1 - r``-th most recent), clamped to ``[0, n_levels - 1]``; padding gets 0."""
+    r = torch.arange(width, device=count.device)
+    return (count.unsqueeze(-1) - 1 - r).clamp(min=0, max=n_levels - 1)
+
+
+def mix_matrix(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, level_weights=None, level_bias=None,
+               gate=None) -> torch.Tensor:
     """The matrix form: full [n, n] scores, one triangular solve (module doc)."""
-    _check(form, pattern, q, k)
+    _check(form, pattern, q, k, level_bias, gate)
     B, H, n, d = q.shape
     if form == "state_space" and is_loglinear(pattern):
         return _loglinear_parallel(pattern, q, k, v, decay, level_weights)
@@ -166,6 +193,8 @@ def mix_matrix(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, lev
     v = _expand_kv(v, H)
     allowed = pattern_mask(pattern, n, q.device)  # [n, n]
     s = (q @ k.transpose(-1, -2)) / math.sqrt(d)
+    if level_bias is not None:
+        return _level_aware_matrix(form, pattern, s, v, gamma, level_bias, gate)
     s = s.masked_fill(~allowed, float("-inf"))
     P = torch.softmax(s, dim=-1)  # [B, H, n, n]; each row has its diagonal, never all -inf
     if form == "attention":
@@ -182,6 +211,30 @@ def mix_matrix(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, lev
         rhs = (1.0 - g.unsqueeze(-1)) * (P @ v) / den
         Bm = g.unsqueeze(-1) * P_off / den
     # (I - B) Y = A V; unitriangular=True: the diagonal is taken as 1 and not read.
+    return torch.linalg.solve_triangular(-Bm, rhs, upper=False, unitriangular=True)
+
+
+def _level_aware_matrix(form, pattern, s, v, gamma, level_bias, gate):
+    """``mix_matrix`` with level-aware coefficients (module doc); s [B, H, n, n] the scaled scores."""
+    B, H, n, _ = s.shape
+    eye = torch.eye(n, dtype=torch.bool, device=s.device)
+    reads = pattern_mask(pattern, n, s.device) & ~eye  # R
+    lev = (level_table(pattern, n, s.device) - 1).clamp(min=0, max=level_bias.shape[-1] - 1)  # rank on R
+    s = s + level_bias.to(s.dtype)[:, lev] * reads  # [B, H, n, n]: the level bias on the reads only
+    if form == "chained":
+        P = torch.softmax(s.masked_fill(~(reads | eye), float("-inf")), dim=-1)
+        g = gamma.to(s.dtype).view(1, H, 1)
+        a_self = P.diagonal(dim1=-2, dim2=-1)
+        den = (1.0 - g * a_self).unsqueeze(-1)
+        rhs = (1.0 - g.unsqueeze(-1)) * (P @ v) / den
+        Bm = g.unsqueeze(-1) * P.masked_fill(eye, 0.0) / den
+    else:  # recurrent: a softmax over R alone; rows without reads (t = 0) give o_t = v_t
+        has = reads.any(-1)  # [n]
+        s_R = torch.where(has.unsqueeze(-1), s.masked_fill(~reads, float("-inf")), 0.0)
+        P = torch.softmax(s_R, dim=-1) * reads
+        a = torch.where(has, gate.to(s.dtype), 1.0)  # [B, H, n]
+        rhs = a.unsqueeze(-1) * v
+        Bm = (1.0 - a).unsqueeze(-1) * P
     return torch.linalg.solve_triangular(-Bm, rhs, upper=False, unitriangular=True)
 
 
@@ -241,22 +294,33 @@ def index_table(pattern: Pattern, n: int, device):
     return t
 
 
-def mix_gather(form: str, pattern: Pattern, q, k, v, gamma=None, chunk: int = CHUNK) -> torch.Tensor:
+def mix_gather(form: str, pattern: Pattern, q, k, v, gamma=None, chunk: int = CHUNK, level_bias=None,
+               gate=None) -> torch.Tensor:
     """Attention / recurrent / chained on the pattern's positions only: O(n L d) for L = max |R(t)|.
 
     Scores ``q_t . k_j`` for j in R(t) gathered through the index table; the softmax over {t} ∪ R(t) as in
     ``mix_matrix``. The recurrent and chained forms solve ``o_t = rhs_t + sum_{j in R(t)} c_tj o_j`` one chunk
     [c0, c1) at a time: reads j < c0 come from the outputs already solved (gathered), reads inside the chunk
-    form a strictly lower [C, C] matrix solved by ``solve_triangular``."""
-    _check(form, pattern, q, k)
+    form a strictly lower [C, C] matrix solved by ``solve_triangular``. Level-aware coefficients add the
+    level bias to the gathered read scores (``read_levels``)."""
+    _check(form, pattern, q, k, level_bias, gate)
     B, H, n, d = q.shape
     k, v = _expand_kv(k, H), _expand_kv(v, H)
     idx, valid = index_table(pattern, n, q.device)  # [n, L]
     idx_cpu, valid_cpu = index_table(pattern, n, "cpu")  # for host-side decisions (no device sync)
-    s_self = (q * k).sum(-1, keepdim=True)  # [B, H, n, 1]
-    s_R = torch.einsum("bhtd,bhtrd->bhtr", q, k[:, :, idx]).masked_fill(~valid, float("-inf"))
-    a = torch.softmax(torch.cat([s_self, s_R], dim=-1) / math.sqrt(d), dim=-1)
-    a_t, a_R = a[..., :1], a[..., 1:]  # [B, H, n, 1], [B, H, n, L]; padding gets exactly 0
+    s_self = (q * k).sum(-1, keepdim=True) / math.sqrt(d)  # [B, H, n, 1]
+    s_R = torch.einsum("bhtd,bhtrd->bhtr", q, k[:, :, idx]) / math.sqrt(d)
+    if level_bias is not None:
+        s_R = s_R + level_bias.to(q.dtype)[:, read_levels(valid.sum(-1), idx.shape[1], level_bias.shape[-1])]
+    s_R = s_R.masked_fill(~valid, float("-inf"))
+    if level_bias is not None and form == "recurrent":  # softmax over R alone, the gate for the diagonal
+        has = valid.any(-1).unsqueeze(-1)  # [n, 1]; False at t = 0: o_t = v_t
+        a_R = torch.softmax(torch.where(has, s_R, 0.0), dim=-1) * valid
+        a_t = torch.where(has, gate.to(q.dtype).unsqueeze(-1), 1.0)  # [B, H, n, 1]
+        a_R = (1.0 - a_t) * a_R
+    else:
+        a = torch.softmax(torch.cat([s_self, s_R], dim=-1), dim=-1)
+        a_t, a_R = a[..., :1], a[..., 1:]  # [B, H, n, 1], [B, H, n, L]; padding gets exactly 0
     if form in ("attention", "chained"):
         av = a_t * v + torch.einsum("bhtr,bhtrd->bhtd", a_R, v[:, :, idx])  # sum_J a_j v_j
         if form == "attention":
@@ -395,9 +459,9 @@ class StepCache:
         if form in ("recurrent", "chained"):
             self.O = torch.full(shape_o, nan, dtype=dtype, device=device)
 
-    def step(self, q_t, k_t, v_t, gamma=None, decay_t=None, lam_t=None) -> torch.Tensor:
-        """One position. q_t [B, H, d], k_t / v_t [B, Hkv, d], decay_t [B, H, d], lam_t [B, H, L].
-        Returns o_t [B, H, d]."""
+    def step(self, q_t, k_t, v_t, gamma=None, decay_t=None, lam_t=None, level_bias=None, gate_t=None) -> torch.Tensor:
+        """One position. q_t [B, H, d], k_t / v_t [B, Hkv, d], decay_t [B, H, d], lam_t [B, H, L],
+        level_bias [H, L'], gate_t [B, H]. Returns o_t [B, H, d]."""
         t, d, H = self.t, self.head_dim, self.n_heads
         if self.form == "state_space" and is_loglinear(self.pattern):
             return self._loglinear_step(q_t, k_t, v_t, decay_t, lam_t)
@@ -409,10 +473,17 @@ class StepCache:
         kt_e = _expand_kv(k_t.unsqueeze(2), H).squeeze(2)  # [B, H, d]
         vt_e = _expand_kv(v_t.unsqueeze(2), H).squeeze(2)
         kR = _expand_kv(self.K[:, :, R], H)  # [B, H, |R|, d]
-        s_self = (q_t * kt_e).sum(-1, keepdim=True)  # [B, H, 1]
-        s_R = torch.einsum("bhd,bhrd->bhr", q_t, kR)
-        a = torch.softmax(torch.cat([s_self, s_R], dim=-1) / math.sqrt(d), dim=-1)
-        a_t, a_R = a[..., :1], a[..., 1:]  # [B, H, 1], [B, H, |R|]
+        s_self = (q_t * kt_e).sum(-1, keepdim=True) / math.sqrt(d)  # [B, H, 1]
+        s_R = torch.einsum("bhd,bhrd->bhr", q_t, kR) / math.sqrt(d)
+        if level_bias is not None:  # R ascending: read i is the (|R| - 1 - i)-th most recent
+            lev = [min(len(R) - 1 - i, level_bias.shape[-1] - 1) for i in range(len(R))]
+            s_R = s_R + level_bias.to(q_t.dtype)[:, lev]
+        if level_bias is not None and self.form == "recurrent":
+            a_t = gate_t.to(q_t.dtype).unsqueeze(-1) if R else torch.ones_like(s_self)  # [B, H, 1]
+            a_R = (1.0 - a_t) * torch.softmax(s_R, dim=-1)
+        else:
+            a = torch.softmax(torch.cat([s_self, s_R], dim=-1), dim=-1)
+            a_t, a_R = a[..., :1], a[..., 1:]  # [B, H, 1], [B, H, |R|]
         if self.form in ("attention", "chained"):
             vR = _expand_kv(self.V[:, :, R], H)
             av = a_t * vt_e + torch.einsum("bhr,bhrd->bhd", a_R, vR)  # sum_J a_j v_j
@@ -469,16 +540,18 @@ class StepCache:
         return o / math.sqrt(self.head_dim)
 
 
-def mix_step(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, level_weights=None) -> torch.Tensor:
+def mix_step(form: str, pattern: Pattern, q, k, v, gamma=None, decay=None, level_weights=None, level_bias=None,
+             gate=None) -> torch.Tensor:
     """The naive loop: same signature and result as ``mix_parallel``."""
-    _check(form, pattern, q, k)
+    _check(form, pattern, q, k, level_bias, gate)
     B, H, n, d = q.shape
     cache = StepCache(form, pattern, B, H, k.shape[1], d, n, q.dtype, q.device)
     outs = []
     for t in range(n):
         dt = decay[:, :, t] if decay is not None else None
         lt = level_weights[:, :, t] if level_weights is not None else None
-        outs.append(cache.step(q[:, :, t], k[:, :, t], v[:, :, t], gamma, dt, lt))
+        gt = gate[:, :, t] if gate is not None else None
+        outs.append(cache.step(q[:, :, t], k[:, :, t], v[:, :, t], gamma, dt, lt, level_bias, gt))
     return torch.stack(outs, dim=2)
 
 

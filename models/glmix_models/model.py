@@ -8,6 +8,11 @@
 
 Parameter names are the spec's state_dict keys, with one exception: the chained form trains
 ``layers.{l}.mixer.gamma_logit`` and the exporter writes ``layers.{l}.mixer.gamma = sigmoid(gamma_logit)``.
+
+A layer with ``level_aware`` (recurrent or chained, every pattern but dense; mixers.py) adds
+``layers.{l}.mixer.level_bias`` [H, L] (L = ``n_level_weights``; init 0) and, recurrent only, the gate
+``layers.{l}.mixer.wa.weight`` [H, dim] and ``layers.{l}.mixer.wa.bias`` [H] (init 0: a_t near 1/2);
+config.json writes ``"level_aware": true`` on such layers only (absent means false).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mixers import (DEFINED_RULE, FORMS, StepCache, apply_rope, is_defined, is_loglinear, mix_parallel, mix_step,
+from .mixers import (DEFINED_RULE, FORMS, LEVEL_AWARE_RULE, StepCache, apply_rope, is_defined, is_loglinear, mix_parallel, mix_step,
                      n_level_weights)
 from .patterns import KINDS, Pattern
 
@@ -33,6 +38,7 @@ class LayerSpec:
     n_heads: int = 4
     n_kv_heads: int = 4
     head_dim: int = 32
+    level_aware: bool = False
 
 
 @dataclass
@@ -62,8 +68,8 @@ class ModelArgs:
                 raise ValueError("n_kv_heads must divide n_heads")
             if ls.form != "attention" and ls.n_kv_heads != ls.n_heads:
                 raise ValueError("grouped queries need the attention form")
-            if not is_defined(ls.form, ls.pattern, ls.param):
-                raise ValueError(DEFINED_RULE)
+            if not is_defined(ls.form, ls.pattern, ls.param, ls.level_aware):
+                raise ValueError(LEVEL_AWARE_RULE if ls.level_aware else DEFINED_RULE)
         if self.positional not in ("none", "rope_interleaved", "rope_half"):
             raise ValueError(f"bad positional {self.positional!r}")
         if self.mlp not in ("swiglu", "gelu"):
@@ -84,7 +90,7 @@ class ModelArgs:
             "mlp": self.mlp,
             # token ids below 256 are bytes; a smaller vocabulary (the synthetic tasks) has no tokenizer
             "tokenizer": {"kind": "bytes" if self.vocab_size >= 256 else "none"},
-            "layers": [asdict(ls) for ls in self.layers],
+            "layers": [_layer_json(ls) for ls in self.layers],
         }
 
     @classmethod
@@ -100,11 +106,20 @@ class ModelArgs:
             max_context=c["max_context"], tied_embeddings=c["tied_embeddings"], norm_eps=c["norm"]["eps"],
             positional=c["positional"]["kind"], rope_theta=c["positional"].get("theta", 10000.0), mlp=c["mlp"],
             layers=[LayerSpec(**{k: ls[k] for k in ("pattern", "param", "form", "n_heads", "n_kv_heads",
-                                                       "head_dim")}) for ls in c["layers"]],
+                                                       "head_dim")}, level_aware=bool(ls.get("level_aware", False)))
+                    for ls in c["layers"]],
         )
 
     def to_json(self) -> str:
         return json.dumps(self.to_config(), indent=2)
+
+
+def _layer_json(ls: LayerSpec) -> dict:
+    """A layer's config.json entry: ``level_aware`` only when true (older readers see today's files)."""
+    d = asdict(ls)
+    if not d.pop("level_aware"):
+        return d
+    return {**d, "level_aware": True}
 
 
 class RMSNorm(nn.Module):
@@ -157,9 +172,23 @@ class Mixer(nn.Module):
             # log-linear: lambda_t[h, l] = sigmoid(wl x_t)[h * n_levels + l]
             self.n_levels = n_level_weights(self.pattern, args.max_context)
             self.wl = nn.Linear(args.dim, H * self.n_levels, bias=False)
+        self.level_aware = ls.level_aware
+        if ls.level_aware:
+            # level-aware coefficients: a bias per (head, level) on the read scores; recurrent: the gate
+            # a_t = sigmoid(wa x_t + ba) for the diagonal (mixers.py)
+            self.level_bias = nn.Parameter(torch.zeros(H, n_level_weights(self.pattern, args.max_context)))
+            if self.form == "recurrent":
+                self.wa = nn.Linear(args.dim, H, bias=True)
 
     def gamma(self):
         return torch.sigmoid(self.gamma_logit) if self.form == "chained" else None
+
+    def _level(self, x):
+        """(level_bias [H, L], gate [B, H, n]) of x [B, n, dim], or Nones without level-aware coefficients."""
+        if not self.level_aware:
+            return None, None
+        gate = torch.sigmoid(self.wa(x)).transpose(1, 2) if self.form == "recurrent" else None
+        return self.level_bias, gate
 
     def _qkvd(self, x, pos):
         """x [B, n, dim] -> q [B, H, n, d], k, v [B, Hkv, n, d], decay [B, H, n, d] or None,
@@ -186,10 +215,11 @@ class Mixer(nn.Module):
         ct = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
         with torch.autocast(device_type=x.device.type, enabled=False):
             g = self.gamma()
+            lb, gate = self._level(x.to(ct))
             fn = mix_step if naive else mix_parallel
             o = fn(self.form, self.pattern, q.to(ct), k.to(ct), v.to(ct),
                    None if g is None else g.to(ct), None if dec is None else dec.to(ct),
-                   None if lam is None else lam.to(ct))
+                   None if lam is None else lam.to(ct), None if lb is None else lb.to(ct), gate)
         o = o.to(x.dtype).transpose(1, 2).reshape(B, n, -1)
         return self.wo(o)
 
@@ -200,8 +230,9 @@ class Mixer(nn.Module):
     def step(self, x_t, cache: StepCache):
         """x_t [B, dim] at position cache.t -> [B, dim]."""
         q, k, v, dec, lam = self._qkvd(x_t.unsqueeze(1), torch.tensor([cache.t], device=x_t.device))
+        lb, gate = self._level(x_t.unsqueeze(1))
         o = cache.step(q[:, :, 0], k[:, :, 0], v[:, :, 0], self.gamma(), None if dec is None else dec[:, :, 0],
-                       None if lam is None else lam[:, :, 0])
+                       None if lam is None else lam[:, :, 0], lb, None if gate is None else gate[:, :, 0])
         return self.wo(o.reshape(o.shape[0], -1))
 
 
@@ -240,7 +271,7 @@ class Transformer(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith("norm.weight"):
                 nn.init.ones_(p)
-            elif name.endswith("gamma_logit"):
+            elif name.endswith("gamma_logit") or name.endswith("level_bias") or name.endswith("wa.bias"):
                 nn.init.zeros_(p)
             elif name.endswith("wo.weight") or name.endswith("w2.weight"):
                 nn.init.normal_(p, 0.0, std / math.sqrt(2 * self.args.n_layers))

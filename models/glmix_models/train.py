@@ -45,6 +45,7 @@ class TrainConfig:
     pattern: str = "pow2_lattice"
     param: int = 0
     form: str = "recurrent"
+    level_aware: bool = False  # level-aware coefficients (mixers.py): --level_aware 1
     positional: str = "rope_interleaved"
     mlp: str = "swiglu"
     tied: bool = True
@@ -65,7 +66,8 @@ class TrainConfig:
     dtype: str = "auto"  # auto (bf16 autocast on CUDA, f32 on CPU) | bf16 | f32
 
     def model_args(self, vocab_size: int) -> ModelArgs:
-        ls = LayerSpec(self.pattern, self.param, self.form, self.n_heads, self.n_heads, self.head_dim)
+        ls = LayerSpec(self.pattern, self.param, self.form, self.n_heads, self.n_heads, self.head_dim,
+                       self.level_aware)
         return ModelArgs(vocab_size=vocab_size, dim=self.dim, hidden_dim=self.hidden_dim, n_layers=self.n_layers,
                          max_context=self.context, tied_embeddings=self.tied, positional=self.positional,
                          mlp=self.mlp, layers=[replace(ls) for _ in range(self.n_layers)])
@@ -216,7 +218,8 @@ def lr_at(step, cfg, prog):
 
 
 # ------------------------------------------------------------------------------------------------------------
-def main(argv=None):
+def parse_args(argv=None):
+    """(the parsed arguments, the TrainConfig they select and override)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                  allow_abbrev=False)
     ap.add_argument("--config", default="shakespeare-pow2", choices=sorted(CONFIGS))
@@ -236,11 +239,16 @@ def main(argv=None):
     a = ap.parse_args(argv)
     cfg = CONFIGS[a.config]
     over = {k: getattr(a, k) for k in TrainConfig.__dataclass_fields__ if getattr(a, k, None) is not None}
-    if "tied" in over:
-        over["tied"] = str(over["tied"]).lower() in ("1", "true", "yes")
+    for f in TrainConfig.__dataclass_fields__.values():  # booleans (tied, level_aware): 1 / true / yes
+        if f.type in ("bool", bool) and f.name in over:
+            over[f.name] = str(over[f.name]).lower() in ("1", "true", "yes")
     if a.task_args:
         over["task_args"] = json.loads(a.task_args)
-    cfg = replace(cfg, **over)
+    return a, replace(cfg, **over)
+
+
+def main(argv=None):
+    a, cfg = parse_args(argv)
 
     # ---- distributed setup ----
     ddp = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) >= 1 and "RANK" in os.environ

@@ -14,7 +14,8 @@ with open(os.path.join(os.path.dirname(__file__), "arch_table.json")) as f:
 
 def args(case):
     m = TABLE["model"]
-    ls = LayerSpec(case["pattern"], case["param"], case["form"], m["n_heads"], m["n_heads"], m["head_dim"])
+    ls = LayerSpec(case["pattern"], case["param"], case["form"], m["n_heads"], m["n_heads"], m["head_dim"],
+                   case["level_aware"])
     return ModelArgs(vocab_size=m["vocab_size"], dim=m["dim"], hidden_dim=m["hidden_dim"], n_layers=1,
                      max_context=m["max_context"], tied_embeddings=case["tied"], positional="none",
                      mlp=case["mlp"], layers=[ls])
@@ -24,9 +25,10 @@ def test_table_covers_every_form_and_both_outcomes():
     cases = TABLE["cases"]
     assert {c["form"] for c in cases} == {"attention", "recurrent", "chained", "state_space"}
     assert {c["defined"] for c in cases} == {True, False}
+    assert {(c["level_aware"], c["defined"]) for c in cases} == {(a, b) for a in (True, False) for b in (True, False)}
 
 
-@pytest.mark.parametrize("case", TABLE["cases"], ids=lambda c: f'{c["pattern"]}{c["param"]}-{c["form"]}-{c["mlp"]}')
+@pytest.mark.parametrize("case", TABLE["cases"], ids=lambda c: f'{c["pattern"]}{c["param"]}-{c["form"]}-{c["mlp"]}{"-la" * c["level_aware"]}')
 def test_reference_follows_the_runtime_table(case):
     if not case["defined"]:
         with pytest.raises(ValueError):

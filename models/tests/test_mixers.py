@@ -246,3 +246,110 @@ def test_training_uses_the_fast_forms(monkeypatch):
     long = inputs(mixers.GATHER_FROM, torch.float32, seed=1, B=1, H=1, Hkv=1)
     mix_parallel("chained", Pattern("sq1_lattice"), *long)
     assert calls == ["mix_matrix", "_state_space_chunked", "_loglinear_chunked", "mix_matrix", "mix_gather"]
+
+
+# ---- level-aware coefficients: step == matrix == gathered form -------------------------------------------------
+LA_PATTERNS = [Pattern("pow2"), Pattern("pow2_lattice"), Pattern("sq1"), Pattern("sq1_lattice"), Pattern("order", 4),
+               Pattern("window", 4), Pattern("pow2", 3)]
+LA_PAIRS = [(p, f) for p in LA_PATTERNS for f in ("recurrent", "chained")]
+LA_LEVELS = 5  # fewer than the levels at n = 300 on the level patterns: the last bias is shared
+LA_CASES = [(p, f, n, dt) for p, f in LA_PAIRS for n, dt in [(n, torch.float64) for n in (1, 2, 17, 300)]
+            + [(17, torch.float32), (300, torch.float32)]]
+
+
+def la_inputs(n, dtype, seed, B=2, H=2):
+    q, k, v, gamma, _, _ = inputs(n, dtype, seed, B=B, H=H, Hkv=H)
+    g = torch.Generator().manual_seed(seed + 1)
+    level_bias = (torch.randn(H, LA_LEVELS, generator=g, dtype=torch.float64) * 2.0).to(dtype)
+    gate = torch.rand(B, H, n, generator=g, dtype=torch.float64).to(dtype)
+    return q, k, v, gamma, level_bias, gate
+
+
+@pytest.mark.parametrize("pattern,form,n,dtype", LA_CASES, ids=[f"{p}-{f}-{n}-{str(d)[6:]}" for p, f, n, d in LA_CASES])
+def test_level_aware_step_equals_matrix_and_gather(pattern, form, n, dtype):
+    q, k, v, gamma, lb, gate = la_inputs(n, dtype, seed=n)
+    a = mix_step(form, pattern, q, k, v, gamma, level_bias=lb, gate=gate)
+    assert not torch.isnan(a).any(), "step form read an evicted (NaN) slot"
+    for b in (mix_matrix(form, pattern, q, k, v, gamma, level_bias=lb, gate=gate),
+              mix_parallel(form, pattern, q, k, v, gamma, level_bias=lb, gate=gate),
+              mix_gather(form, pattern, q, k, v, gamma, chunk=16, level_bias=lb, gate=gate),
+              mix_gather(form, pattern, q, k, v, gamma, chunk=64, level_bias=lb, gate=gate)):
+        assert torch.allclose(a, b, atol=TOL[dtype], rtol=0), (a - b).abs().max()
+
+
+def level_aware_direct(form, pattern, q, k, v, gamma, lb, gate):
+    """The module doc's formulas, one position and one head at a time, levels from ``read_set`` ranks."""
+    B, H, n, d = q.shape
+    L = lb.shape[-1]
+    o = torch.zeros_like(q)
+    for t in range(n):
+        R = sorted(pattern.read_set(t), reverse=True)  # most recent first: index = level
+        for b in range(B):
+            for h in range(H):
+                s = [q[b, h, t] @ k[b, h, j] / d ** 0.5 + lb[h, min(i, L - 1)] for i, j in enumerate(R)]
+                if form == "recurrent":
+                    if not R:
+                        o[b, h, t] = v[b, h, t]
+                        continue
+                    c = torch.softmax(torch.stack(s), 0)
+                    a = gate[b, h, t]
+                    o[b, h, t] = a * v[b, h, t] + (1 - a) * sum(c[i] * o[b, h, j] for i, j in enumerate(R))
+                else:
+                    p = torch.softmax(torch.stack([q[b, h, t] @ k[b, h, t] / d ** 0.5] + s), 0)
+                    g = gamma[h]
+                    av = p[0] * v[b, h, t] + sum(p[i + 1] * v[b, h, j] for i, j in enumerate(R))
+                    ao = sum(p[i + 1] * o[b, h, j] for i, j in enumerate(R)) if R else 0.0
+                    o[b, h, t] = ((1 - g) * av + g * ao) / (1 - g * p[0])
+    return o
+
+
+@pytest.mark.parametrize("pattern,form", [(Pattern("pow2_lattice"), "recurrent"), (Pattern("sq1_lattice"), "chained"),
+                                          (Pattern("order", 4), "recurrent")])
+def test_level_aware_equals_its_direct_formula(pattern, form):
+    q, k, v, gamma, lb, gate = la_inputs(40, torch.float64, seed=21, B=1)
+    want = level_aware_direct(form, pattern, q, k, v, gamma, lb, gate)
+    got = mix_parallel(form, pattern, q, k, v, gamma, level_bias=lb, gate=gate)
+    assert torch.allclose(got, want, atol=1e-10), (got - want).abs().max()
+
+
+def test_read_levels_are_lattice_levels():
+    """On the 2^k lattice the rank by recency is the lattice level k (distance in (2^(k-1), 2^k]); on the exact
+    2^k pattern the read at distance 2^k has level k."""
+    for kind in ("pow2_lattice", "pow2"):
+        p = Pattern(kind)
+        idx, valid = p.index_table(300)
+        lev = mixers.read_levels(valid.sum(-1), idx.shape[1], 100)
+        for t in range(300):
+            for r in range(int(valid[t].sum())):
+                dist, k = t - int(idx[t, r]), int(lev[t, r])
+                assert (dist == 1 << k) if kind == "pow2" else ((1 << k) // 2 < dist <= 1 << k), (t, dist, k)
+
+
+def test_level_aware_zero_bias_chained_is_chained():
+    q, k, v, gamma, lb, gate = la_inputs(70, torch.float64, seed=22)
+    for p in (Pattern("pow2_lattice"), Pattern("sq1")):
+        a = mix_parallel("chained", p, q, k, v, gamma, level_bias=torch.zeros_like(lb))
+        assert torch.allclose(a, mix_parallel("chained", p, q, k, v, gamma), atol=1e-12)
+
+
+def test_level_aware_is_refused_where_undefined():
+    q, k, v, gamma, lb, gate = la_inputs(5, torch.float64, seed=23)
+    for p, f in [(Pattern("dense"), "recurrent"), (Pattern("dense"), "chained"), (Pattern("pow2"), "attention"),
+                 (Pattern("pow2_lattice"), "state_space")]:
+        with pytest.raises(ValueError, match="level_aware"):
+            mix_parallel(f, p, q, k, v, gamma, level_bias=lb, gate=gate)
+    with pytest.raises(ValueError, match="gate"):
+        mix_parallel("recurrent", Pattern("pow2"), q, k, v, level_bias=lb)
+
+
+def test_level_aware_gradients_flow():
+    q, k, v, gamma, lb, gate = la_inputs(64, torch.float32, seed=24)
+    for form in ("recurrent", "chained"):
+        xs = [x.clone().requires_grad_(True) for x in (q, k, v, gamma, lb, gate)]
+        for fn in (mix_matrix, mix_gather):
+            for x in xs:
+                x.grad = None
+            fn(form, Pattern("pow2_lattice"), *xs[:4], level_bias=xs[4], gate=xs[5]).square().sum().backward()
+            for i in (0, 1, 2, 4) + ((5,) if form == "recurrent" else (3,)):
+                g = xs[i].grad
+                assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0, (form, fn, i)

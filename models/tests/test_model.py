@@ -16,7 +16,7 @@ GOLDEN = os.path.join(HERE, "..", "golden")
 
 
 def tiny(pattern="pow2_lattice", param=0, form="recurrent", **kw):
-    ls = LayerSpec(pattern, param, form, 2, kw.pop("n_kv_heads", 2), 16)
+    ls = LayerSpec(pattern, param, form, 2, kw.pop("n_kv_heads", 2), 16, kw.pop("level_aware", False))
     args = ModelArgs(vocab_size=256, dim=32, hidden_dim=64, n_layers=2, max_context=64, layers=[ls, ls], **kw)
     return Transformer(args)
 
@@ -24,7 +24,9 @@ def tiny(pattern="pow2_lattice", param=0, form="recurrent", **kw):
 MODELS = [("pow2_lattice", 0, "recurrent", {}), ("sq1_lattice", 0, "chained", {"positional": "rope_half"}),
           ("dense", 0, "attention", {"mlp": "gelu", "n_kv_heads": 1}), ("order", 1, "state_space",
           {"positional": "none", "tied_embeddings": False}), ("window", 4, "chained", {}), ("pow2", 0, "recurrent",
-          {}), ("pow2_lattice", 0, "state_space", {"positional": "none"})]
+          {}), ("pow2_lattice", 0, "state_space", {"positional": "none"}),
+          ("pow2_lattice", 0, "recurrent", {"level_aware": True}), ("sq1_lattice", 0, "chained", {"level_aware": True}),
+          ("order", 4, "recurrent", {"level_aware": True})]
 
 
 @pytest.mark.parametrize("pattern,param,form,kw", MODELS)
@@ -75,12 +77,47 @@ def test_spec_tensor_names():
         assert f"layers.1.{suffix}" in names
 
 
-@pytest.mark.parametrize("pattern,form", [("pow2_lattice", "recurrent"), ("dense", "attention"),
-                                          ("pow2_lattice", "state_space")])
-def test_training_reduces_loss(pattern, form):
+def test_level_aware_export_round_trip(tmp_path):
+    torch.manual_seed(2)
+    m = tiny("pow2_lattice", 0, "recurrent", level_aware=True)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    export_model(m, str(tmp_path))
+    from safetensors.torch import load_file
+
+    sd = load_file(str(tmp_path / "model.safetensors"))
+    L = 7  # |R(63)| + 1 on the 2^k lattice at max_context 64
+    assert sd["layers.0.mixer.level_bias"].shape == (2, L) and sd["layers.1.mixer.wa.weight"].shape == (2, 32)
+    assert sd["layers.1.mixer.wa.bias"].shape == (2,)
+    cfg = json.load(open(tmp_path / "config.json"))
+    assert cfg["layers"][0]["level_aware"] is True
+    m2 = load_exported(str(tmp_path))
+    toks = torch.randint(0, 256, (1, 20))
+    with torch.no_grad():
+        assert torch.allclose(m(toks), m2(toks), atol=1e-5)
+    assert "level_aware" not in tiny().args.to_config()["layers"][0]  # today's files are unchanged
+    with pytest.raises(ValueError, match="level_aware"):
+        tiny("dense", 0, "recurrent", level_aware=True)
+
+
+def test_train_flag_sets_level_aware(tmp_path):
+    from glmix_models import train
+
+    _, cfg = train.parse_args(["--config", "shakespeare-tiny", "--out", str(tmp_path)])
+    assert not cfg.level_aware and not any(ls.level_aware for ls in cfg.model_args(256).layers)
+    _, cfg = train.parse_args(["--config", "shakespeare-tiny", "--out", str(tmp_path), "--level_aware", "1"])
+    assert cfg.level_aware and all(ls.level_aware for ls in cfg.model_args(256).layers)
+
+
+@pytest.mark.parametrize("pattern,form,level_aware", [("pow2_lattice", "recurrent", False), ("dense", "attention", False),
+                                                      ("pow2_lattice", "state_space", False),
+                                                      ("pow2_lattice", "recurrent", True),
+                                                      ("sq1_lattice", "chained", True)])
+def test_training_reduces_loss(pattern, form, level_aware):
     torch.manual_seed(0)
     task = CopyFixed(n=8, vocab=8)
-    ls = LayerSpec(pattern, 0, form, 2, 2, 16)
+    ls = LayerSpec(pattern, 0, form, 2, 2, 16, level_aware)
     m = Transformer(ModelArgs(vocab_size=task.vocab_size, dim=32, hidden_dim=64, n_layers=2, max_context=16,
                               layers=[ls, ls]))
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)

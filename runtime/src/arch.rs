@@ -45,6 +45,12 @@ pub enum Role {
     Wd,
     /// `layers.{l}.mixer.wl.weight` (log-linear state space: level weights)
     Wl,
+    /// `layers.{l}.mixer.level_bias` (level-aware coefficients: `[n_heads, L]`, [`level_biases`])
+    LevelBias,
+    /// `layers.{l}.mixer.wa.weight` (level-aware recurrent form: the diagonal's gate)
+    Wa,
+    /// `layers.{l}.mixer.wa.bias` (level-aware recurrent form: the gate's bias)
+    WaBias,
     /// `layers.{l}.mlp_norm.weight`
     MlpNorm,
     /// `layers.{l}.mlp.w1.weight`
@@ -70,7 +76,7 @@ pub enum Role {
 }
 
 /// Number of per-layer roles.
-pub const LAYER_ROLES: usize = 12;
+pub const LAYER_ROLES: usize = 15;
 /// Number of model-level roles.
 pub const GLOBAL_ROLES: usize = 7;
 
@@ -84,6 +90,9 @@ pub const LAYER_ROLE_LIST: [Role; LAYER_ROLES] = [
     Role::Gamma,
     Role::Wd,
     Role::Wl,
+    Role::LevelBias,
+    Role::Wa,
+    Role::WaBias,
     Role::MlpNorm,
     Role::W1,
     Role::W2,
@@ -139,6 +148,9 @@ impl Role {
             Role::Gamma => "mixer.gamma",
             Role::Wd => "mixer.wd.weight",
             Role::Wl => "mixer.wl.weight",
+            Role::LevelBias => "mixer.level_bias",
+            Role::Wa => "mixer.wa.weight",
+            Role::WaBias => "mixer.wa.bias",
             Role::MlpNorm => "mlp_norm.weight",
             Role::W1 => "mlp.w1.weight",
             Role::W2 => "mlp.w2.weight",
@@ -156,7 +168,13 @@ impl Role {
     /// The dtypes this role accepts.
     pub const fn storage(self) -> Storage {
         match self {
-            Role::MixerNorm | Role::Gamma | Role::MlpNorm | Role::Norm | Role::TokScores => Storage::F32,
+            Role::MixerNorm
+            | Role::Gamma
+            | Role::LevelBias
+            | Role::WaBias
+            | Role::MlpNorm
+            | Role::Norm
+            | Role::TokScores => Storage::F32,
             Role::TokOffsets | Role::TokSorted => Storage::U32,
             Role::TokPieces => Storage::U8,
             _ => Storage::Weight,
@@ -178,11 +196,11 @@ impl Role {
         (self as usize) < LAYER_ROLES
     }
 
-    /// True for the roles stored as one-dimensional tensors `[n]` (norm weights, gains, tokenizer
-    /// tables); matrices are `[rows, cols]`. The file compares both as `(rows, cols)`, a vector being
-    /// one row.
+    /// True for the roles stored as one-dimensional tensors `[n]` (norm weights, gains, biases,
+    /// tokenizer tables); matrices are `[rows, cols]` (the weights, and the `f32` level biases). The
+    /// file compares both as `(rows, cols)`, a vector being one row.
     pub const fn is_vector(self) -> bool {
-        !matches!(self.storage(), Storage::Weight)
+        !matches!(self.storage(), Storage::Weight) && !matches!(self, Role::LevelBias)
     }
 
     /// True for the tokenizer's tables (written from the vocabulary, not from a checkpoint).
@@ -265,6 +283,8 @@ pub struct MixerConfig {
     pub n_kv_heads: usize,
     /// Width of one head.
     pub head_dim: usize,
+    /// Level-aware coefficients ([`is_level_aware_defined`], [`crate::mixer::attention`]).
+    pub level_aware: bool,
 }
 
 /// True if `pattern` x `form` is a mixer this runtime defines: every form runs on every pattern,
@@ -281,6 +301,26 @@ pub const fn is_defined(pattern: Pattern, form: Form) -> bool {
 
 /// [`is_defined`]'s rule in words, for error messages.
 pub const DEFINED_RULE: &str = "state_space is defined on pattern order 1 (param 1) and pow2_lattice only";
+
+/// True if `pattern` x `form` may have level-aware coefficients (a bias per head and level on the read
+/// scores; the recurrent form also gates its diagonal, [`crate::mixer::attention`]): the recurrent and
+/// chained forms, on every pattern whose reads have a rank of their own, that is every pattern but
+/// dense (whose `L` would be the whole context). The level of a read is its rank by recency in R(t).
+pub const fn is_level_aware_defined(pattern: Pattern, form: Form) -> bool {
+    matches!(form, Form::Recurrent | Form::Chained) && !matches!(pattern, Pattern::Dense)
+}
+
+/// [`is_level_aware_defined`]'s rule in words, for error messages.
+pub const LEVEL_AWARE_RULE: &str =
+    "level_aware is defined for the recurrent and chained forms on every pattern but dense";
+
+/// `L`, the level biases per head of a level-aware layer in a file trained at `max_context`: one per
+/// level a step can read plus one, `Pattern::max_reads(max_context) + 1` (the Python reference's
+/// `n_level_weights`: `cap + 1` when capped, `w + 1` for window and order). Levels `>= L - 1` share
+/// bias `L - 1`.
+pub const fn level_biases(pattern: Pattern, max_context: u32) -> usize {
+    pattern.max_reads(max_context) as usize + 1
+}
 
 fn check_dim(field: Field, value: u32) -> Result<usize, LoadError> {
     if value == 0 || value > MAX_DIM {
@@ -393,10 +433,17 @@ impl MixerConfig {
         if !is_defined(pattern, form) {
             return Err(LoadError::UndefinedMixer { layer, pattern: d.pattern, form: d.form });
         }
+        if d.flags & !crate::format::LAYER_LEVEL_AWARE != 0 {
+            return Err(LoadError::UnknownLayerFlags { layer, flags: d.flags });
+        }
+        let level_aware = d.flags & crate::format::LAYER_LEVEL_AWARE != 0;
+        if level_aware && !is_level_aware_defined(pattern, form) {
+            return Err(LoadError::UndefinedLevelAware { layer });
+        }
         if positional != Positional::None && head_dim % 2 != 0 {
             return Err(bad);
         }
-        Ok(MixerConfig { pattern, form, n_heads, n_kv_heads, head_dim })
+        Ok(MixerConfig { pattern, form, n_heads, n_kv_heads, head_dim, level_aware })
     }
 
     /// The layer descriptor this configuration is read from (head counts above `u16::MAX` saturate).
@@ -405,6 +452,7 @@ impl MixerConfig {
         LayerDesc {
             pattern: self.pattern.code(),
             form: self.form as u8,
+            flags: if self.level_aware { crate::format::LAYER_LEVEL_AWARE } else { 0 },
             param: self.pattern.param(),
             n_heads: narrow(self.n_heads),
             n_kv_heads: narrow(self.n_kv_heads),
@@ -475,6 +523,8 @@ fn level_weight_rows(m: &MixerConfig, max_context: usize) -> u32 {
 pub fn layer_tensors(c: &Config, m: &MixerConfig, l: usize) -> [TensorSpec; LAYER_ROLES] {
     let (d, h, q, kv) = (saturate(c.dim), saturate(c.hidden_dim), saturate(m.q_dim()), saturate(m.kv_dim()));
     let heads = saturate(m.n_heads);
+    let levels = saturate(level_biases(m.pattern, saturate(c.max_context)));
+    let gated = m.level_aware && m.form == Form::Recurrent;
     LAYER_ROLE_LIST.map(|role| {
         let (required, rows, cols) = match role {
             Role::MixerNorm | Role::MlpNorm => (true, 1, d),
@@ -484,6 +534,9 @@ pub fn layer_tensors(c: &Config, m: &MixerConfig, l: usize) -> [TensorSpec; LAYE
             Role::Gamma => (m.form == Form::Chained, 1, heads),
             Role::Wd => (m.form == Form::StateSpace, q, d),
             Role::Wl => (m.is_loglinear(), level_weight_rows(m, c.max_context), d),
+            Role::LevelBias => (m.level_aware, heads, levels),
+            Role::Wa => (gated, heads, d),
+            Role::WaBias => (gated, 1, heads),
             Role::W1 => (true, h, d),
             Role::W2 => (true, d, h),
             Role::W3 => (c.mlp == MlpKind::SwiGlu, h, d),
@@ -596,8 +649,31 @@ mod tests {
             n_heads: 4,
             n_kv_heads: 4,
             head_dim: 16,
+            level_aware: false,
         };
         assert_eq!(MixerConfig::from_desc(1, &m.desc(), c.positional), Ok(m));
+        let la = MixerConfig {
+            pattern: Pattern::Sq1Lattice { cap: 0 },
+            form: Form::Recurrent,
+            level_aware: true,
+            ..m
+        };
+        assert_eq!(MixerConfig::from_desc(1, &la.desc(), c.positional), Ok(la));
+        let la_ss = MixerConfig { level_aware: true, ..m };
+        assert_eq!(
+            MixerConfig::from_desc(1, &la_ss.desc(), c.positional),
+            Err(LoadError::UndefinedLevelAware { layer: 1 })
+        );
+        let la_dense = MixerConfig { pattern: Pattern::Dense, ..la };
+        assert_eq!(
+            MixerConfig::from_desc(0, &la_dense.desc(), c.positional),
+            Err(LoadError::UndefinedLevelAware { layer: 0 })
+        );
+        let flags = LayerDesc { flags: 0x82, ..la.desc() };
+        assert_eq!(
+            MixerConfig::from_desc(2, &flags, c.positional),
+            Err(LoadError::UnknownLayerFlags { layer: 2, flags: 0x82 })
+        );
         let undefined = MixerConfig { pattern: Pattern::Window(4), ..m };
         assert_eq!(
             MixerConfig::from_desc(1, &undefined.desc(), c.positional),
@@ -624,7 +700,14 @@ mod tests {
             eos: 0,
             max_token_len: 0,
         };
-        let m = |pattern, form| MixerConfig { pattern, form, n_heads: 2, n_kv_heads: 2, head_dim: 16 };
+        let m = |pattern, form| MixerConfig {
+            pattern,
+            form,
+            n_heads: 2,
+            n_kv_heads: 2,
+            head_dim: 16,
+            level_aware: false,
+        };
         let mixers =
             [m(Pattern::Order(3), Form::Chained), m(Pattern::Pow2Lattice { cap: 0 }, Form::StateSpace)];
         let present: heapless::Vec<(Option<usize>, Role, u32, Option<u32>), 64> =
@@ -637,5 +720,32 @@ mod tests {
         // Log-linear: L = |R(63)| + 1 = 7 level weights per head.
         assert!(present.contains(&(Some(1), Role::Wl, 14, Some(32))));
         assert_eq!(present.len(), 1 + (10 + 11) + 1);
+        // Level-aware: a bias per head and level (L = max |R(t)| + 1), the recurrent form's gate too.
+        let la = |pattern, form| MixerConfig { level_aware: true, ..m(pattern, form) };
+        let mixers =
+            [la(Pattern::Pow2Lattice { cap: 0 }, Form::Recurrent), la(Pattern::Order(4), Form::Chained)];
+        let present: heapless::Vec<(Option<usize>, Role, u32, Option<u32>), 64> =
+            tensors(&c, &mixers).filter(|t| t.required).map(|t| (t.layer, t.role, t.rows, t.cols)).collect();
+        assert!(present.contains(&(Some(0), Role::LevelBias, 2, Some(7))));
+        assert!(present.contains(&(Some(0), Role::Wa, 2, Some(32))));
+        assert!(present.contains(&(Some(0), Role::WaBias, 1, Some(2))));
+        assert!(present.contains(&(Some(1), Role::LevelBias, 2, Some(5))));
+        assert!(!present.iter().any(|t| t.0 == Some(1) && matches!(t.1, Role::Wa | Role::WaBias)));
+        assert_eq!(present.len(), 1 + (9 + 3) + (10 + 1) + 1);
+    }
+
+    #[test]
+    fn level_aware_rule() {
+        for (code, param) in (0..=6).flat_map(|code| [0, 1, 3].map(|param| (code, param))) {
+            let p = Pattern::from_code(code, param).unwrap();
+            for f in Form::ALL {
+                let want = code != 0 && matches!(f, Form::Recurrent | Form::Chained);
+                assert_eq!(is_level_aware_defined(p, *f), want, "{p:?} {f:?}");
+            }
+        }
+        // L: levels a step of a 64-context file reads, plus one.
+        assert_eq!(level_biases(Pattern::Pow2 { cap: 0 }, 64), 7);
+        assert_eq!(level_biases(Pattern::Sq1Lattice { cap: 3 }, 64), 4);
+        assert_eq!(level_biases(Pattern::Window(4), 64), 5);
     }
 }

@@ -357,8 +357,11 @@ pub struct RandomSpec {
     pub tied: bool,
     /// Positional encoding.
     pub positional: Positional,
-    /// The header's `max_context` (sizes a log-linear layer's level weights).
+    /// The header's `max_context` (sizes a log-linear layer's level weights and level biases).
     pub max_context: u32,
+    /// Level-aware coefficients on every layer ([`crate::arch::is_level_aware_defined`]; a layer
+    /// they are not defined for makes a file [`crate::Model::parse`] refuses).
+    pub level_aware: bool,
 }
 
 impl RandomSpec {
@@ -375,6 +378,7 @@ impl RandomSpec {
             tied: true,
             positional: Positional::RopeInterleaved,
             max_context: 1024,
+            level_aware: false,
         }
     }
 
@@ -405,6 +409,7 @@ impl RandomSpec {
                 n_heads: l.n_heads.into(),
                 n_kv_heads: l.n_kv_heads.into(),
                 head_dim: self.head_dim,
+                level_aware: self.level_aware,
             })
         });
         Ok((config, mixers.collect::<Result<Vec<_>, _>>()?))
@@ -445,6 +450,8 @@ pub fn random_model(spec: &RandomSpec, seed: u64) -> Result<ModelFile, BuildErro
                 (0..n).map(|_| 1.0 + 0.1 * rng.uniform()).collect()
             }
             Role::Gamma => (0..n).map(|_| 0.5 + 0.4 * rng.uniform()).collect(),
+            // Level biases of a few units, so that levels matter.
+            Role::LevelBias => (0..n).map(|_| 2.0 * rng.uniform()).collect(),
             _ => (0..n).map(|_| rng.uniform() * 1.7 / fan_in.sqrt()).collect(),
         })
     })

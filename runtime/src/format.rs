@@ -56,7 +56,8 @@
 //! ```text
 //!  0     u8       pattern        0 dense, 1 window, 2 order, 3 pow2, 4 pow2 lattice, 5 sq1, 6 sq1 lattice
 //!  1     u8       form           0 attention, 1 recurrent, 2 chained, 3 state space (order 1 or pow2 lattice)
-//!  2     [u8; 2]  reserved       zero
+//!  2     u8       flags          bit 0: level-aware coefficients (arch.rs); other bits zero
+//!  3     u8       reserved       zero
 //!  4     u32      param          window width or order (>= 1), or level cap (0 = none)
 //!  8     u16      n_heads        query heads
 //! 10     u16      n_kv_heads     key/value heads, divides n_heads; == n_heads unless attention
@@ -309,6 +310,8 @@ pub struct LayerDesc {
     pub pattern: u8,
     /// [`Form`] code.
     pub form: u8,
+    /// Option bits ([`LAYER_LEVEL_AWARE`]; files before them hold 0 here, a reserved byte then).
+    pub flags: u8,
     /// Pattern parameter: window width, order, or level cap (0 = none).
     pub param: u32,
     /// Query heads.
@@ -477,17 +480,24 @@ impl FileHeader {
     }
 }
 
+/// [`LayerDesc::flags`] bit: the layer's recurrent or chained mixer has level-aware coefficients
+/// ([`crate::arch::is_level_aware_defined`]).
+pub const LAYER_LEVEL_AWARE: u8 = 1;
+
 impl LayerDesc {
-    /// Decodes a layer descriptor; `None` if a reserved byte is non-zero.
+    /// Decodes a layer descriptor; `None` if a reserved byte is non-zero (flag bits are checked by
+    /// [`crate::arch::MixerConfig::from_desc`]).
     pub fn read(bytes: &[u8; LAYER_LEN]) -> Option<LayerDesc> {
         let mut r = Reader::new(bytes);
+        let (pattern, form, flags) = (r.u8(), r.u8(), r.u8());
+        if r.u8() != 0 {
+            return None;
+        }
         let d = LayerDesc {
-            pattern: r.u8(),
-            form: r.u8(),
-            param: {
-                let _pad = r.u16();
-                r.u32()
-            },
+            pattern,
+            form,
+            flags,
+            param: r.u32(),
             n_heads: r.u16(),
             n_kv_heads: r.u16(),
             head_dim: r.u16(),
@@ -498,7 +508,7 @@ impl LayerDesc {
     /// Encodes the descriptor.
     pub fn write(&self) -> [u8; LAYER_LEN] {
         let mut w = Writer::<LAYER_LEN>::new();
-        w.put(&[self.pattern, self.form, 0, 0]);
+        w.put(&[self.pattern, self.form, self.flags, 0]);
         w.put(&self.param.to_le_bytes());
         for v in [self.n_heads, self.n_kv_heads, self.head_dim] {
             w.put(&v.to_le_bytes());
@@ -605,7 +615,7 @@ mod tests {
         let b = h.write();
         assert_eq!(b[52], 2);
         assert_eq!(&b[56..60], &0x0102_0304u32.to_le_bytes());
-        let d = LayerDesc { pattern: 4, form: 1, param: 7, n_heads: 3, n_kv_heads: 1, head_dim: 9 };
+        let d = LayerDesc { pattern: 4, form: 1, flags: 0, param: 7, n_heads: 3, n_kv_heads: 1, head_dim: 9 };
         let b = d.write();
         assert_eq!((b[0], b[1], b[4], b[8], b[10], b[12]), (4, 1, 7, 3, 1, 9));
         let e =
@@ -652,8 +662,13 @@ mod tests {
 
     #[test]
     fn layer_and_entry_round_trip() {
-        let d = LayerDesc { pattern: 4, form: 1, param: 9, n_heads: 8, n_kv_heads: 4, head_dim: 8 };
+        let d = LayerDesc { pattern: 4, form: 1, flags: 0, param: 9, n_heads: 8, n_kv_heads: 4, head_dim: 8 };
         assert_eq!(LayerDesc::read(&d.write()), Some(d));
+        let flagged = LayerDesc { flags: LAYER_LEVEL_AWARE, ..d };
+        assert_eq!(LayerDesc::read(&flagged.write()), Some(flagged));
+        let mut bytes = d.write();
+        bytes[3] = 1;
+        assert_eq!(LayerDesc::read(&bytes), None, "byte 3 stays reserved");
         let e = TensorEntry {
             name: TensorEntry::name_field("layers.3.mixer.wq.weight").unwrap(),
             dtype: 3,

@@ -5,11 +5,11 @@
 //! implies and an allowed dtype; tensor data lies in the file in canonical order (see
 //! [`crate::format`]), aligned, with the checksum verified. Accessors therefore cannot fail.
 
-use crate::arch::{self, DEFINED_RULE, GLOBAL_ROLES, LAYER_ROLES};
+use crate::arch::{self, DEFINED_RULE, GLOBAL_ROLES, LAYER_ROLES, LEVEL_AWARE_RULE};
 pub use crate::arch::{Config, MixerConfig, Role};
 use crate::format::{
     self, Classifier, FileHeader, Form, LayerDesc, TensorEntry, TokenizerKind, ENTRY_LEN, HEADER_LEN,
-    LAYER_LEN, MAX_DIM, MAX_LAYERS, MAX_TENSORS,
+    LAYER_LEN, LAYER_LEVEL_AWARE, MAX_DIM, MAX_LAYERS, MAX_TENSORS,
 };
 use crate::pattern::Pattern;
 use crate::tensor::{DType, Tensor};
@@ -135,6 +135,19 @@ pub enum LoadError {
         pattern: u8,
         /// Form code.
         form: u8,
+    },
+    /// A layer descriptor sets option bits this build does not know.
+    UnknownLayerFlags {
+        /// Layer index.
+        layer: u16,
+        /// The flag byte.
+        flags: u8,
+    },
+    /// Level-aware coefficients on a mixer they are not defined for
+    /// ([`crate::arch::is_level_aware_defined`]).
+    UndefinedLevelAware {
+        /// Layer index.
+        layer: u16,
     },
     /// Unknown dtype code in a tensor entry.
     UnknownDType {
@@ -577,6 +590,8 @@ impl core::fmt::Display for LoadError {
                 let form = Form::from_code(form).map_or("?", |f| f.name());
                 write!(f, "layer {layer}: {pattern} x {form} is not a defined mixer ({DEFINED_RULE})")
             }
+            UnknownLayerFlags { layer, flags } => write!(f, "layer {layer}: unknown option bits {flags:#04x}; this build knows {LAYER_LEVEL_AWARE:#04x} (level-aware)"),
+            UndefinedLevelAware { layer } => write!(f, "layer {layer}: {LEVEL_AWARE_RULE}"),
             UnknownDType { tensor, code } => write!(f, "tensor #{tensor}: unknown dtype code {code}"),
             UnknownTensor { tensor } => write!(f, "tensor #{tensor}: name not used by this architecture"),
             DuplicateTensor { tensor } => write!(f, "tensor #{tensor}: a tensor with this name appears twice"),
@@ -657,6 +672,33 @@ mod tests {
         assert!(model.global_tensor(Role::Output).is_none(), "tied");
         assert!(model.classifier().is_some());
         assert!(model.tensor(model.n_tensors() as u16).is_none());
+    }
+
+    #[test]
+    fn level_aware_layers_parse_where_defined_only() {
+        extern crate std;
+        use crate::builder::{random_model, AlignedBytes, RandomLayer, RandomSpec};
+        let spec = |pattern, form| RandomSpec {
+            level_aware: true,
+            ..RandomSpec::small(std::vec![RandomLayer { pattern, param: 0, form, n_heads: 2, n_kv_heads: 2 }])
+        };
+        let bytes = AlignedBytes::new(&random_model(&spec(6, 1), 7).unwrap().to_bytes().unwrap());
+        let model = Model::parse(bytes.as_bytes()).unwrap();
+        assert!(model.mixer(0).is_some_and(|m| m.level_aware));
+        // L = |R(1023)| + 1 levels on the sq1 lattice at the header's 1024.
+        let levels = crate::arch::level_biases(Pattern::Sq1Lattice { cap: 0 }, 1024);
+        assert_eq!(model.layer_tensor(0, Role::LevelBias).map(|t| (t.rows(), t.cols())), Some((2, levels)));
+        assert_eq!(model.layer_tensor(0, Role::WaBias).map(|t| t.cols()), Some(2));
+        for (pattern, form) in [(0, 1), (4, 0), (4, 3)] {
+            let bytes =
+                AlignedBytes::new(&random_model(&spec(pattern, form), 7).unwrap().to_bytes().unwrap());
+            let err = Model::parse(bytes.as_bytes()).unwrap_err();
+            assert_eq!(err, LoadError::UndefinedLevelAware { layer: 0 }, "{pattern} {form}");
+            assert_eq!(
+                text(&err),
+                "layer 0: level_aware is defined for the recurrent and chained forms on every pattern but dense"
+            );
+        }
     }
 
     #[test]

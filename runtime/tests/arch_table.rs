@@ -33,7 +33,7 @@ fn config(mlp: MlpKind, classifier: Classifier) -> Config {
 }
 
 /// One single-layer model per pattern (each code, parameters 0, 1 and 3) x form (two heads of 16),
-/// and the MLP and classifier options.
+/// with and without level-aware coefficients, and the MLP and classifier options.
 fn table() -> String {
     let mut patterns: Vec<Pattern> = (0..=u8::MAX)
         .take_while(|&code| Pattern::from_code(code, 0).is_some())
@@ -42,12 +42,14 @@ fn table() -> String {
         .collect();
     patterns.dedup();
     let mut cases = Vec::new();
-    for pattern in patterns {
-        for &form in Form::ALL {
-            cases.push((pattern, form, MlpKind::SwiGlu, Classifier::Tied));
+    for level_aware in [false, true] {
+        for &pattern in &patterns {
+            for &form in Form::ALL {
+                cases.push((pattern, form, level_aware, MlpKind::SwiGlu, Classifier::Tied));
+            }
         }
     }
-    cases.push((Pattern::Order(1), Form::Recurrent, MlpKind::Gelu, Classifier::Separate));
+    cases.push((Pattern::Order(1), Form::Recurrent, false, MlpKind::Gelu, Classifier::Separate));
     let c0 = config(MlpKind::SwiGlu, Classifier::Tied);
     let mut out = String::new();
     writeln!(out, "{{").unwrap();
@@ -58,10 +60,11 @@ fn table() -> String {
     )
     .unwrap();
     writeln!(out, "  \"cases\": [").unwrap();
-    for (i, &(pattern, form, mlp, classifier)) in cases.iter().enumerate() {
+    for (i, &(pattern, form, level_aware, mlp, classifier)) in cases.iter().enumerate() {
         let c = config(mlp, classifier);
-        let m = MixerConfig { pattern, form, n_heads: 2, n_kv_heads: 2, head_dim: 16 };
-        let defined = arch::is_defined(pattern, form);
+        let m = MixerConfig { pattern, form, n_heads: 2, n_kv_heads: 2, head_dim: 16, level_aware };
+        let defined =
+            arch::is_defined(pattern, form) && (!level_aware || arch::is_level_aware_defined(pattern, form));
         let mut tensors = Vec::new();
         if defined {
             for t in arch::tensors(&c, &[m]).filter(|t| t.required) {
@@ -73,7 +76,7 @@ fn table() -> String {
         let comma = if i + 1 < cases.len() { "," } else { "" };
         writeln!(
             out,
-            "    {{\"pattern\": \"{}\", \"param\": {}, \"form\": \"{}\", \"mlp\": \"{}\", \"tied\": {}, \"defined\": {defined},\n     \"tensors\": [{}]}}{comma}",
+            "    {{\"pattern\": \"{}\", \"param\": {}, \"form\": \"{}\", \"level_aware\": {level_aware}, \"mlp\": \"{}\", \"tied\": {}, \"defined\": {defined},\n     \"tensors\": [{}]}}{comma}",
             pattern.name(),
             pattern.param(),
             form.name(),

@@ -47,6 +47,7 @@ fn config(c: &Value) -> (Config, Vec<MixerConfig>) {
         n_heads: n(&l["n_heads"]),
         n_kv_heads: n(&l["n_kv_heads"]),
         head_dim: n(&l["head_dim"]),
+        level_aware: l.get("level_aware").and_then(Value::as_bool).unwrap_or(false),
     };
     (config, c["layers"].as_array().unwrap().iter().map(layer).collect())
 }

@@ -17,6 +17,11 @@
 //!   `o_t = sum_{s<=t} lambda_t[min(level_t(s), L-1)] (q_t · D(s..t) k_s) v_s / sqrt(head_dim)`, with
 //!   `level_t(s) = |{j in R(t) ∪ {t} : j >= s}| - 1` from this file's R(t): no segments, no merging.
 //!
+//! - level-aware layers: each read's score gets `level_bias[h, min(level, L - 1)]` with `level` the
+//!   number of reads of R(t) nearer than it; the recurrent form's `A` is the gate
+//!   `a_t = sigmoid(wa x_t + ba)[h]` (1 where R(t) is empty) and its `B` row `(1 - a_t)` times the
+//!   softmax over R(t) alone (docs/model-spec.md).
+//!
 //! The runtime decodes with `poison_evicted(true)`, planned for exactly the sequence length, so a
 //! read of a position the cache no longer keeps turns the logits into NaN and fails the comparison.
 
@@ -304,14 +309,48 @@ fn mixer(
         _ => vec![0.0; nh],
     };
     let group = nh / nkv;
+    // Level-aware: the biases [nh][L] and, recurrent, the gates sigmoid(wa x_t + ba) [n][nh].
+    let level_bias = m.level_aware.then(|| Mat::read(&model.layer_tensor(l, Role::LevelBias).unwrap()));
+    let gates: Option<Vec<Vec<f64>>> = (m.level_aware && m.form == Form::Recurrent).then(|| {
+        let ba = Mat::read_vec(&model.layer_tensor(l, Role::WaBias).unwrap());
+        let wa = Mat::read(&model.layer_tensor(l, Role::Wa).unwrap());
+        wa.apply_all(xs)
+            .into_iter()
+            .map(|r| r.iter().zip(&ba).map(|(x, b)| sigmoid(x + b)).collect())
+            .collect()
+    });
     for (h, &g) in gamma.iter().enumerate() {
         let kvh = h / group;
         let (mut a, mut b) = (vec![0f64; n * n], vec![0f64; n * n]);
         for t in 0..n {
-            // softmax over J = {t} ∪ R(t) of q_t · k_j / sqrt(head_dim)
+            if let Some(gates) = &gates {
+                // a_t v_t + (1 - a_t) sum_R softmax_R(q_t · k_j / sqrt(head_dim) + bias) o_j
+                let s: Vec<f64> = reads[t]
+                    .iter()
+                    .map(|&j| {
+                        let level = reads[t].range(j + 1..).count();
+                        let lb = level_bias.as_ref().unwrap();
+                        dot(head(&q[t], h, hd), head(&k[j], kvh, hd)) / scale
+                            + lb.row(h)[level.min(lb.cols - 1)]
+                    })
+                    .collect();
+                let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = s.iter().map(|s| (s - max).exp()).sum();
+                let a_t = if reads[t].is_empty() { 1.0 } else { gates[t][h] };
+                a[t * n + t] = a_t;
+                for (&j, s) in reads[t].iter().zip(&s) {
+                    b[t * n + j] = (1.0 - a_t) * (s - max).exp() / sum;
+                }
+                continue;
+            }
+            // softmax over J = {t} ∪ R(t) of q_t · k_j / sqrt(head_dim) (+ the level bias on R(t))
             let js: Vec<usize> = reads[t].iter().copied().chain([t]).collect();
+            let bias = |j: usize| match &level_bias {
+                Some(lb) if j != t => lb.row(h)[reads[t].range(j + 1..).count().min(lb.cols - 1)],
+                _ => 0.0,
+            };
             let s: Vec<f64> =
-                js.iter().map(|&j| dot(head(&q[t], h, hd), head(&k[j], kvh, hd)) / scale).collect();
+                js.iter().map(|&j| dot(head(&q[t], h, hd), head(&k[j], kvh, hd)) / scale + bias(j)).collect();
             let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = s.iter().map(|s| (s - max).exp()).collect();
             let sum: f64 = e.iter().sum();
@@ -417,11 +456,11 @@ enum Variant {
 
 const VARIANTS: [Variant; 4] = [Variant::Base, Variant::GeluUntied, Variant::RopeHalf, Variant::MixerAlone];
 
-fn build(variant: Variant, code: u8, param: u32, form: u8, seed: u64) -> ModelFile {
+fn build(variant: Variant, code: u8, param: u32, form: u8, level_aware: bool, seed: u64) -> ModelFile {
     let attention = form == 0;
     let layer =
         |n_heads: u16, n_kv_heads: u16| RandomLayer { pattern: code, param, form, n_heads, n_kv_heads };
-    let mut spec = RandomSpec::small(vec![]);
+    let mut spec = RandomSpec { level_aware, ..RandomSpec::small(vec![]) };
     match variant {
         Variant::Base => {
             spec.dim = 32;
@@ -456,8 +495,9 @@ fn build(variant: Variant, code: u8, param: u32, form: u8, seed: u64) -> ModelFi
             spec.layers = vec![layer(2, 2), layer(2, 2)];
         }
     }
-    if form == 3 && matches!(variant, Variant::GeluUntied) {
-        // Level weights for a 64-token context (L = 7): the longer tests share the last weight.
+    if (form == 3 || level_aware) && matches!(variant, Variant::GeluUntied) {
+        // Level weights (biases) for a 64-token context (L = 7 on the 2^k lattice): the longer tests
+        // share the last one.
         spec.max_context = 64;
     }
     let mut file = random_model(&spec, seed).unwrap();
@@ -497,14 +537,22 @@ fn compare(model: &Model<'_>, tokens: &[u32], what: &str) -> f64 {
 /// Checks one form under every pattern, variant and length; prints the worst error per pattern and
 /// length.
 fn check_form(form: u8, patterns: &[(u8, u32, &str)]) {
+    check_form_with(form, false, patterns);
+}
+
+/// [`check_form`], with level-aware coefficients or not.
+fn check_form_with(form: u8, level_aware: bool, patterns: &[(u8, u32, &str)]) {
     let name = Form::from_code(form).unwrap().name();
+    let name = if level_aware { format!("{name} level-aware") } else { name.to_string() };
     for (pi, &(code, param, label)) in patterns.iter().enumerate() {
         let mut row = String::new();
         for (li, &n) in LENGTHS.iter().enumerate() {
             let mut worst = 0f64;
             for (vi, &variant) in VARIANTS.iter().enumerate() {
-                let seed = 1 + (form as u64) * 1000 + pi as u64 * 10 + vi as u64;
-                let bytes = AlignedBytes::new(&build(variant, code, param, form, seed).to_bytes().unwrap());
+                let seed =
+                    1 + (form as u64) * 1000 + pi as u64 * 10 + vi as u64 + 50_000 * level_aware as u64;
+                let file = build(variant, code, param, form, level_aware, seed);
+                let bytes = AlignedBytes::new(&file.to_bytes().unwrap());
                 let model = Model::parse(bytes.as_bytes()).unwrap();
                 let mut rng = Rng::new(seed * 7919 + li as u64);
                 let vocab = model.config().vocab_size as u64;
@@ -531,6 +579,17 @@ fn recurrent_form_equals_its_parallel_form() {
 #[test]
 fn chained_form_equals_its_parallel_form() {
     check_form(2, &PATTERNS);
+}
+
+/// Level-aware coefficients on every pattern they are defined for (all but dense).
+#[test]
+fn level_aware_recurrent_form_equals_its_parallel_form() {
+    check_form_with(1, true, &PATTERNS[1..]);
+}
+
+#[test]
+fn level_aware_chained_form_equals_its_parallel_form() {
+    check_form_with(2, true, &PATTERNS[1..]);
 }
 
 #[test]

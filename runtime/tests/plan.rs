@@ -92,6 +92,7 @@ fn loglinear_state_is_one_matrix_per_head_and_level() {
         n_heads: 4,
         n_kv_heads: 4,
         head_dim: 16,
+        level_aware: false,
     };
     const WORDS: usize = LayerPlan::new(&M, 65_536).words();
     assert_eq!(WORDS, 16 * (4 * 16 * 16 + 2));
@@ -115,4 +116,29 @@ fn a_session_takes_its_callers_plan_and_refuses_another_models() {
     drop(session);
     let mut state = vec![0f32; Plan::new(&two, 16).total_words()];
     assert_eq!(Session::with_plan(&two, plan, &mut state).err(), Some(SessionError::PlanMismatch));
+}
+
+/// Level-aware coefficients add no state (the same slots of keys and outputs) and borrow only
+/// `n_heads` words of the hidden scratch for the recurrent form's gates, inside its usual width.
+#[test]
+fn level_aware_layers_plan_the_same_state() {
+    use glmix::builder::{random_model, RandomLayer, RandomSpec};
+    for (pattern, param, form) in [(4u8, 0u32, 1u8), (6, 0, 1), (4, 0, 2), (2, 3, 1)] {
+        let layers = vec![RandomLayer { pattern, param, form, n_heads: 2, n_kv_heads: 2 }];
+        let plain = RandomSpec::small(layers);
+        let la = RandomSpec { level_aware: true, ..plain.clone() };
+        let parse =
+            |spec: &RandomSpec| AlignedBytes::new(&random_model(spec, 9).unwrap().to_bytes().unwrap());
+        let (a, b) = (parse(&plain), parse(&la));
+        let (a, b) = (Model::parse(a.as_bytes()).unwrap(), Model::parse(b.as_bytes()).unwrap());
+        assert!(b.mixer(0).unwrap().level_aware);
+        for context in [1, 64, 4096] {
+            let (pa, pb) = (Plan::new(&a, context), Plan::new(&b, context));
+            assert_eq!(pa.state_bytes(), pb.state_bytes(), "{pattern} {form} {context}");
+            assert_eq!(pa.scratch_bytes(), pb.scratch_bytes(), "{pattern} {form} {context}");
+            assert_eq!(pa.total_bytes(), pb.total_bytes());
+        }
+        let needs = glmix::mixer::scratch(b.mixer(0).unwrap(), 1024, 64);
+        assert_eq!(needs.hidden, if form == 1 { 2 } else { 0 });
+    }
 }

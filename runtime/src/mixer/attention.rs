@@ -13,6 +13,17 @@
 //!
 //! then caches `k_pos, v_pos, o_pos` in the slot the pattern gives `pos`, evicting what `R(pos + 1)`
 //! no longer reads. Keys are cached after the rotary embedding.
+//!
+//! Level-aware layers ([`crate::arch::is_level_aware_defined`]) add `b[h, min(level(j), L - 1)]`
+//! (`mixer.level_bias`, `L` = [`crate::arch::level_biases`] of the file's context) to each read's
+//! score, `level(j)` being j's rank by recency in R(pos) (0 = the nearest: the slots come nearest
+//! first, so read `r` of the `n` farthest-first ones has level `n - 1 - r`). The chained form is
+//! otherwise unchanged; the recurrent form takes its diagonal from a gate instead of the softmax:
+//!
+//! ```text
+//! recurrent, level-aware:  a = sigmoid(wa · x + ba)[h],  c = softmax(q·k_j / sqrt(head_dim) + b[level(j)] for j in R(pos))
+//!                          o = (1 - a) sum_j c_j o_j + a v_pos           (o = v_pos where R(pos) is empty)
+//! ```
 
 use super::{prefix_mut as prefix, record, record_mut, Io, Layer};
 use crate::cache::SlotMap;
@@ -47,7 +58,8 @@ pub(crate) fn step(
     let c = layer.model.config();
     let (hd, nh) = (m.head_dim, m.n_heads);
     let (qd, kvd) = (m.q_dim(), m.kv_dim());
-    let Io { q, k, v, o, scores: all_scores, reads: all_reads, .. } = io;
+    let Io { par, xb, xq, q, k, v, o, hb, scores: all_scores, reads: all_reads, .. } = io;
+    let (par, xb, xq, hb) = (*par, &**xb, &**xq, &mut **hb);
     let (q, k, v, o) = (&mut **q, &mut **k, &**v, &mut **o);
 
     match c.positional {
@@ -74,6 +86,18 @@ pub(crate) fn step(
     let scale = crate::math::sqrtf(hd as f32);
     let group = nh / m.n_kv_heads.max(1);
     let gamma = layer.model.weight(layer.index, Role::Gamma).as_f32();
+    // Level-aware: the biases [nh, levels] and, recurrent, the gates' logits wa · x into `io.hb`.
+    let level_bias = layer.model.weight(layer.index, Role::LevelBias).as_f32();
+    let levels = crate::arch::level_biases(m.pattern, c.max_context as u32);
+    let gated = m.level_aware && m.form == Form::Recurrent;
+    let gates = prefix(hb, if gated { nh } else { 0 });
+    if gated {
+        let wa = layer.model.weight(layer.index, Role::Wa);
+        crate::parallel::matvec(par, &wa, xb, xq, gates);
+        let ba = layer.model.weight(layer.index, Role::WaBias).as_f32();
+        gates.iter_mut().zip(ba).for_each(|(g, b)| *g += b);
+        super::state_space::sigmoid(gates);
+    }
     for h in 0..nh {
         let kvh = h / group.max(1);
         let qh = record(q, h, hd);
@@ -82,12 +106,28 @@ pub(crate) fn step(
         let scores = all_scores.get_mut(..=n).unwrap_or_default();
         if let Some((current, past)) = scores.split_last_mut() {
             kernels::gather_scores(qh, keys, kvd, kvh * hd, reads, scale, past);
+            if m.level_aware {
+                let bias = record(level_bias, h, levels);
+                for (r, s) in past.iter_mut().enumerate() {
+                    *s += bias.get((n - 1 - r).min(levels - 1)).copied().unwrap_or(0.0);
+                }
+            }
             *current = kernels::dot_f32(qh, record(k, kvh, hd)) / scale;
+        }
+        let oh = record_mut(o, h, hd);
+        oh.fill(0.0);
+        if gated {
+            // c = softmax over R(pos) alone, scaled by 1 - a; the gate a weighs v_pos.
+            let past = prefix(scores, n);
+            kernels::softmax(past);
+            let a = if n == 0 { 1.0 } else { gates.get(h).copied().unwrap_or(0.0) };
+            past.iter_mut().for_each(|c| *c *= 1.0 - a);
+            kernels::gather_axpy(oh, past, outs, qd, h * hd, reads);
+            kernels::axpy(oh, a, record(v, kvh, hd));
+            continue;
         }
         kernels::softmax(scores);
         let a_t = scores.last().copied().unwrap_or(0.0);
-        let oh = record_mut(o, h, hd);
-        oh.fill(0.0);
         match m.form {
             Form::Attention => {
                 kernels::gather_axpy(oh, scores, values, kvd, kvh * hd, reads);

@@ -3,6 +3,7 @@
 //! | family            | forms                          | patterns      | state per layer                   |
 //! |-------------------|--------------------------------|---------------|-----------------------------------|
 //! | [`attention`]     | attention, recurrent, chained  | all           | slots × (k, v and/or o records)   |
+//! |                   | (level-aware or not)           |               |                                   |
 //! | [`state_space`]   | state_space                    | `order(1)`    | one `head_dim²` matrix per head   |
 //! | [`loglinear`]     | state_space                    | `pow2_lattice`| one such matrix per head and slot |
 //!
@@ -74,7 +75,11 @@ pub struct ScratchNeeds {
 /// planned for `max_context`.
 pub const fn scratch(m: &MixerConfig, file_context: u32, max_context: u32) -> ScratchNeeds {
     match family(m) {
-        Family::Slots => ScratchNeeds { reads: m.pattern.max_reads(max_context) as usize, hidden: 0 },
+        Family::Slots => ScratchNeeds {
+            reads: m.pattern.max_reads(max_context) as usize,
+            // Level-aware recurrent: the gates, one per head (attention.rs).
+            hidden: if m.level_aware && matches!(m.form, Form::Recurrent) { m.n_heads } else { 0 },
+        },
         Family::StateSpace => ScratchNeeds { reads: 0, hidden: m.n_heads * m.head_dim },
         Family::LogLinear => loglinear::scratch(m, file_context),
     }
@@ -165,9 +170,10 @@ pub(crate) fn step(
         reads,
     };
     let (wq, wk, wv) = (layer.tensor(Role::Wq), layer.tensor(Role::Wk), layer.tensor(Role::Wv));
-    // Also the state-space decay gates and level weights, which read the same input.
-    let (wd, wl) = (layer.tensor(Role::Wd), layer.tensor(Role::Wl));
-    quantize_for(&[&wq, &wk, &wv, &wd, &wl], io.xb, io.xq);
+    // Also the state-space decay gates and level weights and the level-aware gates, which read the
+    // same input.
+    let (wd, wl, wa) = (layer.tensor(Role::Wd), layer.tensor(Role::Wl), layer.tensor(Role::Wa));
+    quantize_for(&[&wq, &wk, &wv, &wd, &wl, &wa], io.xb, io.xq);
     parallel::matvec(io.par, &wq, io.xb, io.xq, io.q);
     parallel::matvec(io.par, &wk, io.xb, io.xq, io.k);
     parallel::matvec(io.par, &wv, io.xb, io.xq, io.v);
