@@ -421,10 +421,14 @@ def grid_run(a, runs, notes) -> int:
 
         status["phase"] = "evaluate"
         write_json(os.path.join(a.out, "status.json"), status)
-        rc = results.main(["--runs", a.out, "--glmix", a.glmix, "--text", a.text or "", "--jobs", str(a.eval_jobs),
-                           "--md", os.path.join(a.out, "tables.md")] +
-                          (["--samples", str(a.eval_samples)] if a.eval_samples else []))
-        status["eval_rc"] = rc
+        try:
+            status["eval_rc"] = results.main(
+                ["--runs", a.out, "--glmix", a.glmix, "--text", a.text or "", "--jobs", str(a.eval_jobs),
+                 "--md", os.path.join(a.out, "tables.md")] +
+                (["--samples", str(a.eval_samples)] if a.eval_samples else []))
+        except BaseException as e:  # the grid is still done; `collect` measures what is left
+            status["eval_error"] = f"{type(e).__name__}: {e}"
+            print(f"evaluation failed: {status['eval_error']}", flush=True)
     status["phase"] = "done"
     status["elapsed"] = round(time.time() - t0, 1)
     write_json(os.path.join(a.out, "status.json"), status)
@@ -446,6 +450,8 @@ def show_status(out: str, wait: float, every: float = 30.0) -> int:
               f"{len(steps)} running" + (f", slowest {slow[0]} at step {slow[1]}" if slow else "") +
               f", {len(st.get('failed', []))} failed, {st.get('elapsed', 0):.0f}s{ev}", flush=True)
         if st.get("phase") == "done":
+            if st.get("eval_error"):
+                print(f"evaluation failed: {st['eval_error']} (collect measures what is left)", flush=True)
             return 0
         if time.time() + every > t_end:
             return 3
