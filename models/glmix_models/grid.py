@@ -345,6 +345,15 @@ def probe(a, runs, notes) -> dict:
     for c in cells.values():
         if c["fixed_s"] is None:
             c["fixed_s"] = default_fixed
+    failed = []
+    for cell, r in first.items():
+        rc = rec.get(r.key, {}).get("rc")
+        if rc not in (0, None):  # a cell that fails here fails in the grid: say so now
+            failed.append(cell)
+            cells[cell].update(rate=1e9, fixed_s=default_fixed)  # its runs will fail as fast: no time planned
+            with open(os.path.join(out, r.key, "stdout.txt"), errors="replace") as f:
+                tail = f.read().strip().splitlines()[-3:]
+            print(f"probe: {r.key} FAILED (exit {rc}): " + " | ".join(tail), flush=True)
     budget = a.budget * a.safety
     s = choose_steps(cells, runs, budget, a.parallel, a.lm_frac)
     if a.max_steps:
@@ -353,15 +362,9 @@ def probe(a, runs, notes) -> dict:
     span = plan_makespan(cells, runs, s, a.parallel, a.lm_frac)
     result = {"budget_s": a.budget, "safety": a.safety, "parallel": a.parallel, "probe_steps": a.probe_steps,
               "probe_wall_s": round(time.time() - t0, 1), "task_steps": s, "lm_steps": s_lm,
-              "predicted_s": round(span, 1), "runs": len(runs), "cells": cells, "notes": notes}
+              "predicted_s": round(span, 1), "runs": len(runs), "cells": cells, "notes": notes, "failed": failed}
     os.makedirs(a.out, exist_ok=True)
     write_json(os.path.join(a.out, "probe.json"), result)
-    for cell, r in first.items():
-        rc = rec.get(r.key, {}).get("rc")
-        if rc not in (0, None):  # a cell that fails here fails in the grid: say so now
-            with open(os.path.join(out, r.key, "stdout.txt"), errors="replace") as f:
-                tail = f.read().strip().splitlines()[-3:]
-            print(f"probe: {r.key} FAILED (exit {rc}): " + " | ".join(tail), flush=True)
     slow = sorted(cells.items(), key=lambda kv: kv[1]["rate"])[:3]
     guessed = sum(1 for c in cells.values() if c.get("guessed"))
     print(f"probe: {len(first)} cells in {result['probe_wall_s']}s, {guessed} not measured; slowest: "
@@ -418,10 +421,14 @@ def grid_run(a, runs, notes) -> int:
 
         status["phase"] = "evaluate"
         write_json(os.path.join(a.out, "status.json"), status)
-        rc = results.main(["--runs", a.out, "--glmix", a.glmix, "--text", a.text or "", "--jobs", str(a.eval_jobs),
-                           "--md", os.path.join(a.out, "tables.md")] +
-                          (["--samples", str(a.eval_samples)] if a.eval_samples else []))
-        status["eval_rc"] = rc
+        try:
+            status["eval_rc"] = results.main(
+                ["--runs", a.out, "--glmix", a.glmix, "--text", a.text or "", "--jobs", str(a.eval_jobs),
+                 "--md", os.path.join(a.out, "tables.md")] +
+                (["--samples", str(a.eval_samples)] if a.eval_samples else []))
+        except BaseException as e:  # the grid is still done; `collect` measures what is left
+            status["eval_error"] = f"{type(e).__name__}: {e}"
+            print(f"evaluation failed: {status['eval_error']}", flush=True)
     status["phase"] = "done"
     status["elapsed"] = round(time.time() - t0, 1)
     write_json(os.path.join(a.out, "status.json"), status)
@@ -443,6 +450,8 @@ def show_status(out: str, wait: float, every: float = 30.0) -> int:
               f"{len(steps)} running" + (f", slowest {slow[0]} at step {slow[1]}" if slow else "") +
               f", {len(st.get('failed', []))} failed, {st.get('elapsed', 0):.0f}s{ev}", flush=True)
         if st.get("phase") == "done":
+            if st.get("eval_error"):
+                print(f"evaluation failed: {st['eval_error']} (collect measures what is left)", flush=True)
             return 0
         if time.time() + every > t_end:
             return 3
