@@ -218,6 +218,11 @@ def lr_at(step, cfg, prog):
 
 
 # ------------------------------------------------------------------------------------------------------------
+def decays(name: str, p) -> bool:
+    """Weight decay on the matrices; not on norms, gains, biases, nor the level biases ([H, L] but biases)."""
+    return p.dim() >= 2 and not name.endswith("level_bias")
+
+
 def parse_args(argv=None):
     """(the parsed arguments, the TrainConfig they select and override)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -288,8 +293,8 @@ def main(argv=None):
     def autocast_ctx():
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    decay = [p for n, p in model.named_parameters() if decays(n, p)]
+    no_decay = [p for n, p in model.named_parameters() if not decays(n, p)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95),
                             **({"fused": True} if device.type == "cuda" else {}))

@@ -353,3 +353,15 @@ def test_level_aware_gradients_flow():
             for i in (0, 1, 2, 4) + ((5,) if form == "recurrent" else (3,)):
                 g = xs[i].grad
                 assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0, (form, fn, i)
+
+
+@pytest.mark.parametrize("pattern,form", [(Pattern("pow2_lattice"), "recurrent"), (Pattern("sq1_lattice"), "chained")])
+def test_level_aware_training_form_long(pattern, form):
+    """mix_parallel at a length where it takes the gathered form, in f32, within 1e-5 (relative to the largest
+    output) of the f64 matrix form."""
+    n = mixers.GATHER_FROM + 88
+    q, k, v, gamma, lb, gate = la_inputs(n, torch.float32, seed=25, B=1)
+    want = mix_matrix(form, pattern, *[x.double() for x in (q, k, v, gamma)], level_bias=lb.double(),
+                      gate=gate.double())
+    got = mix_parallel(form, pattern, q, k, v, gamma, level_bias=lb, gate=gate)
+    assert got.dtype == torch.float32 and rel_err(got, want) < 1e-5, rel_err(got, want)

@@ -108,6 +108,9 @@ def test_train_flag_sets_level_aware(tmp_path):
     assert not cfg.level_aware and not any(ls.level_aware for ls in cfg.model_args(256).layers)
     _, cfg = train.parse_args(["--config", "shakespeare-tiny", "--out", str(tmp_path), "--level_aware", "1"])
     assert cfg.level_aware and all(ls.level_aware for ls in cfg.model_args(256).layers)
+    decayed = {n for n, p in Transformer(cfg.model_args(256)).named_parameters() if train.decays(n, p)}
+    assert "layers.0.mixer.wa.weight" in decayed and "layers.0.mixer.wq.weight" in decayed
+    assert not {"layers.0.mixer.level_bias", "layers.0.mixer.wa.bias", "norm.weight"} & decayed
 
 
 @pytest.mark.parametrize("pattern,form,level_aware", [("pow2_lattice", "recurrent", False), ("dense", "attention", False),
