@@ -160,6 +160,7 @@ impl ModelConfig {
             mlp,
             classifier: if self.tied_embeddings { Classifier::Tied } else { Classifier::Separate },
             tokenizer,
+            emb_norm: false,
             bos: if bpe { 1 } else { 0 },
             eos: if bpe { 2 } else { 0 },
             max_token_len: 0,
@@ -200,6 +201,8 @@ impl ModelConfig {
                     n_heads: l.n_heads.into(),
                     n_kv_heads: l.n_kv_heads.into(),
                     head_dim: l.head_dim.into(),
+                    lora: [0; 4],
+                    group_norm_eps: 0.0,
                 })
             })
             .collect()

@@ -92,6 +92,8 @@ fn loglinear_state_is_one_matrix_per_head_and_level() {
         n_heads: 4,
         n_kv_heads: 4,
         head_dim: 16,
+        lora: [0; 4],
+        group_norm_eps: 0.0,
     };
     const WORDS: usize = LayerPlan::new(&M, 65_536).words();
     assert_eq!(WORDS, 16 * (4 * 16 * 16 + 2));
