@@ -189,6 +189,11 @@ impl ModelConfig {
                     format!("layer {i}: unknown form {:?}; expected one of: {expected}", l.form)
                 })?;
                 ensure!(
+                    form != Form::Rwkv7,
+                    "layer {i}: the rwkv7 form is imported from rwkv.cpp files with `glmix import-rwkv` \
+                     (models/glmix_models/rwkv7.py writes them); convert's config has no LoRA ranks"
+                );
+                ensure!(
                     glmix::arch::is_defined(pattern, form),
                     "layer {i}: {}, not {} {}",
                     glmix::arch::DEFINED_RULE,

@@ -812,6 +812,22 @@ pub fn import_ggmf(
     // The checks of the runtime's own RWKV-7 view first: a file it refuses is refused here.
     let (ck, _) = Rwkv7Checkpoint::from_ggmf(file, None)?;
     let (config, mixers) = rwkv7_arch(&ck, context as usize);
+    // What the model file's fields hold: sizes up to 2^24, heads, head size and ranks in u16.
+    let d = ck.dims;
+    let wide = [d.vocab, d.dim, config.hidden_dim].into_iter().any(|n| n > glmix::format::MAX_DIM as usize);
+    let narrow = |n: usize| n > u16::MAX as usize;
+    let heads =
+        mixers.iter().any(|m| narrow(m.n_heads) || narrow(m.head_dim) || m.lora.into_iter().any(narrow));
+    if wide || heads || d.n_layers > glmix::format::MAX_LAYERS {
+        return Err(RwkvError::Header {
+            reason: format!(
+                "a glmix model holds at most {} layers, sizes up to {} and heads, head sizes and LoRA ranks up to {}",
+                glmix::format::MAX_LAYERS,
+                glmix::format::MAX_DIM,
+                u16::MAX
+            ),
+        });
+    }
     let specs: Vec<_> = glmix::arch::checkpoint_tensors(&config, &mixers).collect();
     let mut tensors = Vec::with_capacity(specs.len());
     let mut reports = Vec::with_capacity(specs.len());
