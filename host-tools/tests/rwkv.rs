@@ -543,3 +543,45 @@ fn cli_import_rwkv_refuses_clearly() {
     assert_eq!(left.len(), 2, "only the source and the one output: {left:?}");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+/// Random RWKV-7 files (two heads, three layers, every import dtype) and the golden 2-head model,
+/// imported and run through `Session`: the same logits as `Rwkv7Session` on the rwkv.cpp tensors
+/// (bit for bit where both hold the same encoding), and the golden model within 1e-5 of PyTorch's
+/// float64 logits. Needs no shared data.
+#[test]
+fn imported_random_and_golden_models_equal_the_rwkv7_view() {
+    for (seed, dtype) in [(11, DType::F32), (12, DType::Q8_0), (13, DType::Q4_0), (14, DType::F16)] {
+        let bytes = random_rwkv7(seed, 256, 16, 3, 2, 8, GgmfType::F32);
+        let file = read_ggmf(&bytes).unwrap();
+        let (model_file, _) = import_ggmf(&file, dtype, 64, |_, _, _| {}).unwrap();
+        let aligned = AlignedBytes::new(&model_file.to_bytes().unwrap());
+        let model = Model::parse(aligned.as_bytes()).unwrap();
+        assert_eq!(model.mixer(0).unwrap().lora, [8, 8, 0, 8]);
+        assert_eq!(model.mixer(2).unwrap().lora, [8, 8, 8, 8]);
+        let tokens: Vec<u32> = b"abc, abd; xyz".iter().map(|&b| u32::from(b)).collect();
+        let got = session_logits(&model, 64, &tokens);
+        let ck = Rwkv7Checkpoint::from_ggmf(&file, (dtype != DType::F32).then_some(dtype)).unwrap().0;
+        for end in [1, 5, tokens.len()] {
+            assert_eq!(got[end - 1], logits_after(&ck, &tokens[..end]), "{dtype:?} after {end} tokens");
+        }
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/golden_rwkv7");
+    let bytes = std::fs::read(dir.join("model.bin")).unwrap();
+    let (model_file, _) = import_ggmf(&read_ggmf(&bytes).unwrap(), DType::F32, 64, |_, _, _| {}).unwrap();
+    let aligned = AlignedBytes::new(&model_file.to_bytes().unwrap());
+    let model = Model::parse(aligned.as_bytes()).unwrap();
+    assert_eq!(model.mixer(0).unwrap().n_heads, 2);
+    let golden: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("logits.json")).unwrap()).unwrap();
+    let tokens: Vec<u32> =
+        golden["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+    let got = session_logits(&model, tokens.len() as u32, &tokens);
+    let mut worst = 0.0f64;
+    for (row, want) in got.iter().zip(golden["logits"].as_array().unwrap()) {
+        for (g, w) in row.iter().zip(want.as_array().unwrap()) {
+            worst = worst.max((f64::from(*g) - w.as_f64().unwrap()).abs());
+        }
+    }
+    eprintln!("golden 2-head RWKV-7 imported, through Session: max |runtime - PyTorch| = {worst:.2e}");
+    assert!(worst < 1e-5, "{worst}");
+}

@@ -834,4 +834,105 @@ mod tests {
         assert!(present.contains(&(Some(1), Role::Wl, 14, Some(32))));
         assert_eq!(present.len(), 1 + (10 + 11) + 1);
     }
+
+    #[test]
+    fn rwkv7_layers_carry_their_ranks_and_eps() {
+        let m = MixerConfig {
+            lora: [3, 4, 0, 5],
+            group_norm_eps: 64e-5,
+            ..MixerConfig::new(Pattern::Order(1), Form::Rwkv7, 2, 8)
+        };
+        assert_eq!(MixerConfig::from_desc(0, &m.desc(), Positional::None), Ok(m));
+        let bad = LoadError::BadLowRank { layer: 0 };
+        for broken in [
+            MixerConfig { lora: [0, 4, 0, 5], ..m },
+            MixerConfig { group_norm_eps: 0.0, ..m },
+            MixerConfig { group_norm_eps: f32::NAN, ..m },
+            MixerConfig { form: Form::StateSpace, ..m },
+            MixerConfig { lora: [0; 4], group_norm_eps: 1e-5, form: Form::Attention, ..m },
+        ] {
+            assert_eq!(MixerConfig::from_desc(0, &broken.desc(), Positional::None), Err(bad), "{broken:?}");
+        }
+        let window = MixerConfig { pattern: Pattern::Window(4), ..m };
+        assert_eq!(
+            MixerConfig::from_desc(0, &window.desc(), Positional::None),
+            Err(LoadError::UndefinedMixer { layer: 0, pattern: 1, form: 4 })
+        );
+        let mut h = Config::from_header(&rwkv_config().header()).unwrap().header();
+        h.emb_norm = 2;
+        assert_eq!(Config::from_header(&h), Err(LoadError::UnknownEmbNorm { code: 2 }));
+    }
+
+    fn rwkv_config() -> Config {
+        Config {
+            dim: 16,
+            hidden_dim: 64,
+            vocab_size: 256,
+            n_layers: 2,
+            max_context: 64,
+            norm: NormKind::LayerNorm,
+            norm_eps: 1e-5,
+            positional: Positional::None,
+            rope_theta: 0.0,
+            mlp: MlpKind::SqReluShift,
+            classifier: Classifier::Separate,
+            tokenizer: TokenizerKind::Bytes,
+            emb_norm: true,
+            bos: 0,
+            eos: 0,
+            max_token_len: 0,
+        }
+    }
+
+    #[test]
+    fn rwkv7_tensor_list() {
+        let c = rwkv_config();
+        let m = |v| MixerConfig {
+            lora: [3, 4, v, 5],
+            group_norm_eps: 64e-5,
+            ..MixerConfig::new(Pattern::Order(1), Form::Rwkv7, 2, 8)
+        };
+        let mixers = [m(0), m(6)];
+        let present: heapless::Vec<(Option<usize>, Role, u32, Option<u32>), 96> =
+            tensors(&c, &mixers).filter(|t| t.required).map(|t| (t.layer, t.role, t.rows, t.cols)).collect();
+        // The embedding and its LayerNorm first; the final norm with its bias and the head last.
+        assert_eq!(
+            present[..3],
+            [
+                (None, Role::TokEmbeddings, 256, Some(16)),
+                (None, Role::EmbNorm, 1, Some(16)),
+                (None, Role::EmbNormBias, 1, Some(16))
+            ]
+        );
+        assert_eq!(
+            present[present.len() - 3..],
+            [
+                (None, Role::Norm, 1, Some(16)),
+                (None, Role::NormBias, 1, Some(16)),
+                (None, Role::Output, 256, Some(16))
+            ]
+        );
+        for l in [Some(0), Some(1)] {
+            for t in [
+                (Role::Mix, 6, 16),
+                (Role::DecayDown, 3, 16),
+                (Role::DecayUp, 16, 3),
+                (Role::RateUp, 16, 4),
+                (Role::GateDown, 5, 16),
+                (Role::Bonus, 1, 16),
+                (Role::MlpShift, 1, 16),
+                (Role::MixerNormBias, 1, 16),
+            ] {
+                assert!(present.contains(&(l, t.0, t.1, Some(t.2))), "{l:?} {t:?}");
+            }
+            assert!(!present.iter().any(|p| p.0 == l && matches!(p.1, Role::W3 | Role::Wd | Role::Gamma)));
+        }
+        // The value residual from the layer with a rank on.
+        assert!(!present.iter().any(|p| p.0 == Some(0) && matches!(p.1, Role::V0 | Role::ResidualDown)));
+        assert!(present.contains(&(Some(1), Role::ResidualDown, 6, Some(16))));
+        assert!(present.contains(&(Some(1), Role::V0, 1, Some(16))));
+        // Per layer: 4 projections, 2 norms + 2 biases, mix, 7 vectors, 6 LoRA matrices, MLP shift + w1 + w2.
+        assert_eq!(present.len(), 3 + (4 + 4 + 1 + 7 + 6 + 3) + (4 + 4 + 1 + 7 + 6 + 3 + 3) + 3);
+        assert!(!Role::Mix.is_vector() && Role::Bonus.is_vector() && Role::Mix.storage() == Storage::F32);
+    }
 }
