@@ -500,6 +500,21 @@ fn cli_import_and_generate_print_the_f32_greedy_chain() {
 
     let after_in = gen("\"in", 4);
     assert_eq!(after_in[3], argmax(&expected(&dir)) as u8, "{after_in:?}");
+
+    // `glmix eval --text` runs it too, with its constant state.
+    let text = tmp.join("text.txt");
+    std::fs::write(&text, "To be, or not to be: that is the question.\n".repeat(10)).unwrap();
+    let e = Command::new(glmix)
+        .args(["eval", "--model"])
+        .arg(&out)
+        .arg("--text")
+        .arg(&text)
+        .args(["--split", "all", "--context", "64"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&e.stdout);
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    assert!(stdout.contains("bits per character") && stdout.contains("state 209428 bytes"), "{stdout}");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
