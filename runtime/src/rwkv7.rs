@@ -31,11 +31,21 @@
 //! logits = HEAD LN(x, ln_out)
 //! ```
 //!
+//! # Two routes, one time mix
+//!
+//! A glmix model file holds RWKV-7 as the form `rwkv7` ([`crate::format::Form::Rwkv7`]) with LayerNorm,
+//! `emb_norm` and the `sqrelu_shift` MLP: [`crate::Session`] runs it, calling this module's `time_mix`
+//! for each layer (its norms and channel mix are the session's, with this module's `layer_norm`,
+//! `shift_in_place` and `sqrelu_mlp`). [`Rwkv7Session`] runs the same functions over rwkv.cpp's tensors
+//! as borrowed views ([`Rwkv7Layer`]): the independent route the importer's tests compare the imported
+//! file against, bit for bit.
+//!
 //! # Invariants
 //!
 //! - [`Rwkv7::new`] checks every tensor's shape and dtype against the [`Rwkv7Shape`] it derives; after
 //!   `Ok` a step cannot fail on weights. Matrices may be any weight dtype (`f32`, `f16`, `bf16`, `q8_0`,
-//!   `q4_0`) and go through [`kernels::matvec`], so the architecture kernels apply; per-channel vectors
+//!   `q4_0`) and go through the session's matvec (`kernels::matvec`, rows split by a
+//!   [`crate::parallel::Parallel`]), so the architecture kernels apply; per-channel vectors
 //!   must be float (`f32`, `f16`, `bf16`) and are read in place.
 //! - Sizes saturate instead of overflowing (a saturated size is never met by a real buffer).
 //! - The state is constant in the context length: [`Rwkv7Shape::state_words`] words
