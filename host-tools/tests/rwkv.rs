@@ -500,6 +500,23 @@ fn cli_import_and_generate_print_the_f32_greedy_chain() {
 
     let after_in = gen("\"in", 4);
     assert_eq!(after_in[3], argmax(&expected(&dir)) as u8, "{after_in:?}");
+    // The FP16 file, imported keeping f16 matrices: the same first byte after `"in`.
+    let fp16 = tmp.join("rwkv7-f16.glmx");
+    let import = Command::new(glmix)
+        .arg("import-rwkv")
+        .arg(dir.join("tiny-rwkv-7v0-834K-FP16.bin"))
+        .args(["--quant", "f16", "-q", "-o"])
+        .arg(&fp16)
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    let o = Command::new(glmix)
+        .args(["generate", "--model"])
+        .arg(&fp16)
+        .args(["--prompt", "\"in", "-t", "0", "-n", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(o.stdout[..4], after_in[..4], "FP16 import: {:?}", String::from_utf8_lossy(&o.stdout));
 
     // `glmix eval --text` runs it too, with its constant state.
     let text = tmp.join("text.txt");

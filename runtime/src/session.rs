@@ -215,6 +215,9 @@ impl<'m, 's> Session<'m, 's> {
 
         let (mut caches, scratch) = self.state.split_at_mut(self.plan.state_words().min(self.state.len()));
         let mut s = Scratch::split(scratch, &self.plan.scratch);
+        // RWKV-7's first value is the step's own: a layer with a value residual before any layer sets
+        // it mixes towards zero, never towards the previous step's (which a restore does not carry).
+        s.first.fill(0.0);
         kernels::embedding_row(&model.global_weight(Role::TokEmbeddings), token as usize, s.x);
         if c.emb_norm {
             let (w, b) = (model.global_weight(Role::EmbNorm), model.global_weight(Role::EmbNormBias));
