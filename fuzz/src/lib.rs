@@ -524,14 +524,23 @@ pub fn reseal_snapshot(snap: &mut [u8]) {
 
 /// `data` as an rwkv.cpp model file; the matrices kept, or re-encoded as q8_0 or q4_0 (by the input
 /// length). A checkpoint the importer accepts must pass the runtime's check and run: a few steps with
-/// token ids from the input's last bytes (sometimes out of range), with a reset.
+/// token ids from the input's last bytes (sometimes out of range), with a reset. The same file through
+/// `glmix import-rwkv`'s path (`import_ggmf`, the model file, `Model::parse`, `Session`) must be
+/// accepted too and, where both re-encode the matrices the same way (q8_0, q4_0, or an all-FP32
+/// file), give the same logits bit for bit.
 pub fn import_rwkv(data: &[u8]) {
     use glmix::rwkv7::{Rwkv7, Rwkv7Session};
-    use glmix_tools::rwkv::{read_ggmf, Rwkv7Checkpoint};
+    use glmix_tools::rwkv::{import_ggmf, read_ggmf, GgmfType, Rwkv7Checkpoint};
     let Ok(file) = read_ggmf(data) else { return };
     let _ = file.arch().to_string();
     let quant = [None, Some(DType::Q8_0), Some(DType::Q4_0)][data.len() % 3];
     let Ok((ck, _)) = Rwkv7Checkpoint::from_ggmf(&file, quant) else { return };
+    let all_f32 = file.tensors.iter().all(|t| t.dtype == GgmfType::F32);
+    let imported = match import_ggmf(&file, quant.unwrap_or(DType::F32), 4096, |_, _, _| {}) {
+        Ok((model_file, _)) => Some(model_file),
+        Err(glmix_tools::rwkv::RwkvError::Header { .. }) => None, // beyond the model file's fields
+        Err(e) => panic!("the RWKV-7 view accepts a file the importer refuses: {e}"),
+    };
     let layers = ck.layers();
     let model = match Rwkv7::new(ck.dims.n_heads, ck.globals(), &layers) {
         Ok(m) => m,
@@ -544,14 +553,51 @@ pub fn import_rwkv(data: &[u8]) {
     let mut buf = vec![0f32; words];
     let mut session = Rwkv7Session::new(&model, &mut buf).expect("sized by the shape");
     let vocab = ck.dims.vocab as u32;
-    for (i, &b) in data.iter().rev().take(6).enumerate() {
+    let tokens: Vec<u32> = data.iter().rev().take(6).map(|&b| u32::from(b) % (vocab + 1)).collect();
+    let mut reference = Vec::new();
+    for (i, &token) in tokens.iter().enumerate() {
         if i == 4 {
             session.reset();
         }
-        let token = u32::from(b) % (vocab + 1);
         match session.step(token) {
-            Ok(logits) => assert!(token < vocab && logits.len() == vocab as usize),
-            Err(_) => assert!(token >= vocab),
+            Ok(logits) => {
+                assert!(token < vocab && logits.len() == vocab as usize);
+                reference.push(Some(logits.to_vec()));
+            }
+            Err(_) => {
+                assert!(token >= vocab);
+                reference.push(None);
+            }
+        }
+    }
+    let Some(model_file) = imported else { return };
+    let Ok(bytes) = model_file.to_bytes() else { return }; // over 4 GiB: the writer refuses it
+    let aligned = glmix_tools::writer::AlignedBytes::new(&bytes);
+    let model = match Model::parse(aligned.as_bytes()) {
+        Ok(m) => m,
+        Err(e) => panic!("import-rwkv wrote a file the runtime rejects: {e}"),
+    };
+    let plan = Plan::new(&model, 64);
+    if plan.total_words() > MAX_STATE_WORDS {
+        return;
+    }
+    let mut state = vec![0f32; plan.total_words()];
+    let mut session = Session::new(&model, 64, &mut state).expect("sized by the plan");
+    let same_encoding = quant.is_some() || all_f32;
+    for (i, (&token, want)) in tokens.iter().zip(&reference).enumerate() {
+        if i == 4 {
+            session.reset();
+        }
+        match (session.step(token), want) {
+            (Ok(logits), Some(want)) if same_encoding => {
+                let same = logits
+                    .iter()
+                    .zip(want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan());
+                assert!(same, "Session and Rwkv7Session differ at step {i}");
+            }
+            (Ok(_), Some(_)) | (Err(_), None) => {}
+            (got, want) => panic!("step {i}: Session {:?}, Rwkv7Session {}", got.map(|_| ()), want.is_some()),
         }
     }
 }
@@ -627,6 +673,13 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     use glmix_tools::rwkv::{random_rwkv7, GgmfType};
     out.push(("import_rwkv", "seed-v7-fp32".into(), random_rwkv7(1, 16, 8, 2, 2, 4, GgmfType::F32)));
     out.push(("import_rwkv", "seed-v7-fp16".into(), random_rwkv7(2, 8, 8, 1, 1, 4, GgmfType::F16)));
+    // parse_model: an imported RWKV-7 file (form rwkv7, LayerNorm with bias, emb_norm, the squared-ReLU
+    // MLP with token shift), as is (flag 0).
+    let rwkv = random_rwkv7(3, 256, 8, 2, 2, 4, GgmfType::F32);
+    let file = glmix_tools::rwkv::read_ggmf(&rwkv).expect("a random RWKV-7 file parses");
+    let (model_file, _) =
+        glmix_tools::rwkv::import_ggmf(&file, DType::Q8_0, 64, |_, _, _| {}).expect("and imports");
+    out.push(("parse_model", "seed-rwkv7".into(), [&[0u8][..], &model_file.to_bytes().unwrap()].concat()));
     out
 }
 

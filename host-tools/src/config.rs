@@ -163,6 +163,7 @@ impl ModelConfig {
             mlp,
             classifier: if self.tied_embeddings { Classifier::Tied } else { Classifier::Separate },
             tokenizer,
+            emb_norm: false,
             bos: if bpe { 1 } else { 0 },
             eos: if bpe { 2 } else { 0 },
             max_token_len: 0,
@@ -191,6 +192,11 @@ impl ModelConfig {
                     format!("layer {i}: unknown form {:?}; expected one of: {expected}", l.form)
                 })?;
                 ensure!(
+                    form != Form::Rwkv7,
+                    "layer {i}: the rwkv7 form is imported from rwkv.cpp files with `glmix import-rwkv` \
+                     (models/glmix_models/rwkv7.py writes them); convert's config has no LoRA ranks"
+                );
+                ensure!(
                     glmix::arch::is_defined(pattern, form),
                     "layer {i}: {}, not {} {}",
                     glmix::arch::DEFINED_RULE,
@@ -212,6 +218,8 @@ impl ModelConfig {
                     n_kv_heads: l.n_kv_heads.into(),
                     head_dim: l.head_dim.into(),
                     level_aware: l.level_aware,
+                    lora: [0; 4],
+                    group_norm_eps: 0.0,
                 })
             })
             .collect()

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use anyhow::Result;
-use glmix::format::{Classifier, Positional, TokenizerKind};
+use glmix::format::{Classifier, Form, Positional, TokenizerKind};
 use glmix::plan::Plan;
 use glmix::Model;
 
@@ -26,10 +26,12 @@ pub fn describe(bytes: &[u8], context: u32) -> Result<String> {
     )?;
     writeln!(
         out,
-        "  norm rmsnorm (eps {:e})  positional {}  mlp {:?}  classifier {}",
+        "  norm {} (eps {:e}){}  positional {}  mlp {}  classifier {}",
+        c.norm.name(),
         c.norm_eps,
+        if c.emb_norm { "  embedding normed" } else { "" },
         positional,
-        c.mlp,
+        c.mlp.name(),
         match c.classifier {
             Classifier::Tied => "tied to embedding",
             Classifier::Separate => "separate",
@@ -51,7 +53,7 @@ pub fn describe(bytes: &[u8], context: u32) -> Result<String> {
         "layer", "pattern", "form", "heads", "kv heads", "head dim"
     )?;
     for (l, m) in model.mixers().iter().enumerate() {
-        writeln!(
+        write!(
             out,
             "  {:>5}  {:<22} {:<12} {:>6} {:>9} {:>9}  {}",
             l,
@@ -62,6 +64,11 @@ pub fn describe(bytes: &[u8], context: u32) -> Result<String> {
             m.head_dim,
             if m.level_aware { "level_aware" } else { "-" }
         )?;
+        if m.form == Form::Rwkv7 {
+            let [w, a, v, g] = m.lora;
+            write!(out, "  LoRA w {w} a {a} v {v} g {g}, group-norm eps {:e}", m.group_norm_eps)?;
+        }
+        writeln!(out)?;
     }
     writeln!(out, "\ntensors:")?;
     writeln!(out, "  {:<36} {:>6} {:>14} {:>10}", "name", "dtype", "shape", "bytes")?;

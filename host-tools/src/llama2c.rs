@@ -285,6 +285,7 @@ pub fn import_parts(
         mlp: MlpKind::SwiGlu,
         classifier: if cfg.shared_classifier { Classifier::Tied } else { Classifier::Separate },
         tokenizer: TokenizerKind::Bpe,
+        emb_norm: false,
         bos: 1,
         eos: 2,
         max_token_len: vocab.max_token_len,
@@ -296,6 +297,8 @@ pub fn import_parts(
         n_kv_heads: cfg.n_kv_heads,
         head_dim: cfg.dim / cfg.n_heads,
         level_aware: false,
+        lora: [0; 4],
+        group_norm_eps: 0.0,
     };
     let mixers = vec![layer; cfg.n_layers];
     // File order: the architecture table's (the tokenizer's tables come from the vocabulary).

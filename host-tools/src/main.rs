@@ -10,7 +10,7 @@ use glmix::DType;
 use glmix_tools::eval::{self, Split};
 use glmix_tools::tasks::Task;
 use glmix_tools::{
-    bench, convert, generate, inspect, limits, llama2c, output, pool, preflight, report, writer,
+    bench, convert, generate, inspect, limits, llama2c, output, pool, preflight, report, rwkv, writer,
 };
 
 #[derive(Parser)]
@@ -190,6 +190,31 @@ enum Command {
         /// Storage type of weight matrices.
         #[arg(long, value_enum, default_value = "f32")]
         quant: Quant,
+        /// Do not print the per-tensor quantization error table.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Import an RWKV-7 model from rwkv.cpp's file format (FP32 or FP16, file versions 100 and 101).
+    ///
+    /// Supported: RWKV-7 ("x070"). RWKV v4, v5.1, v5.2 and v6 files are recognised and refused, and
+    /// so are rwkv.cpp's quantized files (import the FP32/FP16 file and quantize here with --quant).
+    /// Matrices are stored as --quant; LayerNorm weights and biases, the token-shift mixes and RWKV-7's
+    /// per-channel vectors stay f32. A vocabulary of 256 gets the bytes tokenizer.
+    #[command(name = "import-rwkv")]
+    ImportRwkv {
+        /// The rwkv.cpp model file.
+        model: PathBuf,
+        /// Where to write the model file (written atomically).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Storage type of weight matrices.
+        #[arg(long, value_enum, default_value = "f32")]
+        quant: Quant,
+        /// The context the model was trained at, recorded in the file (informational: rwkv.cpp's
+        /// files do not carry it, and an RWKV-7 model runs in constant memory at any context).
+        #[arg(long, default_value_t = glmix_tools::rwkv::DEFAULT_CONTEXT,
+              value_parser = clap::value_parser!(u32).range(1..=(1 << 24)))]
+        context: u32,
         /// Do not print the per-tensor quantization error table.
         #[arg(short, long)]
         quiet: bool,
@@ -377,6 +402,18 @@ fn run(cli: Cli) -> Result<()> {
             output::check_output(&output, &inputs)?;
             let bar = report::progress("importing", 0);
             let (file, reports) = llama2c::import(&model, &tokenizer, quant.into(), |name, _, total| {
+                bar.set_length(total as u64);
+                bar.set_message(name.to_string());
+                bar.inc(1);
+            })?;
+            bar.finish_and_clear();
+            finish(&file, &reports, &output, &inputs, quiet)
+        }
+        Command::ImportRwkv { model, output, quant, context, quiet } => {
+            let inputs = [("the model", model.as_path())];
+            output::check_output(&output, &inputs)?;
+            let bar = report::progress("importing", 0);
+            let (file, reports) = rwkv::import(&model, quant.into(), context, |name, _, total| {
                 bar.set_length(total as u64);
                 bar.set_message(name.to_string());
                 bar.inc(1);

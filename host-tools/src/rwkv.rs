@@ -14,17 +14,22 @@
 //! architecture is recognised as rwkv.cpp does, by the names present ([`Ggmf::arch`]); only RWKV-7
 //! (`x070`, has `blocks.0.att.r_k`) is supported: [`Rwkv7Checkpoint`] copies it into aligned buffers,
 //! optionally re-encoding the matrices (q8_0, q4_0, ...), and hands out the runtime's
-//! [`glmix::rwkv7`] views.
+//! [`glmix::rwkv7`] views; [`import_ggmf`] (`glmix import-rwkv`) writes it as a glmix model file of
+//! the architecture table's `rwkv7` form, one glmix role per rwkv.cpp tensor ([`ggmf_name`]).
 
 use std::collections::HashMap;
 use std::fmt;
 
+use glmix::arch::{Config, MixerConfig, Role};
+use glmix::format::{Classifier, Form, MlpKind, NormKind, Positional, TokenizerKind};
+use glmix::pattern::Pattern;
 use glmix::rwkv7::{Rwkv7, Rwkv7Globals, Rwkv7Layer};
 use glmix::{DType, Tensor};
 
+use crate::convert::TensorReport;
 use crate::quantize::{encode, EncodeError};
 use crate::random::Rng;
-use crate::writer::AlignedBytes;
+use crate::writer::{AlignedBytes, ModelFile};
 
 /// `"ggmf"` read as a little-endian u32.
 pub const GGMF_MAGIC: u32 = 0x6767_6d66;
@@ -701,4 +706,166 @@ pub fn random_rwkv7(
         tensors.push((name, shape, dtype, values));
     }
     write_ggmf(vocab as u32, dim as u32, n_layers as u32, matrices, &tensors)
+}
+
+/// The rwkv.cpp name of the glmix tensor `role` (of layer `layer`), for an RWKV-7 model.
+pub fn ggmf_name(layer: Option<usize>, role: Role) -> Option<String> {
+    let global = match role {
+        Role::TokEmbeddings => Some("emb.weight"),
+        Role::EmbNorm => Some("blocks.0.ln0.weight"),
+        Role::EmbNormBias => Some("blocks.0.ln0.bias"),
+        Role::Norm => Some("ln_out.weight"),
+        Role::NormBias => Some("ln_out.bias"),
+        Role::Output => Some("head.weight"),
+        _ => None,
+    };
+    if let Some(name) = global {
+        return layer.is_none().then(|| name.to_string());
+    }
+    let suffix = match role {
+        Role::MixerNorm => "ln1.weight",
+        Role::MixerNormBias => "ln1.bias",
+        Role::Wq => "att.receptance.weight",
+        Role::Wk => "att.key.weight",
+        Role::Wv => "att.value.weight",
+        Role::Wo => "att.output.weight",
+        Role::Mix => "att.x_rwkvag",
+        Role::W0 => "att.w0",
+        Role::DecayDown => "att.w1",
+        Role::DecayUp => "att.w2",
+        Role::A0 => "att.a0",
+        Role::RateDown => "att.a1",
+        Role::RateUp => "att.a2",
+        Role::V0 => "att.v0",
+        Role::ResidualDown => "att.v1",
+        Role::ResidualUp => "att.v2",
+        Role::GateDown => "att.g1",
+        Role::GateUp => "att.g2",
+        Role::KeyNorm => "att.k_k",
+        Role::KeyRate => "att.k_a",
+        Role::Bonus => "att.r_k",
+        Role::GroupNorm => "att.ln_x.weight",
+        Role::GroupNormBias => "att.ln_x.bias",
+        Role::MlpNorm => "ln2.weight",
+        Role::MlpNormBias => "ln2.bias",
+        Role::MlpShift => "ffn.x_k",
+        Role::W1 => "ffn.key.weight",
+        Role::W2 => "ffn.value.weight",
+        _ => return None,
+    };
+    Some(format!("blocks.{}.{suffix}", layer?))
+}
+
+/// The glmix architecture of an RWKV-7 checkpoint (`context`: the informational trained context):
+/// LayerNorm (eps 1e-5) with the embedding normed (ln0), `rwkv7` mixers on `order(1)` (layer 0 without
+/// the value residual), the squared-ReLU MLP with token shift, a separate head, the bytes tokenizer
+/// when the vocabulary is 256 (rwkv.cpp's tiny models) and none otherwise.
+pub fn rwkv7_arch(ck: &Rwkv7Checkpoint, context: usize) -> (Config, Vec<MixerConfig>) {
+    let d = ck.dims;
+    let rows = |name: &str| ck.tensor(name).rows();
+    let config = Config {
+        dim: d.dim,
+        hidden_dim: rows("blocks.0.ffn.key.weight"),
+        vocab_size: d.vocab,
+        n_layers: d.n_layers,
+        max_context: context,
+        norm: NormKind::LayerNorm,
+        norm_eps: glmix::rwkv7::LN_EPS,
+        positional: Positional::None,
+        rope_theta: 0.0,
+        mlp: MlpKind::SqReluShift,
+        classifier: Classifier::Separate,
+        tokenizer: if d.vocab == 256 { TokenizerKind::Bytes } else { TokenizerKind::None },
+        emb_norm: true,
+        bos: 0,
+        eos: 0,
+        max_token_len: 0,
+    };
+    let mixers = (0..d.n_layers)
+        .map(|l| {
+            let rank = |n: &str| rows(&format!("blocks.{l}.att.{n}"));
+            let lora_v = if l == 0 { 0 } else { rank("v1") };
+            MixerConfig {
+                lora: [rank("w1"), rank("a1"), lora_v, rank("g1")],
+                group_norm_eps: glmix::rwkv7::GROUP_NORM_EPS,
+                ..MixerConfig::new(Pattern::Order(1), Form::Rwkv7, d.n_heads, d.dim / d.n_heads.max(1))
+            }
+        })
+        .collect();
+    (config, mixers)
+}
+
+/// Default of `import-rwkv --context`: rwkv.cpp's files do not record the context a model was trained
+/// at; the field is informational (an RWKV-7 model runs in constant memory at any context).
+pub const DEFAULT_CONTEXT: u32 = 4096;
+
+/// An rwkv.cpp RWKV-7 file (already parsed) as a glmix model file: every tensor the architecture
+/// table lists ([`glmix::arch::checkpoint_tensors`] of [`rwkv7_arch`]), matrices stored as `quant`,
+/// vectors f32; with each tensor's encoding error (`convert`'s table). `on_tensor(name, i, total)`
+/// follows the progress.
+pub fn import_ggmf(
+    file: &Ggmf<'_>,
+    quant: DType,
+    context: u32,
+    mut on_tensor: impl FnMut(&str, usize, usize),
+) -> Result<(ModelFile, Vec<TensorReport>), RwkvError> {
+    // The checks of the runtime's own RWKV-7 view first: a file it refuses is refused here.
+    let (ck, _) = Rwkv7Checkpoint::from_ggmf(file, None)?;
+    let (config, mixers) = rwkv7_arch(&ck, context as usize);
+    // What the model file's fields hold: sizes up to 2^24, heads, head size and ranks in u16.
+    let d = ck.dims;
+    let wide = [d.vocab, d.dim, config.hidden_dim].into_iter().any(|n| n > glmix::format::MAX_DIM as usize);
+    let narrow = |n: usize| n > u16::MAX as usize;
+    let heads =
+        mixers.iter().any(|m| narrow(m.n_heads) || narrow(m.head_dim) || m.lora.into_iter().any(narrow));
+    if wide || heads || d.n_layers > glmix::format::MAX_LAYERS {
+        return Err(RwkvError::Header {
+            reason: format!(
+                "a glmix model holds at most {} layers, sizes up to {} and heads, head sizes and LoRA ranks up to {}",
+                glmix::format::MAX_LAYERS,
+                glmix::format::MAX_DIM,
+                u16::MAX
+            ),
+        });
+    }
+    let specs: Vec<_> = glmix::arch::checkpoint_tensors(&config, &mixers).collect();
+    let mut tensors = Vec::with_capacity(specs.len());
+    let mut reports = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let target = spec.name().to_string();
+        let source =
+            ggmf_name(spec.layer, spec.role).ok_or_else(|| RwkvError::Missing { name: target.clone() })?;
+        let t = file.get(&source).ok_or_else(|| RwkvError::Missing { name: source.clone() })?;
+        let ([rows, cols], n_dims) = spec.dims().unwrap_or(([0, 0], 0));
+        let shape: Vec<usize> = [rows, cols].iter().take(n_dims).map(|&n| n as usize).collect();
+        if shape.iter().product::<usize>() != t.len() || n_dims == 0 {
+            return Err(RwkvError::Shape {
+                name: source,
+                want: format!("{} as {shape:?}", target),
+                have: t.shape.clone(),
+            });
+        }
+        let dtype = spec.role.stored_as(quant);
+        let (data, error) = encode(&target, dtype, &shape, &t.to_f32())
+            .map_err(|e| RwkvError::Encode { name: source.clone(), reason: e.to_string() })?;
+        reports.push(TensorReport { name: target.clone(), dtype, shape, error });
+        tensors.push(data);
+        on_tensor(&target, i + 1, specs.len());
+    }
+    let layers = mixers.iter().map(MixerConfig::desc).collect();
+    Ok((ModelFile { header: config.header(), layers, tensors }, reports))
+}
+
+/// `glmix import-rwkv`: reads an rwkv.cpp file (a regular file of at most 4 GiB) and imports it
+/// ([`import_ggmf`]); errors name the file.
+pub fn import(
+    path: &std::path::Path,
+    quant: DType,
+    context: u32,
+    on_tensor: impl FnMut(&str, usize, usize),
+) -> anyhow::Result<(ModelFile, Vec<TensorReport>)> {
+    let bytes = crate::limits::read_bounded(path, u32::MAX as u64, "a model file")?;
+    let named = |e: RwkvError| anyhow::anyhow!("{}: {e}", path.display());
+    let file = read_ggmf(&bytes).map_err(named)?;
+    import_ggmf(&file, quant, context, on_tensor).map_err(named)
 }

@@ -43,6 +43,19 @@ impl Fixture {
         );
         assert_ne!(level_aware, harness::FUZZ_CONFIG);
         std::fs::write(dir.join("undefined-level-aware.json"), level_aware).unwrap();
+        let rwkv_form = harness::FUZZ_CONFIG
+            .replace(r#""dense", "form": "attention""#, r#""order", "param": 1, "form": "rwkv7""#);
+        assert_ne!(rwkv_form, harness::FUZZ_CONFIG);
+        std::fs::write(dir.join("rwkv7-form.json"), rwkv_form).unwrap();
+        {
+            use glmix_tools::rwkv::{write_ggmf, GgmfType};
+            let t = |name: &str, shape: Vec<usize>| {
+                let n = shape.iter().product();
+                (name.to_string(), shape, GgmfType::F32, vec![0.0; n])
+            };
+            let v5 = [t("blocks.0.att.ln_x.weight", vec![4]), t("blocks.0.att.gate.weight", vec![4, 4])];
+            std::fs::write(dir.join("rwkv-v5.2.bin"), write_ggmf(256, 4, 1, GgmfType::F32, &v5)).unwrap();
+        }
         std::fs::write(dir.join("model.safetensors"), harness::fuzz_safetensors(1)).unwrap();
         std::fs::write(dir.join("missing.safetensors"), safetensors_without("norm.weight")).unwrap();
         std::fs::write(dir.join("llama.bin"), harness::llama2c_v0(1, true)).unwrap();
@@ -284,7 +297,28 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             situation: "config pairing a pattern and a form that define no mixer",
             command: "glmix convert --weights model.safetensors --config undefined-mixer.json -o out.glmx",
             args: convert("model.safetensors", "undefined-mixer.json", fx.path("out.glmx"), &[]),
-            message: "layer 0: state_space is defined on pattern order 1 (param 1) and pow2_lattice only, not dense 0",
+            message: "layer 0: state_space is defined on pattern order 1 (param 1) and pow2_lattice only, rwkv7 on order 1 only, not dense 0",
+            code: 1,
+        },
+        Case {
+            situation: "config with the rwkv7 form (imported, not converted)",
+            command: "glmix convert --weights model.safetensors --config rwkv7-form.json -o out.glmx",
+            args: convert("model.safetensors", "rwkv7-form.json", fx.path("out.glmx"), &[]),
+            message: "layer 0: the rwkv7 form is imported from rwkv.cpp files with `glmix import-rwkv`",
+            code: 1,
+        },
+        Case {
+            situation: "import-rwkv: an RWKV v5.2 file (only RWKV-7 is imported)",
+            command: "glmix import-rwkv rwkv-v5.2.bin -o out.glmx",
+            args: vec!["import-rwkv".into(), fx.path("rwkv-v5.2.bin"), "-o".into(), fx.path("out.glmx")],
+            message: "this is an RWKV v5.2 model; glmix imports RWKV-7 (x070) files only for now",
+            code: 1,
+        },
+        Case {
+            situation: "import-rwkv: not an rwkv.cpp file",
+            command: "glmix import-rwkv model.glmx -o out.glmx",
+            args: vec!["import-rwkv".into(), fx.path("model.glmx"), "-o".into(), fx.path("out.glmx")],
+            message: "not an rwkv.cpp model file: magic 0x584d4c47, expected 0x67676d66 (\"ggmf\")",
             code: 1,
         },
         Case {

@@ -31,7 +31,9 @@ use crate::tensor::DType;
 pub enum Role {
     /// `layers.{l}.mixer_norm.weight`
     MixerNorm = 0,
-    /// `layers.{l}.mixer.wq.weight`
+    /// `layers.{l}.mixer_norm.bias` (LayerNorm)
+    MixerNormBias,
+    /// `layers.{l}.mixer.wq.weight` (RWKV-7: receptance)
     Wq,
     /// `layers.{l}.mixer.wk.weight`
     Wk,
@@ -51,8 +53,46 @@ pub enum Role {
     Wa,
     /// `layers.{l}.mixer.wa.bias` (level-aware recurrent form: the gate's bias)
     WaBias,
+    /// `layers.{l}.mixer.mix` (RWKV-7: token-shift mix of r, w, k, v, a, g, `[6][dim]`)
+    Mix,
+    /// `layers.{l}.mixer.w0` (RWKV-7: decay bias)
+    W0,
+    /// `layers.{l}.mixer.w1.weight` (RWKV-7: decay LoRA down)
+    DecayDown,
+    /// `layers.{l}.mixer.w2.weight` (RWKV-7: decay LoRA up)
+    DecayUp,
+    /// `layers.{l}.mixer.a0` (RWKV-7: learning-rate bias)
+    A0,
+    /// `layers.{l}.mixer.a1.weight` (RWKV-7: learning-rate LoRA down)
+    RateDown,
+    /// `layers.{l}.mixer.a2.weight` (RWKV-7: learning-rate LoRA up)
+    RateUp,
+    /// `layers.{l}.mixer.v0` (RWKV-7: value-residual bias)
+    V0,
+    /// `layers.{l}.mixer.v1.weight` (RWKV-7: value-residual LoRA down)
+    ResidualDown,
+    /// `layers.{l}.mixer.v2.weight` (RWKV-7: value-residual LoRA up)
+    ResidualUp,
+    /// `layers.{l}.mixer.g1.weight` (RWKV-7: gate LoRA down)
+    GateDown,
+    /// `layers.{l}.mixer.g2.weight` (RWKV-7: gate LoRA up)
+    GateUp,
+    /// `layers.{l}.mixer.k_k` (RWKV-7: key scale before the L2 norm)
+    KeyNorm,
+    /// `layers.{l}.mixer.k_a` (RWKV-7: key scale by the learning rate)
+    KeyRate,
+    /// `layers.{l}.mixer.r_k` (RWKV-7: bonus weights, `[n_heads * head_dim]`)
+    Bonus,
+    /// `layers.{l}.mixer.ln_x.weight` (RWKV-7: group norm)
+    GroupNorm,
+    /// `layers.{l}.mixer.ln_x.bias` (RWKV-7: group norm)
+    GroupNormBias,
     /// `layers.{l}.mlp_norm.weight`
     MlpNorm,
+    /// `layers.{l}.mlp_norm.bias` (LayerNorm)
+    MlpNormBias,
+    /// `layers.{l}.mlp.shift` (squared-ReLU channel mix: token-shift mix)
+    MlpShift,
     /// `layers.{l}.mlp.w1.weight`
     W1,
     /// `layers.{l}.mlp.w2.weight`
@@ -61,8 +101,14 @@ pub enum Role {
     W3,
     /// `tok_embeddings.weight`
     TokEmbeddings,
+    /// `emb_norm.weight` (normed embedding: RWKV's ln0)
+    EmbNorm,
+    /// `emb_norm.bias` (normed embedding, LayerNorm)
+    EmbNormBias,
     /// `norm.weight`
     Norm,
+    /// `norm.bias` (LayerNorm)
+    NormBias,
     /// `output.weight` (separate classifier)
     Output,
     /// `tokenizer.scores`
@@ -76,13 +122,14 @@ pub enum Role {
 }
 
 /// Number of per-layer roles.
-pub const LAYER_ROLES: usize = 15;
+pub const LAYER_ROLES: usize = 35;
 /// Number of model-level roles.
-pub const GLOBAL_ROLES: usize = 7;
+pub const GLOBAL_ROLES: usize = 10;
 
 /// Per-layer roles in file order.
 pub const LAYER_ROLE_LIST: [Role; LAYER_ROLES] = [
     Role::MixerNorm,
+    Role::MixerNormBias,
     Role::Wq,
     Role::Wk,
     Role::Wv,
@@ -93,16 +140,39 @@ pub const LAYER_ROLE_LIST: [Role; LAYER_ROLES] = [
     Role::LevelBias,
     Role::Wa,
     Role::WaBias,
+    Role::Mix,
+    Role::W0,
+    Role::DecayDown,
+    Role::DecayUp,
+    Role::A0,
+    Role::RateDown,
+    Role::RateUp,
+    Role::V0,
+    Role::ResidualDown,
+    Role::ResidualUp,
+    Role::GateDown,
+    Role::GateUp,
+    Role::KeyNorm,
+    Role::KeyRate,
+    Role::Bonus,
+    Role::GroupNorm,
+    Role::GroupNormBias,
     Role::MlpNorm,
+    Role::MlpNormBias,
+    Role::MlpShift,
     Role::W1,
     Role::W2,
     Role::W3,
 ];
 
-/// Model-level roles; a file holds the embedding first, then the layers, then the rest in this order.
+/// Model-level roles; a file holds the embedding (and its norm) first, then the layers, then the rest
+/// in this order.
 pub const GLOBAL_ROLE_LIST: [Role; GLOBAL_ROLES] = [
     Role::TokEmbeddings,
+    Role::EmbNorm,
+    Role::EmbNormBias,
     Role::Norm,
+    Role::NormBias,
     Role::Output,
     Role::TokScores,
     Role::TokOffsets,
@@ -141,6 +211,7 @@ impl Role {
     pub const fn name(self) -> &'static str {
         match self {
             Role::MixerNorm => "mixer_norm.weight",
+            Role::MixerNormBias => "mixer_norm.bias",
             Role::Wq => "mixer.wq.weight",
             Role::Wk => "mixer.wk.weight",
             Role::Wv => "mixer.wv.weight",
@@ -151,12 +222,34 @@ impl Role {
             Role::LevelBias => "mixer.level_bias",
             Role::Wa => "mixer.wa.weight",
             Role::WaBias => "mixer.wa.bias",
+            Role::Mix => "mixer.mix",
+            Role::W0 => "mixer.w0",
+            Role::DecayDown => "mixer.w1.weight",
+            Role::DecayUp => "mixer.w2.weight",
+            Role::A0 => "mixer.a0",
+            Role::RateDown => "mixer.a1.weight",
+            Role::RateUp => "mixer.a2.weight",
+            Role::V0 => "mixer.v0",
+            Role::ResidualDown => "mixer.v1.weight",
+            Role::ResidualUp => "mixer.v2.weight",
+            Role::GateDown => "mixer.g1.weight",
+            Role::GateUp => "mixer.g2.weight",
+            Role::KeyNorm => "mixer.k_k",
+            Role::KeyRate => "mixer.k_a",
+            Role::Bonus => "mixer.r_k",
+            Role::GroupNorm => "mixer.ln_x.weight",
+            Role::GroupNormBias => "mixer.ln_x.bias",
             Role::MlpNorm => "mlp_norm.weight",
+            Role::MlpNormBias => "mlp_norm.bias",
+            Role::MlpShift => "mlp.shift",
             Role::W1 => "mlp.w1.weight",
             Role::W2 => "mlp.w2.weight",
             Role::W3 => "mlp.w3.weight",
             Role::TokEmbeddings => "tok_embeddings.weight",
+            Role::EmbNorm => "emb_norm.weight",
+            Role::EmbNormBias => "emb_norm.bias",
             Role::Norm => "norm.weight",
+            Role::NormBias => "norm.bias",
             Role::Output => "output.weight",
             Role::TokScores => "tokenizer.scores",
             Role::TokOffsets => "tokenizer.offsets",
@@ -169,11 +262,26 @@ impl Role {
     pub const fn storage(self) -> Storage {
         match self {
             Role::MixerNorm
+            | Role::MixerNormBias
             | Role::Gamma
             | Role::LevelBias
             | Role::WaBias
+            | Role::Mix
+            | Role::W0
+            | Role::A0
+            | Role::V0
+            | Role::KeyNorm
+            | Role::KeyRate
+            | Role::Bonus
+            | Role::GroupNorm
+            | Role::GroupNormBias
             | Role::MlpNorm
+            | Role::MlpNormBias
+            | Role::MlpShift
+            | Role::EmbNorm
+            | Role::EmbNormBias
             | Role::Norm
+            | Role::NormBias
             | Role::TokScores => Storage::F32,
             Role::TokOffsets | Role::TokSorted => Storage::U32,
             Role::TokPieces => Storage::U8,
@@ -196,11 +304,12 @@ impl Role {
         (self as usize) < LAYER_ROLES
     }
 
-    /// True for the roles stored as one-dimensional tensors `[n]` (norm weights, gains, biases,
-    /// tokenizer tables); matrices are `[rows, cols]` (the weights, and the `f32` level biases). The
-    /// file compares both as `(rows, cols)`, a vector being one row.
+    /// True for the roles stored as one-dimensional tensors `[n]` (norm weights and biases, gains,
+    /// RWKV-7's per-channel vectors, tokenizer tables); matrices are `[rows, cols]` (the weights, the
+    /// `f32` level biases and RWKV-7's `f32` `mixer.mix`). The file compares both as `(rows, cols)`, a
+    /// vector being one row.
     pub const fn is_vector(self) -> bool {
-        !matches!(self.storage(), Storage::Weight) && !matches!(self, Role::LevelBias)
+        !matches!(self.storage(), Storage::Weight) && !matches!(self, Role::LevelBias | Role::Mix)
     }
 
     /// True for the tokenizer's tables (written from the vocabulary, not from a checkpoint).
@@ -262,6 +371,8 @@ pub struct Config {
     pub classifier: Classifier,
     /// Tokenizer kind.
     pub tokenizer: TokenizerKind,
+    /// The embedding is normed before the first layer (`emb_norm.*`; RWKV's ln0).
+    pub emb_norm: bool,
     /// BOS token id (BPE).
     pub bos: u32,
     /// EOS token id (BPE).
@@ -271,7 +382,7 @@ pub struct Config {
 }
 
 /// One layer's token mixer configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MixerConfig {
     /// Which past positions each step reads.
     pub pattern: Pattern,
@@ -285,6 +396,37 @@ pub struct MixerConfig {
     pub head_dim: usize,
     /// Level-aware coefficients ([`is_level_aware_defined`], [`crate::mixer::attention`]).
     pub level_aware: bool,
+    /// RWKV-7's LoRA ranks `[w, a, v, g]` ([`LORA_W`] ...; all zero for other forms). A zero `v` rank
+    /// means the layer has no value residual: it sets the step's first value (RWKV-7's layer 0).
+    pub lora: [usize; 4],
+    /// RWKV-7's group-norm epsilon (zero for other forms).
+    pub group_norm_eps: f32,
+}
+
+/// Index of the decay LoRA's rank in [`MixerConfig::lora`].
+pub const LORA_W: usize = 0;
+/// Index of the in-context learning rate LoRA's rank.
+pub const LORA_A: usize = 1;
+/// Index of the value-residual LoRA's rank.
+pub const LORA_V: usize = 2;
+/// Index of the output-gate LoRA's rank.
+pub const LORA_G: usize = 3;
+
+impl MixerConfig {
+    /// A layer of `form` on `pattern` with `n_heads` heads of `head_dim` (and as many key/value
+    /// heads), no LoRA ranks.
+    pub const fn new(pattern: Pattern, form: Form, n_heads: usize, head_dim: usize) -> MixerConfig {
+        MixerConfig {
+            pattern,
+            form,
+            n_heads,
+            n_kv_heads: n_heads,
+            head_dim,
+            level_aware: false,
+            lora: [0; 4],
+            group_norm_eps: 0.0,
+        }
+    }
 }
 
 /// True if `pattern` x `form` is a mixer this runtime defines: every form runs on every pattern,
@@ -295,12 +437,14 @@ pub const fn is_defined(pattern: Pattern, form: Form) -> bool {
         Form::StateSpace => {
             matches!(pattern, Pattern::Order(1)) || crate::loglinear::is_loglinear(pattern, form)
         }
+        Form::Rwkv7 => matches!(pattern, Pattern::Order(1)),
         Form::Attention | Form::Recurrent | Form::Chained => true,
     }
 }
 
 /// [`is_defined`]'s rule in words, for error messages.
-pub const DEFINED_RULE: &str = "state_space is defined on pattern order 1 (param 1) and pow2_lattice only";
+pub const DEFINED_RULE: &str =
+    "state_space is defined on pattern order 1 (param 1) and pow2_lattice only, rwkv7 on order 1 only";
 
 /// True if `pattern` x `form` may have level-aware coefficients (a bias per head and level on the read
 /// scores; the recurrent form also gates its diagonal, [`crate::mixer::attention`]): the recurrent and
@@ -364,6 +508,11 @@ impl Config {
                 .ok_or(LoadError::UnknownClassifier { code: h.classifier })?,
             tokenizer: TokenizerKind::from_code(h.tokenizer)
                 .ok_or(LoadError::UnknownTokenizer { code: h.tokenizer })?,
+            emb_norm: match h.emb_norm {
+                0 => false,
+                1 => true,
+                code => return Err(LoadError::UnknownEmbNorm { code }),
+            },
             bos: h.bos,
             eos: h.eos,
             max_token_len: h.max_token_len,
@@ -391,6 +540,7 @@ impl Config {
             mlp: self.mlp as u8,
             classifier: self.classifier as u8,
             tokenizer: self.tokenizer as u8,
+            emb_norm: self.emb_norm as u8,
             bos: self.bos,
             eos: self.eos,
             max_token_len: self.max_token_len,
@@ -443,7 +593,27 @@ impl MixerConfig {
         if positional != Positional::None && head_dim % 2 != 0 {
             return Err(bad);
         }
-        Ok(MixerConfig { pattern, form, n_heads, n_kv_heads, head_dim, level_aware })
+        let lora = d.lora.map(usize::from);
+        let eps = d.group_norm_eps;
+        let low_rank = LoadError::BadLowRank { layer };
+        if form == Form::Rwkv7 {
+            let ranks = [lora[LORA_W], lora[LORA_A], lora[LORA_G]];
+            if ranks.contains(&0) || !(eps.is_finite() && eps > 0.0) {
+                return Err(low_rank);
+            }
+        } else if lora != [0; 4] || eps.to_bits() != 0 {
+            return Err(low_rank);
+        }
+        Ok(MixerConfig {
+            pattern,
+            form,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            level_aware,
+            lora,
+            group_norm_eps: eps,
+        })
     }
 
     /// The layer descriptor this configuration is read from (head counts above `u16::MAX` saturate).
@@ -457,6 +627,8 @@ impl MixerConfig {
             n_heads: narrow(self.n_heads),
             n_kv_heads: narrow(self.n_kv_heads),
             head_dim: narrow(self.head_dim),
+            lora: self.lora.map(narrow),
+            group_norm_eps: self.group_norm_eps,
         }
     }
 }
@@ -525,9 +697,14 @@ pub fn layer_tensors(c: &Config, m: &MixerConfig, l: usize) -> [TensorSpec; LAYE
     let heads = saturate(m.n_heads);
     let levels = saturate(level_biases(m.pattern, saturate(c.max_context)));
     let gated = m.level_aware && m.form == Form::Recurrent;
+    let bias = c.norm == NormKind::LayerNorm;
+    let rwkv = m.form == Form::Rwkv7;
+    let [lw, la, lv, lg] = m.lora.map(saturate);
+    let residual = rwkv && lv > 0;
     LAYER_ROLE_LIST.map(|role| {
         let (required, rows, cols) = match role {
             Role::MixerNorm | Role::MlpNorm => (true, 1, d),
+            Role::MixerNormBias | Role::MlpNormBias => (bias, 1, d),
             Role::Wq => (true, q, d),
             Role::Wk | Role::Wv => (true, kv, d),
             Role::Wo => (true, d, q),
@@ -537,6 +714,24 @@ pub fn layer_tensors(c: &Config, m: &MixerConfig, l: usize) -> [TensorSpec; LAYE
             Role::LevelBias => (m.level_aware, heads, levels),
             Role::Wa => (gated, heads, d),
             Role::WaBias => (gated, 1, heads),
+            Role::Mix => (rwkv, 6, d),
+            Role::W0
+            | Role::A0
+            | Role::KeyNorm
+            | Role::KeyRate
+            | Role::Bonus
+            | Role::GroupNorm
+            | Role::GroupNormBias => (rwkv, 1, q),
+            Role::DecayDown => (rwkv, lw, d),
+            Role::DecayUp => (rwkv, q, lw),
+            Role::RateDown => (rwkv, la, d),
+            Role::RateUp => (rwkv, q, la),
+            Role::V0 => (residual, 1, q),
+            Role::ResidualDown => (residual, lv, d),
+            Role::ResidualUp => (residual, q, lv),
+            Role::GateDown => (rwkv, lg, d),
+            Role::GateUp => (rwkv, q, lg),
+            Role::MlpShift => (c.mlp == MlpKind::SqReluShift, 1, d),
             Role::W1 => (true, h, d),
             Role::W2 => (true, d, h),
             Role::W3 => (c.mlp == MlpKind::SwiGlu, h, d),
@@ -550,10 +745,14 @@ pub fn layer_tensors(c: &Config, m: &MixerConfig, l: usize) -> [TensorSpec; LAYE
 pub fn global_tensors(c: &Config) -> [TensorSpec; GLOBAL_ROLES] {
     let (v, d) = (saturate(c.vocab_size), saturate(c.dim));
     let bpe = c.tokenizer == TokenizerKind::Bpe;
+    let bias = c.norm == NormKind::LayerNorm;
     GLOBAL_ROLE_LIST.map(|role| {
         let (required, rows, cols) = match role {
             Role::TokEmbeddings => (true, v, Some(d)),
+            Role::EmbNorm => (c.emb_norm, 1, Some(d)),
+            Role::EmbNormBias => (c.emb_norm && bias, 1, Some(d)),
             Role::Norm => (true, 1, Some(d)),
+            Role::NormBias => (bias, 1, Some(d)),
             Role::Output => (c.classifier == Classifier::Separate, v, Some(d)),
             Role::TokScores | Role::TokSorted => (bpe, 1, Some(v)),
             Role::TokOffsets => (bpe, 1, Some(v.saturating_add(1))),
@@ -564,12 +763,12 @@ pub fn global_tensors(c: &Config) -> [TensorSpec; GLOBAL_ROLES] {
     })
 }
 
-/// Every tensor of a model, in file order (embedding, each layer, final norm, classifier, tokenizer
-/// tables), with `required == false` for those the architecture does not use.
+/// Every tensor of a model, in file order (embedding and its norm, each layer, final norm, classifier,
+/// tokenizer tables), with `required == false` for those the architecture does not use.
 pub fn tensors<'c>(c: &'c Config, mixers: &'c [MixerConfig]) -> impl Iterator<Item = TensorSpec> + 'c {
-    let [emb, rest @ ..] = global_tensors(c);
+    let [emb, emb_norm, emb_bias, rest @ ..] = global_tensors(c);
     let layers = mixers.iter().enumerate().flat_map(move |(l, m)| layer_tensors(c, m, l));
-    core::iter::once(emb).chain(layers).chain(rest)
+    [emb, emb_norm, emb_bias].into_iter().chain(layers).chain(rest)
 }
 
 /// The tensors a checkpoint supplies, in file order: every one [`tensors`] requires except the
@@ -638,6 +837,7 @@ mod tests {
             mlp: MlpKind::Gelu,
             classifier: Classifier::Separate,
             tokenizer: TokenizerKind::Bpe,
+            emb_norm: false,
             bos: 1,
             eos: 2,
             max_token_len: 9,
@@ -650,6 +850,8 @@ mod tests {
             n_kv_heads: 4,
             head_dim: 16,
             level_aware: false,
+            lora: [0; 4],
+            group_norm_eps: 0.0,
         };
         assert_eq!(MixerConfig::from_desc(1, &m.desc(), c.positional), Ok(m));
         let la = MixerConfig {
@@ -696,18 +898,12 @@ mod tests {
             mlp: MlpKind::SwiGlu,
             classifier: Classifier::Tied,
             tokenizer: TokenizerKind::Bytes,
+            emb_norm: false,
             bos: 0,
             eos: 0,
             max_token_len: 0,
         };
-        let m = |pattern, form| MixerConfig {
-            pattern,
-            form,
-            n_heads: 2,
-            n_kv_heads: 2,
-            head_dim: 16,
-            level_aware: false,
-        };
+        let m = |pattern, form| MixerConfig::new(pattern, form, 2, 16);
         let mixers =
             [m(Pattern::Order(3), Form::Chained), m(Pattern::Pow2Lattice { cap: 0 }, Form::StateSpace)];
         let present: heapless::Vec<(Option<usize>, Role, u32, Option<u32>), 64> =
@@ -747,5 +943,113 @@ mod tests {
         assert_eq!(level_biases(Pattern::Pow2 { cap: 0 }, 64), 7);
         assert_eq!(level_biases(Pattern::Sq1Lattice { cap: 3 }, 64), 4);
         assert_eq!(level_biases(Pattern::Window(4), 64), 5);
+    }
+
+    #[test]
+    fn rwkv7_layers_carry_their_ranks_and_eps() {
+        let m = MixerConfig {
+            lora: [3, 4, 0, 5],
+            group_norm_eps: 64e-5,
+            ..MixerConfig::new(Pattern::Order(1), Form::Rwkv7, 2, 8)
+        };
+        assert_eq!(MixerConfig::from_desc(0, &m.desc(), Positional::None), Ok(m));
+        let bad = LoadError::BadLowRank { layer: 0 };
+        for broken in [
+            MixerConfig { lora: [0, 4, 0, 5], ..m },
+            MixerConfig { group_norm_eps: 0.0, ..m },
+            MixerConfig { group_norm_eps: f32::NAN, ..m },
+            MixerConfig { form: Form::StateSpace, ..m },
+            MixerConfig { lora: [0; 4], group_norm_eps: 1e-5, form: Form::Attention, ..m },
+        ] {
+            assert_eq!(MixerConfig::from_desc(0, &broken.desc(), Positional::None), Err(bad), "{broken:?}");
+        }
+        let window = MixerConfig { pattern: Pattern::Window(4), ..m };
+        assert_eq!(
+            MixerConfig::from_desc(0, &window.desc(), Positional::None),
+            Err(LoadError::UndefinedMixer { layer: 0, pattern: 1, form: 4 })
+        );
+        // The flags byte and the LoRA ranks are separate fields: level-aware RWKV-7 is refused by rule.
+        let flagged = MixerConfig { level_aware: true, ..m };
+        assert_eq!(flagged.desc().lora, [3, 4, 0, 5]);
+        assert_eq!(
+            MixerConfig::from_desc(0, &flagged.desc(), Positional::None),
+            Err(LoadError::UndefinedLevelAware { layer: 0 })
+        );
+        let mut h = Config::from_header(&rwkv_config().header()).unwrap().header();
+        h.emb_norm = 2;
+        assert_eq!(Config::from_header(&h), Err(LoadError::UnknownEmbNorm { code: 2 }));
+    }
+
+    fn rwkv_config() -> Config {
+        Config {
+            dim: 16,
+            hidden_dim: 64,
+            vocab_size: 256,
+            n_layers: 2,
+            max_context: 64,
+            norm: NormKind::LayerNorm,
+            norm_eps: 1e-5,
+            positional: Positional::None,
+            rope_theta: 0.0,
+            mlp: MlpKind::SqReluShift,
+            classifier: Classifier::Separate,
+            tokenizer: TokenizerKind::Bytes,
+            emb_norm: true,
+            bos: 0,
+            eos: 0,
+            max_token_len: 0,
+        }
+    }
+
+    #[test]
+    fn rwkv7_tensor_list() {
+        let c = rwkv_config();
+        let m = |v| MixerConfig {
+            lora: [3, 4, v, 5],
+            group_norm_eps: 64e-5,
+            ..MixerConfig::new(Pattern::Order(1), Form::Rwkv7, 2, 8)
+        };
+        let mixers = [m(0), m(6)];
+        let present: heapless::Vec<(Option<usize>, Role, u32, Option<u32>), 96> =
+            tensors(&c, &mixers).filter(|t| t.required).map(|t| (t.layer, t.role, t.rows, t.cols)).collect();
+        // The embedding and its LayerNorm first; the final norm with its bias and the head last.
+        assert_eq!(
+            present[..3],
+            [
+                (None, Role::TokEmbeddings, 256, Some(16)),
+                (None, Role::EmbNorm, 1, Some(16)),
+                (None, Role::EmbNormBias, 1, Some(16))
+            ]
+        );
+        assert_eq!(
+            present[present.len() - 3..],
+            [
+                (None, Role::Norm, 1, Some(16)),
+                (None, Role::NormBias, 1, Some(16)),
+                (None, Role::Output, 256, Some(16))
+            ]
+        );
+        for l in [Some(0), Some(1)] {
+            for t in [
+                (Role::Mix, 6, 16),
+                (Role::DecayDown, 3, 16),
+                (Role::DecayUp, 16, 3),
+                (Role::RateUp, 16, 4),
+                (Role::GateDown, 5, 16),
+                (Role::Bonus, 1, 16),
+                (Role::MlpShift, 1, 16),
+                (Role::MixerNormBias, 1, 16),
+            ] {
+                assert!(present.contains(&(l, t.0, t.1, Some(t.2))), "{l:?} {t:?}");
+            }
+            assert!(!present.iter().any(|p| p.0 == l && matches!(p.1, Role::W3 | Role::Wd | Role::Gamma)));
+        }
+        // The value residual from the layer with a rank on.
+        assert!(!present.iter().any(|p| p.0 == Some(0) && matches!(p.1, Role::V0 | Role::ResidualDown)));
+        assert!(present.contains(&(Some(1), Role::ResidualDown, 6, Some(16))));
+        assert!(present.contains(&(Some(1), Role::V0, 1, Some(16))));
+        // Per layer: 4 projections, 2 norms + 2 biases, mix, 7 vectors, 6 LoRA matrices, MLP shift + w1 + w2.
+        assert_eq!(present.len(), 3 + (4 + 4 + 1 + 7 + 6 + 3) + (4 + 4 + 1 + 7 + 6 + 3 + 3) + 3);
+        assert!(!Role::Mix.is_vector() && Role::Bonus.is_vector() && Role::Mix.storage() == Storage::F32);
     }
 }

@@ -397,6 +397,7 @@ impl RandomSpec {
             mlp: if self.swiglu { MlpKind::SwiGlu } else { MlpKind::Gelu },
             classifier: if self.tied { Classifier::Tied } else { Classifier::Separate },
             tokenizer: if self.vocab_size >= 256 { TokenizerKind::Bytes } else { TokenizerKind::None },
+            emb_norm: false,
             bos: 0,
             eos: 0,
             max_token_len: 0,
@@ -410,6 +411,8 @@ impl RandomSpec {
                 n_kv_heads: l.n_kv_heads.into(),
                 head_dim: self.head_dim,
                 level_aware: self.level_aware,
+                lora: [0; 4],
+                group_norm_eps: 0.0,
             })
         });
         Ok((config, mixers.collect::<Result<Vec<_>, _>>()?))

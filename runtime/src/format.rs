@@ -36,12 +36,14 @@
 //! 36     u32      max_context    context the model was trained at (informational)
 //! 40     f32      norm_eps       RMSNorm epsilon, finite and > 0
 //! 44     f32      rope_theta     RoPE base, finite and > 0 when RoPE is used
-//! 48     u8       norm           0 = RMSNorm
+//! 48     u8       norm           0 = RMSNorm, 1 = LayerNorm with bias (every norm has `.bias`)
 //! 49     u8       positional     0 = none, 1 = RoPE on interleaved pairs (llama2.c), 2 = RoPE on halves
-//! 50     u8       mlp            0 = SwiGLU, 1 = GELU (tanh approximation)
+//! 50     u8       mlp            0 = SwiGLU, 1 = GELU (tanh approximation), 2 = squared ReLU with
+//!                                token shift (RWKV's channel mix: `mlp.shift`, a state of `dim` per layer)
 //! 51     u8       classifier     0 = tied to the embedding, 1 = separate `output.weight`
 //! 52     u8       tokenizer      0 = none, 1 = bytes, 2 = BPE (tables below)
-//! 53     [u8; 3]  reserved       zero
+//! 53     u8       emb_norm       0 = none, 1 = the embedding is normed (`emb_norm.*`, RWKV's ln0)
+//! 54     [u8; 2]  reserved       zero
 //! 56     u32      bos            BOS id (BPE), else 0
 //! 60     u32      eos            EOS id (BPE), else 0
 //! 64     u32      max_token_len  longest BPE piece in bytes, else 0
@@ -55,15 +57,27 @@
 //!
 //! ```text
 //!  0     u8       pattern        0 dense, 1 window, 2 order, 3 pow2, 4 pow2 lattice, 5 sq1, 6 sq1 lattice
-//!  1     u8       form           0 attention, 1 recurrent, 2 chained, 3 state space (order 1 or pow2 lattice)
-//!  2     u8       flags          bit 0: level-aware coefficients (arch.rs); other bits zero
+//!  1     u8       form           0 attention, 1 recurrent, 2 chained, 3 state space (order 1 or pow2
+//!                                lattice), 4 RWKV-7 time mix (order 1)
+//!  2     u8       flags          bit 0: level-aware coefficients (arch.rs, recurrent/chained only);
+//!                                other bits zero
 //!  3     u8       reserved       zero
 //!  4     u32      param          window width or order (>= 1), or level cap (0 = none)
 //!  8     u16      n_heads        query heads
 //! 10     u16      n_kv_heads     key/value heads, divides n_heads; == n_heads unless attention
 //! 12     u16      head_dim       width of a head (even with RoPE)
-//! 14     [u8; 18] reserved       zero
+//! 14     u16      lora_w         RWKV-7: rank of the decay LoRA (>= 1); other forms 0
+//! 16     u16      lora_a         RWKV-7: rank of the in-context learning rate LoRA (>= 1); else 0
+//! 18     u16      lora_v         RWKV-7: rank of the value-residual LoRA (0: the layer sets the
+//!                                step's first value instead, as RWKV-7's layer 0 does); else 0
+//! 20     u16      lora_g         RWKV-7: rank of the output-gate LoRA (>= 1); else 0
+//! 22     [u8; 2]  reserved       zero
+//! 24     f32      group_norm_eps RWKV-7: epsilon of the per-head group norm (finite, > 0); else 0
+//! 28     [u8; 4]  reserved       zero
 //! ```
+//!
+//! Fields 14..28 were reserved before the RWKV-7 form: an older reader refuses such a layer (reserved
+//! bytes not zero, or an unknown form), so they needed no version bump.
 //!
 //! ## TensorEntry (80 bytes)
 //!
@@ -154,6 +168,8 @@ pub const ENTRY_LEN: usize = 80;
 pub enum NormKind {
     /// `x / sqrt(mean(x^2) + eps) * weight`.
     RmsNorm = 0,
+    /// `(x - mean) / sqrt(var + eps) * weight + bias` (two passes, as ggml's `norm`).
+    LayerNorm = 1,
 }
 
 /// Positional encoding applied to queries and keys (one byte).
@@ -178,6 +194,9 @@ pub enum MlpKind {
     SwiGlu = 0,
     /// `w2(gelu_tanh(w1 x))`.
     Gelu = 1,
+    /// RWKV's channel mix: `w2(relu(w1 (x + (x_prev - x) * shift))^2)`, `x_prev` the previous token's
+    /// normed input (a state of `dim` words per layer).
+    SqReluShift = 2,
 }
 
 /// Where the output classifier comes from (one byte).
@@ -218,6 +237,9 @@ pub enum Form {
     /// Matrix state with data-dependent decay: one matrix on `order 1`, one per level on `pow2_lattice`
     /// (log-linear, [`crate::loglinear`]).
     StateSpace = 3,
+    /// RWKV-7's time mix on `order 1`: token shift, LoRA decay / learning rate / value residual / gate,
+    /// a generalized-delta-rule matrix state per head, group norm ([`crate::rwkv7`]).
+    Rwkv7 = 4,
 }
 
 macro_rules! code_enum {
@@ -251,12 +273,12 @@ macro_rules! code_enum {
         }
     };
 }
-code_enum!(NormKind { 0 => RmsNorm "rmsnorm" });
+code_enum!(NormKind { 0 => RmsNorm "rmsnorm", 1 => LayerNorm "layernorm" });
 code_enum!(Positional { 0 => None "none", 1 => RopeInterleaved "rope_interleaved", 2 => RopeHalf "rope_half" });
-code_enum!(MlpKind { 0 => SwiGlu "swiglu", 1 => Gelu "gelu" });
+code_enum!(MlpKind { 0 => SwiGlu "swiglu", 1 => Gelu "gelu", 2 => SqReluShift "sqrelu_shift" });
 code_enum!(Classifier { 0 => Tied "tied", 1 => Separate "separate" });
 code_enum!(TokenizerKind { 0 => None "none", 1 => Bytes "bytes", 2 => Bpe "llama2c" });
-code_enum!(Form { 0 => Attention "attention", 1 => Recurrent "recurrent", 2 => Chained "chained", 3 => StateSpace "state_space" });
+code_enum!(Form { 0 => Attention "attention", 1 => Recurrent "recurrent", 2 => Chained "chained", 3 => StateSpace "state_space", 4 => Rwkv7 "rwkv7" });
 
 /// The file header: everything the runtime needs that is not per layer or per tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -295,6 +317,8 @@ pub struct FileHeader {
     pub classifier: u8,
     /// [`TokenizerKind`] code.
     pub tokenizer: u8,
+    /// 1 if the embedding is normed (`emb_norm.*`), else 0.
+    pub emb_norm: u8,
     /// Beginning-of-sequence token id (BPE tokenizers).
     pub bos: u32,
     /// End-of-sequence token id (BPE tokenizers).
@@ -304,7 +328,7 @@ pub struct FileHeader {
 }
 
 /// One layer's token mixer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerDesc {
     /// [`crate::pattern::Pattern`] code.
     pub pattern: u8,
@@ -320,6 +344,10 @@ pub struct LayerDesc {
     pub n_kv_heads: u16,
     /// Width of one head.
     pub head_dim: u16,
+    /// RWKV-7 LoRA ranks `[w, a, v, g]` (zero for other forms).
+    pub lora: [u16; 4],
+    /// RWKV-7 group-norm epsilon (zero for other forms).
+    pub group_norm_eps: f32,
 }
 
 /// One tensor-table entry.
@@ -443,8 +471,9 @@ impl FileHeader {
             mlp: r.u8(),
             classifier: r.u8(),
             tokenizer: r.u8(),
+            emb_norm: r.u8(),
             bos: {
-                let _pad: [u8; 3] = r.take();
+                let _pad: [u8; 2] = r.take();
                 r.u32()
             },
             eos: r.u32(),
@@ -472,7 +501,7 @@ impl FileHeader {
         }
         w.put(&self.norm_eps.to_le_bytes());
         w.put(&self.rope_theta.to_le_bytes());
-        w.put(&[self.norm, self.positional, self.mlp, self.classifier, self.tokenizer, 0, 0, 0]);
+        w.put(&[self.norm, self.positional, self.mlp, self.classifier, self.tokenizer, self.emb_norm, 0, 0]);
         for v in [self.bos, self.eos, self.max_token_len] {
             w.put(&v.to_le_bytes());
         }
@@ -501,6 +530,13 @@ impl LayerDesc {
             n_heads: r.u16(),
             n_kv_heads: r.u16(),
             head_dim: r.u16(),
+            lora: [r.u16(), r.u16(), r.u16(), r.u16()],
+            group_norm_eps: {
+                if r.u16() != 0 {
+                    return None;
+                }
+                r.f32()
+            },
         };
         r.rest_is_zero().then_some(d)
     }
@@ -510,14 +546,16 @@ impl LayerDesc {
         let mut w = Writer::<LAYER_LEN>::new();
         w.put(&[self.pattern, self.form, self.flags, 0]);
         w.put(&self.param.to_le_bytes());
-        for v in [self.n_heads, self.n_kv_heads, self.head_dim] {
+        for v in [self.n_heads, self.n_kv_heads, self.head_dim].iter().chain(&self.lora) {
             w.put(&v.to_le_bytes());
         }
+        w.put(&[0, 0]);
+        w.put(&self.group_norm_eps.to_le_bytes());
         w.finish()
     }
 }
 
-const _: () = assert!(4 + 4 + 3 * 2 <= LAYER_LEN);
+const _: () = assert!(4 + 4 + 7 * 2 + 2 + 4 <= LAYER_LEN);
 
 impl TensorEntry {
     /// Decodes an entry; `None` if a reserved byte is non-zero.
@@ -615,9 +653,23 @@ mod tests {
         let b = h.write();
         assert_eq!(b[52], 2);
         assert_eq!(&b[56..60], &0x0102_0304u32.to_le_bytes());
-        let d = LayerDesc { pattern: 4, form: 1, flags: 0, param: 7, n_heads: 3, n_kv_heads: 1, head_dim: 9 };
+        h.emb_norm = 1;
+        assert_eq!(h.write()[53], 1);
+        let d = LayerDesc {
+            pattern: 4,
+            form: 1,
+            flags: LAYER_LEVEL_AWARE,
+            param: 7,
+            n_heads: 3,
+            n_kv_heads: 1,
+            head_dim: 9,
+            lora: [10, 11, 12, 13],
+            group_norm_eps: 2.0,
+        };
         let b = d.write();
-        assert_eq!((b[0], b[1], b[4], b[8], b[10], b[12]), (4, 1, 7, 3, 1, 9));
+        assert_eq!((b[0], b[1], b[2], b[3], b[4], b[8], b[10], b[12]), (4, 1, 1, 0, 7, 3, 1, 9));
+        assert_eq!((b[14], b[16], b[18], b[20]), (10, 11, 12, 13));
+        assert_eq!(&b[24..28], &2.0f32.to_le_bytes());
         let e =
             TensorEntry { name: [b'a'; NAME_LEN], dtype: 3, n_dims: 2, shape: [5, 6], offset: 64, len: 7 };
         let b = e.write();
@@ -650,6 +702,7 @@ mod tests {
             mlp: 0,
             classifier: 0,
             tokenizer: 2,
+            emb_norm: 1,
             bos: 1,
             eos: 2,
             max_token_len: 7,
@@ -662,13 +715,26 @@ mod tests {
 
     #[test]
     fn layer_and_entry_round_trip() {
-        let d = LayerDesc { pattern: 4, form: 1, flags: 0, param: 9, n_heads: 8, n_kv_heads: 4, head_dim: 8 };
+        let d = LayerDesc {
+            pattern: 4,
+            form: 1,
+            flags: 0,
+            param: 9,
+            n_heads: 8,
+            n_kv_heads: 4,
+            head_dim: 8,
+            lora: [0, 1, 2, 3],
+            group_norm_eps: 64e-5,
+        };
         assert_eq!(LayerDesc::read(&d.write()), Some(d));
         let flagged = LayerDesc { flags: LAYER_LEVEL_AWARE, ..d };
         assert_eq!(LayerDesc::read(&flagged.write()), Some(flagged));
-        let mut bytes = d.write();
-        bytes[3] = 1;
-        assert_eq!(LayerDesc::read(&bytes), None, "byte 3 stays reserved");
+        // Byte 3, the pad 22..24 and the tail 28..32 are reserved; the flags byte (2) is not.
+        for at in [3, 22, 23, LAYER_LEN - 1] {
+            let mut bytes = d.write();
+            bytes[at] = 1;
+            assert_eq!(LayerDesc::read(&bytes), None, "byte {at} is reserved");
+        }
         let e = TensorEntry {
             name: TensorEntry::name_field("layers.3.mixer.wq.weight").unwrap(),
             dtype: 3,

@@ -104,6 +104,17 @@ pub enum LoadError {
         /// The code.
         code: u8,
     },
+    /// The header's `emb_norm` byte is neither 0 nor 1.
+    UnknownEmbNorm {
+        /// The code.
+        code: u8,
+    },
+    /// A layer's LoRA ranks or group-norm epsilon do not fit its form (RWKV-7 needs the decay,
+    /// learning-rate and gate ranks >= 1 and a finite positive epsilon; other forms none of them).
+    BadLowRank {
+        /// Layer index.
+        layer: u16,
+    },
     /// Unknown or invalid mixer pattern in a layer (code, or a parameter of zero for window/order).
     UnknownPattern {
         /// Layer index.
@@ -574,11 +585,13 @@ impl core::fmt::Display for LoadError {
             TooManyTensors { n_tensors } => write!(f, "{n_tensors} tensors: at most {MAX_TENSORS} are supported"),
             BadDimension { field, value } if field.is_float() => write!(f, "header field {} is {}; it must be finite and positive", field.name(), f32::from_bits(value)),
             BadDimension { field, value } => write!(f, "header field {} is {value}; it must be 1 to {MAX_DIM}", field.name()),
-            UnknownNorm { code } => write!(f, "unknown norm kind code {code}; this build knows rmsnorm (0)"),
+            UnknownNorm { code } => write!(f, "unknown norm kind code {code}; this build knows rmsnorm (0) and layernorm (1)"),
             UnknownPositional { code } => write!(f, "unknown positional-encoding code {code}"),
             UnknownMlp { code } => write!(f, "unknown MLP kind code {code}"),
             UnknownClassifier { code } => write!(f, "unknown classifier code {code}"),
             UnknownTokenizer { code } => write!(f, "unknown tokenizer kind code {code}"),
+            UnknownEmbNorm { code } => write!(f, "header field emb_norm is {code}; it must be 0 or 1"),
+            BadLowRank { layer } => write!(f, "layer {layer}: LoRA ranks or group-norm epsilon do not fit its form (rwkv7 needs the w, a and g ranks >= 1 and a finite positive epsilon; other forms all zero)"),
             UnknownPattern { layer, code, param } => {
                 let known = (0..=u8::MAX).take_while(|&c| Pattern::from_code(c, 0).is_some()).count();
                 write!(f, "layer {layer}: mixer pattern code {code} with param {param} is not valid; this build knows codes 0-{}, with a param of at most {MAX_DIM} (at least 1 for window and order)", known.saturating_sub(1))
@@ -635,7 +648,7 @@ mod tests {
         let dim = LoadError::BadDimension { field: Field::Dim, value: 0 };
         assert_eq!(text(&dim), "header field dim is 0; it must be 1 to 16777216");
         let form = LoadError::UnknownForm { layer: 1, code: 9 };
-        assert_eq!(text(&form), "layer 1: unknown mixer form code 9; this build knows 0-3");
+        assert_eq!(text(&form), "layer 1: unknown mixer form code 9; this build knows 0-4");
         let pattern = LoadError::UnknownPattern { layer: 0, code: 7, param: 0 };
         assert!(text(&pattern).ends_with(
             "this build knows codes 0-6, with a param of at most 16777216 (at least 1 for window and order)"
@@ -644,7 +657,7 @@ mod tests {
         assert_eq!(
             text(&mixer),
             "layer 2: window x state_space is not a defined mixer (state_space is defined on pattern order 1 \
-             (param 1) and pow2_lattice only)"
+             (param 1) and pow2_lattice only, rwkv7 on order 1 only)"
         );
     }
 

@@ -10,9 +10,14 @@
 //!                outs   [slots][q_dim]               o_j (the mixer's y_j)     recurrent, chained
 //!                matrix [n_heads][head_dim][head_dim] S                        state_space (order 1)
 //!                matrix [slots][n_heads][head_dim][head_dim] segment states    state_space (pow2_lattice)
-//! scratch:       x, xb, xb2 [dim]; hb, hb2 [max(hidden, q_dim, n_heads * L)] (state space: the level
-//!                weights of crate::mixer::loglinear in hb, decay gates in hb2); q [max q_dim];
-//!                k, v [max kv_dim]; o [max q_dim];
+//!                matrix [n_heads][head_dim][head_dim] S                        rwkv7 (order 1)
+//!                shift  [dim] the previous token's normed input               rwkv7 mixer
+//!                       [dim] the previous token's normed input               sqrelu_shift MLP
+//! scratch:       x, xb, xb2 [dim]; hb, hb2 [max(hidden, q_dim, n_heads * L, rwkv7 work)] (state
+//!                space: the level weights of crate::mixer::loglinear in hb, decay gates in hb2;
+//!                rwkv7: sx, xm [dim], w, a, g, kk [q_dim], the LoRA vector in hb); q [max q_dim];
+//!                k, v [max kv_dim]; o [max q_dim]; first [q_dim of rwkv7 layers] (the step's first
+//!                value, kept across its layers);
 //!                scores [max_reads + 1]; reads [max_reads] (u32 slots); logits [vocab];
 //!                xq [q8_0 blocks of the widest activation]
 //! ```
@@ -25,8 +30,8 @@
 //! counts in buffer order; the sizes ([`Plan::total_words`]) and the session's views of the buffer
 //! (`LayerState::split`, `Scratch::split`) are both derived from them.
 
-use crate::format::MAX_LAYERS;
-use crate::model::{MixerConfig, Model};
+use crate::format::{Form, MlpKind, MAX_LAYERS};
+use crate::model::{Config, MixerConfig, Model};
 use crate::quant::BlockQ8_0;
 
 /// Word counts of one layer's cache.
@@ -44,12 +49,15 @@ pub struct LayerPlan {
     pub outs: usize,
     /// State-matrix words.
     pub matrix: usize,
+    /// Token-shift words: the previous token's normed input of the mixer (RWKV-7) and of the MLP
+    /// (squared-ReLU with token shift), `dim` each.
+    pub shift: usize,
 }
 
 impl LayerPlan {
-    /// Word counts of the layer's regions, in buffer order: tags, keys, values, outs, matrix.
-    pub const fn regions(&self) -> [usize; 5] {
-        [self.tags, self.keys, self.values, self.outs, self.matrix]
+    /// Word counts of the layer's regions, in buffer order: tags, keys, values, outs, matrix, shift.
+    pub const fn regions(&self) -> [usize; 6] {
+        [self.tags, self.keys, self.values, self.outs, self.matrix, self.shift]
     }
 
     /// Total words of this layer.
@@ -57,9 +65,18 @@ impl LayerPlan {
         sum(&self.regions())
     }
 
-    /// The cache a mixer needs for `max_context` positions ([`crate::mixer::plan`]).
+    /// The cache a mixer needs for `max_context` positions ([`crate::mixer::plan`]), without the
+    /// token-shift words, which depend on the model's width ([`LayerPlan::for_model`]).
     pub const fn new(m: &MixerConfig, max_context: u32) -> LayerPlan {
         crate::mixer::plan(m, max_context)
+    }
+
+    /// The whole state of a layer with mixer `m` in a model of `c`, for `max_context` positions.
+    pub fn for_model(c: &Config, m: &MixerConfig, max_context: u32) -> LayerPlan {
+        let mut p = LayerPlan::new(m, max_context);
+        let shifts = usize::from(m.form == Form::Rwkv7) + usize::from(c.mlp == MlpKind::SqReluShift);
+        p.shift = shifts * c.dim;
+        p
     }
 }
 
@@ -74,6 +91,8 @@ pub struct ScratchPlan {
     pub q: usize,
     /// Widest key/value projection.
     pub kv: usize,
+    /// The step's first value (widest RWKV-7 layer's `q_dim`; 0 without RWKV-7 layers).
+    pub first: usize,
     /// Most positions one step reads, plus the current one.
     pub scores: usize,
     /// Vocabulary size (logits).
@@ -83,11 +102,12 @@ pub struct ScratchPlan {
 }
 
 impl ScratchPlan {
-    /// Word counts of the scratch regions, in buffer order: x, xb, xb2, hb, hb2, q, k, v, o, scores,
-    /// reads, logits, xq.
-    pub const fn regions(&self) -> [usize; 13] {
+    /// Word counts of the scratch regions, in buffer order: x, xb, xb2, hb, hb2, q, k, v, o, first,
+    /// scores, reads, logits, xq.
+    pub const fn regions(&self) -> [usize; 14] {
         let (d, h, q, kv) = (self.dim, self.hidden, self.q, self.kv);
-        [d, d, d, h, h, q, kv, kv, q, self.scores, self.scores.saturating_sub(1), self.vocab, self.xq]
+        let reads = self.scores.saturating_sub(1);
+        [d, d, d, h, h, q, kv, kv, q, self.first, self.scores, reads, self.vocab, self.xq]
     }
 
     /// Total scratch words.
@@ -126,17 +146,22 @@ impl Plan {
     pub fn new(model: &Model<'_>, max_context: u32) -> Plan {
         let c = model.config();
         let mut layers = heapless::Vec::new();
-        let (mut q, mut kv, mut reads, mut hidden) = (0, 0, 0, 0);
+        let (mut q, mut kv, mut reads, mut hidden, mut first, mut rank) = (0, 0, 0, 0, 0, 0);
         for m in model.mixers() {
             // A model has at most MAX_LAYERS layers (checked by the parser), so this never drops one.
-            let _ = layers.push(LayerPlan::new(m, max_context));
+            let _ = layers.push(LayerPlan::for_model(c, m, max_context));
             q = q.max(m.q_dim());
             kv = kv.max(m.kv_dim());
             let needs = crate::mixer::scratch(m, c.max_context as u32, max_context);
             reads = reads.max(needs.reads);
             hidden = hidden.max(needs.hidden);
+            if m.form == Form::Rwkv7 {
+                hidden = hidden.max(crate::mixer::rwkv7_work_words(c.dim, m));
+                first = first.max(m.q_dim());
+            }
+            rank = m.lora.iter().fold(rank, |r, &n| r.max(n));
         }
-        let widest = c.dim.max(c.hidden_dim).max(q);
+        let widest = c.dim.max(c.hidden_dim).max(q).max(rank);
         let xq_bytes = q8_blocks(widest) * core::mem::size_of::<BlockQ8_0>();
         let scratch = ScratchPlan {
             dim: c.dim,
@@ -144,6 +169,7 @@ impl Plan {
             hidden: c.hidden_dim.max(q).max(hidden),
             q,
             kv,
+            first,
             scores: reads + 1,
             vocab: c.vocab_size,
             xq: xq_bytes.div_ceil(4),
@@ -215,14 +241,15 @@ pub(crate) struct LayerState<'a> {
     pub values: &'a mut [f32],
     pub outs: &'a mut [f32],
     pub matrix: &'a mut [f32],
+    pub shift: &'a mut [f32],
 }
 
 impl<'a> LayerState<'a> {
     /// Views the front of `buf` as the layer's regions; returns them and the rest of `buf`.
     pub fn split(buf: &'a mut [f32], p: &LayerPlan) -> (LayerState<'a>, &'a mut [f32]) {
         let (layer, rest) = buf.split_at_mut(p.words().min(buf.len()));
-        let [tags, keys, values, outs, matrix] = carve(layer, p.regions());
-        (LayerState { tags: as_u32(tags), keys, values, outs, matrix }, rest)
+        let [tags, keys, values, outs, matrix, shift] = carve(layer, p.regions());
+        (LayerState { tags: as_u32(tags), keys, values, outs, matrix, shift }, rest)
     }
 }
 
@@ -237,6 +264,7 @@ pub(crate) struct Scratch<'a> {
     pub k: &'a mut [f32],
     pub v: &'a mut [f32],
     pub o: &'a mut [f32],
+    pub first: &'a mut [f32],
     pub scores: &'a mut [f32],
     pub reads: &'a mut [u32],
     pub logits: &'a mut [f32],
@@ -246,8 +274,9 @@ pub(crate) struct Scratch<'a> {
 impl<'a> Scratch<'a> {
     /// Views `buf` (the words after the layer caches) as the scratch regions.
     pub fn split(buf: &'a mut [f32], p: &ScratchPlan) -> Scratch<'a> {
-        let [x, xb, xb2, hb, hb2, q, k, v, o, scores, reads, logits, xq] = carve(buf, p.regions());
-        Scratch { x, xb, xb2, hb, hb2, q, k, v, o, scores, reads: as_u32(reads), logits, xq: as_blocks(xq) }
+        let [x, xb, xb2, hb, hb2, q, k, v, o, first, scores, reads, logits, xq] = carve(buf, p.regions());
+        let reads = as_u32(reads);
+        Scratch { x, xb, xb2, hb, hb2, q, k, v, o, first, scores, reads, logits, xq: as_blocks(xq) }
     }
 }
 
@@ -266,15 +295,15 @@ mod tests {
 
     #[test]
     fn sizes_are_the_sum_of_the_regions() {
-        let p = ScratchPlan { dim: 3, hidden: 5, q: 7, kv: 11, scores: 13, vocab: 17, xq: 19 };
-        assert_eq!(p.words(), 3 * 3 + 2 * 5 + 2 * 7 + 2 * 11 + 13 + 12 + 17 + 19);
-        let l = LayerPlan { slots: 9, tags: 1, keys: 2, values: 3, outs: 4, matrix: 5 };
-        assert_eq!(l.words(), 15);
-        let mut buf = [0.0f32; 20];
+        let p = ScratchPlan { dim: 3, hidden: 5, q: 7, kv: 11, first: 2, scores: 13, vocab: 17, xq: 19 };
+        assert_eq!(p.words(), 3 * 3 + 2 * 5 + 2 * 7 + 2 * 11 + 2 + 13 + 12 + 17 + 19);
+        let l = LayerPlan { slots: 9, tags: 1, keys: 2, values: 3, outs: 4, matrix: 5, shift: 6 };
+        assert_eq!(l.words(), 21);
+        let mut buf = [0.0f32; 26];
         let (s, rest) = LayerState::split(&mut buf, &l);
         assert_eq!(
-            [s.tags.len(), s.keys.len(), s.values.len(), s.outs.len(), s.matrix.len()],
-            [1, 2, 3, 4, 5]
+            [s.tags.len(), s.keys.len(), s.values.len(), s.outs.len(), s.matrix.len(), s.shift.len()],
+            [1, 2, 3, 4, 5, 6]
         );
         assert_eq!(rest.len(), 5);
     }

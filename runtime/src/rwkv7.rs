@@ -31,11 +31,21 @@
 //! logits = HEAD LN(x, ln_out)
 //! ```
 //!
+//! # Two routes, one time mix
+//!
+//! A glmix model file holds RWKV-7 as the form `rwkv7` ([`crate::format::Form::Rwkv7`]) with LayerNorm,
+//! `emb_norm` and the `sqrelu_shift` MLP: [`crate::Session`] runs it, calling this module's `time_mix`
+//! for each layer (its norms and channel mix are the session's, with this module's `layer_norm`,
+//! `shift_in_place` and `sqrelu_mlp`). [`Rwkv7Session`] runs the same functions over rwkv.cpp's tensors
+//! as borrowed views ([`Rwkv7Layer`]): the independent route the importer's tests compare the imported
+//! file against, bit for bit.
+//!
 //! # Invariants
 //!
 //! - [`Rwkv7::new`] checks every tensor's shape and dtype against the [`Rwkv7Shape`] it derives; after
 //!   `Ok` a step cannot fail on weights. Matrices may be any weight dtype (`f32`, `f16`, `bf16`, `q8_0`,
-//!   `q4_0`) and go through [`kernels::matvec`], so the architecture kernels apply; per-channel vectors
+//!   `q4_0`) and go through the session's matvec (`kernels::matvec`, rows split by a
+//!   [`crate::parallel::Parallel`]), so the architecture kernels apply; per-channel vectors
 //!   must be float (`f32`, `f16`, `bf16`) and are read in place.
 //! - Sizes saturate instead of overflowing (a saturated size is never met by a real buffer).
 //! - The state is constant in the context length: [`Rwkv7Shape::state_words`] words
@@ -45,6 +55,7 @@
 
 use crate::kernels;
 use crate::math::{expf, sqrtf, tanhf};
+use crate::parallel::{Parallel, Serial};
 use crate::plan::as_blocks;
 use crate::quant::BlockQ8_0;
 use crate::tensor::{DType, Tensor, QK};
@@ -467,24 +478,42 @@ impl<'m, 'w, 'a, 's> Rwkv7Session<'m, 'w, 'a, 's> {
             return Err(Rwkv7Error::TokenOutOfRange { token, vocab_size: shape.vocab as u32 });
         }
         let (state, scratch) = self.buf.split_at_mut(shape.state_words().min(self.buf.len()));
-        let mut s = Scratch::split(scratch, shape);
-        let g = &self.model.globals;
-        kernels::embedding_row(&g.emb, token as usize, s.x);
-        layer_norm(s.x, &g.ln0_weight, &g.ln0_bias, LN_EPS);
+        let s = Scratch::split(scratch, shape);
+        let Scratch { x, xa, sx, xm, r, w, k, v, a, g, kk, y, out, v_first, lora, hidden, logits, xq } = s;
+        let g_ = &self.model.globals;
+        kernels::embedding_row(&g_.emb, token as usize, x);
+        layer_norm(x, elems(&g_.ln0_weight, 0), elems(&g_.ln0_bias, 0), LN_EPS);
         let layer_words = shape.layer_state_words();
+        let c = shape.dim;
+        let mut tm = TimeMix { sx, xm, r, w, k, v, a, g, kk, y, out, v_first, lora, xq };
         for (l, (layer, st)) in self.model.layers.iter().zip(state.chunks_exact_mut(layer_words)).enumerate()
         {
-            block_step(shape, layer, l == 0, st, &mut s);
+            let (att_xx, rest) = st.split_at_mut(c.min(st.len()));
+            let (ffn_xx, matrix) = rest.split_at_mut(c.min(rest.len()));
+            let lora_v = if l == 0 { 0 } else { shape.lora_v };
+            let ranks = [shape.lora_w, shape.lora_a, lora_v, shape.lora_g];
+            let p = TimeMixShape { head_size: shape.head_size, ranks, group_norm_eps: GROUP_NORM_EPS };
+
+            copy(xa, x);
+            layer_norm(xa, elems(&layer.ln1_weight, 0), elems(&layer.ln1_bias, 0), LN_EPS);
+            time_mix(&Serial, &p, layer, xa, att_xx, matrix, &mut tm);
+            add(x, tm.out);
+
+            copy(xa, x);
+            layer_norm(xa, elems(&layer.ln2_weight, 0), elems(&layer.ln2_bias, 0), LN_EPS);
+            shift_in_place(xa, ffn_xx, elems(&layer.ffn_x_k, 0));
+            sqrelu_mlp(&Serial, &layer.ffn_key, &layer.ffn_value, xa, tm.xq, hidden, tm.out);
+            add(x, tm.out);
         }
-        copy(s.xa, s.x);
-        layer_norm(s.xa, &g.ln_out_weight, &g.ln_out_bias, LN_EPS);
-        matvec(&g.head, s.xa, s.xq, s.logits);
-        Ok(s.logits)
+        copy(xa, x);
+        layer_norm(xa, elems(&g_.ln_out_weight, 0), elems(&g_.ln_out_bias, 0), LN_EPS);
+        matvec(&Serial, &g_.head, xa, tm.xq, logits);
+        Ok(logits)
     }
 }
 
-/// The scratch vectors of one step.
-pub(crate) struct Scratch<'s> {
+/// The scratch vectors of one [`Rwkv7Session`] step.
+struct Scratch<'s> {
     x: &'s mut [f32],
     xa: &'s mut [f32],
     sx: &'s mut [f32],
@@ -506,7 +535,7 @@ pub(crate) struct Scratch<'s> {
 }
 
 /// Splits the first `n` elements off `buf` (fewer when it is shorter).
-fn take<'s, T>(buf: &mut &'s mut [T], n: usize) -> &'s mut [T] {
+pub(crate) fn take<'s, T>(buf: &mut &'s mut [T], n: usize) -> &'s mut [T] {
     let whole = core::mem::take(buf);
     let (head, tail) = whole.split_at_mut(n.min(whole.len()));
     *buf = tail;
@@ -514,7 +543,7 @@ fn take<'s, T>(buf: &mut &'s mut [T], n: usize) -> &'s mut [T] {
 }
 
 impl<'s> Scratch<'s> {
-    pub(crate) fn split(mut buf: &'s mut [f32], p: &Rwkv7Shape) -> Scratch<'s> {
+    fn split(mut buf: &'s mut [f32], p: &Rwkv7Shape) -> Scratch<'s> {
         let b = &mut buf;
         let c = p.dim;
         Scratch {
@@ -541,7 +570,7 @@ impl<'s> Scratch<'s> {
 }
 
 /// The elements of row `row` of a float vector tensor, widened to f32 (empty for other dtypes).
-fn elems<'t>(t: &Tensor<'t>, row: usize) -> impl Iterator<Item = f32> + 't {
+pub(crate) fn elems<'t>(t: &Tensor<'t>, row: usize) -> impl Iterator<Item = f32> + 't {
     let bytes = t.row(row);
     let dtype = t.dtype();
     let (w4, w2) = match dtype {
@@ -557,18 +586,19 @@ fn elems<'t>(t: &Tensor<'t>, row: usize) -> impl Iterator<Item = f32> + 't {
     wide.chain(half)
 }
 
-/// `out = W x`, quantizing `x` into `xq` first when `W` is block-quantized.
-fn matvec(w: &Tensor<'_>, x: &[f32], xq: &mut [BlockQ8_0], out: &mut [f32]) {
-    if matches!(w.dtype(), DType::Q8_0 | DType::Q4_0) {
-        let blocks = w.cols().div_ceil(QK).min(xq.len());
-        kernels::quantize_q8_0(x, xq.get_mut(..blocks).unwrap_or_default());
-    }
-    kernels::matvec(w, x, xq, out);
+/// `out = W x` (rows split by `par`), quantizing `x` into `xq` first when `W` is block-quantized.
+fn matvec(par: &dyn Parallel, w: &Tensor<'_>, x: &[f32], xq: &mut [BlockQ8_0], out: &mut [f32]) {
+    crate::mixer::matvec(par, w, x, xq, out);
 }
 
 /// `dst = src` over the common prefix.
 fn copy(dst: &mut [f32], src: &[f32]) {
     dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v);
+}
+
+/// `x += y` over the common prefix.
+fn add(x: &mut [f32], y: &[f32]) {
+    x.iter_mut().zip(y).for_each(|(a, &b)| *a += b);
 }
 
 /// `1 / (1 + e^-x)` (ggml's sigmoid).
@@ -596,12 +626,45 @@ fn normalize(x: &mut [f32], eps: f32) {
     }
 }
 
-/// LayerNorm in place: `normalize(x) * weight + bias`.
-fn layer_norm(x: &mut [f32], weight: &Tensor<'_>, bias: &Tensor<'_>, eps: f32) {
+/// LayerNorm in place: `normalize(x) * weight + bias` (the norm of [`crate::format::NormKind::LayerNorm`]).
+pub(crate) fn layer_norm(
+    x: &mut [f32],
+    weight: impl Iterator<Item = f32>,
+    bias: impl Iterator<Item = f32>,
+    eps: f32,
+) {
     normalize(x, eps);
-    for ((v, w), b) in x.iter_mut().zip(elems(weight, 0)).zip(elems(bias, 0)) {
+    for ((v, w), b) in x.iter_mut().zip(weight).zip(bias) {
         *v = *v * w + b;
     }
+}
+
+/// The channel mix's token shift in place: `x = x + (prev - x) * mix`, then `prev =` the old `x`.
+pub(crate) fn shift_in_place(x: &mut [f32], prev: &mut [f32], mix: impl Iterator<Item = f32>) {
+    for ((v, p), m) in x.iter_mut().zip(prev.iter_mut()).zip(mix) {
+        let cur = *v;
+        *v = (*p - cur) * m + cur;
+        *p = cur;
+    }
+}
+
+/// The squared-ReLU channel mix on the shifted input `x`: `out = W2 relu(W1 x)^2` (`hidden` holds
+/// `W1 x`).
+pub(crate) fn sqrelu_mlp(
+    par: &dyn Parallel,
+    w1: &Tensor<'_>,
+    w2: &Tensor<'_>,
+    x: &[f32],
+    xq: &mut [BlockQ8_0],
+    hidden: &mut [f32],
+    out: &mut [f32],
+) {
+    matvec(par, w1, x, xq, hidden);
+    for h in hidden.iter_mut() {
+        let r = h.max(0.0);
+        *h = r * r;
+    }
+    matvec(par, w2, hidden, xq, out);
 }
 
 /// `xm = xa + sx * mix` (the token shift of one branch).
@@ -611,77 +674,106 @@ fn shift_mix(xm: &mut [f32], xa: &[f32], sx: &[f32], mix: impl Iterator<Item = f
     }
 }
 
-/// One layer of one step: the time mix then the channel mix, `s.x` updated in place; `st` is the
-/// layer's state (`att_xx[C]`, `ffn_xx[C]`, `S[H][N][N]`).
-pub(crate) fn block_step(
-    p: &Rwkv7Shape,
-    l: &Rwkv7Layer<'_>,
-    first: bool,
-    st: &mut [f32],
-    s: &mut Scratch<'_>,
-) {
-    let c = p.dim;
-    let (att_xx, rest) = st.split_at_mut(c.min(st.len()));
-    let (ffn_xx, matrix) = rest.split_at_mut(c.min(rest.len()));
+/// What one layer's time mix needs besides its tensors.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimeMixShape {
+    /// Head size `N`.
+    pub head_size: usize,
+    /// LoRA ranks `[w, a, v, g]` (`v == 0`: this layer sets the step's first value).
+    pub ranks: [usize; 4],
+    /// Group-norm epsilon.
+    pub group_norm_eps: f32,
+}
 
+/// The buffers of one layer's time mix: the output `out` (`[C]`),
+/// `v_first` (`[H N]`, kept across the layers of a step), and work vectors (`sx`, `xm` `[C]`;
+/// `r` ... `y` `[H N]`; `lora` the widest rank; the q8_0 blocks of the widest input).
+pub(crate) struct TimeMix<'s> {
+    pub sx: &'s mut [f32],
+    pub xm: &'s mut [f32],
+    pub r: &'s mut [f32],
+    pub w: &'s mut [f32],
+    pub k: &'s mut [f32],
+    pub v: &'s mut [f32],
+    pub a: &'s mut [f32],
+    pub g: &'s mut [f32],
+    pub kk: &'s mut [f32],
+    pub y: &'s mut [f32],
+    pub out: &'s mut [f32],
+    pub v_first: &'s mut [f32],
+    pub lora: &'s mut [f32],
+    pub xq: &'s mut [BlockQ8_0],
+}
+
+/// One layer's time mix: reads the normed input `xa` (`[C]`), writes `s.out = O (y * g)`, updates the token shift `att_xx`
+/// (`[C]`) and the heads' matrices `matrix` (`[H][N][N]`). The layer's `ln*` and `ffn*` tensors are
+/// not read.
+pub(crate) fn time_mix(
+    par: &dyn Parallel,
+    p: &TimeMixShape,
+    l: &Rwkv7Layer<'_>,
+    xa: &[f32],
+    att_xx: &mut [f32],
+    matrix: &mut [f32],
+    s: &mut TimeMix<'_>,
+) {
+    let [rank_w, rank_a, rank_v, rank_g] = p.ranks;
     // Token shift: sx = att_xx - xa; att_xx = xa.
-    copy(s.xa, s.x);
-    layer_norm(s.xa, &l.ln1_weight, &l.ln1_bias, LN_EPS);
-    for ((d, prev), &cur) in s.sx.iter_mut().zip(att_xx.iter_mut()).zip(s.xa.iter()) {
+    for ((d, prev), &cur) in s.sx.iter_mut().zip(att_xx.iter_mut()).zip(xa.iter()) {
         *d = *prev - cur;
         *prev = cur;
     }
     let mix = &l.x_rwkvag;
 
     // r = R x_r
-    shift_mix(s.xm, s.xa, s.sx, elems(mix, 0));
-    matvec(&l.receptance, s.xm, s.xq, s.r);
+    shift_mix(s.xm, xa, s.sx, elems(mix, 0));
+    matvec(par, &l.receptance, s.xm, s.xq, s.r);
 
     // w = exp(-0.606531 * sigmoid(w0 + W2 tanh(W1 x_w)))
-    shift_mix(s.xm, s.xa, s.sx, elems(mix, 1));
-    let lw = s.lora.get_mut(..p.lora_w).unwrap_or_default();
-    matvec(&l.w1, s.xm, s.xq, lw);
+    shift_mix(s.xm, xa, s.sx, elems(mix, 1));
+    let lw = s.lora.get_mut(..rank_w).unwrap_or_default();
+    matvec(par, &l.w1, s.xm, s.xq, lw);
     lw.iter_mut().for_each(|h| *h = tanhf(*h));
-    matvec(&l.w2, lw, s.xq, s.w);
+    matvec(par, &l.w2, lw, s.xq, s.w);
     for (w, w0) in s.w.iter_mut().zip(elems(&l.w0, 0)) {
         *w = expf(sigmoid(*w + w0) * DECAY_SCALE);
     }
 
     // k = K x_k
-    shift_mix(s.xm, s.xa, s.sx, elems(mix, 2));
-    matvec(&l.key, s.xm, s.xq, s.k);
+    shift_mix(s.xm, xa, s.sx, elems(mix, 2));
+    matvec(par, &l.key, s.xm, s.xq, s.k);
 
-    // v = V x_v, with the value residual after layer 0 (x_v stays in xm for its LoRA).
-    shift_mix(s.xm, s.xa, s.sx, elems(mix, 3));
-    matvec(&l.value, s.xm, s.xq, s.v);
-    if first {
+    // v = V x_v, with the value residual when the layer has one (x_v stays in xm for its LoRA).
+    shift_mix(s.xm, xa, s.sx, elems(mix, 3));
+    matvec(par, &l.value, s.xm, s.xq, s.v);
+    if rank_v == 0 {
         copy(s.v_first, s.v);
     } else {
-        let lv = s.lora.get_mut(..p.lora_v).unwrap_or_default();
-        matvec(&l.v1, s.xm, s.xq, lv);
-        matvec(&l.v2, lv, s.xq, s.out);
-        for (((v, &vf), &h), v0) in
-            s.v.iter_mut().zip(s.v_first.iter()).zip(s.out.iter()).zip(elems(&l.v0, 0))
+        let lv = s.lora.get_mut(..rank_v).unwrap_or_default();
+        matvec(par, &l.v1, s.xm, s.xq, lv);
+        // The gate's logits go to `y` (free until the delta rule writes it).
+        matvec(par, &l.v2, lv, s.xq, s.y);
+        for (((v, &vf), &h), v0) in s.v.iter_mut().zip(s.v_first.iter()).zip(s.y.iter()).zip(elems(&l.v0, 0))
         {
             *v += (vf - *v) * sigmoid(h + v0);
         }
     }
 
     // a = sigmoid(a0 + A2 A1 x_a)
-    shift_mix(s.xm, s.xa, s.sx, elems(mix, 4));
-    let la = s.lora.get_mut(..p.lora_a).unwrap_or_default();
-    matvec(&l.a1, s.xm, s.xq, la);
-    matvec(&l.a2, la, s.xq, s.a);
+    shift_mix(s.xm, xa, s.sx, elems(mix, 4));
+    let la = s.lora.get_mut(..rank_a).unwrap_or_default();
+    matvec(par, &l.a1, s.xm, s.xq, la);
+    matvec(par, &l.a2, la, s.xq, s.a);
     for (a, a0) in s.a.iter_mut().zip(elems(&l.a0, 0)) {
         *a = sigmoid(*a + a0);
     }
 
     // g = G2 sigmoid(G1 x_g)
-    shift_mix(s.xm, s.xa, s.sx, elems(mix, 5));
-    let lg = s.lora.get_mut(..p.lora_g).unwrap_or_default();
-    matvec(&l.g1, s.xm, s.xq, lg);
+    shift_mix(s.xm, xa, s.sx, elems(mix, 5));
+    let lg = s.lora.get_mut(..rank_g).unwrap_or_default();
+    matvec(par, &l.g1, s.xm, s.xq, lg);
     lg.iter_mut().for_each(|h| *h = sigmoid(*h));
-    matvec(&l.g2, lg, s.xq, s.g);
+    matvec(par, &l.g2, lg, s.xq, s.g);
 
     // kk = l2norm_per_head(k * k_k); k = k + (a * (k * k_a) - k * k_a)
     for (((kk, k), (kkw, ka)), &a) in
@@ -691,7 +783,7 @@ pub(crate) fn block_step(
         let kka = *k * ka;
         *k += a * kka - kka;
     }
-    let n = p.head_size;
+    let n = p.head_size.max(1);
     for head in s.kk.chunks_exact_mut(n) {
         let mut ss = 0.0f32;
         for &v in head.iter() {
@@ -727,13 +819,13 @@ pub(crate) fn block_step(
 
     // y = group_norm(y) * ln_x.weight + ln_x.bias
     for head in s.y.chunks_exact_mut(n) {
-        normalize(head, GROUP_NORM_EPS);
+        normalize(head, p.group_norm_eps);
     }
     for ((y, wt), b) in s.y.iter_mut().zip(elems(&l.ln_x_weight, 0)).zip(elems(&l.ln_x_bias, 0)) {
         *y = *y * wt + b;
     }
 
-    // y += v * sum_per_head(k * r * r_k); x += O (y * g)
+    // y += v * sum_per_head(k * r * r_k); out = O (y * g)
     let bonus =
         s.y.chunks_exact_mut(n).zip(s.v.chunks_exact(n)).zip(s.k.chunks_exact(n).zip(s.r.chunks_exact(n)));
     let mut rk = elems(&l.r_k, 0);
@@ -749,29 +841,7 @@ pub(crate) fn block_step(
     for (y, &g) in s.y.iter_mut().zip(s.g.iter()) {
         *y *= g;
     }
-    matvec(&l.output, s.y, s.xq, s.out);
-    for (x, &o) in s.x.iter_mut().zip(s.out.iter()) {
-        *x += o;
-    }
-
-    // Channel mix: xk = xf + (ffn_xx - xf) * x_k; ffn_xx = xf; x += FV relu(FK xk)^2.
-    copy(s.xa, s.x);
-    layer_norm(s.xa, &l.ln2_weight, &l.ln2_bias, LN_EPS);
-    for (((xm, prev), &cur), xk) in
-        s.xm.iter_mut().zip(ffn_xx.iter_mut()).zip(s.xa.iter()).zip(elems(&l.ffn_x_k, 0))
-    {
-        *xm = (*prev - cur) * xk + cur;
-        *prev = cur;
-    }
-    matvec(&l.ffn_key, s.xm, s.xq, s.hidden);
-    for h in s.hidden.iter_mut() {
-        let r = h.max(0.0);
-        *h = r * r;
-    }
-    matvec(&l.ffn_value, s.hidden, s.xq, s.out);
-    for (x, &o) in s.x.iter_mut().zip(s.out.iter()) {
-        *x += o;
-    }
+    matvec(par, &l.output, s.y, s.xq, s.out);
 }
 
 #[cfg(test)]

@@ -1,11 +1,16 @@
 //! The decoder: one token at a time over a caller-provided state buffer.
 //!
 //! ```text
-//! h = tok_embeddings[token]
-//! per layer:  h += wo · mixer(rmsnorm(h))        mixer = pattern × form (docs/model-spec.md)
-//!             h += mlp(rmsnorm(h))
-//! logits = classifier · rmsnorm(h)
+//! h = tok_embeddings[token]                       then h = norm(h) with emb_norm (RWKV's ln0)
+//! per layer:  h += wo · mixer(norm(h))            mixer = pattern × form (docs/model-spec.md)
+//!             h += mlp(norm(h))
+//! logits = classifier · norm(h)
 //! ```
+//!
+//! `norm` is RMSNorm or LayerNorm with bias (the header's `norm`); the squared-ReLU MLP shifts its
+//! normed input with the previous token's (a `dim`-word state per layer, at the end of the layer's
+//! `shift` region). An RWKV-7 model is this loop with LayerNorm, `emb_norm`, `rwkv7` mixers on
+//! `order(1)` and the squared-ReLU MLP.
 //!
 //! Each layer's token mixer is [`crate::mixer`]'s; this module keeps the block loop, the position and
 //! the checks. The state buffer is laid out by [`Plan`]; [`Session::new`] (or [`Session::with_plan`],
@@ -16,12 +21,13 @@
 //! in constant memory up to position `u32::MAX - 1`.
 
 use crate::cache::SlotMap;
-use crate::format::MlpKind;
+use crate::format::{MlpKind, NormKind};
 use crate::kernels;
 use crate::mixer;
-use crate::model::{Model, Role};
+use crate::model::{Config, Model, Role};
 use crate::parallel::{self, Parallel, Serial};
 use crate::plan::{LayerState, Plan, Scratch};
+use crate::rwkv7;
 use crate::snapshot::{self, SnapshotError};
 
 /// Why a session could not be created or a step could not run.
@@ -209,20 +215,41 @@ impl<'m, 's> Session<'m, 's> {
 
         let (mut caches, scratch) = self.state.split_at_mut(self.plan.state_words().min(self.state.len()));
         let mut s = Scratch::split(scratch, &self.plan.scratch);
+        // RWKV-7's first value is the step's own: a layer with a value residual before any layer sets
+        // it mixes towards zero, never towards the previous step's (which a restore does not carry).
+        s.first.fill(0.0);
         kernels::embedding_row(&model.global_weight(Role::TokEmbeddings), token as usize, s.x);
+        if c.emb_norm {
+            let (w, b) = (model.global_weight(Role::EmbNorm), model.global_weight(Role::EmbNormBias));
+            norm(c, s.xb, s.x, w.as_f32(), b.as_f32());
+            s.x.copy_from_slice(s.xb);
+        }
         // The rotary angles of `pos`, computed by the first layer that needs them.
         let mut rope = kernels::RopeAngles::default();
+        let mlp_shift = if c.mlp == MlpKind::SqReluShift { c.dim } else { 0 };
         for (l, (m, p)) in model.mixers().iter().zip(self.plan.layers()).enumerate() {
-            let (state, rest) = LayerState::split(caches, p);
+            let (mut state, rest) = LayerState::split(caches, p);
             caches = rest;
-            kernels::rmsnorm(s.xb, s.x, model.weight(l, Role::MixerNorm).as_f32(), c.norm_eps);
+            // The MLP's token shift is the end of the layer's shift region; the mixer's the front.
+            let shift = core::mem::take(&mut state.shift);
+            let (mixer_shift, mlp_prev) = shift.split_at_mut(shift.len().saturating_sub(mlp_shift));
+            state.shift = mixer_shift;
+            let weight = |role| model.weight(l, role);
+            norm(c, s.xb, s.x, weight(Role::MixerNorm).as_f32(), weight(Role::MixerNormBias).as_f32());
             let layer =
                 mixer::Layer { model, index: l, mixer: m, plan: p, pos, poison: self.poison, par: self.par };
             mixer::step(&layer, state, &mut s, &mut rope);
             add(s.x, s.xb2);
 
-            kernels::rmsnorm(s.xb, s.x, model.weight(l, Role::MlpNorm).as_f32(), c.norm_eps);
-            let (w1, w3) = (model.weight(l, Role::W1), model.weight(l, Role::W3));
+            norm(c, s.xb, s.x, weight(Role::MlpNorm).as_f32(), weight(Role::MlpNormBias).as_f32());
+            let (w1, w3) = (weight(Role::W1), weight(Role::W3));
+            if c.mlp == MlpKind::SqReluShift {
+                rwkv7::shift_in_place(s.xb, mlp_prev, weight(Role::MlpShift).as_f32().iter().copied());
+                let hidden = mixer::prefix_mut(s.hb, c.hidden_dim);
+                rwkv7::sqrelu_mlp(self.par, &w1, &weight(Role::W2), s.xb, s.xq, hidden, s.xb2);
+                add(s.x, s.xb2);
+                continue;
+            }
             mixer::quantize_for(&[&w1, &w3], s.xb, s.xq);
             parallel::matvec(self.par, &w1, s.xb, s.xq, s.hb);
             match c.mlp {
@@ -231,11 +258,13 @@ impl<'m, 's> Session<'m, 's> {
                     kernels::swiglu(s.hb, s.hb2);
                 }
                 MlpKind::Gelu => kernels::gelu_tanh(s.hb),
+                MlpKind::SqReluShift => {}
             }
-            mixer::matvec(self.par, &model.weight(l, Role::W2), s.hb, s.xq, s.xb2);
+            mixer::matvec(self.par, &weight(Role::W2), s.hb, s.xq, s.xb2);
             add(s.x, s.xb2);
         }
-        kernels::rmsnorm(s.xb, s.x, model.global_weight(Role::Norm).as_f32(), c.norm_eps);
+        let (w, b) = (model.global_weight(Role::Norm), model.global_weight(Role::NormBias));
+        norm(c, s.xb, s.x, w.as_f32(), b.as_f32());
         mixer::matvec(self.par, &model.global_weight(Role::Output), s.xb, s.xq, s.logits);
         self.pos = pos + 1;
         Ok(s.logits)
@@ -264,6 +293,17 @@ fn check_capacity(model: &Model<'_>, plan: &Plan, pos: u32) -> Result<(), Sessio
         }
     }
     Ok(())
+}
+
+/// `out = norm(x)` with the model's norm: RMSNorm (`bias` unused) or LayerNorm with `bias`.
+fn norm(c: &Config, out: &mut [f32], x: &[f32], weight: &[f32], bias: &[f32]) {
+    match c.norm {
+        NormKind::RmsNorm => kernels::rmsnorm(out, x, weight, c.norm_eps),
+        NormKind::LayerNorm => {
+            out.copy_from_slice(x);
+            rwkv7::layer_norm(out, weight.iter().copied(), bias.iter().copied(), c.norm_eps);
+        }
+    }
 }
 
 /// `x += y`, elementwise (the residual stream).

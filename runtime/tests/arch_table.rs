@@ -26,6 +26,7 @@ fn config(mlp: MlpKind, classifier: Classifier) -> Config {
         mlp,
         classifier,
         tokenizer: TokenizerKind::Bytes,
+        emb_norm: false,
         bos: 0,
         eos: 0,
         max_token_len: 0,
@@ -44,7 +45,9 @@ fn table() -> String {
     let mut cases = Vec::new();
     for level_aware in [false, true] {
         for &pattern in &patterns {
-            for &form in Form::ALL {
+            // RWKV-7's reference is models/glmix_models/rwkv7.py (rwkv.cpp's layout, imported with
+            // `glmix import-rwkv`), not mixers.py: its form is outside this table.
+            for &form in Form::ALL.iter().filter(|&&f| f != Form::Rwkv7) {
                 cases.push((pattern, form, level_aware, MlpKind::SwiGlu, Classifier::Tied));
             }
         }
@@ -62,7 +65,7 @@ fn table() -> String {
     writeln!(out, "  \"cases\": [").unwrap();
     for (i, &(pattern, form, level_aware, mlp, classifier)) in cases.iter().enumerate() {
         let c = config(mlp, classifier);
-        let m = MixerConfig { pattern, form, n_heads: 2, n_kv_heads: 2, head_dim: 16, level_aware };
+        let m = MixerConfig { level_aware, ..MixerConfig::new(pattern, form, 2, 16) };
         let defined =
             arch::is_defined(pattern, form) && (!level_aware || arch::is_level_aware_defined(pattern, form));
         let mut tensors = Vec::new();

@@ -37,6 +37,7 @@ fn config(c: &Value) -> (Config, Vec<MixerConfig>) {
             Classifier::Separate
         },
         tokenizer: TokenizerKind::from_name(&name(&c["tokenizer"]["kind"])).unwrap(),
+        emb_norm: false,
         bos: 0,
         eos: 0,
         max_token_len: 0,
@@ -48,6 +49,8 @@ fn config(c: &Value) -> (Config, Vec<MixerConfig>) {
         n_kv_heads: n(&l["n_kv_heads"]),
         head_dim: n(&l["head_dim"]),
         level_aware: l.get("level_aware").and_then(Value::as_bool).unwrap_or(false),
+        lora: [0; 4],
+        group_norm_eps: 0.0,
     };
     (config, c["layers"].as_array().unwrap().iter().map(layer).collect())
 }

@@ -373,7 +373,7 @@ fn mixer(
                             b[t * n + j] = g * c / norm;
                         }
                     }
-                    Form::StateSpace => unreachable!(),
+                    Form::StateSpace | Form::Rwkv7 => unreachable!(),
                 }
             }
         }

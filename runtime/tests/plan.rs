@@ -93,6 +93,8 @@ fn loglinear_state_is_one_matrix_per_head_and_level() {
         n_kv_heads: 4,
         head_dim: 16,
         level_aware: false,
+        lora: [0; 4],
+        group_norm_eps: 0.0,
     };
     const WORDS: usize = LayerPlan::new(&M, 65_536).words();
     assert_eq!(WORDS, 16 * (4 * 16 * 16 + 2));

@@ -41,9 +41,9 @@ pub(crate) const fn plan(m: &MixerConfig, max_context: u32) -> LayerPlan {
     let (keys, values, outs) = match m.form {
         Form::Attention => (slots * kv, slots * kv, 0),
         Form::Recurrent => (slots * kv, 0, slots * q),
-        Form::Chained | Form::StateSpace => (slots * kv, slots * kv, slots * q),
+        Form::Chained | Form::StateSpace | Form::Rwkv7 => (slots * kv, slots * kv, slots * q),
     };
-    LayerPlan { slots, tags, keys, values, outs, matrix: 0 }
+    LayerPlan { slots, tags, keys, values, outs, matrix: 0, shift: 0 }
 }
 
 /// One step: rotary embedding, scores over `R(pos)` and the current position, the form's sum into
@@ -147,7 +147,7 @@ pub(crate) fn step(
                 let norm = 1.0 / (1.0 - g * a_t);
                 oh.iter_mut().for_each(|x| *x *= norm);
             }
-            Form::StateSpace => {}
+            Form::StateSpace | Form::Rwkv7 => {}
         }
     }
 

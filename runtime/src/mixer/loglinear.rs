@@ -44,7 +44,7 @@ pub(crate) const fn plan(m: &MixerConfig, max_context: u32) -> LayerPlan {
     let slots = m.pattern.slots(max_context) as usize;
     let tags = crate::cache::tag_words(m.pattern, slots as u32);
     let matrix = slots * m.n_heads * m.head_dim * m.head_dim;
-    LayerPlan { slots, tags, keys: 0, values: 0, outs: 0, matrix }
+    LayerPlan { slots, tags, keys: 0, values: 0, outs: 0, matrix, shift: 0 }
 }
 
 /// Decay gates (`q_dim`) in the second hidden buffer, level weights (`n_heads * L`, `L` from the

@@ -6,6 +6,7 @@
 //! |                   | (level-aware or not)           |               |                                   |
 //! | [`state_space`]   | state_space                    | `order(1)`    | one `head_dim²` matrix per head   |
 //! | [`loglinear`]     | state_space                    | `pow2_lattice`| one such matrix per head and slot |
+//! | [`crate::rwkv7`]  | rwkv7                          | `order(1)`    | one `head_dim²` matrix per head, token shift `[dim]` |
 //!
 //! The contract, dispatched by a `match` on the layer's [`Form`] (no trait objects):
 //!
@@ -43,6 +44,8 @@ enum Family {
     StateSpace,
     /// The log-linear state space on the `2^k` lattice.
     LogLinear,
+    /// RWKV-7's time mix ([`crate::rwkv7`]).
+    Rwkv7,
 }
 
 const fn family(m: &MixerConfig) -> Family {
@@ -50,6 +53,7 @@ const fn family(m: &MixerConfig) -> Family {
         Form::Attention | Form::Recurrent | Form::Chained => Family::Slots,
         Form::StateSpace if m.is_loglinear() => Family::LogLinear,
         Form::StateSpace => Family::StateSpace,
+        Form::Rwkv7 => Family::Rwkv7,
     }
 }
 
@@ -59,6 +63,24 @@ pub const fn plan(m: &MixerConfig, max_context: u32) -> LayerPlan {
         Family::Slots => attention::plan(m, max_context),
         Family::StateSpace => state_space::plan(m),
         Family::LogLinear => loglinear::plan(m, max_context),
+        // One matrix per head; the token shift ([dim]) is added by `LayerPlan::for_model`.
+        Family::Rwkv7 => state_space::plan(m),
+    }
+}
+
+/// Words of `hb` an RWKV-7 layer's step works in, in a model of width `dim`: `sx`, `xm` (`dim`),
+/// `w`, `a`, `g`, `kk` (`q_dim`) and the widest LoRA vector.
+pub const fn rwkv7_work_words(dim: usize, m: &MixerConfig) -> usize {
+    let [w, a, v, g] = m.lora;
+    let rank = max(max(w, a), max(v, g));
+    dim.saturating_mul(2).saturating_add(m.q_dim().saturating_mul(4)).saturating_add(rank)
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
     }
 }
 
@@ -82,13 +104,15 @@ pub const fn scratch(m: &MixerConfig, file_context: u32, max_context: u32) -> Sc
         },
         Family::StateSpace => ScratchNeeds { reads: 0, hidden: m.n_heads * m.head_dim },
         Family::LogLinear => loglinear::scratch(m, file_context),
+        // Its work vectors depend on the model's width: `Plan::new` adds `rwkv7_work_words`.
+        Family::Rwkv7 => ScratchNeeds { reads: 0, hidden: 0 },
     }
 }
 
 /// Empties a layer's state: zeros, every lattice slot free.
 pub(crate) fn reset(m: &MixerConfig, state: LayerState<'_>) {
-    let LayerState { tags, keys, values, outs, matrix } = state;
-    for region in [keys, values, outs, matrix] {
+    let LayerState { tags, keys, values, outs, matrix, shift } = state;
+    for region in [keys, values, outs, matrix, shift] {
         region.fill(0.0);
     }
     cache::reset_tags(m.pattern, tags);
@@ -154,6 +178,9 @@ pub(crate) fn step(
     rope: &mut kernels::RopeAngles,
 ) {
     let m = layer.mixer;
+    if family(m) == Family::Rwkv7 {
+        return rwkv7_step(layer, state, s);
+    }
     let (qd, kvd) = (m.q_dim(), m.kv_dim());
     let Scratch { xb, xb2, hb, hb2, q, k, v, o, scores, reads, xq, .. } = s;
     let mut io = Io {
@@ -181,8 +208,87 @@ pub(crate) fn step(
         Family::Slots => attention::step(layer, &mut io, state, rope),
         Family::StateSpace => state_space::step(m, &wd, &mut io, state),
         Family::LogLinear => loglinear::decode(layer, &wd, &wl, &mut io, state),
+        Family::Rwkv7 => {} // returned above
     }
     matvec(io.par, &layer.tensor(Role::Wo), io.o, io.xq, xb2);
+}
+
+/// An RWKV-7 layer's time mix ([`crate::rwkv7`]): reads `s.xb`, writes `s.xb2`, updates the layer's
+/// matrices and token shift (the first `dim` words of `shift`); the step's first value lives in
+/// `s.first` across layers.
+fn rwkv7_step(layer: &Layer<'_, '_>, state: LayerState<'_>, s: &mut Scratch<'_>) {
+    use crate::rwkv7::{time_mix, TimeMix, TimeMixShape};
+    let m = layer.mixer;
+    let (dim, q) = (s.x.len(), m.q_dim());
+    let p = TimeMixShape { head_size: m.head_dim, ranks: m.lora, group_norm_eps: m.group_norm_eps };
+    let weights = rwkv7_layer(layer);
+    let Scratch { xb, xb2, hb, q: r, k, v, o, first, xq, .. } = s;
+    let mut work = &mut **hb;
+    let b = &mut work;
+    let take = crate::rwkv7::take;
+    let (sx, xm) = (take(b, dim), take(b, dim));
+    let (w, a, g, kk) = (take(b, q), take(b, q), take(b, q), take(b, q));
+    let lora = take(b, work_rank(m));
+    let mut tm = TimeMix {
+        sx,
+        xm,
+        r: prefix_mut(r, q),
+        w,
+        k: prefix_mut(k, q),
+        v: prefix_mut(v, q),
+        a,
+        g,
+        kk,
+        y: prefix_mut(o, q),
+        out: xb2,
+        v_first: prefix_mut(first, q),
+        lora,
+        xq,
+    };
+    let (att_xx, _) = state.shift.split_at_mut(dim.min(state.shift.len()));
+    time_mix(layer.par, &p, &weights, xb, att_xx, state.matrix, &mut tm);
+}
+
+/// The widest LoRA rank of a layer.
+fn work_rank(m: &MixerConfig) -> usize {
+    m.lora.iter().copied().max().unwrap_or(0)
+}
+
+/// An RWKV-7 layer's tensors as [`crate::rwkv7`] reads them (views into the file; the norms and the
+/// channel mix are the session's, so those fields are left empty).
+fn rwkv7_layer<'m>(layer: &Layer<'_, 'm>) -> crate::rwkv7::Rwkv7Layer<'m> {
+    let t = |role| layer.model.weight(layer.index, role);
+    let e = Tensor::empty();
+    crate::rwkv7::Rwkv7Layer {
+        ln1_weight: e,
+        ln1_bias: e,
+        ln2_weight: e,
+        ln2_bias: e,
+        x_rwkvag: t(Role::Mix),
+        w0: t(Role::W0),
+        w1: t(Role::DecayDown),
+        w2: t(Role::DecayUp),
+        a0: t(Role::A0),
+        a1: t(Role::RateDown),
+        a2: t(Role::RateUp),
+        v0: t(Role::V0),
+        v1: t(Role::ResidualDown),
+        v2: t(Role::ResidualUp),
+        g1: t(Role::GateDown),
+        g2: t(Role::GateUp),
+        k_k: t(Role::KeyNorm),
+        k_a: t(Role::KeyRate),
+        r_k: t(Role::Bonus),
+        receptance: t(Role::Wq),
+        key: t(Role::Wk),
+        value: t(Role::Wv),
+        output: t(Role::Wo),
+        ln_x_weight: t(Role::GroupNorm),
+        ln_x_bias: t(Role::GroupNormBias),
+        ffn_x_k: e,
+        ffn_key: e,
+        ffn_value: e,
+    }
 }
 
 /// `out = W x` (rows split by `par`), quantizing `x` into `xq` first when `W` is block-quantized.

@@ -21,7 +21,7 @@ use crate::tensor::Tensor;
 /// One matrix per head.
 pub(crate) const fn plan(m: &MixerConfig) -> LayerPlan {
     let matrix = m.n_heads * m.head_dim * m.head_dim;
-    LayerPlan { slots: 0, tags: 0, keys: 0, values: 0, outs: 0, matrix }
+    LayerPlan { slots: 0, tags: 0, keys: 0, values: 0, outs: 0, matrix, shift: 0 }
 }
 
 /// `d = sigmoid(wd · x)` into the front of `io.hb2` (`q_dim` words, returned; `x` already quantized
