@@ -296,7 +296,7 @@ def tables(rows: list, summary: dict | None) -> str:
         w("| structure | task | " + " | ".join(f"{m:g} of the steps" for m in marks) + " |")
         w("|---|---|" + "---|" * len(marks))
         keys = sorted({(r["grid"], r["task"], r["structure"]) for r in curves},
-                      key=lambda k: (k[0] != "tasks", TASKS.index(k[1]) if k[1] in TASKS else 9, k[2]))
+                      key=lambda k: (("tasks", "ablation", "sweep").index(k[0]), TASKS.index(k[1]), k[2]))
         for grid, task, name in keys:
             c = [r for r in cell_rows(rows, grid, task, name) if r.get("curve")]
             cols = []
