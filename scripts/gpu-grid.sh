@@ -56,13 +56,13 @@ start)
     rm -rf "$GRID"
     mkdir -p "$GRID/code" "$GRID/data" "$GRID/bin"
     cp -r "$ROOT/models/glmix_models" "$GRID/code/"
-    data=() grids=tasks,ablation
+    data=() grids=tasks,ablation,sweep
     for f in "$ROOT/models/.data/input.txt" "$ROOT/../shared/data/tinyshakespeare/input.txt" \
         "$ROOT/shared/data/tinyshakespeare/input.txt"; do
         if [ -f "$f" ]; then
             cp "$f" "$GRID/data/input.txt"
             data+=(--data_path "$GRID/data/input.txt")
-            grids=tasks,ablation,lm
+            grids=tasks,ablation,sweep,lm
             break
         fi
     done

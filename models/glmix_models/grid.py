@@ -5,11 +5,13 @@
     python -m glmix_models.grid run --out DIR --task_steps 4000 --lm_steps 4000 --parallel 24 [--glmix BIN]
     python -m glmix_models.grid status --out DIR [--wait 300]           # runs done / total, slowest run's step
 
-Grids (``--grids``, default all three): ``tasks``: the three tasks of Table 1 (``copy`` with its per-sample gap,
+Grids (``--grids``, default all four): ``tasks``: the three tasks of Table 1 (``copy`` with its per-sample gap,
 ``recall`` at tasks.py's Zoology defaults, ``multihop-hidden``) x the 11 structures x 2 seeds; ``ablation``: the
 2^k and k^2+1 lattices x {recurrent, chained} x level_aware {off, on} on copy and recall, 2 seeds (the
 recurrent, level_aware-off cells are the tasks grid's own runs, not trained twice; the level_aware cells are
-skipped, with a note, when train.py has no ``level_aware`` field); ``lm``: the 8 byte-level LM families, 1 seed.
+skipped, with a note, when train.py has no ``level_aware`` field); ``sweep``: attention on recall at three more
+peak learning rates (5e-4, 1e-3, 4e-3; the grid's is 2e-3), 1 seed: that attention learns MQAR here is part of
+the result; ``lm``: the 8 byte-level LM families, 1 seed.
 
 Invariants: every run of a grid trains exactly its step count (``--max_time`` is never passed, so train.py's
 cosine schedule follows steps only and no clock stops a run); task runs share one count (``--task_steps``), LM
@@ -18,6 +20,7 @@ runs another (``--lm_steps``). Every run is one ``python -m glmix_models.train``
 ``DIR/summary.json`` (rewritten as runs finish) lists every run: its arguments, exit code, steps trained, wall
 seconds (process start to exit), training seconds, best held-out loss and accuracy. Run directories:
 ``DIR/tasks/<task>/<structure>/s<seed>``, ``DIR/ablation/<task>/<lattice>-<form>[-la]/s<seed>``,
+``DIR/sweep/recall/attention-lr<lr>/s<seed>``,
 ``DIR/lm/<family>``, each with train_log.jsonl (full config in its start record), stdout.txt and export/.
 
 ``probe`` trains one seed of every distinct cell for ``--probe_steps`` steps, ``--parallel`` at a time (so the
@@ -65,6 +68,9 @@ TASK_BATCH = 256
 SEEDS = (1337, 1338)
 ABLATION_TASKS = ("copy", "recall")
 ABLATION_LATTICES = ("pow2-lattice", "sq1-lattice")
+# The check that attention learns MQAR at these settings (issue 18 item 1): attention on recall at other peak
+# learning rates than the grid's 2e-3 (Zoology sweeps 1e-4 .. 1e-2), one seed.
+SWEEP_LRS = (5e-4, 1e-3, 4e-3)
 
 # Language-model families at equal size (the shipped model's shape: dim 128, 4 layers, 4 heads x 32, SwiGLU 256).
 LM_FAMILIES = [
@@ -108,13 +114,15 @@ def task_setting(task: str) -> tuple[dict, int]:
 
 
 def task_run(task: str, variant: str, seed: int, pattern: str, param: int, form: str, level_aware: bool,
-             grid: str) -> Run:
+             grid: str, lr: float | None = None) -> Run:
     targs, ctx = task_setting(task)
     args = ["--config", "copy", "--data", task, "--task_args", json.dumps(targs), "--context", str(ctx),
             "--pattern", pattern, "--param", str(param), "--form", form, "--batch_size", str(TASK_BATCH),
             "--seed", str(seed)]
     if level_aware:
         args += ["--level_aware", "1"]
+    if lr is not None:
+        args += ["--lr", repr(lr)]
     cell = f"{grid}/{task}/{variant}"
     return Run(f"{cell}/s{seed}", "task", args, cell)
 
@@ -149,6 +157,10 @@ def all_runs(grids, tasks=None, structures=None, lm_data="shakespeare", data_pat
                         variant = f"{name}-{form}" + ("-la" if la else "")
                         for seed in seeds:
                             runs.append(task_run(task, variant, seed, pattern, param, form, la, "ablation"))
+    if "sweep" in grids and (not tasks or "recall" in tasks) and (not structures or "attention" in structures):
+        for lr in SWEEP_LRS:
+            runs.append(task_run("recall", f"attention-lr{lr:g}", seeds[0], "dense", 0, "attention", False, "sweep",
+                                 lr))
     if "lm" in grids:
         for name, pattern, param, form in LM_FAMILIES:
             if structures and name not in structures:
@@ -468,7 +480,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cmd", choices=["list", "probe", "run", "status"])
     ap.add_argument("--out", default="runs/grid")
-    ap.add_argument("--grids", default="tasks,ablation,lm", help="comma-separated: tasks, ablation, lm")
+    ap.add_argument("--grids", default="tasks,ablation,sweep,lm", help="comma-separated: tasks, ablation, sweep, lm")
     ap.add_argument("--tasks", default="", help="comma-separated tasks (default: all)")
     ap.add_argument("--structures", default="", help="comma-separated structure / family names (default: all)")
     ap.add_argument("--seeds", default=",".join(map(str, SEEDS)))

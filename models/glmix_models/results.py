@@ -49,7 +49,7 @@ TOLERANCE = 0.5  # points: PyTorch vs runtime f32 vs runtime q8_0
 # held-out samples per task (multihop-hidden has one answer per sample, so it gets more samples)
 SAMPLES = {"copy": 500, "recall": 500, "multihop-hidden": 2000}
 DEFAULT_SAMPLES = 500
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 class ToolError(Exception):
@@ -80,7 +80,7 @@ def log_records(run: str) -> list:
 def classify(runs: str, run: str) -> dict | None:
     """What a run directory is, from its place under RUNS."""
     parts = os.path.relpath(run, runs).split(os.sep)
-    if len(parts) == 4 and parts[0] in ("tasks", "ablation") and parts[3].startswith("s"):
+    if len(parts) == 4 and parts[0] in ("tasks", "ablation", "sweep") and parts[3].startswith("s"):
         return {"grid": parts[0], "task": parts[1], "structure": parts[2], "seed": int(parts[3][1:])}
     if len(parts) == 2 and parts[0] == "lm":
         return {"grid": "lm", "family": parts[1]}
@@ -105,7 +105,7 @@ def measure(run: str, what: dict, glmix: str, text: str, samples: int | None, se
     start = next(r for r in recs if r.get("event") == "start")
     done = next((r for r in recs if r.get("event") == "done"), {})
     cfg = start["config"]
-    row = dict(what, params=start["params"], steps=done.get("step"), requested_steps=cfg["steps"],
+    row = dict(what, params=start["params"], steps=done.get("step"), requested_steps=cfg["steps"], lr=cfg["lr"],
                tokens=done.get("tokens"), train_s=done.get("elapsed"), batch=cfg["batch_size"],
                config={k: cfg.get(k) for k in ("pattern", "param", "form", "level_aware") if k in cfg},
                curve=[[r["step"], r["val_acc"] if what["grid"] != "lm" else r["val_bpc"]] for r in recs
@@ -296,7 +296,7 @@ def tables(rows: list, summary: dict | None) -> str:
         w("| structure | task | " + " | ".join(f"{m:g} of the steps" for m in marks) + " |")
         w("|---|---|" + "---|" * len(marks))
         keys = sorted({(r["grid"], r["task"], r["structure"]) for r in curves},
-                      key=lambda k: (k[0] != "tasks", TASKS.index(k[1]) if k[1] in TASKS else 9, k[2]))
+                      key=lambda k: (("tasks", "ablation", "sweep").index(k[0]), TASKS.index(k[1]), k[2]))
         for grid, task, name in keys:
             c = [r for r in cell_rows(rows, grid, task, name) if r.get("curve")]
             cols = []
@@ -307,7 +307,7 @@ def tables(rows: list, summary: dict | None) -> str:
                     pts = [p for p in r["curve"] if p[0] <= want + 1e-9]
                     vals.append(100 * pts[-1][1] if pts else None)
                 cols.append(mean_both(vals, 1).split(" ")[0])
-            w(f"| {name if grid == 'tasks' else 'ablation ' + name} | {task} | " + " | ".join(cols) + " |")
+            w(f"| {name if grid == 'tasks' else grid + ' ' + name} | {task} | " + " | ".join(cols) + " |")
     ab = [r for r in rows if r["grid"] == "ablation"]
     if ab:
         w("")
@@ -331,6 +331,17 @@ def tables(rows: list, summary: dict | None) -> str:
         if errs:
             w("")
             w("Runtime not measured for some ablation runs (their f32 exports are packed): " + "; ".join(errs))
+    sw = sorted((r for r in rows if r["grid"] == "sweep" and "error" not in r), key=lambda r: r["lr"])
+    if sw:
+        main = cell_rows(rows, "tasks", "recall", "attention")
+        w("")
+        w("### Recall (MQAR) learning-rate check: attention (accuracy %, PyTorch / runtime f32 / runtime q8_0)")
+        w("")
+        w("| peak lr | seed | steps | PyTorch | runtime f32 | runtime q8_0 |")
+        w("|---|---|---|---|---|---|")
+        for r in sorted(sw + main, key=lambda r: (r["lr"], r["seed"])):
+            w(f"| {r['lr']:g}{' (the grid)' if r['grid'] == 'tasks' else ''} | {r['seed']} | {r['steps']} "
+              f"| {r['torch']:.2f} | {mean_both([r.get('f32')])} | {mean_both([r.get('q8_0')])} |")
     lms = {r["family"]: r for r in rows if r["grid"] == "lm" and "error" not in r}
     if lms:
         w("")
@@ -378,7 +389,7 @@ def pack(runs: str, rows: list, out: str, limit_mb: float, part_mb: float = 15.0
         p = os.path.join(runs, extra)
         if os.path.exists(p):
             items.append((p, extra))
-    prio = {"lm": 1, "copy": 2, "multihop-hidden": 3, "recall": 5}
+    prio = {"lm": 1, "copy": 2, "multihop-hidden": 3, "recall": 5}  # then +1 for the ablation and the sweep
     for r in rows:
         if "error" in r:
             continue
@@ -388,7 +399,7 @@ def pack(runs: str, rows: list, out: str, limit_mb: float, part_mb: float = 15.0
             if os.path.exists(os.path.join(run, f)):
                 items.append((os.path.join(run, f), os.path.join(rel, f)))
         items.append((os.path.join(run, "export", "config.json"), os.path.join(rel, "config.json")))
-        p = prio.get(r.get("task") or "lm", 4) + (1 if r["grid"] == "ablation" else 0)
+        p = prio.get(r.get("task") or "lm", 4) + (1 if r["grid"] in ("ablation", "sweep") else 0)
         if r.get("runtime_error"):
             st = os.path.join(run, "export", "model.safetensors")
             optional.append((0, os.path.getsize(st), st, os.path.join(rel, "export", "model.safetensors")))

@@ -139,3 +139,12 @@ def test_pack_keeps_logs_and_caps_models(tmp_path):
     assert "tasks/recall/attention/s1/model.glmx" in manifest
     assert "results/tasks/recall/attention/s1/train_log.jsonl" in names
     assert tail.endswith(b"END") and len(tail) == 2048
+
+
+def test_recall_lr_sweep_is_attention_at_other_rates():
+    runs, _ = grid.all_runs({"sweep"}, level_aware=False)
+    assert [r.key for r in runs] == [f"sweep/recall/attention-lr{lr:g}/s{grid.SEEDS[0]}" for lr in grid.SWEEP_LRS]
+    for r, lr in zip(runs, grid.SWEEP_LRS):
+        assert float(r.args[r.args.index("--lr") + 1]) == lr and "--data" in r.args and "recall" in r.args
+    assert 2e-3 not in grid.SWEEP_LRS  # the grid's own rate is the tasks grid's run
+    assert results.classify("/r", "/r/sweep/recall/attention-lr0.001/s1337")["grid"] == "sweep"
