@@ -1,4 +1,6 @@
-//! x86_64 kernels: AVX2 + FMA + F16C, selected at compile time (`cfg(glmix_avx2)`, see `build.rs`).
+//! x86_64 kernels: AVX2 + FMA + F16C, selected at compile time (`cfg(glmix_avx2)`, see `build.rs`),
+//! with AVX-512 / VNNI variants of a few inner loops also chosen at compile time
+//! (`cfg(target_feature = ...)`), each giving the same bits as the AVX2 code it replaces.
 //!
 //! The runtime is `no_std`, so there is no runtime CPU detection: build the host with
 //! `RUSTFLAGS="-C target-cpu=native"` (or `-C target-cpu=x86-64-v3`, or
@@ -8,10 +10,12 @@
 //!   is reordered against the scalar twin (tests use the worst-case reordering bound).
 //! - q8_0/q4_0 block dots: exact i32 sums; the per-block float accumulation is the scalar one, so
 //!   results are bit-identical to the twin for all `i8` values, including -128. q8_0 feeds `|x|`
-//!   (unsigned) and the weights XORed with `x`'s sign mask to `vpmaddubsw` (exact; ggml's sign trick
-//!   is wrong for -128) and adds back `sum_{x<0} |x|`; q4_0 feeds the unsigned nibbles to `vpmaddubsw`
-//!   (no saturation possible) and subtracts `8 sum x`. Matrices run eight rows at a time against
-//!   activation blocks prepared once per call, the eight rows' float accumulations as vector lanes.
+//!   (unsigned) and the weights XORed with `x`'s sign mask to an unsigned-by-signed byte dot (exact;
+//!   ggml's sign trick is wrong for -128) and adds back `sum_{x<0} |x|`; q4_0 feeds the unsigned
+//!   nibbles to it and subtracts `8 sum x`. The byte dot is `vpdpbusd` with `avx512vnni` + `avx512vl`
+//!   or `avxvnni`, else `vpmaddubsw` + `vpmaddwd` (no pair can saturate: the same exact lanes).
+//!   Matrices run eight rows at a time against activation blocks prepared once per call, the eight
+//!   rows' float accumulations as vector lanes.
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
 use super::{generic, Kernels, Slots};
@@ -263,6 +267,32 @@ fn broadcast_sum(v: __m256i) -> __m256i {
     }
 }
 
+/// Exact `sum_{b = 4j..4j+4} u_b s_b` in each i32 lane `j` (`u` unsigned bytes, `s` signed bytes),
+/// for operands whose pair sums `u_2i s_2i + u_2i+1 s_2i+1` fit in an `i16` (every caller's; see the
+/// `Widen` implementations): one `vpdpbusd` where the build has AVX-512 VNNI with VL (Intel Ice Lake
+/// and later servers, AMD Zen 4 and later) or AVX-VNNI, else `vpmaddubsw` then `vpmaddwd` by ones. With
+/// no pair saturating, both give the exact sums in the same lanes, so the choice changes no result.
+#[inline(always)]
+fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256i {
+    // SAFETY: register-only operations; the features each branch uses are enabled at compile time
+    // (its cfg, and AVX2 by cfg glmix_avx2).
+    unsafe {
+        #[cfg(all(target_feature = "avx512vnni", target_feature = "avx512vl"))]
+        let v = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+        #[cfg(all(
+            target_feature = "avxvnni",
+            not(all(target_feature = "avx512vnni", target_feature = "avx512vl"))
+        ))]
+        let v = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+        #[cfg(not(any(
+            target_feature = "avxvnni",
+            all(target_feature = "avx512vnni", target_feature = "avx512vl")
+        )))]
+        let v = _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+        v
+    }
+}
+
 /// q8_0 weights, exact for every `i8` (including -128 on either side) with one `vpmaddubsw` per block:
 /// with `m_j` = all ones where `x_j < 0` (else 0), `w_j ^ m_j` is `w_j` or `!w_j = -w_j - 1` (always an
 /// `i8`), so `|x_j| (w_j ^ m_j) = w_j x_j - [x_j < 0] |x_j|`. `|x_j|` (up to 128, unsigned) times an
@@ -280,7 +310,7 @@ impl Widen for BlockQ8_0 {
             let ax = _mm256_abs_epi8(xv);
             let m = _mm256_cmpgt_epi8(_mm256_setzero_si256(), xv);
             // `|x_j| * -1` where negative: pairs within -256, lanes summing to `-sum_{x_j<0} |x_j|`.
-            let neg = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, m), _mm256_set1_epi16(1));
+            let neg = dot_u8_i8(ax, m);
             (ax, m, broadcast_sum(neg))
         }
     }
@@ -290,7 +320,7 @@ impl Widen for BlockQ8_0 {
         // (cfg glmix_avx2).
         unsafe {
             let wm = _mm256_xor_si256(_mm256_loadu_si256(self.qs.as_ptr().cast()), m);
-            _mm256_madd_epi16(_mm256_maddubs_epi16(ax, wm), _mm256_set1_epi16(1))
+            dot_u8_i8(ax, wm)
         }
     }
     #[inline(always)]
@@ -316,8 +346,7 @@ impl Widen for BlockQ4_0 {
         // (cfg glmix_avx2).
         unsafe {
             let xv = _mm256_loadu_si256(x.qs.as_ptr().cast());
-            let eight =
-                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), xv), _mm256_set1_epi16(1));
+            let eight = dot_u8_i8(_mm256_set1_epi8(8), xv);
             (xv, broadcast_sum(eight))
         }
     }
@@ -330,7 +359,7 @@ impl Widen for BlockQ4_0 {
             // Elements 0..16 are the low nibbles (low 128-bit lane), 16..32 the high ones.
             let both = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(q), _mm_srli_epi16::<4>(q));
             let n = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-            _mm256_madd_epi16(_mm256_maddubs_epi16(n, xv), _mm256_set1_epi16(1))
+            dot_u8_i8(n, xv)
         }
     }
     #[inline(always)]
@@ -875,9 +904,37 @@ pub fn block_dot_q4_0(w: &BlockQ4_0, x: &BlockQ8_0) -> i32 {
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::testutil::{reorder_tolerance, Rng};
+    use super::super::testutil::{encode, reorder_tolerance, Rng};
     use super::*;
+    use crate::tensor::DType;
     use std::vec;
+    use std::vec::Vec;
+
+    /// The stories15M matrix shapes (rows x cols), beside the conformance suite's awkward lengths.
+    const SHAPES_15M: [(usize, usize); 4] = [(288, 288), (768, 288), (288, 768), (32000, 288)];
+
+    /// q8_0 and q4_0 matrices at the stories15M shapes (and a few row counts around the groups of
+    /// eight): every row the scalar twin's bits (the conformance suite's shapes stop at 33 rows).
+    #[test]
+    fn quant_matvecs_equal_twin_at_15m_shapes() {
+        let mut rng = Rng(16);
+        for (rows, cols) in SHAPES_15M.into_iter().chain([(1, 4097), (9, 33), (15, 172), (17, 31)]) {
+            let x = rng.vec(cols);
+            let mut xq = vec![BlockQ8_0::default(); cols.div_ceil(QK)];
+            crate::quant::quantize_row_q8_0(&x, &mut xq);
+            let data: Vec<Vec<f32>> = (0..rows).map(|_| rng.vec(cols)).collect();
+            for dtype in [DType::Q8_0, DType::Q4_0] {
+                let enc = encode(dtype, &data, cols);
+                let w = enc.tensor();
+                let (mut got, mut want) = (vec![f32::NAN; rows + 1], vec![f32::NAN; rows + 1]);
+                super::super::matvec_with::<Avx2>(&w, &x, &xq, &mut got);
+                generic::matvec(&w, &x, &xq, &mut want);
+                for (r, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(g.to_bits(), w.to_bits(), "{} {rows}x{cols} row {r}", dtype.name());
+                }
+            }
+        }
+    }
 
     /// Each row is within the reordering bound of the scalar twin (and `dot_f32` of the row bit for
     /// bit from `QUAD_COLS` columns on: what lets [`crate::parallel`] split the rows anywhere), at
