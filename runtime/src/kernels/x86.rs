@@ -7,7 +7,9 @@
 //! `-C target-feature=+avx2,+fma,+f16c`); a plain x86_64 build uses [`super::generic`].
 //!
 //! - f32/f16/bf16 dots: 8-lane FMA accumulators, a horizontal sum, the tail in scalar order. The sum
-//!   is reordered against the scalar twin (tests use the worst-case reordering bound).
+//!   is reordered against the scalar twin (tests use the worst-case reordering bound). f16/bf16
+//!   matrices run four rows at a time sharing the loads of `x`, each row's sum exactly its dot's;
+//!   with `avx512f` a row's two 8-lane accumulators are the halves of one 16-lane one (same bits).
 //! - q8_0/q4_0 block dots: exact i32 sums; the per-block float accumulation is the scalar one, so
 //!   results are bit-identical to the twin for all `i8` values, including -128. q8_0 feeds `|x|`
 //!   (unsigned) and the weights XORed with `x`'s sign mask to an unsigned-by-signed byte dot (exact;
@@ -66,6 +68,14 @@ impl Kernels for Avx2 {
     #[inline(always)]
     fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
         matvec_f32(data, cols, x, out)
+    }
+    #[inline(always)]
+    fn matvec_f16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+        matvec_f16(w, x, out)
+    }
+    #[inline(always)]
+    fn matvec_bf16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+        matvec_bf16(w, x, out)
     }
     #[inline(always)]
     fn gather_scores8(
@@ -819,48 +829,180 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// f16 row bytes times `x` over the common prefix (F16C conversion, 2 x 8 FMA accumulators).
-pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
-    let n = (w.len() / 2).min(x.len());
-    let (w, x) = (w.get(..2 * n).unwrap_or_default(), x.get(..n).unwrap_or_default());
-    let (w16, x16) = (w.chunks_exact(32), x.chunks_exact(16));
-    let (wt, xt) = (w16.remainder(), x16.remainder());
-    // SAFETY: each 128-bit load reads 16 bytes at offset 0 or 16 of a 32-byte chunk, each f32 load 8
-    // f32 at offset 0 or 8 of a 16-element chunk (unaligned loads); AVX2/FMA/F16C enabled at compile
-    // time (cfg glmix_avx2).
-    let sum = unsafe {
-        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        for (cw, cx) in w16.zip(x16) {
-            let w0 = _mm256_cvtph_ps(_mm_loadu_si128(cw.as_ptr().cast()));
-            let w1 = _mm256_cvtph_ps(_mm_loadu_si128(cw.as_ptr().add(16).cast()));
-            acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(cx.as_ptr()), acc0);
-            acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(cx.as_ptr().add(8)), acc1);
-        }
-        hsum_ps!(_mm256_add_ps(acc0, acc1))
-    };
-    sum + generic::dot_f16(wt, xt)
+/// A half-precision weight format: 16 values (32 bytes) widened to f32, and the scalar twin's dot for
+/// a tail.
+trait Half {
+    /// The 8 values at `p` (16 bytes) as f32.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be readable for 16 bytes; the features of cfg glmix_avx2 must be enabled.
+    #[cfg(not(target_feature = "avx512f"))]
+    unsafe fn widen8(p: *const u8) -> __m256;
+    /// The 16 values at `p` (32 bytes) as f32: [`Half::widen8`] of `p` and of `p + 16`, side by side.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be readable for 32 bytes; AVX-512 F must be enabled.
+    #[cfg(target_feature = "avx512f")]
+    unsafe fn widen16(p: *const u8) -> __m512;
+    /// The scalar twin's dot of row bytes and `x`.
+    fn tail(w: &[u8], x: &[f32]) -> f32;
 }
 
-/// bf16 row bytes times `x` over the common prefix (bf16 -> f32 is a 16-bit shift).
-pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
-    let n = (w.len() / 2).min(x.len());
-    let (w, x) = (w.get(..2 * n).unwrap_or_default(), x.get(..n).unwrap_or_default());
-    let (w16, x16) = (w.chunks_exact(32), x.chunks_exact(16));
-    let (wt, xt) = (w16.remainder(), x16.remainder());
-    // SAFETY: as in `dot_f16`: 16-byte loads at offsets 0 and 16 of 32-byte chunks, 8-f32 loads at
-    // offsets 0 and 8 of 16-element chunks; AVX2/FMA enabled at compile time (cfg glmix_avx2).
-    let sum = unsafe {
-        let widen = |p: *const u8| {
+/// IEEE half precision (F16C `vcvtph2ps`, exact).
+struct F16;
+/// bfloat16 (the upper half of an f32: a 16-bit shift, exact).
+struct Bf16;
+
+impl Half for F16 {
+    #[cfg(not(target_feature = "avx512f"))]
+    #[inline(always)]
+    unsafe fn widen8(p: *const u8) -> __m256 {
+        // SAFETY: 16 readable bytes (the caller's contract); F16C enabled (cfg glmix_avx2).
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
+    }
+    #[cfg(target_feature = "avx512f")]
+    #[inline(always)]
+    unsafe fn widen16(p: *const u8) -> __m512 {
+        // SAFETY: 32 readable bytes (the caller's contract); AVX-512 F enabled (cfg).
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) }
+    }
+    #[inline(always)]
+    fn tail(w: &[u8], x: &[f32]) -> f32 {
+        generic::dot_f16(w, x)
+    }
+}
+
+impl Half for Bf16 {
+    #[cfg(not(target_feature = "avx512f"))]
+    #[inline(always)]
+    unsafe fn widen8(p: *const u8) -> __m256 {
+        // SAFETY: 16 readable bytes (the caller's contract); AVX2 enabled (cfg glmix_avx2).
+        unsafe {
             _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(_mm_loadu_si128(p.cast()))))
-        };
-        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        for (cw, cx) in w16.zip(x16) {
-            acc0 = _mm256_fmadd_ps(widen(cw.as_ptr()), _mm256_loadu_ps(cx.as_ptr()), acc0);
-            acc1 = _mm256_fmadd_ps(widen(cw.as_ptr().add(16)), _mm256_loadu_ps(cx.as_ptr().add(8)), acc1);
         }
-        hsum_ps!(_mm256_add_ps(acc0, acc1))
-    };
-    sum + generic::dot_bf16(wt, xt)
+    }
+    #[cfg(target_feature = "avx512f")]
+    #[inline(always)]
+    unsafe fn widen16(p: *const u8) -> __m512 {
+        // SAFETY: 32 readable bytes (the caller's contract); AVX-512 F enabled (cfg).
+        unsafe {
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p.cast()))))
+        }
+    }
+    #[inline(always)]
+    fn tail(w: &[u8], x: &[f32]) -> f32 {
+        generic::dot_bf16(w, x)
+    }
+}
+
+/// The half-precision dot of `R` rows (`p[i]`: row bytes) with `x` over the first `body` columns (a
+/// multiple of 16), each row its own two 8-lane FMA accumulators (columns `16k..16k+8` and
+/// `16k+8..16k+16`), summed `hsum(acc0 + acc1)`; the loads of `x` are shared by the rows. With AVX-512 F
+/// the two accumulators of a row are the two halves of one 16-lane accumulator: the same operations
+/// lane by lane, so the same bits, in half the instructions.
+///
+/// # Safety
+///
+/// Each `p[i]` must be readable for `2 * body` bytes and `x` for `body` f32; the features of cfg
+/// glmix_avx2 must be enabled.
+#[inline(always)]
+unsafe fn half_sums<H: Half, const R: usize>(p: [*const u8; R], x: *const f32, body: usize) -> [f32; R] {
+    // SAFETY: every load is at column `c + 16 <= body` (the caller's contract); features as stated.
+    unsafe {
+        #[cfg(target_feature = "avx512f")]
+        {
+            let mut acc = [_mm512_setzero_ps(); R];
+            let mut c = 0;
+            while c < body {
+                let xv = _mm512_loadu_ps(x.add(c));
+                for (a, &q) in acc.iter_mut().zip(&p) {
+                    *a = _mm512_fmadd_ps(H::widen16(q.add(2 * c)), xv, *a);
+                }
+                c += 16;
+            }
+            acc.map(|a| {
+                let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
+                hsum_ps!(_mm256_add_ps(_mm512_castps512_ps256(a), hi))
+            })
+        }
+        #[cfg(not(target_feature = "avx512f"))]
+        {
+            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            let mut c = 0;
+            while c < body {
+                let (x0, x1) = (_mm256_loadu_ps(x.add(c)), _mm256_loadu_ps(x.add(c + 8)));
+                for (a, &q) in acc.iter_mut().zip(&p) {
+                    a[0] = _mm256_fmadd_ps(H::widen8(q.add(2 * c)), x0, a[0]);
+                    a[1] = _mm256_fmadd_ps(H::widen8(q.add(2 * c + 16)), x1, a[1]);
+                }
+                c += 16;
+            }
+            acc.map(|[a0, a1]| hsum_ps!(_mm256_add_ps(a0, a1)))
+        }
+    }
+}
+
+/// Half-precision row bytes times `x` over the common prefix: [`half_sums`] over the multiple of 16
+/// columns, plus the scalar twin's dot of the rest.
+#[inline(always)]
+fn dot_half<H: Half>(w: &[u8], x: &[f32]) -> f32 {
+    let n = (w.len() / 2).min(x.len());
+    let body = n - n % 16;
+    let (wt, xt) = (w.get(2 * body..2 * n).unwrap_or_default(), x.get(body..n).unwrap_or_default());
+    // SAFETY: `w` holds `2 n >= 2 body` bytes and `x` `n >= body` f32; cfg glmix_avx2.
+    let [sum] = unsafe { half_sums::<H, 1>([w.as_ptr()], x.as_ptr(), body) };
+    sum + H::tail(wt, xt)
+}
+
+/// Half-precision matrix times `x`, four rows at a time sharing each load of `x`: `out[r]` is
+/// [`dot_half`] of row `r` bit for bit (each row's sum is computed alone, so any grouping or split of
+/// the rows gives the same bits); the last `rows % 4` rows, and rows outside the data (none for a
+/// valid tensor), take [`dot_half`] itself.
+fn matvec_half<H: Half>(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+    let (data, rb) = (w.bytes(), w.row_bytes());
+    let full = data.len().checked_div(rb).unwrap_or(0).min(out.len());
+    let n = (rb / 2).min(x.len());
+    let body = n - n % 16;
+    let xt = x.get(body..n).unwrap_or_default();
+    let (quads, _) = out.get_mut(..full).unwrap_or_default().as_chunks_mut::<4>();
+    let done = 4 * quads.len();
+    for (q, o) in quads.iter_mut().enumerate() {
+        let p: [*const u8; 4] = core::array::from_fn(|i| data.as_ptr().wrapping_add((4 * q + i) * rb));
+        // SAFETY: rows `4 q + i < full` lie in `data` (`rb >= 2 n >= 2 body` bytes each) and `x` holds
+        // `n >= body` f32; cfg glmix_avx2.
+        let sums = unsafe { half_sums::<H, 4>(p, x.as_ptr(), body) };
+        for (i, (o, s)) in o.iter_mut().zip(sums).enumerate() {
+            let row = w.row(4 * q + i);
+            *o = s + H::tail(row.get(2 * body..2 * n).unwrap_or_default(), xt);
+        }
+    }
+    for (r, o) in out.iter_mut().enumerate().skip(done) {
+        *o = dot_half::<H>(w.row(r), x);
+    }
+}
+
+/// f16 row bytes times `x` over the common prefix (F16C conversion, 2 x 8 FMA accumulators, or one
+/// 16-lane accumulator with AVX-512 F: the same bits).
+pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
+    dot_half::<F16>(w, x)
+}
+
+/// bf16 row bytes times `x` over the common prefix (bf16 -> f32 is a 16-bit shift; accumulators as in
+/// [`dot_f16`]).
+pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
+    dot_half::<Bf16>(w, x)
+}
+
+/// f16 matrix times `x`, four rows at a time ([`matvec_half`]); row `r` is [`dot_f16`] bit for bit.
+pub fn matvec_f16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+    matvec_half::<F16>(w, x, out)
+}
+
+/// bf16 matrix times `x`, four rows at a time ([`matvec_half`]); row `r` is [`dot_bf16`] bit for bit.
+pub fn matvec_bf16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+    matvec_half::<Bf16>(w, x, out)
 }
 
 /// `y[i] += a * x[i]` over the common prefix; multiply then add (no FMA), as the scalar twin.
@@ -912,6 +1054,49 @@ mod tests {
 
     /// The stories15M matrix shapes (rows x cols), beside the conformance suite's awkward lengths.
     const SHAPES_15M: [(usize, usize); 4] = [(288, 288), (768, 288), (288, 768), (32000, 288)];
+
+    /// f16 and bf16 matrices at awkward lengths and the stories15M shapes, at byte offsets 0 and 2
+    /// (rows need not be 4-byte aligned), `out` longer than the matrix (untouched past the rows): every row is the row's dot
+    /// ([`dot_f16`] / [`dot_bf16`]) bit for bit, and within the reordering bound of the scalar twin.
+    #[test]
+    fn half_matvecs_rows_are_their_dots() {
+        let mut rng = Rng(61);
+        let lengths = [1usize, 15, 16, 17, 31, 33, 172, 4097];
+        let shapes = lengths.map(|n| (5, n)).into_iter().chain(lengths.map(|n| (n.min(300), 17)));
+        for (k, (rows, cols)) in shapes.chain(SHAPES_15M).enumerate() {
+            let data: Vec<Vec<f32>> = (0..rows).map(|_| rng.vec(cols)).collect();
+            let x = rng.vec(cols + 1);
+            for dtype in [DType::F16, DType::BF16] {
+                let enc = encode(dtype, &data, cols);
+                let off = 2 * (k % 2);
+                let mut bytes = vec![0u8; off];
+                bytes.extend_from_slice(enc.bytes());
+                let w = Tensor::new(dtype, rows, cols, &bytes[off..]).expect("valid tensor");
+                let mut got = vec![f32::NAN; rows + 2];
+                super::super::matvec_with::<Avx2>(&w, &x, &[], &mut got);
+                assert!(got[rows..].iter().all(|g| g.is_nan()), "{rows}x{cols}: wrote past the rows");
+                for (r, g) in got[..rows].iter().enumerate() {
+                    let row = w.row(r);
+                    let (dot, twin) = match dtype {
+                        DType::F16 => (dot_f16(row, &x), generic::dot_f16(row, &x)),
+                        _ => (dot_bf16(row, &x), generic::dot_bf16(row, &x)),
+                    };
+                    let name = dtype.name();
+                    assert_eq!(g.to_bits(), dot.to_bits(), "{name} {rows}x{cols} row {r}");
+                    let wf: Vec<f32> = (0..row.len() / 2)
+                        .map(|c| {
+                            let h = u16::from_le_bytes([row[2 * c], row[2 * c + 1]]);
+                            match dtype {
+                                DType::F16 => half::f16::from_bits(h).to_f32(),
+                                _ => f32::from_bits(u32::from(h) << 16),
+                            }
+                        })
+                        .collect();
+                    assert!((g - twin).abs() <= reorder_tolerance(&wf, &x), "{name} {rows}x{cols} row {r}");
+                }
+            }
+        }
+    }
 
     /// q8_0 and q4_0 matrices at the stories15M shapes (and a few row counts around the groups of
     /// eight): every row the scalar twin's bits (the conformance suite's shapes stop at 33 rows).
