@@ -799,25 +799,43 @@ macro_rules! hsum_epi32 {
     }};
 }
 
-/// `sum a[i] b[i]` over the common prefix; 4 x 8 FMA accumulators.
+/// `sum a[i] b[i]` over the common prefix; 4 x 8 FMA accumulators (2 x 16 with AVX-512 F, the same
+/// bits).
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (a.get(..n).unwrap_or_default(), b.get(..n).unwrap_or_default());
     let (a32, b32) = (a.chunks_exact(32), b.chunks_exact(32));
     let (a8, b8) = (a32.remainder().chunks_exact(8), b32.remainder().chunks_exact(8));
     let (a1, b1) = (a8.remainder(), b8.remainder());
-    // SAFETY: every load reads 8 f32 at offsets 0, 8, 16, 24 of a `chunks_exact(32)` chunk or at 0 of a
-    // `chunks_exact(8)` chunk, so inside the slice (unaligned loads); AVX2/FMA are enabled at compile
-    // time (cfg glmix_avx2).
+    // SAFETY: every load reads 8 f32 at offsets 0, 8, 16, 24 (or 16 f32 at 0, 16) of a
+    // `chunks_exact(32)` chunk or 8 f32 at 0 of a `chunks_exact(8)` chunk, so inside the slice
+    // (unaligned loads); AVX2/FMA (and AVX-512 F where used) are enabled at compile time.
     let mut sum = unsafe {
-        let mut acc = [_mm256_setzero_ps(); 4];
-        for (ca, cb) in a32.zip(b32) {
-            for (k, acc) in acc.iter_mut().enumerate() {
-                let va = _mm256_loadu_ps(ca.as_ptr().add(8 * k));
-                let vb = _mm256_loadu_ps(cb.as_ptr().add(8 * k));
-                *acc = _mm256_fmadd_ps(va, vb, *acc);
+        // With AVX-512 F the four 8-lane accumulators are the halves of two 16-lane ones: the same
+        // operations lane by lane (so the same bits), in half the loads and FMAs.
+        #[cfg(target_feature = "avx512f")]
+        let mut acc = {
+            let (mut z0, mut z1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            for (ca, cb) in a32.zip(b32) {
+                z0 = _mm512_fmadd_ps(_mm512_loadu_ps(ca.as_ptr()), _mm512_loadu_ps(cb.as_ptr()), z0);
+                let (a16, b16) = (ca.as_ptr().add(16), cb.as_ptr().add(16));
+                z1 = _mm512_fmadd_ps(_mm512_loadu_ps(a16), _mm512_loadu_ps(b16), z1);
             }
-        }
+            let hi = |z: __m512| _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(z)));
+            [_mm512_castps512_ps256(z0), hi(z0), _mm512_castps512_ps256(z1), hi(z1)]
+        };
+        #[cfg(not(target_feature = "avx512f"))]
+        let mut acc = {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for (ca, cb) in a32.zip(b32) {
+                for (k, acc) in acc.iter_mut().enumerate() {
+                    let va = _mm256_loadu_ps(ca.as_ptr().add(8 * k));
+                    let vb = _mm256_loadu_ps(cb.as_ptr().add(8 * k));
+                    *acc = _mm256_fmadd_ps(va, vb, *acc);
+                }
+            }
+            acc
+        };
         for (ca, cb) in a8.zip(b8) {
             acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(ca.as_ptr()), _mm256_loadu_ps(cb.as_ptr()), acc[0]);
         }
