@@ -1116,6 +1116,82 @@ mod tests {
         }
     }
 
+    /// With AVX-512 F, [`dot_f32`], [`dot_f16`] and [`dot_bf16`] give the bits of the 8-lane AVX2 loops
+    /// they replace (written out here, as compiled without `avx512f`), at lengths around every chunk
+    /// size and the stories15M row lengths, on wide-range values (where a different order would show).
+    #[cfg(target_feature = "avx512f")]
+    #[test]
+    fn avx512_dots_give_the_avx2_bits() {
+        fn f32_ymm(a: &[f32], b: &[f32]) -> f32 {
+            let n = a.len().min(b.len());
+            let (a32, b32) = (a[..n].chunks_exact(32), b[..n].chunks_exact(32));
+            let (a8, b8) = (a32.remainder().chunks_exact(8), b32.remainder().chunks_exact(8));
+            let (a1, b1) = (a8.remainder(), b8.remainder());
+            // SAFETY: unaligned loads inside `chunks_exact` chunks; AVX2/FMA enabled (cfg glmix_avx2).
+            let mut sum = unsafe {
+                let mut acc = [_mm256_setzero_ps(); 4];
+                for (ca, cb) in a32.zip(b32) {
+                    for (k, acc) in acc.iter_mut().enumerate() {
+                        let (va, vb) = (
+                            _mm256_loadu_ps(ca.as_ptr().add(8 * k)),
+                            _mm256_loadu_ps(cb.as_ptr().add(8 * k)),
+                        );
+                        *acc = _mm256_fmadd_ps(va, vb, *acc);
+                    }
+                }
+                for (ca, cb) in a8.zip(b8) {
+                    acc[0] =
+                        _mm256_fmadd_ps(_mm256_loadu_ps(ca.as_ptr()), _mm256_loadu_ps(cb.as_ptr()), acc[0]);
+                }
+                hsum_ps!(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])))
+            };
+            for (&x, &y) in a1.iter().zip(b1) {
+                sum += x * y;
+            }
+            sum
+        }
+        fn half_ymm(w: &[u8], x: &[f32], bf16: bool) -> f32 {
+            let n = (w.len() / 2).min(x.len());
+            let (w16, x16) = (w[..2 * n].chunks_exact(32), x[..n].chunks_exact(16));
+            let (wt, xt) = (w16.remainder(), x16.remainder());
+            // SAFETY: unaligned loads inside `chunks_exact` chunks; AVX2/FMA/F16C enabled (cfg glmix_avx2).
+            let sum = unsafe {
+                let widen = |p: *const u8| {
+                    let h = _mm_loadu_si128(p.cast());
+                    if bf16 {
+                        _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+                    } else {
+                        _mm256_cvtph_ps(h)
+                    }
+                };
+                let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                for (cw, cx) in w16.zip(x16) {
+                    acc0 = _mm256_fmadd_ps(widen(cw.as_ptr()), _mm256_loadu_ps(cx.as_ptr()), acc0);
+                    acc1 = _mm256_fmadd_ps(
+                        widen(cw.as_ptr().add(16)),
+                        _mm256_loadu_ps(cx.as_ptr().add(8)),
+                        acc1,
+                    );
+                }
+                hsum_ps!(_mm256_add_ps(acc0, acc1))
+            };
+            sum + if bf16 { generic::dot_bf16(wt, xt) } else { generic::dot_f16(wt, xt) }
+        }
+        let mut rng = Rng(512);
+        for n in [1usize, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 172, 288, 768, 4097] {
+            // Magnitudes 2^-20..2^20: sums that round differently in any other order.
+            let mut wide = |n: usize| -> Vec<f32> {
+                (0..n).map(|_| rng.f32() * f32::from_bits((rng.next() % 41 + 107) << 23)).collect()
+            };
+            let (a, b) = (wide(n), wide(n));
+            assert_eq!(dot_f32(&a, &b).to_bits(), f32_ymm(&a, &b).to_bits(), "f32 n {n}");
+            let f16: Vec<u8> = a.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+            let bf: Vec<u8> = a.iter().flat_map(|&v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect();
+            assert_eq!(dot_f16(&f16, &b).to_bits(), half_ymm(&f16, &b, false).to_bits(), "f16 n {n}");
+            assert_eq!(dot_bf16(&bf, &b).to_bits(), half_ymm(&bf, &b, true).to_bits(), "bf16 n {n}");
+        }
+    }
+
     /// q8_0 and q4_0 matrices at the stories15M shapes (and a few row counts around the groups of
     /// eight): every row the scalar twin's bits (the conformance suite's shapes stop at 33 rows).
     #[test]
