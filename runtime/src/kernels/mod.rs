@@ -8,7 +8,7 @@
 //! | module | cfg (set by `build.rs`) | accelerates |
 //! |---|---|---|
 //! | [`generic`] | always compiled, always public | the specification of everything |
-//! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
+//! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots and matvec rows (f16/bf16 in fours; 16 lanes with `avx512f`, same bits), q8_0/q4_0 block dots (`vpdpbusd` with AVX-512 VNNI or AVX-VNNI, same bits) and matvec rows in eights, axpy, softmax exp, SwiGLU |
 //! | `neon` | `glmix_neon`: `aarch64` with `neon` (every hosted aarch64 target) | f32/f16/bf16 dots and f32 matvec rows in fours, q8_0/q4_0 block dots (SMULL + SADALP; SDOT when built with `+dotprod`) and matvec rows in fours, axpy, softmax exp, SwiGLU, head-size-8 gather axpy |
 //! | `rv_f` | `glmix_rvf`: `riscv32`/`riscv64` triples with the F extension (`imafc`, `gc`) | f32 matvec rows in fours (plain Rust; sequential sums: bit-identical) |
 //! | `mve` | `glmix_mve`: `thumbv8m.main-*` with Helium (`-C target-cpu=cortex-m55`) | q8_0/q4_0 matvec rows (VMLADAV, bit-identical), f32 matvec rows in fours (gathers; MVE float flushes subnormals: see the module); the rest is `arm_dsp`'s |
@@ -131,6 +131,26 @@ pub(crate) trait Kernels {
     {
         for (r, o) in out.iter_mut().enumerate() {
             *o = Self::q4_0(blocks_from_bytes(w.row(r)), xq);
+        }
+    }
+    /// f16 matrix rows times `x`: `out[r] = Self::f16(row r, x)` for `r < out.len()`, bit for bit.
+    #[inline(always)]
+    fn matvec_f16(w: &Tensor<'_>, x: &[f32], out: &mut [f32])
+    where
+        Self: Sized,
+    {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = Self::f16(w.row(r), x);
+        }
+    }
+    /// bf16 matrix rows times `x`: `out[r] = Self::bf16(row r, x)` for `r < out.len()`, bit for bit.
+    #[inline(always)]
+    fn matvec_bf16(w: &Tensor<'_>, x: &[f32], out: &mut [f32])
+    where
+        Self: Sized,
+    {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = Self::bf16(w.row(r), x);
         }
     }
     /// f16 row bytes times `x`, over the common prefix.
@@ -344,16 +364,8 @@ pub(crate) fn matvec_with<K: Kernels>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0
         DType::F32 => {
             K::matvec_f32(w.as_f32(), cols, x, out);
         }
-        DType::F16 => {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = K::f16(w.row(r), x);
-            }
-        }
-        DType::BF16 => {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = K::bf16(w.row(r), x);
-            }
-        }
+        DType::F16 => K::matvec_f16(w, x, out),
+        DType::BF16 => K::matvec_bf16(w, x, out),
         DType::Q8_0 => K::matvec_q8_0(w, xq, out),
         DType::Q4_0 => K::matvec_q4_0(w, xq, out),
         DType::U8 | DType::U32 => out.fill(0.0),

@@ -1,17 +1,23 @@
-//! x86_64 kernels: AVX2 + FMA + F16C, selected at compile time (`cfg(glmix_avx2)`, see `build.rs`).
+//! x86_64 kernels: AVX2 + FMA + F16C, selected at compile time (`cfg(glmix_avx2)`, see `build.rs`),
+//! with AVX-512 / VNNI variants of a few inner loops also chosen at compile time
+//! (`cfg(target_feature = ...)`), each giving the same bits as the AVX2 code it replaces.
 //!
 //! The runtime is `no_std`, so there is no runtime CPU detection: build the host with
 //! `RUSTFLAGS="-C target-cpu=native"` (or `-C target-cpu=x86-64-v3`, or
 //! `-C target-feature=+avx2,+fma,+f16c`); a plain x86_64 build uses [`super::generic`].
 //!
 //! - f32/f16/bf16 dots: 8-lane FMA accumulators, a horizontal sum, the tail in scalar order. The sum
-//!   is reordered against the scalar twin (tests use the worst-case reordering bound).
+//!   is reordered against the scalar twin (tests use the worst-case reordering bound). f16/bf16
+//!   matrices run four rows at a time sharing the loads of `x`, each row's sum exactly its dot's;
+//!   with `avx512f` a row's two 8-lane accumulators are the halves of one 16-lane one (same bits).
 //! - q8_0/q4_0 block dots: exact i32 sums; the per-block float accumulation is the scalar one, so
 //!   results are bit-identical to the twin for all `i8` values, including -128. q8_0 feeds `|x|`
-//!   (unsigned) and the weights XORed with `x`'s sign mask to `vpmaddubsw` (exact; ggml's sign trick
-//!   is wrong for -128) and adds back `sum_{x<0} |x|`; q4_0 feeds the unsigned nibbles to `vpmaddubsw`
-//!   (no saturation possible) and subtracts `8 sum x`. Matrices run eight rows at a time against
-//!   activation blocks prepared once per call, the eight rows' float accumulations as vector lanes.
+//!   (unsigned) and the weights XORed with `x`'s sign mask to an unsigned-by-signed byte dot (exact;
+//!   ggml's sign trick is wrong for -128) and adds back `sum_{x<0} |x|`; q4_0 feeds the unsigned
+//!   nibbles to it and subtracts `8 sum x`. The byte dot is `vpdpbusd` with `avx512vnni` + `avx512vl`
+//!   or `avxvnni`, else `vpmaddubsw` + `vpmaddwd` (no pair can saturate: the same exact lanes).
+//!   Matrices run eight rows at a time against activation blocks prepared once per call, the eight
+//!   rows' float accumulations as vector lanes.
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
 use super::{generic, Kernels, Slots};
@@ -62,6 +68,14 @@ impl Kernels for Avx2 {
     #[inline(always)]
     fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
         matvec_f32(data, cols, x, out)
+    }
+    #[inline(always)]
+    fn matvec_f16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+        matvec_f16(w, x, out)
+    }
+    #[inline(always)]
+    fn matvec_bf16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+        matvec_bf16(w, x, out)
     }
     #[inline(always)]
     fn gather_scores8(
@@ -263,6 +277,32 @@ fn broadcast_sum(v: __m256i) -> __m256i {
     }
 }
 
+/// Exact `sum_{b = 4j..4j+4} u_b s_b` in each i32 lane `j` (`u` unsigned bytes, `s` signed bytes),
+/// for operands whose pair sums `u_2i s_2i + u_2i+1 s_2i+1` fit in an `i16` (every caller's; see the
+/// `Widen` implementations): one `vpdpbusd` where the build has AVX-512 VNNI with VL (Intel Ice Lake
+/// and later servers, AMD Zen 4 and later) or AVX-VNNI, else `vpmaddubsw` then `vpmaddwd` by ones. With
+/// no pair saturating, both give the exact sums in the same lanes, so the choice changes no result.
+#[inline(always)]
+fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256i {
+    // SAFETY: register-only operations; the features each branch uses are enabled at compile time
+    // (its cfg, and AVX2 by cfg glmix_avx2).
+    unsafe {
+        #[cfg(all(target_feature = "avx512vnni", target_feature = "avx512vl"))]
+        let v = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+        #[cfg(all(
+            target_feature = "avxvnni",
+            not(all(target_feature = "avx512vnni", target_feature = "avx512vl"))
+        ))]
+        let v = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+        #[cfg(not(any(
+            target_feature = "avxvnni",
+            all(target_feature = "avx512vnni", target_feature = "avx512vl")
+        )))]
+        let v = _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+        v
+    }
+}
+
 /// q8_0 weights, exact for every `i8` (including -128 on either side) with one `vpmaddubsw` per block:
 /// with `m_j` = all ones where `x_j < 0` (else 0), `w_j ^ m_j` is `w_j` or `!w_j = -w_j - 1` (always an
 /// `i8`), so `|x_j| (w_j ^ m_j) = w_j x_j - [x_j < 0] |x_j|`. `|x_j|` (up to 128, unsigned) times an
@@ -280,7 +320,7 @@ impl Widen for BlockQ8_0 {
             let ax = _mm256_abs_epi8(xv);
             let m = _mm256_cmpgt_epi8(_mm256_setzero_si256(), xv);
             // `|x_j| * -1` where negative: pairs within -256, lanes summing to `-sum_{x_j<0} |x_j|`.
-            let neg = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, m), _mm256_set1_epi16(1));
+            let neg = dot_u8_i8(ax, m);
             (ax, m, broadcast_sum(neg))
         }
     }
@@ -290,7 +330,7 @@ impl Widen for BlockQ8_0 {
         // (cfg glmix_avx2).
         unsafe {
             let wm = _mm256_xor_si256(_mm256_loadu_si256(self.qs.as_ptr().cast()), m);
-            _mm256_madd_epi16(_mm256_maddubs_epi16(ax, wm), _mm256_set1_epi16(1))
+            dot_u8_i8(ax, wm)
         }
     }
     #[inline(always)]
@@ -316,8 +356,7 @@ impl Widen for BlockQ4_0 {
         // (cfg glmix_avx2).
         unsafe {
             let xv = _mm256_loadu_si256(x.qs.as_ptr().cast());
-            let eight =
-                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), xv), _mm256_set1_epi16(1));
+            let eight = dot_u8_i8(_mm256_set1_epi8(8), xv);
             (xv, broadcast_sum(eight))
         }
     }
@@ -330,7 +369,7 @@ impl Widen for BlockQ4_0 {
             // Elements 0..16 are the low nibbles (low 128-bit lane), 16..32 the high ones.
             let both = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(q), _mm_srli_epi16::<4>(q));
             let n = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-            _mm256_madd_epi16(_mm256_maddubs_epi16(n, xv), _mm256_set1_epi16(1))
+            dot_u8_i8(n, xv)
         }
     }
     #[inline(always)]
@@ -760,25 +799,43 @@ macro_rules! hsum_epi32 {
     }};
 }
 
-/// `sum a[i] b[i]` over the common prefix; 4 x 8 FMA accumulators.
+/// `sum a[i] b[i]` over the common prefix; 4 x 8 FMA accumulators (2 x 16 with AVX-512 F, the same
+/// bits).
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (a.get(..n).unwrap_or_default(), b.get(..n).unwrap_or_default());
     let (a32, b32) = (a.chunks_exact(32), b.chunks_exact(32));
     let (a8, b8) = (a32.remainder().chunks_exact(8), b32.remainder().chunks_exact(8));
     let (a1, b1) = (a8.remainder(), b8.remainder());
-    // SAFETY: every load reads 8 f32 at offsets 0, 8, 16, 24 of a `chunks_exact(32)` chunk or at 0 of a
-    // `chunks_exact(8)` chunk, so inside the slice (unaligned loads); AVX2/FMA are enabled at compile
-    // time (cfg glmix_avx2).
+    // SAFETY: every load reads 8 f32 at offsets 0, 8, 16, 24 (or 16 f32 at 0, 16) of a
+    // `chunks_exact(32)` chunk or 8 f32 at 0 of a `chunks_exact(8)` chunk, so inside the slice
+    // (unaligned loads); AVX2/FMA (and AVX-512 F where used) are enabled at compile time.
     let mut sum = unsafe {
-        let mut acc = [_mm256_setzero_ps(); 4];
-        for (ca, cb) in a32.zip(b32) {
-            for (k, acc) in acc.iter_mut().enumerate() {
-                let va = _mm256_loadu_ps(ca.as_ptr().add(8 * k));
-                let vb = _mm256_loadu_ps(cb.as_ptr().add(8 * k));
-                *acc = _mm256_fmadd_ps(va, vb, *acc);
+        // With AVX-512 F the four 8-lane accumulators are the halves of two 16-lane ones: the same
+        // operations lane by lane (so the same bits), in half the loads and FMAs.
+        #[cfg(target_feature = "avx512f")]
+        let mut acc = {
+            let (mut z0, mut z1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            for (ca, cb) in a32.zip(b32) {
+                z0 = _mm512_fmadd_ps(_mm512_loadu_ps(ca.as_ptr()), _mm512_loadu_ps(cb.as_ptr()), z0);
+                let (a16, b16) = (ca.as_ptr().add(16), cb.as_ptr().add(16));
+                z1 = _mm512_fmadd_ps(_mm512_loadu_ps(a16), _mm512_loadu_ps(b16), z1);
             }
-        }
+            let hi = |z: __m512| _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(z)));
+            [_mm512_castps512_ps256(z0), hi(z0), _mm512_castps512_ps256(z1), hi(z1)]
+        };
+        #[cfg(not(target_feature = "avx512f"))]
+        let mut acc = {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for (ca, cb) in a32.zip(b32) {
+                for (k, acc) in acc.iter_mut().enumerate() {
+                    let va = _mm256_loadu_ps(ca.as_ptr().add(8 * k));
+                    let vb = _mm256_loadu_ps(cb.as_ptr().add(8 * k));
+                    *acc = _mm256_fmadd_ps(va, vb, *acc);
+                }
+            }
+            acc
+        };
         for (ca, cb) in a8.zip(b8) {
             acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(ca.as_ptr()), _mm256_loadu_ps(cb.as_ptr()), acc[0]);
         }
@@ -790,48 +847,180 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// f16 row bytes times `x` over the common prefix (F16C conversion, 2 x 8 FMA accumulators).
-pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
-    let n = (w.len() / 2).min(x.len());
-    let (w, x) = (w.get(..2 * n).unwrap_or_default(), x.get(..n).unwrap_or_default());
-    let (w16, x16) = (w.chunks_exact(32), x.chunks_exact(16));
-    let (wt, xt) = (w16.remainder(), x16.remainder());
-    // SAFETY: each 128-bit load reads 16 bytes at offset 0 or 16 of a 32-byte chunk, each f32 load 8
-    // f32 at offset 0 or 8 of a 16-element chunk (unaligned loads); AVX2/FMA/F16C enabled at compile
-    // time (cfg glmix_avx2).
-    let sum = unsafe {
-        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        for (cw, cx) in w16.zip(x16) {
-            let w0 = _mm256_cvtph_ps(_mm_loadu_si128(cw.as_ptr().cast()));
-            let w1 = _mm256_cvtph_ps(_mm_loadu_si128(cw.as_ptr().add(16).cast()));
-            acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(cx.as_ptr()), acc0);
-            acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(cx.as_ptr().add(8)), acc1);
-        }
-        hsum_ps!(_mm256_add_ps(acc0, acc1))
-    };
-    sum + generic::dot_f16(wt, xt)
+/// A half-precision weight format: 16 values (32 bytes) widened to f32, and the scalar twin's dot for
+/// a tail.
+trait Half {
+    /// The 8 values at `p` (16 bytes) as f32.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be readable for 16 bytes; the features of cfg glmix_avx2 must be enabled.
+    #[cfg(not(target_feature = "avx512f"))]
+    unsafe fn widen8(p: *const u8) -> __m256;
+    /// The 16 values at `p` (32 bytes) as f32: [`Half::widen8`] of `p` and of `p + 16`, side by side.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be readable for 32 bytes; AVX-512 F must be enabled.
+    #[cfg(target_feature = "avx512f")]
+    unsafe fn widen16(p: *const u8) -> __m512;
+    /// The scalar twin's dot of row bytes and `x`.
+    fn tail(w: &[u8], x: &[f32]) -> f32;
 }
 
-/// bf16 row bytes times `x` over the common prefix (bf16 -> f32 is a 16-bit shift).
-pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
-    let n = (w.len() / 2).min(x.len());
-    let (w, x) = (w.get(..2 * n).unwrap_or_default(), x.get(..n).unwrap_or_default());
-    let (w16, x16) = (w.chunks_exact(32), x.chunks_exact(16));
-    let (wt, xt) = (w16.remainder(), x16.remainder());
-    // SAFETY: as in `dot_f16`: 16-byte loads at offsets 0 and 16 of 32-byte chunks, 8-f32 loads at
-    // offsets 0 and 8 of 16-element chunks; AVX2/FMA enabled at compile time (cfg glmix_avx2).
-    let sum = unsafe {
-        let widen = |p: *const u8| {
+/// IEEE half precision (F16C `vcvtph2ps`, exact).
+struct F16;
+/// bfloat16 (the upper half of an f32: a 16-bit shift, exact).
+struct Bf16;
+
+impl Half for F16 {
+    #[cfg(not(target_feature = "avx512f"))]
+    #[inline(always)]
+    unsafe fn widen8(p: *const u8) -> __m256 {
+        // SAFETY: 16 readable bytes (the caller's contract); F16C enabled (cfg glmix_avx2).
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
+    }
+    #[cfg(target_feature = "avx512f")]
+    #[inline(always)]
+    unsafe fn widen16(p: *const u8) -> __m512 {
+        // SAFETY: 32 readable bytes (the caller's contract); AVX-512 F enabled (cfg).
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) }
+    }
+    #[inline(always)]
+    fn tail(w: &[u8], x: &[f32]) -> f32 {
+        generic::dot_f16(w, x)
+    }
+}
+
+impl Half for Bf16 {
+    #[cfg(not(target_feature = "avx512f"))]
+    #[inline(always)]
+    unsafe fn widen8(p: *const u8) -> __m256 {
+        // SAFETY: 16 readable bytes (the caller's contract); AVX2 enabled (cfg glmix_avx2).
+        unsafe {
             _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(_mm_loadu_si128(p.cast()))))
-        };
-        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        for (cw, cx) in w16.zip(x16) {
-            acc0 = _mm256_fmadd_ps(widen(cw.as_ptr()), _mm256_loadu_ps(cx.as_ptr()), acc0);
-            acc1 = _mm256_fmadd_ps(widen(cw.as_ptr().add(16)), _mm256_loadu_ps(cx.as_ptr().add(8)), acc1);
         }
-        hsum_ps!(_mm256_add_ps(acc0, acc1))
-    };
-    sum + generic::dot_bf16(wt, xt)
+    }
+    #[cfg(target_feature = "avx512f")]
+    #[inline(always)]
+    unsafe fn widen16(p: *const u8) -> __m512 {
+        // SAFETY: 32 readable bytes (the caller's contract); AVX-512 F enabled (cfg).
+        unsafe {
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p.cast()))))
+        }
+    }
+    #[inline(always)]
+    fn tail(w: &[u8], x: &[f32]) -> f32 {
+        generic::dot_bf16(w, x)
+    }
+}
+
+/// The half-precision dot of `R` rows (`p[i]`: row bytes) with `x` over the first `body` columns (a
+/// multiple of 16), each row its own two 8-lane FMA accumulators (columns `16k..16k+8` and
+/// `16k+8..16k+16`), summed `hsum(acc0 + acc1)`; the loads of `x` are shared by the rows. With AVX-512 F
+/// the two accumulators of a row are the two halves of one 16-lane accumulator: the same operations
+/// lane by lane, so the same bits, in half the instructions.
+///
+/// # Safety
+///
+/// Each `p[i]` must be readable for `2 * body` bytes and `x` for `body` f32; the features of cfg
+/// glmix_avx2 must be enabled.
+#[inline(always)]
+unsafe fn half_sums<H: Half, const R: usize>(p: [*const u8; R], x: *const f32, body: usize) -> [f32; R] {
+    // SAFETY: every load is at column `c + 16 <= body` (the caller's contract); features as stated.
+    unsafe {
+        #[cfg(target_feature = "avx512f")]
+        {
+            let mut acc = [_mm512_setzero_ps(); R];
+            let mut c = 0;
+            while c < body {
+                let xv = _mm512_loadu_ps(x.add(c));
+                for (a, &q) in acc.iter_mut().zip(&p) {
+                    *a = _mm512_fmadd_ps(H::widen16(q.add(2 * c)), xv, *a);
+                }
+                c += 16;
+            }
+            acc.map(|a| {
+                let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
+                hsum_ps!(_mm256_add_ps(_mm512_castps512_ps256(a), hi))
+            })
+        }
+        #[cfg(not(target_feature = "avx512f"))]
+        {
+            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            let mut c = 0;
+            while c < body {
+                let (x0, x1) = (_mm256_loadu_ps(x.add(c)), _mm256_loadu_ps(x.add(c + 8)));
+                for (a, &q) in acc.iter_mut().zip(&p) {
+                    a[0] = _mm256_fmadd_ps(H::widen8(q.add(2 * c)), x0, a[0]);
+                    a[1] = _mm256_fmadd_ps(H::widen8(q.add(2 * c + 16)), x1, a[1]);
+                }
+                c += 16;
+            }
+            acc.map(|[a0, a1]| hsum_ps!(_mm256_add_ps(a0, a1)))
+        }
+    }
+}
+
+/// Half-precision row bytes times `x` over the common prefix: [`half_sums`] over the multiple of 16
+/// columns, plus the scalar twin's dot of the rest.
+#[inline(always)]
+fn dot_half<H: Half>(w: &[u8], x: &[f32]) -> f32 {
+    let n = (w.len() / 2).min(x.len());
+    let body = n - n % 16;
+    let (wt, xt) = (w.get(2 * body..2 * n).unwrap_or_default(), x.get(body..n).unwrap_or_default());
+    // SAFETY: `w` holds `2 n >= 2 body` bytes and `x` `n >= body` f32; cfg glmix_avx2.
+    let [sum] = unsafe { half_sums::<H, 1>([w.as_ptr()], x.as_ptr(), body) };
+    sum + H::tail(wt, xt)
+}
+
+/// Half-precision matrix times `x`, four rows at a time sharing each load of `x`: `out[r]` is
+/// [`dot_half`] of row `r` bit for bit (each row's sum is computed alone, so any grouping or split of
+/// the rows gives the same bits); the last `rows % 4` rows, and rows outside the data (none for a
+/// valid tensor), take [`dot_half`] itself.
+fn matvec_half<H: Half>(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+    let (data, rb) = (w.bytes(), w.row_bytes());
+    let full = data.len().checked_div(rb).unwrap_or(0).min(out.len());
+    let n = (rb / 2).min(x.len());
+    let body = n - n % 16;
+    let xt = x.get(body..n).unwrap_or_default();
+    let (quads, _) = out.get_mut(..full).unwrap_or_default().as_chunks_mut::<4>();
+    let done = 4 * quads.len();
+    for (q, o) in quads.iter_mut().enumerate() {
+        let p: [*const u8; 4] = core::array::from_fn(|i| data.as_ptr().wrapping_add((4 * q + i) * rb));
+        // SAFETY: rows `4 q + i < full` lie in `data` (`rb >= 2 n >= 2 body` bytes each) and `x` holds
+        // `n >= body` f32; cfg glmix_avx2.
+        let sums = unsafe { half_sums::<H, 4>(p, x.as_ptr(), body) };
+        for (i, (o, s)) in o.iter_mut().zip(sums).enumerate() {
+            let row = w.row(4 * q + i);
+            *o = s + H::tail(row.get(2 * body..2 * n).unwrap_or_default(), xt);
+        }
+    }
+    for (r, o) in out.iter_mut().enumerate().skip(done) {
+        *o = dot_half::<H>(w.row(r), x);
+    }
+}
+
+/// f16 row bytes times `x` over the common prefix (F16C conversion, 2 x 8 FMA accumulators, or one
+/// 16-lane accumulator with AVX-512 F: the same bits).
+pub fn dot_f16(w: &[u8], x: &[f32]) -> f32 {
+    dot_half::<F16>(w, x)
+}
+
+/// bf16 row bytes times `x` over the common prefix (bf16 -> f32 is a 16-bit shift; accumulators as in
+/// [`dot_f16`]).
+pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
+    dot_half::<Bf16>(w, x)
+}
+
+/// f16 matrix times `x`, four rows at a time ([`matvec_half`]); row `r` is [`dot_f16`] bit for bit.
+pub fn matvec_f16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+    matvec_half::<F16>(w, x, out)
+}
+
+/// bf16 matrix times `x`, four rows at a time ([`matvec_half`]); row `r` is [`dot_bf16`] bit for bit.
+pub fn matvec_bf16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+    matvec_half::<Bf16>(w, x, out)
 }
 
 /// `y[i] += a * x[i]` over the common prefix; multiply then add (no FMA), as the scalar twin.
@@ -875,9 +1064,156 @@ pub fn block_dot_q4_0(w: &BlockQ4_0, x: &BlockQ8_0) -> i32 {
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::testutil::{reorder_tolerance, Rng};
+    use super::super::testutil::{encode, reorder_tolerance, Rng};
     use super::*;
+    use crate::tensor::DType;
     use std::vec;
+    use std::vec::Vec;
+
+    /// The stories15M matrix shapes (rows x cols), beside the conformance suite's awkward lengths.
+    const SHAPES_15M: [(usize, usize); 4] = [(288, 288), (768, 288), (288, 768), (32000, 288)];
+
+    /// f16 and bf16 matrices at awkward lengths and the stories15M shapes, at byte offsets 0 and 2
+    /// (rows need not be 4-byte aligned), `out` longer than the matrix (untouched past the rows): every row is the row's dot
+    /// ([`dot_f16`] / [`dot_bf16`]) bit for bit, and within the reordering bound of the scalar twin.
+    #[test]
+    fn half_matvecs_rows_are_their_dots() {
+        let mut rng = Rng(61);
+        let lengths = [1usize, 15, 16, 17, 31, 33, 172, 4097];
+        let shapes = lengths.map(|n| (5, n)).into_iter().chain(lengths.map(|n| (n.min(300), 17)));
+        for (k, (rows, cols)) in shapes.chain(SHAPES_15M).enumerate() {
+            let data: Vec<Vec<f32>> = (0..rows).map(|_| rng.vec(cols)).collect();
+            let x = rng.vec(cols + 1);
+            for dtype in [DType::F16, DType::BF16] {
+                let enc = encode(dtype, &data, cols);
+                let off = 2 * (k % 2);
+                let mut bytes = vec![0u8; off];
+                bytes.extend_from_slice(enc.bytes());
+                let w = Tensor::new(dtype, rows, cols, &bytes[off..]).expect("valid tensor");
+                let mut got = vec![f32::NAN; rows + 2];
+                super::super::matvec_with::<Avx2>(&w, &x, &[], &mut got);
+                assert!(got[rows..].iter().all(|g| g.is_nan()), "{rows}x{cols}: wrote past the rows");
+                for (r, g) in got[..rows].iter().enumerate() {
+                    let row = w.row(r);
+                    let (dot, twin) = match dtype {
+                        DType::F16 => (dot_f16(row, &x), generic::dot_f16(row, &x)),
+                        _ => (dot_bf16(row, &x), generic::dot_bf16(row, &x)),
+                    };
+                    let name = dtype.name();
+                    assert_eq!(g.to_bits(), dot.to_bits(), "{name} {rows}x{cols} row {r}");
+                    let wf: Vec<f32> = (0..row.len() / 2)
+                        .map(|c| {
+                            let h = u16::from_le_bytes([row[2 * c], row[2 * c + 1]]);
+                            match dtype {
+                                DType::F16 => half::f16::from_bits(h).to_f32(),
+                                _ => f32::from_bits(u32::from(h) << 16),
+                            }
+                        })
+                        .collect();
+                    assert!((g - twin).abs() <= reorder_tolerance(&wf, &x), "{name} {rows}x{cols} row {r}");
+                }
+            }
+        }
+    }
+
+    /// With AVX-512 F, [`dot_f32`], [`dot_f16`] and [`dot_bf16`] give the bits of the 8-lane AVX2 loops
+    /// they replace (written out here, as compiled without `avx512f`), at lengths around every chunk
+    /// size and the stories15M row lengths, on wide-range values (where a different order would show).
+    #[cfg(target_feature = "avx512f")]
+    #[test]
+    fn avx512_dots_give_the_avx2_bits() {
+        fn f32_ymm(a: &[f32], b: &[f32]) -> f32 {
+            let n = a.len().min(b.len());
+            let (a32, b32) = (a[..n].chunks_exact(32), b[..n].chunks_exact(32));
+            let (a8, b8) = (a32.remainder().chunks_exact(8), b32.remainder().chunks_exact(8));
+            let (a1, b1) = (a8.remainder(), b8.remainder());
+            // SAFETY: unaligned loads inside `chunks_exact` chunks; AVX2/FMA enabled (cfg glmix_avx2).
+            let mut sum = unsafe {
+                let mut acc = [_mm256_setzero_ps(); 4];
+                for (ca, cb) in a32.zip(b32) {
+                    for (k, acc) in acc.iter_mut().enumerate() {
+                        let (va, vb) = (
+                            _mm256_loadu_ps(ca.as_ptr().add(8 * k)),
+                            _mm256_loadu_ps(cb.as_ptr().add(8 * k)),
+                        );
+                        *acc = _mm256_fmadd_ps(va, vb, *acc);
+                    }
+                }
+                for (ca, cb) in a8.zip(b8) {
+                    acc[0] =
+                        _mm256_fmadd_ps(_mm256_loadu_ps(ca.as_ptr()), _mm256_loadu_ps(cb.as_ptr()), acc[0]);
+                }
+                hsum_ps!(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])))
+            };
+            for (&x, &y) in a1.iter().zip(b1) {
+                sum += x * y;
+            }
+            sum
+        }
+        fn half_ymm(w: &[u8], x: &[f32], bf16: bool) -> f32 {
+            let n = (w.len() / 2).min(x.len());
+            let (w16, x16) = (w[..2 * n].chunks_exact(32), x[..n].chunks_exact(16));
+            let (wt, xt) = (w16.remainder(), x16.remainder());
+            // SAFETY: unaligned loads inside `chunks_exact` chunks; AVX2/FMA/F16C enabled (cfg glmix_avx2).
+            let sum = unsafe {
+                let widen = |p: *const u8| {
+                    let h = _mm_loadu_si128(p.cast());
+                    if bf16 {
+                        _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+                    } else {
+                        _mm256_cvtph_ps(h)
+                    }
+                };
+                let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                for (cw, cx) in w16.zip(x16) {
+                    acc0 = _mm256_fmadd_ps(widen(cw.as_ptr()), _mm256_loadu_ps(cx.as_ptr()), acc0);
+                    acc1 = _mm256_fmadd_ps(
+                        widen(cw.as_ptr().add(16)),
+                        _mm256_loadu_ps(cx.as_ptr().add(8)),
+                        acc1,
+                    );
+                }
+                hsum_ps!(_mm256_add_ps(acc0, acc1))
+            };
+            sum + if bf16 { generic::dot_bf16(wt, xt) } else { generic::dot_f16(wt, xt) }
+        }
+        let mut rng = Rng(512);
+        for n in [1usize, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 172, 288, 768, 4097] {
+            // Magnitudes 2^-20..2^20: sums that round differently in any other order.
+            let mut wide = |n: usize| -> Vec<f32> {
+                (0..n).map(|_| rng.f32() * f32::from_bits((rng.next() % 41 + 107) << 23)).collect()
+            };
+            let (a, b) = (wide(n), wide(n));
+            assert_eq!(dot_f32(&a, &b).to_bits(), f32_ymm(&a, &b).to_bits(), "f32 n {n}");
+            let f16: Vec<u8> = a.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+            let bf: Vec<u8> = a.iter().flat_map(|&v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect();
+            assert_eq!(dot_f16(&f16, &b).to_bits(), half_ymm(&f16, &b, false).to_bits(), "f16 n {n}");
+            assert_eq!(dot_bf16(&bf, &b).to_bits(), half_ymm(&bf, &b, true).to_bits(), "bf16 n {n}");
+        }
+    }
+
+    /// q8_0 and q4_0 matrices at the stories15M shapes (and a few row counts around the groups of
+    /// eight): every row the scalar twin's bits (the conformance suite's shapes stop at 33 rows).
+    #[test]
+    fn quant_matvecs_equal_twin_at_15m_shapes() {
+        let mut rng = Rng(16);
+        for (rows, cols) in SHAPES_15M.into_iter().chain([(1, 4097), (9, 33), (15, 172), (17, 31)]) {
+            let x = rng.vec(cols);
+            let mut xq = vec![BlockQ8_0::default(); cols.div_ceil(QK)];
+            crate::quant::quantize_row_q8_0(&x, &mut xq);
+            let data: Vec<Vec<f32>> = (0..rows).map(|_| rng.vec(cols)).collect();
+            for dtype in [DType::Q8_0, DType::Q4_0] {
+                let enc = encode(dtype, &data, cols);
+                let w = enc.tensor();
+                let (mut got, mut want) = (vec![f32::NAN; rows + 1], vec![f32::NAN; rows + 1]);
+                super::super::matvec_with::<Avx2>(&w, &x, &xq, &mut got);
+                generic::matvec(&w, &x, &xq, &mut want);
+                for (r, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(g.to_bits(), w.to_bits(), "{} {rows}x{cols} row {r}", dtype.name());
+                }
+            }
+        }
+    }
 
     /// Each row is within the reordering bound of the scalar twin (and `dot_f32` of the row bit for
     /// bit from `QUAD_COLS` columns on: what lets [`crate::parallel`] split the rows anywhere), at
