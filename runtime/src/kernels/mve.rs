@@ -14,7 +14,7 @@
 //! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: `Dsp`'s | as the f32 matvec (a sum of eight products) |
 //! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per cached position (two per step) its address by `MLA`, two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: `Dsp`'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
 //! | activation quantizer (`quantize_q8_0`) | per block `VMAXNMAV` for `amax`, the scale in scalar VFP as the twin, then four lanes at a time `VMUL` by `1/d`, the twin's rounding as `trunc(|t| + 0.49999997)` with the sign put back (`VPT` + `VNEGT`), saturation to i8 by `VQSHL`/`VSHR` #24, `VSTRB.32` | **bit-identical**: blocks with `amax` below 2^-117 (where a flushed subnormal could round to a nonzero `q`) take the twin |
-//! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; eight rows per pass share each `x` | equal, except where MVE float arithmetic differs from scalar: see below |
+//! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; twelve rows per pass (then eight, four) share each `x`, four columns per step | equal, except where MVE float arithmetic differs from scalar: see below |
 //!
 //! # MVE float: the tolerance of the f32 matvec
 //!
@@ -291,15 +291,73 @@ pub fn matvec_q4_0(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]
     }
 }
 
+/// The asm of one [`matvec_f32`] pass: `(address vector, sum vector, byte offset in addrs and o)`
+/// per four rows; `q0` is the gathered column. Four columns per step, then `cols % 4` one at a time.
+macro_rules! f32_rows {
+    ($addrs:ident, $x:ident, $cols:ident, $o:ident; $(($a:ident, $s:ident, $off:literal)),+) => {
+        asm!(
+            $(concat!("vldrw.u32 ", stringify!($a), ", [{ad}, #", $off, "]"),
+              concat!("vmov.i32 ", stringify!($s), ", #0"),)+
+            "cmp {n}, #0",
+            "beq 3f",
+            "2:",
+            "ldrd {x0}, {x1}, [{px}], #8",
+            "ldrd {x2}, {x3}, [{px}], #8",
+            $(concat!("vldrw.u32 q0, [", stringify!($a), ", #4]!"),
+              "vmul.f32 q0, q0, {x0}",
+              concat!("vadd.f32 ", stringify!($s), ", ", stringify!($s), ", q0"),)+
+            $(concat!("vldrw.u32 q0, [", stringify!($a), ", #4]!"),
+              "vmul.f32 q0, q0, {x1}",
+              concat!("vadd.f32 ", stringify!($s), ", ", stringify!($s), ", q0"),)+
+            $(concat!("vldrw.u32 q0, [", stringify!($a), ", #4]!"),
+              "vmul.f32 q0, q0, {x2}",
+              concat!("vadd.f32 ", stringify!($s), ", ", stringify!($s), ", q0"),)+
+            $(concat!("vldrw.u32 q0, [", stringify!($a), ", #4]!"),
+              "vmul.f32 q0, q0, {x3}",
+              concat!("vadd.f32 ", stringify!($s), ", ", stringify!($s), ", q0"),)+
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "3:",
+            "cmp {odd}, #0",
+            "beq 5f",
+            "4:",
+            "ldr {x0}, [{px}], #4",
+            $(concat!("vldrw.u32 q0, [", stringify!($a), ", #4]!"),
+              "vmul.f32 q0, q0, {x0}",
+              concat!("vadd.f32 ", stringify!($s), ", ", stringify!($s), ", q0"),)+
+            "subs {odd}, {odd}, #1",
+            "bne 4b",
+            "5:",
+            $(concat!("vstrw.32 ", stringify!($s), ", [{o}, #", $off, "]"),)+
+            ad = in(reg) $addrs.as_ptr(),
+            px = inout(reg) $x.as_ptr() => _,
+            n = inout(reg) $cols / 4 => _,
+            odd = inout(reg) $cols % 4 => _,
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            x2 = out(reg) _,
+            x3 = out(reg) _,
+            o = in(reg) $o.as_mut_ptr(),
+            out("d0") _, out("d1") _, out("d4") _, out("d5") _,
+            out("d6") _, out("d7") _, out("d8") _, out("d9") _,
+            out("d10") _, out("d11") _, out("d12") _, out("d13") _,
+            out("d14") _, out("d15") _,
+            options(nostack),
+        )
+    };
+}
+
 /// f32 matrix times `x`, `matvec_f32_rows`'s contract, each row's sum sequential as in
 /// [`generic::dot_f32`] but in MVE float arithmetic (flush-to-zero, default NaN: equal to the twin
 /// except within the tolerance of the module docs).
 ///
-/// Rows in passes of eight (two vectors of four row pointers; per two columns one `LDRD` of `x`,
-/// four gather `VLDRW`s, four `VMUL.F32`s by the scalars and four `VADD.F32`s: 0.94 instructions per
-/// weight; an odd last column alone),
-/// then a pass of four; the last `rows % 4` rows take `Dsp`'s f32 row pairs (bit-identical to the
-/// twin). Shapes it does not cover (no columns, short `x` or `data`) take `Dsp`'s kernel.
+/// Rows in passes of twelve, then eight, then four (three, two or one vectors of four row pointers,
+/// lane `k` of a vector holding row `k`'s next address): per four columns two `LDRD`s of `x`, then
+/// per column and vector a gather `VLDRW` (pre-incremented by 4), a `VMUL.F32` by the column's `x`
+/// (a scalar) and a `VADD.F32` into the row sums: 0.81 instructions per weight in the twelve-row
+/// pass; the last `cols % 4` columns one at a time. The last `rows % 4` rows take `Dsp`'s f32 row
+/// pairs (bit-identical to the twin). Shapes it does not cover (no columns, short `x` or `data`)
+/// take `Dsp`'s kernel.
 pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     let rows = out.len();
     let fits = cols > 0 && x.len() >= cols && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
@@ -308,14 +366,14 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     }
     let stride = cols * 4;
     let mut done = 0;
-    for pass in [8, 4] {
+    for pass in [12, 8, 4] {
         while rows - done >= pass {
             let (Some(rows_data), Some(o)) = (data.get(done * cols..), out.get_mut(done..done + pass)) else {
                 break;
             };
             // Lane k's address, minus 4: the gather load pre-increments by 4.
             let base = (rows_data.as_ptr() as u32).wrapping_sub(4);
-            let mut addrs = [0u32; 8];
+            let mut addrs = [0u32; 12];
             for (k, a) in addrs.iter_mut().enumerate() {
                 *a = base.wrapping_add((k * stride) as u32);
             }
@@ -325,79 +383,10 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
             // `pass` elements (written by VSTRW: f32-aligned). `addrs` is read (lanes `0..pass`).
             // Only the declared registers are written; no stack.
             unsafe {
-                if pass == 8 {
-                    asm!(
-                        "vldrw.u32 q4, [{ad}]",
-                        "vldrw.u32 q5, [{ad}, #16]",
-                        "vmov.i32 q6, #0",
-                        "vmov.i32 q7, #0",
-                        "cmp {n}, #0",
-                        "beq 3f",
-                        // two columns per step: column c, then c + 1 (the twin's order)
-                        "2:",
-                        "ldrd {t}, {u}, [{px}], #8",
-                        "vldrw.u32 q0, [q4, #4]!",
-                        "vldrw.u32 q1, [q5, #4]!",
-                        "vldrw.u32 q2, [q4, #4]!",
-                        "vldrw.u32 q3, [q5, #4]!",
-                        "vmul.f32 q0, q0, {t}",
-                        "vmul.f32 q1, q1, {t}",
-                        "vadd.f32 q6, q6, q0",
-                        "vadd.f32 q7, q7, q1",
-                        "vmul.f32 q2, q2, {u}",
-                        "vmul.f32 q3, q3, {u}",
-                        "vadd.f32 q6, q6, q2",
-                        "vadd.f32 q7, q7, q3",
-                        "subs {n}, {n}, #1",
-                        "bne 2b",
-                        "3:",
-                        "cmp {odd}, #0",
-                        "beq 4f",
-                        "ldr {t}, [{px}]",
-                        "vldrw.u32 q0, [q4, #4]",
-                        "vldrw.u32 q1, [q5, #4]",
-                        "vmul.f32 q0, q0, {t}",
-                        "vmul.f32 q1, q1, {t}",
-                        "vadd.f32 q6, q6, q0",
-                        "vadd.f32 q7, q7, q1",
-                        "4:",
-                        "vstrw.32 q6, [{o}]",
-                        "vstrw.32 q7, [{o}, #16]",
-                        ad = in(reg) addrs.as_ptr(),
-                        px = inout(reg) x.as_ptr() => _,
-                        n = inout(reg) cols / 2 => _,
-                        odd = in(reg) cols % 2,
-                        t = out(reg) _,
-                        u = out(reg) _,
-                        o = in(reg) o.as_mut_ptr(),
-                        out("d0") _, out("d1") _, out("d2") _, out("d3") _,
-                        out("d4") _, out("d5") _, out("d6") _, out("d7") _,
-                        out("d8") _, out("d9") _, out("d10") _, out("d11") _,
-                        out("d12") _, out("d13") _, out("d14") _, out("d15") _,
-                        options(nostack),
-                    );
-                } else {
-                    asm!(
-                        "vldrw.u32 q4, [{ad}]",
-                        "vmov.i32 q6, #0",
-                        "2:",
-                        "ldr {t}, [{px}], #4",
-                        "vldrw.u32 q0, [q4, #4]!",
-                        "vmul.f32 q0, q0, {t}",
-                        "vadd.f32 q6, q6, q0",
-                        "subs {n}, {n}, #1",
-                        "bne 2b",
-                        "vstrw.32 q6, [{o}]",
-                        ad = in(reg) addrs.as_ptr(),
-                        px = inout(reg) x.as_ptr() => _,
-                        n = inout(reg) cols => _,
-                        t = out(reg) _,
-                        o = in(reg) o.as_mut_ptr(),
-                        out("d0") _, out("d1") _,
-                        out("d8") _, out("d9") _,
-                        out("d12") _, out("d13") _,
-                        options(nostack),
-                    );
+                match pass {
+                    12 => f32_rows!(addrs, x, cols, o; (q2, q5, 0), (q3, q6, 16), (q4, q7, 32)),
+                    8 => f32_rows!(addrs, x, cols, o; (q2, q5, 0), (q3, q6, 16)),
+                    _ => f32_rows!(addrs, x, cols, o; (q2, q5, 0)),
                 }
             }
             done += pass;
