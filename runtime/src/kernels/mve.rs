@@ -10,7 +10,7 @@
 //! | q8_0 matvec | rows in fours: per block the activation halves loaded once, four rows' `VMLADAV`/`VMLADAVA.S8` pairs, then the four rows' float steps in the lanes of one vector (scales by byte gathers and `VCVTB.F32.F16`, `VMUL`/`VADD.F32`); exact although MVE float flushes subnormals: no value in these steps can be subnormal (below) | **bit-identical** |
 //! | q8_0 row dot (and the last `rows % 4` rows) | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
 //! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
-//! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); the sum sequential and the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
+//! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); in softmax itself one pass (`exp_sum_quads`) also adds each quad's results to the sum in order (scalar `VADD.F32`, the twin's sequential sum), with no upper clamp and one `2^n` factor (`x - max <= 0`); the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
 //! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: `Dsp`'s | as the f32 matvec (a sum of eight products) |
 //! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per cached position (two per step) its address by `MLA`, two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: `Dsp`'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
 //! | activation quantizer (`quantize_q8_0`) | per block `VMAXNMAV` for `amax`, the scale in scalar VFP as the twin, then four lanes at a time `VMUL` by `1/d`, the twin's rounding as `trunc(|t| + 0.49999997)` with the sign put back (`VPT` + `VNEGT`), saturation to i8 by `VQSHL`/`VSHR` #24, `VSTRB.32` | **bit-identical**: blocks with `amax` below 2^-117 (where a flushed subnormal could round to a nonzero `q`) take the twin |
@@ -448,12 +448,124 @@ pub fn softmax(x: &mut [f32]) {
         return;
     };
     let max = max_of(x, first);
-    exp_shifted(x, max);
-    let mut sum = 0.0f32;
-    for &v in x.iter() {
-        sum += v;
+    let (quads, rest) = x.as_chunks_mut::<4>();
+    let mut sum = exp_sum_quads(quads, max, 0.0);
+    // The last `len % 4` padded with -inf, whose exponential (+0) leaves the sum as it is.
+    // (Element by element, not a loop: LLVM would make it a `memcpy` call.)
+    let ninf = f32::NEG_INFINITY;
+    let mut pad = match *rest {
+        [a] => [[a, ninf, ninf, ninf]],
+        [a, b] => [[a, b, ninf, ninf]],
+        [a, b, c] => [[a, b, c, ninf]],
+        _ => [[ninf; 4]],
+    };
+    if !rest.is_empty() {
+        sum = exp_sum_quads(&mut pad, max, sum);
+        let [[p0, p1, p2, _]] = pad;
+        match rest {
+            [a] => *a = p0,
+            [a, b] => (*a, *b) = (p0, p1),
+            [a, b, c] => (*a, *b, *c) = (p0, p1, p2),
+            _ => {}
+        }
     }
     divide(x, sum);
+}
+
+/// `EXP_P[1..5]`, each in the four lanes of a vector (for [`exp_sum_quads`]).
+static EXP_P1_P4: [[f32; 4]; 4] = {
+    let p = crate::math::EXP_P;
+    [[p[1]; 4], [p[2]; 4], [p[3]; 4], [p[4]; 4]]
+};
+
+/// Softmax's exponentials and their sum: `x[i] = expf(x[i] - max)` over whole quads as
+/// [`exp_shifted`] computes them, and `sum` plus the results in order (sequential scalar `VADD.F32`,
+/// the twin's sum), returned. For `max` the maximum of `x` (or NaN), so `x[i] - max <= 0` or NaN;
+/// that lets it drop [`exp_shifted`]'s upper clamp and scale by one factor: `2^n` for `n` in
+/// `-126..=0`, and 0 for `n <= -127` (`VQSUB.U32` saturates `n + 127` at 0), where the twin's
+/// `p * 2^n` is below 2^-126 and [`exp_shifted`] flushes it to +0 too: the same results.
+fn exp_sum_quads(quads: &mut [[f32; 4]], max: f32, sum: f32) -> f32 {
+    if quads.is_empty() {
+        return sum;
+    }
+    let mut sum = sum.to_bits();
+    // SAFETY: reads and writes `quads` (`quads.len() * 4` f32, word-aligned) in place; only the
+    // declared registers are written; no stack.
+    unsafe {
+        asm!(
+            "vldrw.u32 q4, [{tbl}]", // q4..q7 = P1..P4 in every lane
+            "vldrw.u32 q5, [{tbl}, #16]",
+            "vldrw.u32 q6, [{tbl}, #32]",
+            "vldrw.u32 q7, [{tbl}, #48]",
+            "2:",
+            "vldrw.u32 q0, [{p}]",
+            "vsub.f32 q0, q0, {shift}",
+            // x.max(EXP_LO), NaN staying NaN: min(-x, -LO) negated back (as in `exp_shifted`)
+            "vneg.f32 q1, q0",
+            "vpt.f32 gt, q1, {neg_lo}",
+            "vdupt.32 q1, {neg_lo}",
+            "vneg.f32 q0, q1",
+            // t = x * LOG2E + ROUND; n = t - ROUND; q1 = max(ni + 127, 0)
+            "vmul.f32 q1, q0, {log2e}",
+            "vadd.f32 q1, q1, {round}",
+            "vsub.f32 q2, q1, {round}",
+            "vqsub.u32 q1, q1, {round_m127}",
+            // r = (x - n * C1) - n * C2
+            "vmul.f32 q3, q2, {c1}",
+            "vsub.f32 q0, q0, q3",
+            "vmul.f32 q2, q2, {c2}",
+            "vsub.f32 q0, q0, q2",
+            // y = ((((P0 r + P1) r + P2) r + P3) r + P4) r + 0.5
+            "vmul.f32 q3, q0, {p0}",
+            "vadd.f32 q3, q3, q4",
+            "vmul.f32 q3, q3, q0",
+            "vadd.f32 q3, q3, q5",
+            "vmul.f32 q3, q3, q0",
+            "vadd.f32 q3, q3, q6",
+            "vmul.f32 q3, q3, q0",
+            "vadd.f32 q3, q3, q7",
+            "vmul.f32 q3, q3, q0",
+            "vmov.f32 q2, #0.5",
+            "vadd.f32 q3, q3, q2",
+            // p = y * (r * r) + r + 1
+            "vmul.f32 q2, q0, q0",
+            "vmul.f32 q3, q3, q2",
+            "vadd.f32 q3, q3, q0",
+            "vmov.f32 q2, #1.0",
+            "vadd.f32 q3, q3, q2",
+            // p * 2^n
+            "vshl.i32 q1, q1, #23",
+            "vmul.f32 q3, q3, q1",
+            "vstrw.32 q3, [{p}], #16",
+            // the sum, in order (s12-s15 = q3)
+            "vmov s8, {sum}",
+            "vadd.f32 s8, s8, s12",
+            "vadd.f32 s8, s8, s13",
+            "vadd.f32 s8, s8, s14",
+            "vadd.f32 s8, s8, s15",
+            "vmov {sum}, s8",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            p = inout(reg) quads.as_mut_ptr() => _,
+            n = inout(reg) quads.len() => _,
+            sum = inout(reg) sum,
+            shift = in(reg) max.to_bits(),
+            neg_lo = in(reg) (-crate::math::EXP_LO).to_bits(),
+            log2e = in(reg) crate::math::LOG2E.to_bits(),
+            round = in(reg) crate::math::EXP_ROUND.to_bits(),
+            round_m127 = in(reg) crate::math::EXP_ROUND.to_bits() - 127,
+            c1 = in(reg) crate::math::EXP_C1.to_bits(),
+            c2 = in(reg) crate::math::EXP_C2.to_bits(),
+            p0 = in(reg) crate::math::EXP_P[0].to_bits(),
+            tbl = in(reg) EXP_P1_P4.as_ptr(),
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+            out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+            out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+            options(nostack),
+        );
+    }
+    f32::from_bits(sum)
 }
 
 /// The twin's maximum: `first`, then every later `v > max` (so a NaN first stays; other NaNs are
