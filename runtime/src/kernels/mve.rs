@@ -7,7 +7,7 @@
 //!
 //! | kernel | how | against the twin |
 //! |---|---|---|
-//! | q8_0 matvec | rows in fours: per block the activation halves loaded once, four rows' `VMLADAV`/`VMLADAVA.S8` pairs, then the four rows' float steps in the lanes of one vector (scales by byte gathers and `VCVTB.F32.F16`, `VMUL`/`VADD.F32`); exact although MVE float flushes subnormals: no value in these steps can be subnormal (below) | **bit-identical** |
+//! | q8_0 matvec | rows in fours: per block the activation halves loaded once, four rows' `VMLADAV`/`VMLADAVA.S8` pairs, then the four rows' float steps in the lanes of one vector (`d_w` by a halfword gather and `VCVTB.F32.F16`, `d_x` converted once per call, `VMUL`/`VADD.F32`; pointers advance by load writeback: 29 instructions per four row-blocks; odd weight addresses take the row dot); exact although MVE float flushes subnormals: no value in these steps can be subnormal (below) | **bit-identical** |
 //! | q8_0 row dot (and the last `rows % 4` rows) | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
 //! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
 //! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); in softmax itself one pass (`exp_sum_quads`) also adds each quad's results to the sum in order (scalar `VADD.F32`, the twin's sequential sum), with no upper clamp and one `2^n` factor (`x - max <= 0`); the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
@@ -742,85 +742,114 @@ fn exp_shifted_quads(quads: &mut [[f32; 4]], shift: f32) {
     }
 }
 
+/// Most activation blocks [`matvec_q8_0_quads`] takes (their scales are converted once per call into
+/// a stack buffer of `16 * QUADS_MAX_BLOCKS` bytes): rows of up to 1024 columns.
+const QUADS_MAX_BLOCKS: usize = 32;
+
 /// q8_0 rows times `xq` like [`matvec_q8_0`] (bit-identical to the twin), rows in fours: per block the
 /// activation's two 16-byte halves are loaded once for four rows, each row's exact integer dot is a
 /// `VMLADAV.S8` + `VMLADAVA.S8` pair, and the four rows' `sumf += sumi * (d_w * d_x)` run in the four
-/// lanes of one vector (`d_w` gathered bytewise, as blocks may sit at odd addresses; the module docs
-/// say why MVE float's flush-to-zero cannot change these steps). About 9 instructions per row-block,
-/// against 19 for the one-row kernel, which takes the last `rows % 4` rows.
+/// lanes of one vector: `d_w` by one halfword gather (`VLDRH.U32`) and `VCVTB.F32.F16`, `d_x`
+/// converted once per call (each block's in the four lanes of a stack vector). Every pointer
+/// advances by its loads' writeback. 29 instructions per four row-blocks; the module docs say why MVE
+/// float's flush-to-zero cannot change these steps. Weights at an odd address (the halfword gather
+/// needs even ones), rows of more than [`QUADS_MAX_BLOCKS`] blocks and the last `rows % 4` rows take
+/// the one-row kernel.
 pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
     let rows = out.len();
     let Some(nb) = block_shape(w, row_bytes, Q8_BYTES, xq, rows) else {
         return block_rows_twin::<BlockQ8_0>(w, row_bytes, xq, out);
     };
+    if nb > QUADS_MAX_BLOCKS || !(w.as_ptr() as usize).is_multiple_of(2) || rows < 4 {
+        return matvec_q8_0(w, row_bytes, xq, out);
+    }
+    // d_x of each block as f32, in all four lanes.
+    let mut dx = [[0.0f32; 4]; QUADS_MAX_BLOCKS];
+    // SAFETY: reads the scales of `xq`'s first `nb` blocks (halfwords, `LDRH` allows any alignment;
+    // `xq.len() >= nb`) and writes `dx[..nb]` (`nb <= QUADS_MAX_BLOCKS`; word-aligned VSTRW). Only
+    // the declared registers are written; no stack.
+    unsafe {
+        asm!(
+            "2:",
+            "ldrh {t}, [{px}], #34",
+            "vmov s0, {t}",
+            "vcvtb.f32.f16 s0, s0",
+            "vmov {t}, s0",
+            "vdup.32 q0, {t}",
+            "vstrw.32 q0, [{pd}], #16",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            px = inout(reg) xq.as_ptr() => _,
+            pd = inout(reg) dx.as_mut_ptr() => _,
+            n = inout(reg) nb => _,
+            t = out(reg) _,
+            out("d0") _, out("d1") _,
+            options(nostack),
+        );
+    }
     let (quads, rest) = out.as_chunks_mut::<4>();
     let rb = row_bytes as u32;
-    let offs: [u32; 4] = [0, rb, rb.wrapping_mul(2), rb.wrapping_mul(3)];
+    // The scale gather's offsets from row 0's pointer, which is 18 past its block's start there.
+    let offs: [u32; 4] = [0, rb, rb.wrapping_mul(2), rb.wrapping_mul(3)].map(|o| o.wrapping_sub(18));
     let mut start = 0usize;
     for quad in quads.iter_mut() {
         let Some(group) = w.get(start..) else { break };
+        // Each pointer starts 16 bytes before its first block: the loads pre-increment (by 18 to a
+        // block's quants, by 16 to their second half, by 18 to the next block's quants).
+        let p0 = (group.as_ptr() as u32).wrapping_sub(16);
         // SAFETY: `block_shape` checked `rows * row_bytes <= w.len()`, so the four rows of this group
         // (`4 * row_bytes` bytes from `group`'s start, `nb` 34-byte blocks each) lie in `w`; `xq` has
-        // at least `nb` blocks. Loads are bytes (contiguous and gathered) and halfwords (`LDRH`,
-        // unaligned allowed), `offs` is read by VLDRW (word-aligned); `quad` (4 f32, word-aligned) is
-        // written by VSTRW. Only the declared registers are written; no stack.
+        // at least `nb` blocks, `dx` at least `nb` vectors. Loads: bytes (VLDRB), the halfword
+        // scales (the gather, at even addresses: `w` starts at one and blocks are 34 bytes), `offs`
+        // and `dx` by VLDRW (word-aligned); `quad` (4 f32, word-aligned) is written by VSTRW. Only
+        // the declared registers are written; no stack.
         unsafe {
             asm!(
-                "vldrw.u32 q7, [{offs}]",
+                "vldrw.u32 q7, [r0]",
                 "vmov.i32 q6, #0",
                 "2:",
-                "vldrb.u8 q2, [{px}, #2]",
-                "vldrb.u8 q3, [{px}, #18]",
-                "vldrb.u8 q0, [{p}, #2]",
-                "vldrb.u8 q1, [{p}, #18]",
+                "vldrb.u8 q2, [{px}, #18]!",
+                "vldrb.u8 q3, [{px}, #16]!",
+                "vldrb.u8 q0, [{p0}, #18]!",
+                "vldrb.u8 q1, [{p0}, #16]!",
                 "vmladav.s8 r0, q0, q2",
                 "vmladava.s8 r0, q1, q3",
-                "add {t}, {p}, {rb}",
-                "vldrb.u8 q0, [{t}, #2]",
-                "vldrb.u8 q1, [{t}, #18]",
+                "vldrb.u8 q0, [{p1}, #18]!",
+                "vldrb.u8 q1, [{p1}, #16]!",
                 "vmladav.s8 r2, q0, q2",
                 "vmladava.s8 r2, q1, q3",
-                "add {t}, {t}, {rb}",
-                "vldrb.u8 q0, [{t}, #2]",
-                "vldrb.u8 q1, [{t}, #18]",
+                "vldrb.u8 q0, [{p2}, #18]!",
+                "vldrb.u8 q1, [{p2}, #16]!",
                 "vmladav.s8 r4, q0, q2",
                 "vmladava.s8 r4, q1, q3",
-                "add {t}, {t}, {rb}",
-                "vldrb.u8 q0, [{t}, #2]",
-                "vldrb.u8 q1, [{t}, #18]",
+                "vldrb.u8 q0, [{p3}, #18]!",
+                "vldrb.u8 q1, [{p3}, #16]!",
                 "vmladav.s8 r8, q0, q2",
                 "vmladava.s8 r8, q1, q3",
                 // sumi of the four rows, as f32 lanes
                 "vmov q4[2], q4[0], r0, r4",
                 "vmov q4[3], q4[1], r2, r8",
                 "vcvt.f32.s32 q4, q4",
-                // d_w of the four rows: low and high bytes gathered, joined, widened from f16
-                "vldrb.u32 q5, [{p}, q7]",
-                "add {t}, {p}, #1",
-                "vldrb.u32 q0, [{t}, q7]",
-                "vsli.32 q5, q0, #8",
+                // d_w of the four rows (f16 in each lane's low half), widened, times d_x
+                "vldrh.u32 q5, [{p0}, q7]",
                 "vcvtb.f32.f16 q5, q5",
-                // d_x as f32 bits in a core register
-                "ldrh {t}, [{px}]",
-                "vmov s0, {t}",
-                "vcvtb.f32.f16 s0, s0",
-                "vmov {t}, s0",
-                "vmul.f32 q5, q5, {t}",
+                "vldrw.u32 q0, [{pd}], #16",
+                "vmul.f32 q5, q5, q0",
                 "vmul.f32 q4, q4, q5",
                 "vadd.f32 q6, q6, q4",
-                "add {p}, {p}, #34",
-                "add {px}, {px}, #34",
                 "subs {n}, {n}, #1",
                 "bne 2b",
                 "vstrw.32 q6, [{o}]",
-                offs = in(reg) offs.as_ptr(),
-                p = inout(reg) group.as_ptr() => _,
-                rb = in(reg) rb,
-                px = inout(reg) xq.as_ptr() => _,
+                inout("r0") offs.as_ptr() => _,
+                p0 = inout(reg) p0 => _,
+                p1 = inout(reg) p0.wrapping_add(rb) => _,
+                p2 = inout(reg) p0.wrapping_add(rb.wrapping_mul(2)) => _,
+                p3 = inout(reg) p0.wrapping_add(rb.wrapping_mul(3)) => _,
+                px = inout(reg) (xq.as_ptr() as u32).wrapping_sub(16) => _,
+                pd = inout(reg) dx.as_ptr() => _,
                 n = inout(reg) nb => _,
-                t = out(reg) _,
                 o = in(reg) quad.as_mut_ptr(),
-                out("r0") _, out("r2") _, out("r4") _, out("r8") _,
+                out("r2") _, out("r4") _, out("r8") _,
                 out("d0") _, out("d1") _, out("d2") _, out("d3") _,
                 out("d4") _, out("d5") _, out("d6") _, out("d7") _,
                 out("d8") _, out("d9") _, out("d10") _, out("d11") _,
