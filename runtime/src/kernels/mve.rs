@@ -742,19 +742,20 @@ fn exp_shifted_quads(quads: &mut [[f32; 4]], shift: f32) {
     }
 }
 
-/// Most activation blocks [`matvec_q8_0_quads`] takes (their scales are converted once per call into
-/// a stack buffer of `16 * QUADS_MAX_BLOCKS` bytes): rows of up to 1024 columns.
+/// Most activation blocks [`matvec_q8_0_quads`] takes (it copies them into a stack buffer of
+/// `48 * QUADS_MAX_BLOCKS` bytes): rows of up to 1024 columns.
 const QUADS_MAX_BLOCKS: usize = 32;
 
 /// q8_0 rows times `xq` like [`matvec_q8_0`] (bit-identical to the twin), rows in fours: per block the
 /// activation's two 16-byte halves are loaded once for four rows, each row's exact integer dot is a
 /// `VMLADAV.S8` + `VMLADAVA.S8` pair, and the four rows' `sumf += sumi * (d_w * d_x)` run in the four
 /// lanes of one vector: `d_w` by one halfword gather (`VLDRH.U32`) and `VCVTB.F32.F16`, `d_x`
-/// converted once per call (each block's in the four lanes of a stack vector). Every pointer
-/// advances by its loads' writeback. 29 instructions per four row-blocks; the module docs say why MVE
-/// float's flush-to-zero cannot change these steps. Weights at an odd address (the halfword gather
-/// needs even ones), rows of more than [`QUADS_MAX_BLOCKS`] blocks and the last `rows % 4` rows take
-/// the one-row kernel.
+/// converted once per call. The activation is first copied into a stack buffer of 48-byte records
+/// (its 32 quants, then `d_x` as f32 in four lanes), so that one pointer walks it; every pointer
+/// advances by its loads' writeback, and the rows' loop is in the asm too: 29 instructions per four
+/// row-blocks, 10 per four rows. The module docs say why MVE float's flush-to-zero cannot change
+/// these steps. Weights at an odd address (the halfword gather needs even ones), rows of more than
+/// [`QUADS_MAX_BLOCKS`] blocks and the last `rows % 4` rows take the one-row kernel.
 pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
     let rows = out.len();
     let Some(nb) = block_shape(w, row_bytes, Q8_BYTES, xq, rows) else {
@@ -763,27 +764,33 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
     if nb > QUADS_MAX_BLOCKS || !(w.as_ptr() as usize).is_multiple_of(2) || rows < 4 {
         return matvec_q8_0(w, row_bytes, xq, out);
     }
-    // d_x of each block as f32, in all four lanes.
-    let mut dx = [[0.0f32; 4]; QUADS_MAX_BLOCKS];
-    // SAFETY: reads the scales of `xq`'s first `nb` blocks (halfwords, `LDRH` allows any alignment;
-    // `xq.len() >= nb`) and writes `dx[..nb]` (`nb <= QUADS_MAX_BLOCKS`; word-aligned VSTRW). Only
-    // the declared registers are written; no stack.
+    // Per block: its 32 quants, then d_x as f32 in all four lanes. Left uninitialized (zeroing it
+    // would cost more than the copy): the asm writes `nb` records before reading them.
+    let mut xb = core::mem::MaybeUninit::<[[u32; 12]; QUADS_MAX_BLOCKS]>::uninit();
+    // SAFETY: reads `xq`'s first `nb` blocks (bytes and halfwords, which need no alignment; `xq.len()
+    // >= nb`) and writes `xb[..nb]` (`nb <= QUADS_MAX_BLOCKS`; word-aligned VSTRW). Only the
+    // declared registers are written; no stack.
     unsafe {
         asm!(
             "2:",
+            "vldrb.u8 q0, [{px}, #2]",
+            "vldrb.u8 q1, [{px}, #18]",
             "ldrh {t}, [{px}], #34",
+            "vstrw.32 q0, [{pb}]",
+            "vstrw.32 q1, [{pb}, #16]",
             "vmov s0, {t}",
             "vcvtb.f32.f16 s0, s0",
             "vmov {t}, s0",
             "vdup.32 q0, {t}",
-            "vstrw.32 q0, [{pd}], #16",
+            "vstrw.32 q0, [{pb}, #32]",
+            "adds {pb}, #48",
             "subs {n}, {n}, #1",
             "bne 2b",
             px = inout(reg) xq.as_ptr() => _,
-            pd = inout(reg) dx.as_mut_ptr() => _,
+            pb = inout(reg) xb.as_mut_ptr().cast::<u32>() => _,
             n = inout(reg) nb => _,
             t = out(reg) _,
-            out("d0") _, out("d1") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
             options(nostack),
         );
     }
@@ -791,65 +798,73 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
     let rb = row_bytes as u32;
     // The scale gather's offsets from row 0's pointer, which is 18 past its block's start there.
     let offs: [u32; 4] = [0, rb, rb.wrapping_mul(2), rb.wrapping_mul(3)].map(|o| o.wrapping_sub(18));
-    let mut start = 0usize;
-    for quad in quads.iter_mut() {
-        let Some(group) = w.get(start..) else { break };
-        // Each pointer starts 16 bytes before its first block: the loads pre-increment (by 18 to a
-        // block's quants, by 16 to their second half, by 18 to the next block's quants).
-        let p0 = (group.as_ptr() as u32).wrapping_sub(16);
-        // SAFETY: `block_shape` checked `rows * row_bytes <= w.len()`, so the four rows of this group
-        // (`4 * row_bytes` bytes from `group`'s start, `nb` 34-byte blocks each) lie in `w`; `xq` has
-        // at least `nb` blocks, `dx` at least `nb` vectors. Loads: bytes (VLDRB), the halfword
-        // scales (the gather, at even addresses: `w` starts at one and blocks are 34 bytes), `offs`
-        // and `dx` by VLDRW (word-aligned); `quad` (4 f32, word-aligned) is written by VSTRW. Only
-        // the declared registers are written; no stack.
+    // Row 3 of the quad before the first (its pointer, 16 bytes before its end: the next row's start,
+    // as the loads leave it), from which the asm derives each quad's four row pointers.
+    let p3 = (w.as_ptr() as u32).wrapping_sub(16);
+    if !quads.is_empty() {
+        // SAFETY: `block_shape` checked `rows * row_bytes <= w.len()`: the `4 * quads.len() <= rows`
+        // rows read (`nb` 34-byte blocks each, contiguous) lie in `w`; `xb` holds `nb` records. Loads:
+        // bytes (VLDRB), the halfword scales (the gather, at even addresses: `w` starts at one and
+        // blocks are 34 bytes), `offs` and `xb` by VLDRW (word-aligned); `quads` (word-aligned f32)
+        // written by VSTRW. `xb`'s first `nb` records were written above. Only the declared registers are
+        // written; no stack.
         unsafe {
             asm!(
                 "vldrw.u32 q7, [r0]",
+                "3:",
+                "mov {p0}, {p3}",
+                "add {p1}, {p0}, {rb}",
+                "add {p2}, {p1}, {rb}",
+                "add {p3}, {p2}, {rb}",
+                "mov {n}, {nbuf}",
                 "vmov.i32 q6, #0",
                 "2:",
-                "vldrb.u8 q2, [{px}, #18]!",
+                "vldrb.u8 q2, [{px}, #16]!",
                 "vldrb.u8 q3, [{px}, #16]!",
                 "vldrb.u8 q0, [{p0}, #18]!",
                 "vldrb.u8 q1, [{p0}, #16]!",
                 "vmladav.s8 r0, q0, q2",
                 "vmladava.s8 r0, q1, q3",
-                "vldrb.u8 q0, [{p1}, #18]!",
-                "vldrb.u8 q1, [{p1}, #16]!",
-                "vmladav.s8 r2, q0, q2",
-                "vmladava.s8 r2, q1, q3",
                 "vldrb.u8 q0, [{p2}, #18]!",
                 "vldrb.u8 q1, [{p2}, #16]!",
-                "vmladav.s8 r4, q0, q2",
-                "vmladava.s8 r4, q1, q3",
+                "vmladav.s8 r2, q0, q2",
+                "vmladava.s8 r2, q1, q3",
+                "vmov q4[2], q4[0], r0, r2",
+                "vldrb.u8 q0, [{p1}, #18]!",
+                "vldrb.u8 q1, [{p1}, #16]!",
+                "vmladav.s8 r0, q0, q2",
+                "vmladava.s8 r0, q1, q3",
                 "vldrb.u8 q0, [{p3}, #18]!",
                 "vldrb.u8 q1, [{p3}, #16]!",
-                "vmladav.s8 r8, q0, q2",
-                "vmladava.s8 r8, q1, q3",
-                // sumi of the four rows, as f32 lanes
-                "vmov q4[2], q4[0], r0, r4",
-                "vmov q4[3], q4[1], r2, r8",
+                "vmladav.s8 r2, q0, q2",
+                "vmladava.s8 r2, q1, q3",
+                "vmov q4[3], q4[1], r0, r2",
+                // sumi of the four rows as f32, times d_w (f16 in each lane's low half) times d_x
                 "vcvt.f32.s32 q4, q4",
-                // d_w of the four rows (f16 in each lane's low half), widened, times d_x
                 "vldrh.u32 q5, [{p0}, q7]",
                 "vcvtb.f32.f16 q5, q5",
-                "vldrw.u32 q0, [{pd}], #16",
+                "vldrw.u32 q0, [{px}, #16]!",
                 "vmul.f32 q5, q5, q0",
                 "vmul.f32 q4, q4, q5",
                 "vadd.f32 q6, q6, q4",
-                "subs {n}, {n}, #1",
+                "subs {n}, {n}, #48",
                 "bne 2b",
-                "vstrw.32 q6, [{o}]",
+                "vstrw.32 q6, [{o}], #16",
+                "sub {px}, {px}, {nbuf}",
+                "subs {quads}, {quads}, #1",
+                "bne 3b",
                 inout("r0") offs.as_ptr() => _,
-                p0 = inout(reg) p0 => _,
-                p1 = inout(reg) p0.wrapping_add(rb) => _,
-                p2 = inout(reg) p0.wrapping_add(rb.wrapping_mul(2)) => _,
-                p3 = inout(reg) p0.wrapping_add(rb.wrapping_mul(3)) => _,
-                px = inout(reg) (xq.as_ptr() as u32).wrapping_sub(16) => _,
-                pd = inout(reg) dx.as_ptr() => _,
-                n = inout(reg) nb => _,
-                o = in(reg) quad.as_mut_ptr(),
-                out("r2") _, out("r4") _, out("r8") _,
+                out("r2") _,
+                p0 = out(reg) _,
+                p1 = out(reg) _,
+                p2 = out(reg) _,
+                p3 = inout(reg) p3 => _,
+                rb = in(reg) rb,
+                px = inout(reg) (xb.as_ptr() as u32).wrapping_sub(16) => _,
+                nbuf = in(reg) nb * 48,
+                n = out(reg) _,
+                o = inout(reg) quads.as_mut_ptr() => _,
+                quads = inout(reg) quads.len() => _,
                 out("d0") _, out("d1") _, out("d2") _, out("d3") _,
                 out("d4") _, out("d5") _, out("d6") _, out("d7") _,
                 out("d8") _, out("d9") _, out("d10") _, out("d11") _,
@@ -857,10 +872,10 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
                 options(nostack),
             );
         }
-        start = start.saturating_add(row_bytes.saturating_mul(4));
     }
+    let done = quads.len().saturating_mul(4).saturating_mul(row_bytes);
     if !rest.is_empty() {
-        matvec_q8_0(w.get(start..).unwrap_or(&[]), row_bytes, xq, rest);
+        matvec_q8_0(w.get(done..).unwrap_or(&[]), row_bytes, xq, rest);
     }
 }
 
