@@ -1102,7 +1102,14 @@ pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
     for b in out.iter_mut() {
         let chunk = chunks.next().unwrap_or_default();
         let Ok(c) = <&[f32; 32]>::try_from(chunk) else {
-            *b = crate::quant::QuantBlock::quantize(chunk);
+            if chunk.is_empty() {
+                // The twin's block for no values (amax 0), in place: the blocks past `x` of a
+                // scratch sized for a wider row (the twin's call returns it by value, a memcpy).
+                b.d = [0; 2];
+                b.qs = [0; crate::tensor::QK];
+            } else {
+                *b = crate::quant::QuantBlock::quantize(chunk);
+            }
             continue;
         };
         let mut amax_bits = 0u32;
