@@ -11,7 +11,7 @@
 //! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots, q8_0/q4_0 block dots, axpy |
 //! | `neon` | `glmix_neon`: `aarch64` with `neon` (every hosted aarch64 target) | f32/f16/bf16 dots and f32 matvec rows in fours, q8_0/q4_0 block dots (SMULL + SADALP; SDOT when built with `+dotprod`) and matvec rows in fours, axpy, softmax exp, SwiGLU, head-size-8 gather axpy |
 //! | `rv_f` | `glmix_rvf`: `riscv32`/`riscv64` triples with the F extension (`imafc`, `gc`) | f32 matvec rows in fours (plain Rust; sequential sums: bit-identical) |
-//! | `mve` | `glmix_mve`: `thumbv8m.main-*` with Helium (`-C target-cpu=cortex-m55`) | q8_0/q4_0 matvec rows (VMLADAV, bit-identical), f32 matvec rows in fours (gathers; MVE float flushes subnormals: see the module); the rest is `arm_dsp`'s |
+//! | `mve` | `glmix_mve`: `thumbv8m.main-*` with Helium (`-C target-cpu=cortex-m55`) | q8_0/q4_0 matvec rows (VMLADAV, bit-identical), f32 matvec rows in twelves, eights and fours (gathers; MVE float flushes subnormals: see the module), softmax (vector exp, the sum in the same pass), SwiGLU (vector exp, bit-identical), head-size-8 gathers, the activation quantizer; the rest is `arm_dsp`'s |
 //! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
 //!
 //! The architecture modules implement the `Kernels` trait (dot products, matvec rows, axpy, gathers,

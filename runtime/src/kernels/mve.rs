@@ -11,6 +11,7 @@
 //! | q8_0 row dot (and the last `rows % 4` rows) | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
 //! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
 //! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); in softmax itself one pass (`exp_sum_quads`) also adds each quad's results to the sum in order (scalar `VADD.F32`, the twin's sequential sum), with no upper clamp and one `2^n` factor (`x - max <= 0`); the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
+//! | SwiGLU (`swiglu`) | four lanes per step: `expf(-x)` in MVE float as the softmax exponentials (the clamp on `-x`), `1 + e`, then per lane scalar VFP `VDIV` and `VMUL.F32` (`x * (1 / (1 + e)) * h3`, the twin's order); a subnormal `e` (0 here) changes nothing, as `1 + e` is 1 either way | **bit-identical** to the twin's arithmetic (`kernel-check` also compares it with `arm_dsp`'s scalar VFP kernel exactly) |
 //! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: `Dsp`'s | as the f32 matvec (a sum of eight products) |
 //! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per cached position (two per step) its address by `MLA`, two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: `Dsp`'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
 //! | activation quantizer (`quantize_q8_0`) | per block `VMAXNMAV` for `amax`, the scale in scalar VFP as the twin, then four lanes at a time `VMUL` by `1/d`, the twin's rounding as `trunc(|t| + 0.49999997)` with the sign put back (`VPT` + `VNEGT`), saturation to i8 by `VQSHL`/`VSHR` #24, `VSTRB.32` | **bit-identical**: blocks with `amax` below 2^-117 (where a flushed subnormal could round to a nonzero `q`) take the twin |
@@ -118,7 +119,7 @@ impl Kernels for Mve {
     }
     #[inline(always)]
     fn swiglu(h1: &mut [f32], h3: &[f32]) {
-        Dsp::swiglu(h1, h3)
+        swiglu(h1, h3)
     }
 }
 
@@ -739,6 +740,138 @@ fn exp_shifted_quads(quads: &mut [[f32; 4]], shift: f32) {
                 options(nostack),
             );
         }
+    }
+}
+
+/// SwiGLU `h1[i] = silu(h1[i]) * h3[i]`, [`generic::swiglu`] bit for bit: four elements per step,
+/// `e = expf(-x)` in MVE float ([`exp_shifted`]'s operations, the clamp on `-x`), `1 + e` (MVE), then
+/// per lane in scalar VFP (which keeps subnormals) `1 / (1 + e)`, `x * that` and `* h3` (`VDIV`,
+/// `VMUL.F32`). MVE float's flush-to-zero cannot change the result: where `e` is subnormal (0 here)
+/// `1 + e` is 1 either way, and the other MVE steps' values are normal or infinite. The last
+/// `len % 4` through the same asm, padded with zeros.
+pub fn swiglu(h1: &mut [f32], h3: &[f32]) {
+    let n = h1.len().min(h3.len());
+    let (Some(h1), Some(h3)) = (h1.get_mut(..n), h3.get(..n)) else {
+        return;
+    };
+    let (quads, rest) = h1.as_chunks_mut::<4>();
+    let (quads3, rest3) = h3.as_chunks::<4>();
+    swiglu_quads(quads, quads3);
+    // (Element by element, not a loop: LLVM would make it a `memcpy` call.)
+    let (mut a, b) = match (&*rest, rest3) {
+        (&[a], &[b]) => ([[a, 0.0, 0.0, 0.0]], [[b, 0.0, 0.0, 0.0]]),
+        (&[a, b], &[c, d]) => ([[a, b, 0.0, 0.0]], [[c, d, 0.0, 0.0]]),
+        (&[a, b, c], &[d, e, f]) => ([[a, b, c, 0.0]], [[d, e, f, 0.0]]),
+        _ => return,
+    };
+    swiglu_quads(&mut a, &b);
+    let [[p0, p1, p2, _]] = a;
+    match rest {
+        [a] => *a = p0,
+        [a, b] => (*a, *b) = (p0, p1),
+        [a, b, c] => (*a, *b, *c) = (p0, p1, p2),
+        _ => {}
+    }
+}
+
+/// The four-lane step of [`swiglu`] over the common quads of `h1` and `h3`.
+fn swiglu_quads(h1: &mut [[f32; 4]], h3: &[[f32; 4]]) {
+    let n = h1.len().min(h3.len());
+    if n == 0 {
+        return;
+    }
+    // SAFETY: reads and writes `n` quads of `h1` in place and reads `n` of `h3` (word-aligned f32,
+    // VLDRW/VSTRW) and `EXP_P1_P4`; only the declared registers are written; no stack.
+    unsafe {
+        asm!(
+            "vldrw.u32 q4, [{tbl}]", // q4..q7 = P1..P4 in every lane
+            "vldrw.u32 q5, [{tbl}, #16]",
+            "vldrw.u32 q6, [{tbl}, #32]",
+            "vldrw.u32 q7, [{tbl}, #48]",
+            "2:",
+            "vldrw.u32 q0, [{p1}]",
+            // u = (-x).clamp(EXP_LO, EXP_HI), NaN staying NaN (`gt` is false for unordered lanes):
+            // x > -LO becomes -LO before the negation, then u > HI becomes HI
+            "vpt.f32 gt, q0, {neg_lo}",
+            "vdupt.32 q0, {neg_lo}",
+            "vneg.f32 q0, q0",
+            "vpt.f32 gt, q0, {hi}",
+            "vdupt.32 q0, {hi}",
+            // t = u * LOG2E + ROUND; n = t - ROUND; ni = bits(t) - bits(ROUND)
+            "vmul.f32 q1, q0, {log2e}",
+            "vadd.f32 q1, q1, {round}",
+            "vsub.f32 q2, q1, {round}",
+            "vsub.i32 q1, q1, {round}",
+            // r = (u - n * C1) - n * C2
+            "vmul.f32 q3, q2, {c1}",
+            "vsub.f32 q0, q0, q3",
+            "vmul.f32 q2, q2, {c2}",
+            "vsub.f32 q0, q0, q2",
+            // y = ((((P0 r + P1) r + P2) r + P3) r + P4) r + 0.5
+            "vmul.f32 q3, q0, {p0}",
+            "vadd.f32 q3, q3, q4",
+            "vmul.f32 q3, q3, q0",
+            "vadd.f32 q3, q3, q5",
+            "vmul.f32 q3, q3, q0",
+            "vadd.f32 q3, q3, q6",
+            "vmul.f32 q3, q3, q0",
+            "vadd.f32 q3, q3, q7",
+            "vmul.f32 q3, q3, q0",
+            "vmov.f32 q2, #0.5",
+            "vadd.f32 q3, q3, q2",
+            // p = y * (r * r) + r + 1
+            "vmul.f32 q2, q0, q0",
+            "vmul.f32 q3, q3, q2",
+            "vadd.f32 q3, q3, q0",
+            "vmov.f32 q2, #1.0",
+            "vadd.f32 q3, q3, q2",
+            // e = p * s1 * s2: n1 = ni >> 1, n2 = ni - n1, s = (n + 127) << 23
+            "vshr.s32 q2, q1, #1",
+            "vsub.i32 q1, q1, q2",
+            "vadd.i32 q2, q2, {c127}",
+            "vshl.i32 q2, q2, #23",
+            "vadd.i32 q1, q1, {c127}",
+            "vshl.i32 q1, q1, #23",
+            "vmul.f32 q3, q3, q2",
+            "vmul.f32 q3, q3, q1",
+            // 1 + e (s8 = 1.0 after this), then per lane in scalar VFP: x * (1 / (1 + e)) * h3
+            "vmov.f32 q2, #1.0",
+            "vadd.f32 q3, q3, q2",
+            "vdiv.f32 s12, s8, s12",
+            "vdiv.f32 s13, s8, s13",
+            "vdiv.f32 s14, s8, s14",
+            "vdiv.f32 s15, s8, s15",
+            "vldrw.u32 q0, [{p1}]",
+            "vldrw.u32 q1, [{p3}], #16",
+            "vmul.f32 s12, s0, s12",
+            "vmul.f32 s13, s1, s13",
+            "vmul.f32 s14, s2, s14",
+            "vmul.f32 s15, s3, s15",
+            "vmul.f32 s12, s12, s4",
+            "vmul.f32 s13, s13, s5",
+            "vmul.f32 s14, s14, s6",
+            "vmul.f32 s15, s15, s7",
+            "vstrw.32 q3, [{p1}], #16",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            p1 = inout(reg) h1.as_mut_ptr() => _,
+            p3 = inout(reg) h3.as_ptr() => _,
+            n = inout(reg) n => _,
+            neg_lo = in(reg) (-crate::math::EXP_LO).to_bits(),
+            hi = in(reg) crate::math::EXP_HI.to_bits(),
+            log2e = in(reg) crate::math::LOG2E.to_bits(),
+            round = in(reg) crate::math::EXP_ROUND.to_bits(),
+            c1 = in(reg) crate::math::EXP_C1.to_bits(),
+            c2 = in(reg) crate::math::EXP_C2.to_bits(),
+            p0 = in(reg) crate::math::EXP_P[0].to_bits(),
+            c127 = in(reg) 127u32,
+            tbl = in(reg) EXP_P1_P4.as_ptr(),
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+            out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+            out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+            options(nostack),
+        );
     }
 }
 
