@@ -1236,10 +1236,24 @@ pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
         let chunk = chunks.next().unwrap_or_default();
         let Ok(c) = <&[f32; 32]>::try_from(chunk) else {
             if chunk.is_empty() {
-                // The twin's block for no values (amax 0), in place: the blocks past `x` of a
-                // scratch sized for a wider row (the twin's call returns it by value, a memcpy).
-                b.d = [0; 2];
-                b.qs = [0; crate::tensor::QK];
+                // The twin's block for no values (amax 0: all 34 bytes zero), in place: the blocks
+                // past `x` of a scratch sized for a wider row (the twin's call returns it by value,
+                // and LLVM copies it, or zeroes it, by a library call).
+                // SAFETY: writes the 34 bytes of `b` (byte and halfword stores, no alignment needed);
+                // only the declared registers are written; no stack.
+                unsafe {
+                    asm!(
+                        "vmov.i32 q0, #0",
+                        "vstrb.8 q0, [{p}]",
+                        "vstrb.8 q0, [{p}, #16]",
+                        "strh {z}, [{p}, #32]",
+                        p = in(reg) core::ptr::from_mut(b).cast::<u8>(),
+                        z = in(reg) 0u32,
+                        out("d0") _,
+                        out("d1") _,
+                        options(nostack),
+                    );
+                }
             } else {
                 *b = crate::quant::QuantBlock::quantize(chunk);
             }
