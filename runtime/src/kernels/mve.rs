@@ -9,7 +9,8 @@
 //! |---|---|---|
 //! | q8_0 matvec | rows in fours: per block the activation halves loaded once, four rows' `VMLADAV`/`VMLADAVA.S8` pairs, then the four rows' float steps in the lanes of one vector (`d_w` by a halfword gather and `VCVTB.F32.F16`, `d_x` converted once per call, `VMUL`/`VADD.F32`; pointers advance by load writeback: 29 instructions per four row-blocks; odd weight addresses take the row dot); exact although MVE float flushes subnormals: no value in these steps can be subnormal (below) | **bit-identical** |
 //! | q8_0 row dot (and the last `rows % 4` rows) | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
-//! | q4_0 matvec / row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
+//! | q4_0 row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
+//! | q4_0 matvec | rows in fours as the q8_0 matvec, each row's `sum (n - 8) x` as `sum n x - 8 sum x` (exact in i32; the nibbles by `VSHL`/`VSHR` alone, `8 sum x` per activation block once per call by `VADDV.S8`) | **bit-identical** |
 //! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); in softmax itself one pass (`exp_sum_quads`) also adds each quad's results to the sum in order (scalar `VADD.F32`, the twin's sequential sum), with no upper clamp and one `2^n` factor (`x - max <= 0`); the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
 //! | SwiGLU (`swiglu`) | four lanes per step: `expf(-x)` in MVE float as the softmax exponentials (the clamp on `-x`), `1 + e`, then per lane scalar VFP `VDIV` and `VMUL.F32` (`x * (1 / (1 + e)) * h3`, the twin's order); a subnormal `e` (0 here) changes nothing, as `1 + e` is 1 either way | **bit-identical** to the twin's arithmetic (`kernel-check` also compares it with `arm_dsp`'s scalar VFP kernel exactly) |
 //! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: `Dsp`'s | as the f32 matvec (a sum of eight products) |
@@ -62,7 +63,7 @@ impl Kernels for Mve {
     }
     #[inline(always)]
     fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q4_0(w.bytes(), w.row_bytes(), xq, out)
+        matvec_q4_0_quads(w.bytes(), w.row_bytes(), xq, out)
     }
     #[inline(always)]
     fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
@@ -1009,6 +1010,148 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
     let done = quads.len().saturating_mul(4).saturating_mul(row_bytes);
     if !rest.is_empty() {
         matvec_q8_0(w.get(done..).unwrap_or(&[]), row_bytes, xq, rest);
+    }
+}
+
+/// q4_0 rows times `xq` like [`matvec_q4_0`] (bit-identical to the twin), rows in fours as
+/// [`matvec_q8_0_quads`]: each row's integer dot `sum (n_j - 8) x_j` is taken as `sum n_j x_j - 8
+/// sum x_j` (exact in i32: at most 61,440 in magnitude), the nibbles `n_j` unpacked by shifts
+/// alone (`VSHL.I8`/`VSHR.U8` #4), `8 sum x_j` per activation block computed once per call
+/// (`VADDV.S8`) and subtracted from the four rows' sums in one `VSUB.I32`. The activation's stack
+/// records are 64 bytes (32 quants, `8 sum x` and `d_x` in four lanes each). 39 instructions per
+/// four row-blocks. Weights at an odd address, rows of more than [`QUADS_MAX_BLOCKS`] blocks and
+/// the last `rows % 4` rows take the one-row kernel.
+pub fn matvec_q4_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
+    let rows = out.len();
+    let Some(nb) = block_shape(w, row_bytes, Q4_BYTES, xq, rows) else {
+        return block_rows_twin::<BlockQ4_0>(w, row_bytes, xq, out);
+    };
+    if nb > QUADS_MAX_BLOCKS || !(w.as_ptr() as usize).is_multiple_of(2) || rows < 4 {
+        return matvec_q4_0(w, row_bytes, xq, out);
+    }
+    // Per block: its 32 quants, then 8 * (sum of the quants) as i32 and d_x as f32, each in all
+    // four lanes. Left uninitialized: the asm writes `nb` records before reading them.
+    let mut xb = core::mem::MaybeUninit::<[[u32; 16]; QUADS_MAX_BLOCKS]>::uninit();
+    // SAFETY: reads `xq`'s first `nb` blocks (bytes and halfwords, which need no alignment; `xq.len()
+    // >= nb`) and writes `xb[..nb]` (`nb <= QUADS_MAX_BLOCKS`; word-aligned VSTRW). Only the
+    // declared registers are written; no stack.
+    unsafe {
+        asm!(
+            "2:",
+            "vldrb.u8 q0, [{px}, #2]",
+            "vldrb.u8 q1, [{px}, #18]",
+            "ldrh {t}, [{px}], #34",
+            "vstrw.32 q0, [{pb}]",
+            "vstrw.32 q1, [{pb}, #16]",
+            "vaddv.s8 r2, q0", // (an even register)
+            "vaddva.s8 r2, q1",
+            "lsls r2, r2, #3",
+            "vdup.32 q0, r2",
+            "vstrw.32 q0, [{pb}, #32]",
+            "vmov s0, {t}",
+            "vcvtb.f32.f16 s0, s0",
+            "vmov {t}, s0",
+            "vdup.32 q0, {t}",
+            "vstrw.32 q0, [{pb}, #48]",
+            "adds {pb}, #64",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            px = inout(reg) xq.as_ptr() => _,
+            pb = inout(reg) xb.as_mut_ptr().cast::<u32>() => _,
+            n = inout(reg) nb => _,
+            t = out(reg) _,
+            out("r2") _,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+            options(nostack),
+        );
+    }
+    let (quads, rest) = out.as_chunks_mut::<4>();
+    let rb = row_bytes as u32;
+    // The scale gather's offsets from row 0's pointer, which is 2 past its block's start there.
+    let offs: [u32; 4] = [0, rb, rb.wrapping_mul(2), rb.wrapping_mul(3)].map(|o| o.wrapping_sub(2));
+    // As in `matvec_q8_0_quads`: the row pointer before the first quad's, 16 bytes before its start.
+    let p3 = (w.as_ptr() as u32).wrapping_sub(16);
+    if !quads.is_empty() {
+        // SAFETY: as in `matvec_q8_0_quads`, with 18-byte weight blocks (one 16-byte load of the
+        // nibbles each; the scale gather at even addresses) and 64-byte records in `xb`.
+        unsafe {
+            asm!(
+                "vldrw.u32 q7, [r0]",
+                "3:",
+                "mov {p0}, {p3}",
+                "add {p1}, {p0}, {rb}",
+                "add {p2}, {p1}, {rb}",
+                "add {p3}, {p2}, {rb}",
+                "mov {n}, {nbuf}",
+                "vmov.i32 q6, #0",
+                "2:",
+                "vldrb.u8 q2, [{px}, #16]!",
+                "vldrb.u8 q3, [{px}, #16]!",
+                "vldrb.u8 q0, [{p0}, #18]!",
+                "vshl.i8 q1, q0, #4",
+                "vshr.u8 q1, q1, #4",
+                "vshr.u8 q0, q0, #4",
+                "vmladav.s8 r0, q1, q2",
+                "vmladava.s8 r0, q0, q3",
+                "vldrb.u8 q0, [{p2}, #18]!",
+                "vshl.i8 q1, q0, #4",
+                "vshr.u8 q1, q1, #4",
+                "vshr.u8 q0, q0, #4",
+                "vmladav.s8 r2, q1, q2",
+                "vmladava.s8 r2, q0, q3",
+                "vmov q4[2], q4[0], r0, r2",
+                "vldrb.u8 q0, [{p1}, #18]!",
+                "vshl.i8 q1, q0, #4",
+                "vshr.u8 q1, q1, #4",
+                "vshr.u8 q0, q0, #4",
+                "vmladav.s8 r0, q1, q2",
+                "vmladava.s8 r0, q0, q3",
+                "vldrb.u8 q0, [{p3}, #18]!",
+                "vshl.i8 q1, q0, #4",
+                "vshr.u8 q1, q1, #4",
+                "vshr.u8 q0, q0, #4",
+                "vmladav.s8 r2, q1, q2",
+                "vmladava.s8 r2, q0, q3",
+                "vmov q4[3], q4[1], r0, r2",
+                // sumi = sum n x - 8 sum x, as f32, times d_w (f16 in each lane's low half) times d_x
+                "vldrw.u32 q0, [{px}, #16]!",
+                "vsub.i32 q4, q4, q0",
+                "vcvt.f32.s32 q4, q4",
+                "vldrh.u32 q5, [{p0}, q7]",
+                "vcvtb.f32.f16 q5, q5",
+                "vldrw.u32 q0, [{px}, #16]!",
+                "vmul.f32 q5, q5, q0",
+                "vmul.f32 q4, q4, q5",
+                "vadd.f32 q6, q6, q4",
+                "subs {n}, {n}, #64",
+                "bne 2b",
+                "vstrw.32 q6, [{o}], #16",
+                "sub {px}, {px}, {nbuf}",
+                "subs {quads}, {quads}, #1",
+                "bne 3b",
+                inout("r0") offs.as_ptr() => _,
+                out("r2") _,
+                p0 = out(reg) _,
+                p1 = out(reg) _,
+                p2 = out(reg) _,
+                p3 = inout(reg) p3 => _,
+                rb = in(reg) rb,
+                px = inout(reg) (xb.as_ptr() as u32).wrapping_sub(16) => _,
+                nbuf = in(reg) nb * 64,
+                n = out(reg) _,
+                o = inout(reg) quads.as_mut_ptr() => _,
+                quads = inout(reg) quads.len() => _,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+                out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                options(nostack),
+            );
+        }
+    }
+    let done = quads.len().saturating_mul(4).saturating_mul(row_bytes);
+    if !rest.is_empty() {
+        matvec_q4_0(w.get(done..).unwrap_or(&[]), row_bytes, xq, rest);
     }
 }
 
