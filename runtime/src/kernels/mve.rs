@@ -7,7 +7,7 @@
 //!
 //! | kernel | how | against the twin |
 //! |---|---|---|
-//! | q8_0 matvec | rows in fours: per block the activation halves loaded once, four rows' `VMLADAV`/`VMLADAVA.S8` pairs, then the four rows' float steps in the lanes of one vector (`d_w` by a halfword gather and `VCVTB.F32.F16`, `d_x` converted once per call, `VMUL`/`VADD.F32`; pointers advance by load writeback: 29 instructions per four row-blocks; odd weight addresses take the row dot); exact although MVE float flushes subnormals: no value in these steps can be subnormal (below) | **bit-identical** |
+//! | q8_0 matvec | rows in fours: per block the activation halves loaded once, four rows' `VMLADAV`/`VMLADAVA.S8` pairs, then the four rows' float steps in the lanes of one vector (`d_w` by a halfword gather and `VCVTB.F32.F16`, `d_x` converted once per call, `VMUL`/`VADD.F32`; pointers advance by load writeback: 31 instructions per four row-blocks; odd weight addresses take the row dot); exact although MVE float flushes subnormals: no value in these steps can be subnormal (below) | **bit-identical** |
 //! | q8_0 row dot (and the last `rows % 4` rows) | per block two `VLDRB` pairs and `VMLADAV`/`VMLADAVA.S8` (16 int8 products each) for the exact integer dot, then scalar VFP for `sumf += sumi * (d_w * d_x)` (`VCVTB.F32.F16` scales, `VMLA.F32`, not fused); the row loop in the asm | **bit-identical** |
 //! | q4_0 row dot | the same, the nibbles unpacked in registers (`VAND`, `VSHR`, `VSUB.I8` 8) | **bit-identical** |
 //! | q4_0 matvec | rows in fours as the q8_0 matvec, each row's `sum (n - 8) x` as `sum n x - 8 sum x` (exact in i32; the nibbles by `VSHL`/`VSHR` alone, `8 sum x` per activation block once per call by `VADDV.S8`) | **bit-identical** |
@@ -34,6 +34,14 @@
 //! bit-identical where the result is normal, and +0 where the twin's is subnormal (an absolute
 //! difference below 2^-126; a softmax sum is never below 1, so the normalized outputs differ by less
 //! than 2^-126 too).
+//!
+//! # No two-lane `VMOV`
+//!
+//! The kernels move values between core registers and vector lanes one lane at a time (`VMOV.32
+//! q[i], r`, `VMOV r, s`), never with the two-lane form (`VMOV q[2], q[0], Rt, Rt2` and its reverse):
+//! the Arm ARM and LLVM pair `Rt` with lane 2 (3), but QEMU (10.0, `trans_VMOV_to_2gp`/`_from_2gp`)
+//! pairs it with lane 0 (1), so code using it can pass every QEMU check and still permute lanes on
+//! a real core.
 //!
 //! The integer kernels' float steps cannot meet a subnormal: the f16 scales are at least 2^-24 in
 //! magnitude (or 0), so `d_w * d_x` is 0 or at least 2^-48, `sumi * d` (an integer times it) 0 or at
@@ -886,7 +894,7 @@ const QUADS_MAX_BLOCKS: usize = 32;
 /// lanes of one vector: `d_w` by one halfword gather (`VLDRH.U32`) and `VCVTB.F32.F16`, `d_x`
 /// converted once per call. The activation is first copied into a stack buffer of 48-byte records
 /// (its 32 quants, then `d_x` as f32 in four lanes), so that one pointer walks it; every pointer
-/// advances by its loads' writeback, and the rows' loop is in the asm too: 29 instructions per four
+/// advances by its loads' writeback, and the rows' loop is in the asm too: 31 instructions per four
 /// row-blocks, 10 per four rows. The module docs say why MVE float's flush-to-zero cannot change
 /// these steps. Weights at an odd address (the halfword gather needs even ones), rows of more than
 /// [`QUADS_MAX_BLOCKS`] blocks and the last `rows % 4` rows take the one-row kernel.
@@ -963,7 +971,8 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
                 "vldrb.u8 q1, [{p2}, #16]!",
                 "vmladav.s8 r2, q0, q2",
                 "vmladava.s8 r2, q1, q3",
-                "vmov q4[2], q4[0], r0, r2",
+                "vmov.32 q4[0], r0", // (single lanes: see the module docs on VMOV)
+                "vmov.32 q4[2], r2",
                 "vldrb.u8 q0, [{p1}, #18]!",
                 "vldrb.u8 q1, [{p1}, #16]!",
                 "vmladav.s8 r0, q0, q2",
@@ -972,7 +981,8 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
                 "vldrb.u8 q1, [{p3}, #16]!",
                 "vmladav.s8 r2, q0, q2",
                 "vmladava.s8 r2, q1, q3",
-                "vmov q4[3], q4[1], r0, r2",
+                "vmov.32 q4[1], r0",
+                "vmov.32 q4[3], r2",
                 // sumi of the four rows as f32, times d_w (f16 in each lane's low half) times d_x
                 "vcvt.f32.s32 q4, q4",
                 "vldrh.u32 q5, [{p0}, q7]",
@@ -1018,7 +1028,7 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
 /// sum x_j` (exact in i32: at most 61,440 in magnitude), the nibbles `n_j` unpacked by shifts
 /// alone (`VSHL.I8`/`VSHR.U8` #4), `8 sum x_j` per activation block computed once per call
 /// (`VADDV.S8`) and subtracted from the four rows' sums in one `VSUB.I32`. The activation's stack
-/// records are 64 bytes (32 quants, `8 sum x` and `d_x` in four lanes each). 39 instructions per
+/// records are 64 bytes (32 quants, `8 sum x` and `d_x` in four lanes each). 41 instructions per
 /// four row-blocks. Weights at an odd address, rows of more than [`QUADS_MAX_BLOCKS`] blocks and
 /// the last `rows % 4` rows take the one-row kernel.
 pub fn matvec_q4_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut [f32]) {
@@ -1099,7 +1109,8 @@ pub fn matvec_q4_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
                 "vshr.u8 q0, q0, #4",
                 "vmladav.s8 r2, q1, q2",
                 "vmladava.s8 r2, q0, q3",
-                "vmov q4[2], q4[0], r0, r2",
+                "vmov.32 q4[0], r0", // (single lanes: see the module docs on VMOV)
+                "vmov.32 q4[2], r2",
                 "vldrb.u8 q0, [{p1}, #18]!",
                 "vshl.i8 q1, q0, #4",
                 "vshr.u8 q1, q1, #4",
@@ -1112,7 +1123,8 @@ pub fn matvec_q4_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
                 "vshr.u8 q0, q0, #4",
                 "vmladav.s8 r2, q1, q2",
                 "vmladava.s8 r2, q0, q3",
-                "vmov q4[3], q4[1], r0, r2",
+                "vmov.32 q4[1], r0",
+                "vmov.32 q4[3], r2",
                 // sumi = sum n x - 8 sum x, as f32, times d_w (f16 in each lane's low half) times d_x
                 "vldrw.u32 q0, [{px}, #16]!",
                 "vsub.i32 q4, q4, q0",
@@ -1282,8 +1294,11 @@ pub fn gather_scores8(
 
 /// Attention's weighted sum for head size 8, [`generic::gather_axpy`]'s contract: `o += weights[i] *
 /// buf[slots[i] * stride + offset..][..8]` for `i < min(weights.len(), slots.len())` in order, in MVE
-/// float (each output element a sequential sum: the f32 matvec's tolerance). Two positions per step;
-/// an odd last one alone; a record out of range: `Dsp`'s kernel.
+/// float (each output element a sequential sum: the f32 matvec's tolerance). Four positions per
+/// step: their record addresses from one `VLDRW` of the slots and a `VMLAS.I32` (`slot * 4 stride +
+/// base`), moved to core registers one by one; per position two `VLDRW`s of the record, two `VMUL.F32`
+/// by the weight, two `VADD.F32` (the twin's order): 8.5 instructions per position. The last `n % 4`
+/// one at a time; a record out of range: `Dsp`'s kernel.
 pub fn gather_axpy8(
     o: &mut [f32; 8],
     weights: &[f32],
@@ -1298,62 +1313,85 @@ pub fn gather_axpy8(
     }
     let base = buf.as_ptr().wrapping_add(offset) as u32;
     // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above without
-    // overflow); the asm reads `n` slots and weights (word-aligned LDRD/LDR) and those records
-    // (word-aligned VLDRW), and reads and writes `o` (8 f32). Only the declared registers are
-    // written; no stack.
+    // overflow, so `slot * stride * 4 + base` fits the address space and the u32 lane arithmetic);
+    // the asm reads `n` slots (VLDRW in fours, then LDR; word-aligned) and weights (LDRD, LDR) and
+    // those records (word-aligned VLDRW), and reads and writes `o` (8 f32). Only the declared
+    // registers are written; no stack.
     unsafe {
         asm!(
             "vldrw.u32 q6, [{o}]",
             "vldrw.u32 q7, [{o}, #16]",
-            "lsrs {pairs}, {n}, #1",
+            "vdup.32 q4, {a0}", // 4 stride in every lane
+            "cmp {quads}, #0",
             "beq 3f",
             "2:",
-            "ldrd {s0}, {s1}, [{ps}], #8",
-            "mla {s0}, {s0}, {s4}, {base}",
-            "mla {s1}, {s1}, {s4}, {base}",
+            "vldrw.u32 q5, [{ps}], #16",
+            "vmlas.i32 q5, q4, {base}",
+            "vmov {a2}, s20", // (single lanes: see the module docs on VMOV)
+            "vmov {a3}, s21",
+            "vmov {a0}, s22",
+            "vmov {a1}, s23",
             "ldrd {w0}, {w1}, [{pw}], #8",
-            "vldrw.u32 q0, [{s0}]",
-            "vldrw.u32 q1, [{s0}, #16]",
-            "vldrw.u32 q2, [{s1}]",
-            "vldrw.u32 q3, [{s1}, #16]",
+            "vldrw.u32 q0, [{a2}]",
+            "vldrw.u32 q1, [{a2}, #16]",
             "vmul.f32 q0, q0, {w0}",
             "vmul.f32 q1, q1, {w0}",
             "vadd.f32 q6, q6, q0",
             "vadd.f32 q7, q7, q1",
-            "vmul.f32 q2, q2, {w1}",
-            "vmul.f32 q3, q3, {w1}",
-            "vadd.f32 q6, q6, q2",
-            "vadd.f32 q7, q7, q3",
-            "subs {pairs}, {pairs}, #1",
+            "vldrw.u32 q0, [{a3}]",
+            "vldrw.u32 q1, [{a3}, #16]",
+            "vmul.f32 q0, q0, {w1}",
+            "vmul.f32 q1, q1, {w1}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "ldrd {w0}, {w1}, [{pw}], #8",
+            "vldrw.u32 q0, [{a0}]",
+            "vldrw.u32 q1, [{a0}, #16]",
+            "vmul.f32 q0, q0, {w0}",
+            "vmul.f32 q1, q1, {w0}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "vldrw.u32 q0, [{a1}]",
+            "vldrw.u32 q1, [{a1}, #16]",
+            "vmul.f32 q0, q0, {w1}",
+            "vmul.f32 q1, q1, {w1}",
+            "vadd.f32 q6, q6, q0",
+            "vadd.f32 q7, q7, q1",
+            "subs {quads}, {quads}, #1",
             "bne 2b",
             "3:",
-            "tst {n}, #1",
-            "beq 4f",
-            "ldr {s0}, [{ps}]",
-            "mla {s0}, {s0}, {s4}, {base}",
-            "ldr {w0}, [{pw}]",
-            "vldrw.u32 q0, [{s0}]",
-            "vldrw.u32 q1, [{s0}, #16]",
+            "cmp {tail}, #0",
+            "beq 5f",
+            "vmov {a1}, s16",
+            "4:",
+            "ldr {a0}, [{ps}], #4",
+            "mla {a0}, {a0}, {a1}, {base}",
+            "ldr {w0}, [{pw}], #4",
+            "vldrw.u32 q0, [{a0}]",
+            "vldrw.u32 q1, [{a0}, #16]",
             "vmul.f32 q0, q0, {w0}",
             "vmul.f32 q1, q1, {w0}",
             "vadd.f32 q6, q6, q0",
             "vadd.f32 q7, q7, q1",
-            "4:",
+            "subs {tail}, {tail}, #1",
+            "bne 4b",
+            "5:",
             "vstrw.32 q6, [{o}]",
             "vstrw.32 q7, [{o}, #16]",
             o = in(reg) o.as_mut_ptr(),
-            n = in(reg) n,
-            pairs = out(reg) _,
+            quads = inout(reg) n / 4 => _,
+            tail = inout(reg) n % 4 => _,
             ps = inout(reg) slots.list().as_ptr() => _,
             pw = inout(reg) weights.as_ptr() => _,
-            s4 = in(reg) (stride as u32).wrapping_mul(4),
             base = in(reg) base,
-            s0 = out(reg) _,
-            s1 = out(reg) _,
+            a0 = inout(reg) (stride as u32).wrapping_mul(4) => _,
+            a1 = out(reg) _,
+            a2 = out(reg) _,
+            a3 = out(reg) _,
             w0 = out(reg) _,
             w1 = out(reg) _,
             out("d0") _, out("d1") _, out("d2") _, out("d3") _,
-            out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+            out("d8") _, out("d9") _, out("d10") _, out("d11") _,
             out("d12") _, out("d13") _, out("d14") _, out("d15") _,
             options(nostack),
         );
