@@ -13,8 +13,9 @@
 //! | q4_0 matvec | rows in fours as the q8_0 matvec, each row's `sum (n - 8) x` as `sum n x - 8 sum x` (exact in i32; the nibbles by `VSHL`/`VSHR` alone, `8 sum x` per activation block once per call by `VADDV.S8`) | **bit-identical** |
 //! | softmax | the maximum by `VMAXNMV` (the twin's scan where it could have flushed); the exponentials ([`exp_shifted`]): [`crate::math::expf`]'s operations lane by lane, four lanes per step (`VPT` + `VDUPT` for the clamp, `VMUL`/`VADD`/`VSUB.F32` by scalars, the `2^n` factors by `VSHR`/`VADD`/`VSHL.I32`); in softmax itself one pass (`exp_sum_quads`) also adds each quad's results to the sum in order (scalar `VADD.F32`, the twin's sequential sum), with no upper clamp and one `2^n` factor (`x - max <= 0`); the division scalar (`VDIV`, eight per step), as the twin | equal, except flush-to-zero: a result below 2^-126 (an input more than 87.3 below the max) is 0 instead of subnormal |
 //! | SwiGLU (`swiglu`) | four lanes per step: `expf(-x)` in MVE float as the softmax exponentials (the clamp on `-x`), `1 + e`, then per lane scalar VFP `VDIV` and `VMUL.F32` (`x * (1 / (1 + e)) * h3`, the twin's order); a subnormal `e` (0 here) changes nothing, as `1 + e` is 1 either way | **bit-identical** to the twin's arithmetic (`kernel-check` also compares it with `arm_dsp`'s scalar VFP kernel exactly) |
-//! | attention scores, head size 8 (`gather_scores8`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: `Dsp`'s | as the f32 matvec (a sum of eight products) |
-//! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per cached position (two per step) its address by `MLA`, two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: `Dsp`'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
+//! | attention scores, head sizes 8, 16, 32 (`gather_scores_n`) | eight cached positions per step in the lanes of two vectors: their record addresses from the slot list (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset, `VMUL.F32` by `q[k]`, `VADD.F32` (each score the twin's sequential sum from 0), then eight scalar `VDIV`s by `scale`; fewer than eight left, or a record out of range: `Dsp`'s | as the f32 matvec (a sum of eight products) |
+//! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per four cached positions their addresses by one `VLDRW` of the slots and `VMLAS.I32`; per position two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: `Dsp`'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
+//! | attention's weighted sum, head sizes 16, 32 (`gather_axpy_wide`) | sixteen outputs in four vectors; per cached position its address by `MLA`, four `VLDRW`s of the record, four `VMUL.F32` by the weight, four `VADD.F32` (the twin's order); head size 32 in two passes, one per half; a record out of range: the twin | as the f32 matvec |
 //! | activation quantizer (`quantize_q8_0`) | per block `VMAXNMAV` for `amax`, the scale in scalar VFP as the twin, then four lanes at a time `VMUL` by `1/d`, the twin's rounding as `trunc(|t| + 0.49999997)` with the sign put back (`VPT` + `VNEGT`), saturation to i8 by `VQSHL`/`VSHR` #24, `VSTRB.32` | **bit-identical**: blocks with `amax` below 2^-117 (where a flushed subnormal could round to a nonzero `q`) take the twin |
 //! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; twelve rows per pass (then eight, four) share each `x`, four columns per step | equal, except where MVE float arithmetic differs from scalar: see below |
 //!
@@ -28,7 +29,7 @@
 //! an ulp of a partial sum (at most 2^-23 `sum_i |w_i x_i|`), so a row of `cols` terms is within
 //! `cols * (2^-124 + 2^-22 * sum_i |w_i x_i|)` of the twin's (both terms doubled for margin: the bound
 //! `kernel-check` compares within; a normal-range case must be bit-identical). The same holds for
-//! the head-size-8 gathers (`cols` = 8 terms; the scores' division by `scale` is scalar, exact).
+//! the gathers (`cols` = the head size; the scores' division by `scale` is scalar, exact).
 //! Infinities propagate as in the twin, except that an infinity times a subnormal (flushed to 0) is
 //! NaN where the twin's is infinite or finite (`kernel-check` skips such rows). The exponentials:
 //! bit-identical where the result is normal, and +0 where the twin's is subnormal (an absolute
@@ -113,6 +114,29 @@ impl Kernels for Mve {
         slots: Slots<'_>,
     ) {
         gather_axpy8(o, weights, buf, stride, offset, slots)
+    }
+    #[inline(always)]
+    fn gather_scores_wide(
+        q: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+        scale: f32,
+        out: &mut [f32],
+    ) -> bool {
+        gather_scores_wide(q, buf, stride, offset, slots, scale, out)
+    }
+    #[inline(always)]
+    fn gather_axpy_wide(
+        o: &mut [f32],
+        weights: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+    ) -> bool {
+        gather_axpy_wide(o, weights, buf, stride, offset, slots)
     }
     #[inline(always)]
     fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
@@ -1167,31 +1191,10 @@ pub fn matvec_q4_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
     }
 }
 
-/// Attention scores for head size 8, [`generic::gather_scores`]'s contract: `out[i] = dot(q,
-/// buf[slots[i] * stride + offset..][..8]) / scale`, each dot the twin's sequential sum, in MVE float
-/// (the f32 matvec's tolerance, with 8 columns; the division is scalar). Eight positions per step;
-/// the last `n % 8`, and calls with a record out of range, take `Dsp`'s kernel.
-pub fn gather_scores8(
-    q: &[f32; 8],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-    scale: f32,
-    out: &mut [f32],
-) {
-    let n = slots.list().len().min(out.len());
-    let groups = n / 8;
-    if groups == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
-        return Dsp::gather_scores8(q, buf, stride, offset, slots, scale, out);
-    }
-    let base = buf.as_ptr().wrapping_add(offset) as u32;
-    // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above without
-    // overflow, so `slot * stride * 4` fits the address space and the u32 lane arithmetic); the
-    // asm reads `groups * 8 <= slots.len()` slots (word-aligned, by VLDRW), those records (word-
-    // aligned gathers) and `q` (8 f32), and writes `groups * 8 <= out.len()` scores (VSTRW,
-    // word-aligned). Only the declared registers are written; no stack.
-    unsafe {
+/// The asm of [`gather_scores_n`]: eight cached positions per step, `$k` the byte offsets of the head
+/// elements (`0, 4, ..`).
+macro_rules! scores_asm {
+    ($ps:expr, $s4:expr, $base:expr, $q:expr, $scale:expr, $o:expr, $groups:expr; $($k:literal),+) => {
         asm!(
             "2:",
             "vldrw.u32 q4, [{ps}], #16",
@@ -1202,62 +1205,13 @@ pub fn gather_scores8(
             "vadd.i32 q5, q5, {base}",
             "vmov.i32 q6, #0",
             "vmov.i32 q7, #0",
-            "ldr {t}, [{q}]",
-            "vldrw.u32 q0, [q4]",
-            "vldrw.u32 q1, [q5]",
-            "vmul.f32 q0, q0, {t}",
-            "vmul.f32 q1, q1, {t}",
-            "vadd.f32 q6, q6, q0",
-            "vadd.f32 q7, q7, q1",
-            "ldr {t}, [{q}, #4]",
-            "vldrw.u32 q0, [q4, #4]",
-            "vldrw.u32 q1, [q5, #4]",
-            "vmul.f32 q0, q0, {t}",
-            "vmul.f32 q1, q1, {t}",
-            "vadd.f32 q6, q6, q0",
-            "vadd.f32 q7, q7, q1",
-            "ldr {t}, [{q}, #8]",
-            "vldrw.u32 q0, [q4, #8]",
-            "vldrw.u32 q1, [q5, #8]",
-            "vmul.f32 q0, q0, {t}",
-            "vmul.f32 q1, q1, {t}",
-            "vadd.f32 q6, q6, q0",
-            "vadd.f32 q7, q7, q1",
-            "ldr {t}, [{q}, #12]",
-            "vldrw.u32 q0, [q4, #12]",
-            "vldrw.u32 q1, [q5, #12]",
-            "vmul.f32 q0, q0, {t}",
-            "vmul.f32 q1, q1, {t}",
-            "vadd.f32 q6, q6, q0",
-            "vadd.f32 q7, q7, q1",
-            "ldr {t}, [{q}, #16]",
-            "vldrw.u32 q0, [q4, #16]",
-            "vldrw.u32 q1, [q5, #16]",
-            "vmul.f32 q0, q0, {t}",
-            "vmul.f32 q1, q1, {t}",
-            "vadd.f32 q6, q6, q0",
-            "vadd.f32 q7, q7, q1",
-            "ldr {t}, [{q}, #20]",
-            "vldrw.u32 q0, [q4, #20]",
-            "vldrw.u32 q1, [q5, #20]",
-            "vmul.f32 q0, q0, {t}",
-            "vmul.f32 q1, q1, {t}",
-            "vadd.f32 q6, q6, q0",
-            "vadd.f32 q7, q7, q1",
-            "ldr {t}, [{q}, #24]",
-            "vldrw.u32 q0, [q4, #24]",
-            "vldrw.u32 q1, [q5, #24]",
-            "vmul.f32 q0, q0, {t}",
-            "vmul.f32 q1, q1, {t}",
-            "vadd.f32 q6, q6, q0",
-            "vadd.f32 q7, q7, q1",
-            "ldr {t}, [{q}, #28]",
-            "vldrw.u32 q0, [q4, #28]",
-            "vldrw.u32 q1, [q5, #28]",
-            "vmul.f32 q0, q0, {t}",
-            "vmul.f32 q1, q1, {t}",
-            "vadd.f32 q6, q6, q0",
-            "vadd.f32 q7, q7, q1",
+            $(concat!("ldr {t}, [{q}, #", $k, "]"),
+              concat!("vldrw.u32 q0, [q4, #", $k, "]"),
+              concat!("vldrw.u32 q1, [q5, #", $k, "]"),
+              "vmul.f32 q0, q0, {t}",
+              "vmul.f32 q1, q1, {t}",
+              "vadd.f32 q6, q6, q0",
+              "vadd.f32 q7, q7, q1",)+
             // the divisions by `scale` in scalar VFP (q6, q7 = s24-s31)
             "vmov s0, {scale}",
             "vdiv.f32 s24, s24, s0",
@@ -1272,24 +1226,194 @@ pub fn gather_scores8(
             "vstrw.32 q7, [{o}], #16",
             "subs {n}, {n}, #1",
             "bne 2b",
-            ps = inout(reg) slots.list().as_ptr() => _,
-            s4 = in(reg) (stride as u32).wrapping_mul(4),
-            base = in(reg) base,
-            q = in(reg) q.as_ptr(),
+            ps = inout(reg) $ps => _,
+            s4 = in(reg) $s4,
+            base = in(reg) $base,
+            q = in(reg) $q,
             t = out(reg) _,
-            scale = in(reg) scale.to_bits(),
-            o = inout(reg) out.as_mut_ptr() => _,
-            n = inout(reg) groups => _,
+            scale = in(reg) $scale,
+            o = inout(reg) $o => _,
+            n = inout(reg) $groups => _,
             out("d0") _, out("d1") _, out("d2") _, out("d3") _,
             out("d8") _, out("d9") _, out("d10") _, out("d11") _,
             out("d12") _, out("d13") _, out("d14") _, out("d15") _,
             options(nostack),
-        );
+        )
+    };
+}
+
+/// Attention scores for head size `N` (8, 16 or 32), [`generic::gather_scores`]'s contract: `out[i]
+/// = dot(q, buf[slots[i] * stride + offset..][..N]) / scale`, each dot the twin's sequential sum, in
+/// MVE float (the f32 matvec's tolerance, with `N` columns; the division is scalar). Eight
+/// positions per step in the lanes of two vectors: their record addresses from the slot list
+/// (`VMUL.I32`, `VADD.I32`), per head element two gather `VLDRW`s at an immediate offset,
+/// `VMUL.F32` by `q[k]`, `VADD.F32`, then eight scalar `VDIV`s. Returns false (having done
+/// nothing) for another `N`, fewer than eight positions or a record out of range; the last `n % 8`
+/// are left to the caller, which gets their count back as `Some`.
+fn gather_scores_n<const N: usize>(
+    q: &[f32; N],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+    scale: f32,
+    out: &mut [f32],
+) -> Option<usize> {
+    let n = slots.list().len().min(out.len());
+    let groups = n / 8;
+    if !matches!(N, 8 | 16 | 32) || groups == 0 || !generic::all_in_range(buf, slots, stride, offset, N) {
+        return None;
     }
-    let done = groups * 8;
+    let base = buf.as_ptr().wrapping_add(offset) as u32;
+    let (ps, o, q) = (slots.list().as_ptr(), out.as_mut_ptr(), q.as_ptr());
+    let (s4, scale) = ((stride as u32).wrapping_mul(4), scale.to_bits());
+    // SAFETY: every record `buf[slot * stride + offset..][..N]` is in range (checked above without
+    // overflow, so `slot * stride * 4` fits the address space and the u32 lane arithmetic); the
+    // asm reads `groups * 8 <= slots.len()` slots (word-aligned, by VLDRW), those records (word-
+    // aligned gathers, at most `4 (N - 1)` bytes past a record's start) and `q` (N f32), and writes
+    // `groups * 8 <= out.len()` scores (VSTRW, word-aligned). Only the declared registers are
+    // written; no stack.
+    unsafe {
+        match N {
+            8 => scores_asm!(ps, s4, base, q, scale, o, groups; 0, 4, 8, 12, 16, 20, 24, 28),
+            16 => {
+                scores_asm!(ps, s4, base, q, scale, o, groups; 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60)
+            }
+            _ => {
+                scores_asm!(ps, s4, base, q, scale, o, groups; 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72, 76, 80, 84, 88, 92, 96, 100, 104, 108, 112, 116, 120, 124)
+            }
+        }
+    }
+    Some(groups * 8)
+}
+
+/// Attention scores for head size 8: [`gather_scores_n`], the rest (and what it declines) by `Dsp`'s
+/// kernel.
+pub fn gather_scores8(
+    q: &[f32; 8],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let done = gather_scores_n(q, buf, stride, offset, slots, scale, out).unwrap_or(0);
+    let n = slots.list().len().min(out.len());
     if let Some(rest) = out.get_mut(done..n) {
         Dsp::gather_scores8(q, buf, stride, offset, slots.tail(done), scale, rest);
     }
+}
+
+/// Attention scores for head sizes 16 and 32 ([`gather_scores_n`], the rest by the twin's unrolled
+/// sums); false for other sizes.
+pub fn gather_scores_wide(
+    q: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+    scale: f32,
+    out: &mut [f32],
+) -> bool {
+    fn run<const N: usize>(
+        q: &[f32; N],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        let done = gather_scores_n(q, buf, stride, offset, slots, scale, out).unwrap_or(0);
+        let n = slots.list().len().min(out.len());
+        if let Some(rest) = out.get_mut(done..n) {
+            generic::gather_scores_n(q, buf, stride, offset, slots.tail(done), scale, rest);
+        }
+    }
+    if let Ok(q) = <&[f32; 16]>::try_from(q) {
+        run(q, buf, stride, offset, slots, scale, out);
+    } else if let Ok(q) = <&[f32; 32]>::try_from(q) {
+        run(q, buf, stride, offset, slots, scale, out);
+    } else {
+        return false;
+    }
+    true
+}
+
+/// Attention's weighted sum for head sizes 16 and 32, [`generic::gather_axpy`]'s contract, in MVE
+/// float (each output element a sequential sum in the twin's order: the f32 matvec's tolerance):
+/// sixteen outputs at a time in four vectors, per position one `LDR` + `MLA` for its address, one
+/// `LDR` of its weight, four `VLDRW`s, four `VMUL.F32`s and four `VADD.F32`s (head size 32: two such
+/// passes over the positions, one per half). False (nothing done) for other sizes or a record out of
+/// range.
+pub fn gather_axpy_wide(
+    o: &mut [f32],
+    weights: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+) -> bool {
+    let len = o.len();
+    let n = slots.list().len().min(weights.len());
+    if !matches!(len, 16 | 32) || !generic::all_in_range(buf, slots, stride, offset, len) {
+        return false;
+    }
+    if n == 0 {
+        return true;
+    }
+    for (half, o16) in o.chunks_exact_mut(16).enumerate() {
+        let base = buf.as_ptr().wrapping_add(offset + 16 * half) as u32;
+        // SAFETY: every record `buf[slot * stride + offset..][..len]` is in range (checked above
+        // without overflow), so its 16 f32 from `16 * half` are too; the asm reads `n` slots and
+        // weights (LDR, word-aligned) and those records (word-aligned VLDRW), and reads and writes
+        // `o16` (16 f32). Only the declared registers are written; no stack.
+        unsafe {
+            asm!(
+                "vldrw.u32 q4, [{o}]",
+                "vldrw.u32 q5, [{o}, #16]",
+                "vldrw.u32 q6, [{o}, #32]",
+                "vldrw.u32 q7, [{o}, #48]",
+                "2:",
+                "ldr {a}, [{ps}], #4",
+                "mla {a}, {a}, {s4}, {base}",
+                "ldr {w}, [{pw}], #4",
+                "vldrw.u32 q0, [{a}]",
+                "vldrw.u32 q1, [{a}, #16]",
+                "vldrw.u32 q2, [{a}, #32]",
+                "vldrw.u32 q3, [{a}, #48]",
+                "vmul.f32 q0, q0, {w}",
+                "vmul.f32 q1, q1, {w}",
+                "vmul.f32 q2, q2, {w}",
+                "vmul.f32 q3, q3, {w}",
+                "vadd.f32 q4, q4, q0",
+                "vadd.f32 q5, q5, q1",
+                "vadd.f32 q6, q6, q2",
+                "vadd.f32 q7, q7, q3",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "vstrw.32 q4, [{o}]",
+                "vstrw.32 q5, [{o}, #16]",
+                "vstrw.32 q6, [{o}, #32]",
+                "vstrw.32 q7, [{o}, #48]",
+                o = in(reg) o16.as_mut_ptr(),
+                n = inout(reg) n => _,
+                ps = inout(reg) slots.list().as_ptr() => _,
+                pw = inout(reg) weights.as_ptr() => _,
+                s4 = in(reg) (stride as u32).wrapping_mul(4),
+                base = in(reg) base,
+                a = out(reg) _,
+                w = out(reg) _,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+                out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                options(nostack),
+            );
+        }
+    }
+    true
 }
 
 /// Attention's weighted sum for head size 8, [`generic::gather_axpy`]'s contract: `o += weights[i] *
