@@ -28,9 +28,9 @@
 //!   `sumf += sumi * (d_w * d_x)` is the scalar one everywhere.
 //! - [`axpy`] is bit-identical everywhere (no FMA).
 //! - With `glmix_mve` (the Cortex-M55 Helium build; [`MVE_FLOAT`]) the f32 matvec, softmax's
-//!   exponentials and the attention gathers (head sizes 8, 16, 32) run in MVE float, which flushes subnormals to
-//!   zero: equal to the twins except within the tolerance `mve`'s module docs state; its quantized
-//!   matvecs and activation quantizer are bit-identical.
+//!   exponentials and the attention gathers (head sizes 8, 16, 32) run in MVE float, which flushes
+//!   subnormals to zero: equal to the twins except within the tolerance `mve`'s module docs state;
+//!   its quantized matvecs, SwiGLU and activation quantizer are bit-identical.
 //! - f32/f16/bf16 dots ([`dot_f32`] and [`matvec`] on float weights) are sequential f32 sums
 //!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86` and (4-lane
 //!   ones) in `neon`: results differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the
