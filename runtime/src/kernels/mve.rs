@@ -481,9 +481,12 @@ pub fn softmax(x: &mut [f32]) {
     let Some(&first) = x.first() else {
         return;
     };
-    let max = max_of(x, first);
+    let (max, min) = max_of(x, first);
+    // No element below `max + EXP_LO` (NaN aside, which the arithmetic carries to a NaN result
+    // either way): the clamp changes nothing.
+    let unclamped = min - max >= crate::math::EXP_LO; // (false for NaN)
     let (quads, rest) = x.as_chunks_mut::<4>();
-    let mut sum = exp_sum_quads(quads, max, 0.0);
+    let mut sum = exp_sum_quads(quads, max, 0.0, !unclamped);
     // The last `len % 4` padded with -inf, whose exponential (+0) leaves the sum as it is.
     // (Element by element, not a loop: LLVM would make it a `memcpy` call.)
     let ninf = f32::NEG_INFINITY;
@@ -494,7 +497,7 @@ pub fn softmax(x: &mut [f32]) {
         _ => [[ninf; 4]],
     };
     if !rest.is_empty() {
-        sum = exp_sum_quads(&mut pad, max, sum);
+        sum = exp_sum_quads(&mut pad, max, sum, true);
         let [[p0, p1, p2, _]] = pad;
         match rest {
             [a] => *a = p0,
@@ -512,20 +515,10 @@ static EXP_P1_P4: [[f32; 4]; 4] = {
     [[p[1]; 4], [p[2]; 4], [p[3]; 4], [p[4]; 4]]
 };
 
-/// Softmax's exponentials and their sum: `x[i] = expf(x[i] - max)` over whole quads as
-/// [`exp_shifted`] computes them, and `sum` plus the results in order (sequential scalar `VADD.F32`,
-/// the twin's sum), returned. For `max` the maximum of `x` (or NaN), so `x[i] - max <= 0` or NaN;
-/// that lets it drop [`exp_shifted`]'s upper clamp and scale by one factor: `2^n` for `n` in
-/// `-126..=0`, and 0 for `n <= -127` (`VQSUB.U32` saturates `n + 127` at 0), where the twin's
-/// `p * 2^n` is below 2^-126 and [`exp_shifted`] flushes it to +0 too: the same results.
-fn exp_sum_quads(quads: &mut [[f32; 4]], max: f32, sum: f32) -> f32 {
-    if quads.is_empty() {
-        return sum;
-    }
-    let mut sum = sum.to_bits();
-    // SAFETY: reads and writes `quads` (`quads.len() * 4` f32, word-aligned) in place; only the
-    // declared registers are written; no stack.
-    unsafe {
+/// The asm of [`exp_sum_quads`], with the lines `$clamp` (the lower clamp, or none) after the
+/// subtraction of the maximum.
+macro_rules! exp_sum_asm {
+    ($quads:expr, $max:expr, $sum:expr; $($clamp:literal),*; $($extra:tt)*) => {
         asm!(
             "vldrw.u32 q4, [{tbl}]", // q4..q7 = P1..P4 in every lane
             "vldrw.u32 q5, [{tbl}, #16]",
@@ -534,11 +527,7 @@ fn exp_sum_quads(quads: &mut [[f32; 4]], max: f32, sum: f32) -> f32 {
             "2:",
             "vldrw.u32 q0, [{p}]",
             "vsub.f32 q0, q0, {shift}",
-            // x.max(EXP_LO), NaN staying NaN: min(-x, -LO) negated back (as in `exp_shifted`)
-            "vneg.f32 q1, q0",
-            "vpt.f32 gt, q1, {neg_lo}",
-            "vdupt.32 q1, {neg_lo}",
-            "vneg.f32 q0, q1",
+            $($clamp,)*
             // t = x * LOG2E + ROUND; n = t - ROUND; q1 = max(ni + 127, 0)
             "vmul.f32 q1, q0, {log2e}",
             "vadd.f32 q1, q1, {round}",
@@ -580,11 +569,10 @@ fn exp_sum_quads(quads: &mut [[f32; 4]], max: f32, sum: f32) -> f32 {
             "vmov {sum}, s8",
             "subs {n}, {n}, #1",
             "bne 2b",
-            p = inout(reg) quads.as_mut_ptr() => _,
-            n = inout(reg) quads.len() => _,
-            sum = inout(reg) sum,
-            shift = in(reg) max.to_bits(),
-            neg_lo = in(reg) (-crate::math::EXP_LO).to_bits(),
+            p = inout(reg) $quads.as_mut_ptr() => _,
+            n = inout(reg) $quads.len() => _,
+            sum = inout(reg) $sum,
+            shift = in(reg) $max.to_bits(),
             log2e = in(reg) crate::math::LOG2E.to_bits(),
             round = in(reg) crate::math::EXP_ROUND.to_bits(),
             round_m127 = in(reg) crate::math::EXP_ROUND.to_bits() - 127,
@@ -596,22 +584,53 @@ fn exp_sum_quads(quads: &mut [[f32; 4]], max: f32, sum: f32) -> f32 {
             out("d4") _, out("d5") _, out("d6") _, out("d7") _,
             out("d8") _, out("d9") _, out("d10") _, out("d11") _,
             out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+            $($extra)*
             options(nostack),
-        );
+        )
+    };
+}
+
+/// Softmax's exponentials and their sum: `x[i] = expf(x[i] - max)` over whole quads as
+/// [`exp_shifted`] computes them, and `sum` plus the results in order (sequential scalar `VADD.F32`,
+/// the twin's sum), returned. For `max` the maximum of `x` (or NaN), so `x[i] - max <= 0` or NaN;
+/// that lets it drop [`exp_shifted`]'s upper clamp and scale by one factor: `2^n` for `n` in
+/// `-126..=0`, and 0 for `n <= -127` (`VQSUB.U32` saturates `n + 127` at 0), where the twin's
+/// `p * 2^n` is below 2^-126 and [`exp_shifted`] flushes it to +0 too: the same results. Without
+/// `clamp` (every `x[i] - max >= EXP_LO`, or NaN) the lower clamp is skipped too.
+fn exp_sum_quads(quads: &mut [[f32; 4]], max: f32, sum: f32, clamp: bool) -> f32 {
+    if quads.is_empty() {
+        return sum;
+    }
+    let mut sum = sum.to_bits();
+    // SAFETY: reads and writes `quads` (`quads.len() * 4` f32, word-aligned) in place; only the
+    // declared registers are written; no stack.
+    unsafe {
+        if clamp {
+            exp_sum_asm!(quads, max, sum;
+                // x.max(EXP_LO), NaN staying NaN: min(-x, -LO) negated back (as in `exp_shifted`)
+                "vneg.f32 q1, q0",
+                "vpt.f32 gt, q1, {neg_lo}",
+                "vdupt.32 q1, {neg_lo}",
+                "vneg.f32 q0, q1";
+                neg_lo = in(reg) (-crate::math::EXP_LO).to_bits(),);
+        } else {
+            exp_sum_asm!(quads, max, sum;;);
+        }
     }
     f32::from_bits(sum)
 }
 
 /// The twin's maximum: `first`, then every later `v > max` (so a NaN first stays; other NaNs are
-/// skipped, as `VMAXNMV` skips them). `VMAXNMV` flushes subnormals, so a result below 2^-126 in
+/// skipped, as `VMAXNMV` skips them); and a lower bound of the non-NaN elements as MVE float sees
+/// them (`VMINNMV`; -inf where the maximum is redone or NaN). `VMAXNMV` flushes subnormals, so a result below 2^-126 in
 /// magnitude (where a flushed subnormal or zero may have won) is redone by the twin's scan; above
 /// it the two agree (up to the sign of a zero, which `x - max` and `expf` do not see).
-fn max_of(x: &[f32], first: f32) -> f32 {
+fn max_of(x: &[f32], first: f32) -> (f32, f32) {
     if first.is_nan() {
-        return first;
+        return (first, f32::NEG_INFINITY);
     }
     let (quads, rest) = x.as_chunks::<4>();
-    let mut m = first.to_bits();
+    let (mut m, mut lo) = (first.to_bits(), first.to_bits());
     if !quads.is_empty() {
         // SAFETY: reads `quads` (word-aligned f32); writes only the declared registers; no stack.
         unsafe {
@@ -619,11 +638,13 @@ fn max_of(x: &[f32], first: f32) -> f32 {
                 "2:",
                 "vldrw.u32 q0, [{p}], #16",
                 "vmaxnmv.f32 {m}, q0",
+                "vminnmv.f32 {lo}, q0",
                 "subs {n}, {n}, #1",
                 "bne 2b",
                 p = inout(reg) quads.as_ptr() => _,
                 n = inout(reg) quads.len() => _,
                 m = inout(reg) m,
+                lo = inout(reg) lo,
                 out("d0") _,
                 out("d1") _,
                 options(nostack, readonly),
@@ -631,6 +652,7 @@ fn max_of(x: &[f32], first: f32) -> f32 {
         }
     }
     let mut max = f32::from_bits(m); // not NaN: `first` is not, and VMAXNMV skips NaN lanes
+    let mut min = f32::from_bits(lo);
     if max.abs() < f32::MIN_POSITIVE {
         max = first;
         for &v in x.iter().skip(1) {
@@ -638,14 +660,17 @@ fn max_of(x: &[f32], first: f32) -> f32 {
                 max = v;
             }
         }
-        return max;
+        return (max, f32::NEG_INFINITY);
     }
     for &v in rest {
         if v > max {
             max = v;
         }
+        if v < min {
+            min = v;
+        }
     }
-    max
+    (max, min)
 }
 
 /// `x[i] /= sum`: scalar `VDIV.F32` (IEEE division, as the twin's), eight elements per `VLDM`/`VSTM`
