@@ -17,7 +17,7 @@
 //! | attention's weighted sum, head size 8 (`gather_axpy8`) | the output in two vectors; per four cached positions their addresses by one `VLDRW` of the slots and `VMLAS.I32`; per position two `VLDRW`s of the record, two `VMUL.F32` by the weight, two `VADD.F32` (the twin's order); a record out of range: `Dsp`'s | as the f32 matvec (each output a sum of `weight * record` terms in order) |
 //! | attention's weighted sum, head sizes 16, 32 (`gather_axpy_wide`) | sixteen outputs in four vectors; per cached position its address by `MLA`, four `VLDRW`s of the record, four `VMUL.F32` by the weight, four `VADD.F32` (the twin's order); head size 32 in two passes, one per half; a record out of range: the twin | as the f32 matvec |
 //! | activation quantizer (`quantize_q8_0`) | per block `VMAXNMAV` for `amax`, the scale in scalar VFP as the twin, then four lanes at a time `VMUL` by `1/d`, the twin's rounding as `trunc(|t| + 0.49999997)` with the sign put back (`VPT` + `VNEGT`), saturation to i8 by `VQSHL`/`VSHR` #24, `VSTRB.32` | **bit-identical**: blocks with `amax` below 2^-117 (where a flushed subnormal could round to a nonzero `q`) take the twin |
-//! | f32 matvec | rows in fours in the four lanes of a vector: a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; twelve rows per pass (then eight, four) share each `x`, four columns per step | equal, except where MVE float arithmetic differs from scalar: see below |
+//! | f32 matvec | rows in the lanes of vectors (four per vector): a gather load (`VLDRW.U32 q, [q, #4]!`, the four row pointers as the address vector) per column, `VMUL.F32` by the column's `x` (a scalar), `VADD.F32` into the row sums: each row's sum is the twin's sequential one, product rounded then sum rounded; twelve rows per pass (then eight, four) share each `x`, four columns per step | equal, except where MVE float arithmetic differs from scalar: see below |
 //!
 //! # MVE float: the tolerance of the f32 matvec
 //!
@@ -36,6 +36,12 @@
 //! difference below 2^-126; a softmax sum is never below 1, so the normalized outputs differ by less
 //! than 2^-126 too).
 //!
+//! The integer kernels' float steps cannot meet a subnormal: the f16 scales are at least 2^-24 in
+//! magnitude (or 0), so `d_w * d_x` is 0 or at least 2^-48, `sumi * d` (an integer times it) 0 or at
+//! least 2^-48, and every partial sum of such terms a multiple of 2^-71 (0 or normal). So they are
+//! bit-identical to the twins whether a step runs in scalar VFP or in MVE float (NaN aside: any
+//! NaN scale gives NaN in both, maybe with another payload).
+//!
 //! # No two-lane `VMOV`
 //!
 //! The kernels move values between core registers and vector lanes one lane at a time (`VMOV.32
@@ -43,12 +49,6 @@
 //! the Arm ARM and LLVM pair `Rt` with lane 2 (3), but QEMU (10.0, `trans_VMOV_to_2gp`/`_from_2gp`)
 //! pairs it with lane 0 (1), so code using it can pass every QEMU check and still permute lanes on
 //! a real core.
-//!
-//! The integer kernels' float steps cannot meet a subnormal: the f16 scales are at least 2^-24 in
-//! magnitude (or 0), so `d_w * d_x` is 0 or at least 2^-48, `sumi * d` (an integer times it) 0 or at
-//! least 2^-48, and every partial sum of such terms a multiple of 2^-71 (0 or normal). So they are
-//! bit-identical to the twins whether a step runs in scalar VFP or in MVE float (NaN aside: any
-//! NaN scale gives NaN in both, maybe with another payload).
 
 use super::{arm_dsp::Dsp, generic, Kernels, Slots};
 use crate::quant::{BlockQ4_0, BlockQ8_0};
