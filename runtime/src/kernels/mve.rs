@@ -46,9 +46,9 @@
 //!
 //! The kernels move values between core registers and vector lanes one lane at a time (`VMOV.32
 //! q[i], r`, `VMOV r, s`), never with the two-lane form (`VMOV q[2], q[0], Rt, Rt2` and its reverse):
-//! the Arm ARM and LLVM pair `Rt` with lane 2 (3), but QEMU (10.0, `trans_VMOV_to_2gp`/`_from_2gp`)
-//! pairs it with lane 0 (1), so code using it can pass every QEMU check and still permute lanes on
-//! a real core.
+//! LLVM's syntax pairs `Rt` with lane 2 (3), as does the Arm ARM as far as we can tell, but QEMU
+//! (10.0, `trans_VMOV_to_2gp`/`_from_2gp`) pairs it with lane 0 (1): code using it can pass every
+//! QEMU check and still permute lanes on a real core (the q8_0 matvec did until session 6).
 
 use super::{arm_dsp::Dsp, generic, Kernels, Slots};
 use crate::quant::{BlockQ4_0, BlockQ8_0};
