@@ -33,7 +33,8 @@
 //!   NaN input the kernel is compared with the spec's result, NaN (the twin compiled for MVE does not
 //!   give it: LLVM vectorizes `expf`'s clamp into `VMAXNM`/`VMINNM`, which turn NaN into a bound);
 //! - SwiGLU: `2^-126 (1 + |h1|)(1 + |h3|)` (there the twin itself, auto-vectorized by LLVM in MVE
-//!   float, flushes; the `asm!` kernel does not).
+//!   float, flushes; the `asm!` kernel does not); the kernel is also compared with `arm_dsp`'s scalar VFP
+//!   SwiGLU, which has the twin's arithmetic without flush-to-zero, exactly.
 //!
 //! A family's line counts the cases that needed the tolerance: `check softmax: 120 cases ok (7 within
 //! the MVE float tolerance)`.
@@ -812,6 +813,22 @@ fn check_swiglu<R: Report>(b: &mut Bufs, f: &mut Family<'_, R>) {
                 if i < n {
                     let (h1, h3) = (Show(b.src[i]), Show(b.x[i]));
                     f.inputs(format_args!("h1[{i}] = {h1}, h3[{i}] = {h3}"));
+                }
+            }
+            // MVE: also against the scalar VFP kernel of `arm_dsp` (the twin's arithmetic without
+            // flush-to-zero, bit for bit: the M4 boards check it), exactly.
+            #[cfg(glmix_mve)]
+            {
+                b.y2[..n].copy_from_slice(&b.src[..n]);
+                <super::arm_dsp::Dsp as Kernels>::swiglu(&mut b.y2[..n], &b.x[..n3]);
+                let (got, want) = (&b.y[..n + PAD], &b.y2[..n + PAD]);
+                if let Some(i) =
+                    f.compare_within(format_args!("len {n} {mix} vs VFP"), "h1", got, want, |_| 0.0)
+                {
+                    if i < n {
+                        let (h1, h3) = (Show(b.src[i]), Show(b.x[i]));
+                        f.inputs(format_args!("h1[{i}] = {h1}, h3[{i}] = {h3}"));
+                    }
                 }
             }
         }

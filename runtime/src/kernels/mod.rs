@@ -11,7 +11,7 @@
 //! | `x86` | `glmix_avx2`: x86_64 built with `avx2`, `fma`, `f16c` | f32/f16/bf16 dots and matvec rows (f16/bf16 in fours; 16 lanes with `avx512f`, same bits), q8_0/q4_0 block dots (`vpdpbusd` with AVX-512 VNNI or AVX-VNNI, same bits) and matvec rows in eights, axpy, softmax exp, SwiGLU |
 //! | `neon` | `glmix_neon`: `aarch64` with `neon` (every hosted aarch64 target) | f32/f16/bf16 dots and f32 matvec rows in fours, q8_0/q4_0 block dots (SMULL + SADALP; SDOT when built with `+dotprod`) and matvec rows in fours, axpy, softmax exp, SwiGLU, head-size-8 gather axpy |
 //! | `rv_f` | `glmix_rvf`: `riscv32`/`riscv64` triples with the F extension (`imafc`, `gc`) | f32 matvec rows in fours (plain Rust; sequential sums: bit-identical) |
-//! | `mve` | `glmix_mve`: `thumbv8m.main-*` with Helium (`-C target-cpu=cortex-m55`) | q8_0/q4_0 matvec rows (VMLADAV, bit-identical), f32 matvec rows in fours (gathers; MVE float flushes subnormals: see the module); the rest is `arm_dsp`'s |
+//! | `mve` | `glmix_mve`: `thumbv8m.main-*` with Helium (`-C target-cpu=cortex-m55`) | q8_0/q4_0 matvec rows (VMLADAV, bit-identical), f32 matvec rows in twelves, eights and fours (gathers; MVE float flushes subnormals: see the module), softmax (vector exp, the sum in the same pass), SwiGLU (vector exp, bit-identical), the attention gathers of head sizes 8, 16, 32, the activation quantizer; the rest is `arm_dsp`'s |
 //! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
 //!
 //! The architecture modules implement the `Kernels` trait (dot products, matvec rows, axpy, gathers,
@@ -28,9 +28,9 @@
 //!   `sumf += sumi * (d_w * d_x)` is the scalar one everywhere.
 //! - [`axpy`] is bit-identical everywhere (no FMA).
 //! - With `glmix_mve` (the Cortex-M55 Helium build; [`MVE_FLOAT`]) the f32 matvec, softmax's
-//!   exponentials and the head-size-8 attention gathers run in MVE float, which flushes subnormals to
-//!   zero: equal to the twins except within the tolerance `mve`'s module docs state; its quantized
-//!   matvecs and activation quantizer are bit-identical.
+//!   exponentials and the attention gathers (head sizes 8, 16, 32) run in MVE float, which flushes
+//!   subnormals to zero: equal to the twins except within the tolerance `mve`'s module docs state;
+//!   its quantized matvecs, SwiGLU and activation quantizer are bit-identical.
 //! - f32/f16/bf16 dots ([`dot_f32`] and [`matvec`] on float weights) are sequential f32 sums
 //!   (llama2.c's order) in [`generic`], but reordered (8-lane FMA accumulators) in `x86` and (4-lane
 //!   ones) in `neon`: results differ in the last bits. Build with `GLMIX_KERNELS=generic` to get the
@@ -203,8 +203,8 @@ pub(crate) trait Kernels {
     ) {
         generic::gather_axpy_n(o, weights, buf, stride, offset, slots)
     }
-    /// [`generic::gather_axpy`] for any head size the implementation covers, bit for bit; returns
-    /// false (having done nothing) where it does not.
+    /// [`generic::gather_axpy`] for any head size the implementation covers, bit for bit (MVE:
+    /// within its float tolerance); returns false (having done nothing) where it does not.
     #[inline(always)]
     fn gather_axpy_wide(
         _o: &mut [f32],
@@ -213,6 +213,20 @@ pub(crate) trait Kernels {
         _stride: usize,
         _offset: usize,
         _slots: Slots<'_>,
+    ) -> bool {
+        false
+    }
+    /// [`generic::gather_scores`] for any head size the implementation covers (within the
+    /// architecture's float tolerance); returns false (having done nothing) where it does not.
+    #[inline(always)]
+    fn gather_scores_wide(
+        _q: &[f32],
+        _buf: &[f32],
+        _stride: usize,
+        _offset: usize,
+        _slots: Slots<'_>,
+        _scale: f32,
+        _out: &mut [f32],
     ) -> bool {
         false
     }
@@ -289,7 +303,8 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 /// Attention scores over cached records, [`generic::gather_scores`]'s contract: `out[i] = dot(q,
 /// buf[slots[i] * stride + offset..][..q.len()]) / scale`. Head sizes 8, 16 and 32 run unrolled
 /// sequential sums (bit-identical to the twin), except head size 8 on AVX2 (eight positions at a time,
-/// reordered like [`dot_f32`]); other sizes use [`dot_f32`].
+/// reordered like [`dot_f32`]) and all three with [`MVE_FLOAT`] (eight positions at a time, in MVE
+/// float); other sizes use [`dot_f32`].
 pub fn gather_scores(
     q: &[f32],
     buf: &[f32],
@@ -301,6 +316,8 @@ pub fn gather_scores(
 ) {
     if let Ok(q) = <&[f32; 8]>::try_from(q) {
         Arch::gather_scores8(q, buf, stride, offset, slots, scale, out);
+    } else if Arch::gather_scores_wide(q, buf, stride, offset, slots, scale, out) {
+        // Done by the architecture's kernel.
     } else if let Ok(q) = <&[f32; 16]>::try_from(q) {
         generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
     } else if let Ok(q) = <&[f32; 32]>::try_from(q) {
