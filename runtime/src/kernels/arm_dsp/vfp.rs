@@ -17,41 +17,13 @@ macro_rules! vmla_pair {
     };
 }
 
-/// f32 matrix times `x`, `super::matvec_f32_rows`'s contract: `out[r] = dot_f32(data[r * cols..]
-/// [..cols], x)`, each a sequential f32 sum exactly like [`generic::dot_f32`]: `VMLA.F32` rounds the
-/// product, then the sum (it is not fused), so the results are bit-identical to the twin.
-///
-/// Rows go in pairs, eight columns per inner iteration: three `VLDM`s (x, row r, row r + 1) and
-/// sixteen `VMLA`s, so each load of `x` serves two rows; the row loop is in the asm too. Shapes it
-/// does not cover (columns not a multiple of 8, short `x` or `data`) take the scalar twin.
-pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-    let rows = out.len();
-    let pairs = rows / 2;
-    let fits = cols > 0
-        && cols.is_multiple_of(8)
-        && x.len() >= cols
-        && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
-    if !fits || pairs == 0 {
-        return super::super::matvec_f32_rows::<generic::Generic>(data, cols, x, out);
-    }
-    // SAFETY: `data` holds `rows * cols` f32 (checked above) and the asm reads rows `0..2 * pairs`
-    // (8 f32 per VLDM, `cols / 8` VLDMs per row), `x[..cols]` once per pair (`x.len() >= cols`), and
-    // writes `out[..2 * pairs]` (`2 * pairs <= rows = out.len()`). f32 slices are 4-byte aligned as
-    // VLDM/VSTM require. Only the declared registers are written; no stack. VLDM/VSTM/VMLA.F32 and
-    // VMOV immediates exist on every hard-float target `glmix_vfp` is set for.
-    unsafe {
-        asm!(
-            "vmov.f32 s26, #0.5",
-            "vsub.f32 s26, s26, s26",
-            "3:",
-            "vmov.f32 s24, s26",
-            "vmov.f32 s25, s26",
-            "mov {px}, {x}",
-            "mov {n}, {blocks}",
-            "2:",
-            "vldmia {px}!, {{s0-s7}}",
-            "vldmia {p0}!, {{s8-s15}}",
-            "vldmia {p1}!, {{s16-s23}}",
+/// Eight columns of a row pair: three `VLDM`s (x, row r, row r + 1), sixteen `VMLA`s.
+macro_rules! f32_pair_8 {
+    () => {
+        concat!(
+            "vldmia {px}!, {{s0-s7}}\n",
+            "vldmia {p0}!, {{s8-s15}}\n",
+            "vldmia {p1}!, {{s16-s23}}\n",
             vmla_pair!("0", "8", "16"),
             vmla_pair!("1", "9", "17"),
             vmla_pair!("2", "10", "18"),
@@ -60,21 +32,106 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
             vmla_pair!("5", "13", "21"),
             vmla_pair!("6", "14", "22"),
             vmla_pair!("7", "15", "23"),
+        )
+    };
+}
+
+/// f32 matrix times `x`, `super::matvec_f32_rows`'s contract: `out[r] = dot_f32(data[r * cols..]
+/// [..cols], x)`, each a sequential f32 sum exactly like [`generic::dot_f32`]: `VMLA.F32` rounds the
+/// product, then the sum (it is not fused), so the results are bit-identical to the twin.
+///
+/// Rows go in pairs, so each load of `x` serves two rows: sixteen columns per inner iteration (six
+/// `VLDM`s, thirty-two `VMLA`s), then the column tail in the same order (eight, four, then one at a
+/// time); an odd last row is run as a pair with itself. The row loop is in the asm too. Short `x` or
+/// `data` (not produced by a valid tensor) take the scalar twin.
+pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+    let rows = out.len();
+    let fits = cols > 0 && x.len() >= cols && rows.checked_mul(cols).is_some_and(|n| n <= data.len());
+    if !fits {
+        return super::super::matvec_f32_rows::<generic::Generic>(data, cols, x, out);
+    }
+    let (pairs, last) = out.as_chunks_mut::<2>();
+    // SAFETY: `data` holds `rows * cols` f32 (checked above); the pairs read rows `0..2 * pairs.len()`
+    // and write `pairs`.
+    unsafe {
+        if !pairs.is_empty() {
+            f32_row_pairs(data.as_ptr(), cols, cols, x.as_ptr(), pairs);
+        }
+        if let [o] = last {
+            // The last row, read as a pair with itself (stride 0).
+            let mut sums = [[0.0f32; 2]];
+            f32_row_pairs(data.as_ptr().add((rows - 1) * cols), cols, 0, x.as_ptr(), &mut sums);
+            *o = sums[0][0];
+        }
+    }
+}
+
+/// The `asm` of [`matvec_f32`]: for each pair `k` of `out`, the rows at `p + 2k * stride` and
+/// `p + (2k + 1) * stride` (f32 elements), `cols` columns each, times `x`.
+///
+/// # Safety
+/// `cols >= 1`; `x` must hold `cols` f32 and the `2 * out.len()` rows `cols` f32 each; `out` must
+/// not be empty.
+#[inline(always)]
+unsafe fn f32_row_pairs(p: *const f32, cols: usize, stride: usize, x: *const f32, out: &mut [[f32; 2]]) {
+    // SAFETY: the caller's contract: the asm reads `cols` f32 of `x` and of each row per pair (16,
+    // 8, 4 and 1 at a time, as `cols`'s bits say) and writes `out.len()` pairs. f32 data is 4-byte
+    // aligned as VLDM/VSTM require. Only declared registers are written (and the flags); no stack.
+    // VLDM/VSTM/VMLA.F32 and VMOV immediates exist on every hard-float target `glmix_vfp` is set for.
+    unsafe {
+        asm!(
+            "vmov.f32 s26, #0.5",
+            "vsub.f32 s26, s26, s26",
+            "5:",
+            "vmov.f32 s24, s26",
+            "vmov.f32 s25, s26",
+            "mov {px}, {x}",
+            "lsrs {n}, {cols}, #4",
+            "beq 3f",
+            "2:",
+            f32_pair_8!(),
+            f32_pair_8!(),
             "subs {n}, {n}, #1",
             "bne 2b",
+            "3:",
+            "tst {cols}, #8",
+            "beq 3f",
+            f32_pair_8!(),
+            "3:",
+            "tst {cols}, #4",
+            "beq 3f",
+            "vldmia {px}!, {{s0-s3}}",
+            "vldmia {p0}!, {{s8-s11}}",
+            "vldmia {p1}!, {{s16-s19}}",
+            vmla_pair!("0", "8", "16"),
+            vmla_pair!("1", "9", "17"),
+            vmla_pair!("2", "10", "18"),
+            vmla_pair!("3", "11", "19"),
+            "3:",
+            "ands {n}, {cols}, #3",
+            "beq 4f",
+            "6:",
+            "vldmia {px}!, {{s0}}",
+            "vldmia {p0}!, {{s8}}",
+            "vldmia {p1}!, {{s16}}",
+            vmla_pair!("0", "8", "16"),
+            "subs {n}, {n}, #1",
+            "bne 6b",
+            "4:",
             "vstmia {out}!, {{s24-s25}}",
             "mov {p0}, {p1}",
-            "add {p1}, {p1}, {blocks}, lsl #5",
+            "add {p1}, {p1}, {stride4}",
             "subs {pairs}, {pairs}, #1",
-            "bne 3b",
-            x = in(reg) x.as_ptr(),
+            "bne 5b",
+            x = in(reg) x,
             px = out(reg) _,
             n = out(reg) _,
-            blocks = in(reg) cols / 8,
-            p0 = inout(reg) data.as_ptr() => _,
-            p1 = inout(reg) data.as_ptr().add(cols) => _,
+            cols = in(reg) cols,
+            stride4 = in(reg) stride * 4,
+            p0 = inout(reg) p => _,
+            p1 = inout(reg) p.wrapping_add(stride) => _,
             out = inout(reg) out.as_mut_ptr() => _,
-            pairs = inout(reg) pairs => _,
+            pairs = inout(reg) out.len() => _,
             out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
             out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
             out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _, out("s17") _,
@@ -82,13 +139,6 @@ pub fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
             out("s24") _, out("s25") _, out("s26") _,
             options(nostack),
         );
-    }
-    if rows % 2 == 1 {
-        // The last row is inside `data` (checked above): both lookups succeed.
-        let start = (rows - 1) * cols;
-        if let (Some(o), Some(row)) = (out.last_mut(), data.get(start..start + cols)) {
-            *o = generic::dot_f32(row, x);
-        }
     }
 }
 
