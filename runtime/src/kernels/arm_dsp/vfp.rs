@@ -941,3 +941,159 @@ pub(super) fn vec_dot_vfp<B>(
     }
     sumf
 }
+
+/// Four `k = trunc(2t)` in `$a..$d` to four int8 `roundf(t)` stored at `{q}` (post-incremented): lanes
+/// `[k2 | k0]` and `[k3 | k1]` (`PKHBT`), `floor((k + [k >= 0]) / 2)` per lane (`BIC` of the sign bits
+/// from `0x00010001`, `SHADD16`), then the low bytes interleaved into one word.
+macro_rules! q8_round_4 {
+    ($a:literal, $b:literal, $c:literal, $d:literal) => {
+        concat!(
+            "vmov {k0}, {k1}, ",
+            $a,
+            ", ",
+            $b,
+            "\n",
+            "vmov {k2}, {k3}, ",
+            $c,
+            ", ",
+            $d,
+            "\n",
+            "pkhbt {k0}, {k0}, {k2}, lsl #16\n",
+            "pkhbt {k1}, {k1}, {k3}, lsl #16\n",
+            "bic {k2}, {ones}, {k0}, lsr #15\n",
+            "shadd16 {k0}, {k0}, {k2}\n",
+            "bic {k3}, {ones}, {k1}, lsr #15\n",
+            "shadd16 {k1}, {k1}, {k3}\n",
+            "and {k0}, {k0}, #0x00ff00ff\n",
+            "and {k1}, {k1}, #0x00ff00ff\n",
+            "orr {k0}, {k0}, {k1}, lsl #8\n",
+            "str {k0}, [{q}], #4\n",
+        )
+    };
+}
+
+/// 2^-117: the smallest block `amax` [`quantize_q8_0`]'s fast path takes (above it, `d = amax / 127`
+/// has a finite reciprocal and every `|v * id|` is below 127.5).
+const MIN_AMAX: f32 = f32::from_bits(10 << 23);
+
+/// [`crate::quant::quantize_row_q8_0`], block for block (the same bytes): per whole block, `amax` on
+/// the integer side, `d`, `1/d` as the twin computes them and the f16 scale by `VCVTB.F16.F32`
+/// (round to nearest even, as `half`'s conversion), then `q = round_to_i8(v * id)` without a
+/// branch: `VCVT.S32.F32 #1` gives `k = trunc(2t)` exactly, and `floor((k + [k >= 0]) / 2)` (one
+/// `SHADD16` for two lanes) is `roundf(t)`; with `|t| < 127.5` no saturation is needed, and a NaN `t`
+/// gives 0 as Rust's `as`. Blocks holding a NaN, with `amax` below [`MIN_AMAX`], and partial or
+/// missing blocks take the twin.
+pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+    let mut chunks = x.chunks(crate::tensor::QK);
+    for b in out.iter_mut() {
+        let chunk = chunks.next().unwrap_or_default();
+        let Ok(c) = <&[f32; 32]>::try_from(chunk) else {
+            *b = QuantBlock::quantize(chunk);
+            continue;
+        };
+        // `|v|`'s bits shifted left by one: unsigned order is the order of `|v|`, a NaN above `inf`.
+        let m = abs_max_shifted(c);
+        if m > f32::INFINITY.to_bits() << 1 || m < MIN_AMAX.to_bits() << 1 {
+            *b = QuantBlock::quantize(chunk);
+            continue;
+        }
+        let d = f32::from_bits(m >> 1) / 127.0;
+        let id = 1.0 / d;
+        b.d = f16_bits(d).to_le_bytes();
+        // SAFETY: reads the 32 f32 of `c` (4-byte aligned, as VLDM needs) and writes the 32 bytes of
+        // `b.qs` (8 word stores; unaligned STR is allowed, see the parent module); only the declared
+        // registers are written (and the flags); no stack. SHADD16/PKHBT are DSP instructions.
+        unsafe {
+            asm!(
+                "vmov s16, {id}",
+                "2:",
+                "vldmia {p}!, {{s0-s7}}",
+                "vmul.f32 s0, s0, s16",
+                "vmul.f32 s1, s1, s16",
+                "vmul.f32 s2, s2, s16",
+                "vmul.f32 s3, s3, s16",
+                "vmul.f32 s4, s4, s16",
+                "vmul.f32 s5, s5, s16",
+                "vmul.f32 s6, s6, s16",
+                "vmul.f32 s7, s7, s16",
+                "vcvt.s32.f32 s0, s0, #1",
+                "vcvt.s32.f32 s1, s1, #1",
+                "vcvt.s32.f32 s2, s2, #1",
+                "vcvt.s32.f32 s3, s3, #1",
+                "vcvt.s32.f32 s4, s4, #1",
+                "vcvt.s32.f32 s5, s5, #1",
+                "vcvt.s32.f32 s6, s6, #1",
+                "vcvt.s32.f32 s7, s7, #1",
+                q8_round_4!("s0", "s1", "s2", "s3"),
+                q8_round_4!("s4", "s5", "s6", "s7"),
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                id = in(reg) id.to_bits(),
+                p = inout(reg) c.as_ptr() => _,
+                q = inout(reg) b.qs.as_mut_ptr() => _,
+                n = inout(reg) 4u32 => _,
+                ones = in(reg) 0x0001_0001u32,
+                k0 = out(reg) _,
+                k1 = out(reg) _,
+                k2 = out(reg) _,
+                k3 = out(reg) _,
+                out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
+                out("s6") _, out("s7") _, out("s16") _,
+                options(nostack),
+            );
+        }
+    }
+}
+
+/// The largest `bits(v) << 1` of the block (the sign shifted out): three instructions a value
+/// (`CMP` with the shifted operand, `IT`, `LSL`), eight values per `LDM`.
+#[inline(always)]
+fn abs_max_shifted(c: &[f32; 32]) -> u32 {
+    let m: u32;
+    // SAFETY: reads the 32 f32 of `c` (4-byte aligned words, as LDM needs); writes only the declared
+    // registers and the flags; no stack.
+    unsafe {
+        asm!(
+            "movs {m}, #0",
+            "2:",
+            "ldm {p}!, {{r0, r1, r2, r3, r4, r5, r8, r9}}",
+            "cmp {m}, r0, lsl #1", "it lo", "lsllo {m}, r0, #1",
+            "cmp {m}, r1, lsl #1", "it lo", "lsllo {m}, r1, #1",
+            "cmp {m}, r2, lsl #1", "it lo", "lsllo {m}, r2, #1",
+            "cmp {m}, r3, lsl #1", "it lo", "lsllo {m}, r3, #1",
+            "cmp {m}, r4, lsl #1", "it lo", "lsllo {m}, r4, #1",
+            "cmp {m}, r5, lsl #1", "it lo", "lsllo {m}, r5, #1",
+            "cmp {m}, r8, lsl #1", "it lo", "lsllo {m}, r8, #1",
+            "cmp {m}, r9, lsl #1", "it lo", "lsllo {m}, r9, #1",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            m = out(reg) m,
+            p = inout(reg) c.as_ptr() => _,
+            n = inout(reg) 4u32 => _,
+            out("r0") _, out("r1") _, out("r2") _, out("r3") _, out("r4") _, out("r5") _,
+            out("r8") _, out("r9") _,
+            options(readonly, nostack),
+        );
+    }
+    m
+}
+
+/// The f16 bits of `d` by `VCVTB.F16.F32` (round to nearest even, overflow to infinity, subnormal
+/// results rounded once: `half::f16::from_f32`'s result for every non-NaN `d`).
+#[inline(always)]
+fn f16_bits(d: f32) -> u16 {
+    let bits: u32;
+    // SAFETY: register-only FPU instructions on the declared registers (FPv4-SP and FPv5).
+    unsafe {
+        asm!(
+            "vmov s0, {d}",
+            "vcvtb.f16.f32 s0, s0",
+            "vmov {b}, s0",
+            d = in(reg) d.to_bits(),
+            b = out(reg) bits,
+            out("s0") _,
+            options(pure, nomem, nostack),
+        );
+    }
+    bits as u16
+}
