@@ -195,13 +195,19 @@ fn sxtb16_pair(a: u32) -> (u32, u32) {
 /// q8_0 matrix times q8_0 activations, `super::Kernels::matvec_q8_0`'s contract, bit-identical to the
 /// row-by-row twin ([`generic::vec_dot`]): each row's blocks in order, `sumf += sumi * (d_w * d_x)`.
 ///
-/// The activations are widened to halfword pairs once per pass (`WideBlock`), so per four weights
-/// of two rows the inner loop is one `LDRD` of activations, two `LDR`s of weights, four `SXTB16`s
-/// and four `SMLAD`s (1.4 instructions per multiply-accumulate, against 2 for `block_dot_q8_0`).
-/// Rows go in pairs (an odd last row is paired with itself and one result dropped); columns in
-/// passes of `WIDE_BLOCKS` blocks, the row sums carried in `out` between passes (the same sequence
-/// of additions as one pass). Rows shorter than the pair stride (not produced by a valid tensor) take
-/// the twin.
+/// The activations are widened to halfword pairs once per pass (`WideBlock`), so that a weight word
+/// needs two `SXTB16`s and two `SMLAD`s. Rows go in pairs (an odd last row is paired with itself and
+/// one result dropped); columns in passes of `WIDE_BLOCKS` blocks, the row sums carried in `out`
+/// between passes (the same sequence of additions as one pass). Two kernels:
+///
+/// - `q8_0_aligned_pairs`, for rows of whole words (an even number of blocks, 4-byte aligned data,
+///   as a model file's tensors are): two blocks (68 bytes, 17 words) at a time by `LDRD`, one `LDM`
+///   of four widened activation words per two weight words of each row (1.19 instructions per
+///   multiply-accumulate in the integer loop), the scales read from the loaded words;
+/// - `q8_0_row_pairs` for the rest (any alignment, an odd last block): `LDRH` of the scale, `LDR` of
+///   each weight word, `LDRD` of activations (1.375 in the integer loop).
+///
+/// Rows shorter than the pair stride (not produced by a valid tensor) take the twin.
 pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
     const BLOCK: usize = core::mem::size_of::<BlockQ8_0>();
     let row_bytes = w.row_bytes();
@@ -214,40 +220,269 @@ pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
     }
     let nb = (row_bytes / BLOCK).min(xq.len());
     out.fill(0.0);
+    // Blocks in pairs of whole words: every row starts 4-byte aligned.
+    let paired =
+        if row_bytes.is_multiple_of(4) && data.as_ptr().addr().is_multiple_of(4) { nb & !1 } else { 0 };
+    let (head, tail) = xq.get(..nb).unwrap_or_default().split_at(paired);
     // Written before it is read (each pass widens the blocks it then reads), so left uninitialized.
     let mut wide = [const { MaybeUninit::<WideBlock>::uninit() }; WIDE_BLOCKS];
-    for (pass, xs) in xq.get(..nb).unwrap_or_default().chunks(WIDE_BLOCKS).enumerate() {
-        for (wb, xb) in wide.iter_mut().zip(xs) {
-            let mut x = [0u32; 16];
-            for (pair, q) in x.as_chunks_mut::<2>().0.iter_mut().zip(xb.qs.as_chunks::<4>().0) {
-                let (even, odd) = sxtb16_pair(u32::from_le_bytes(q.map(|v| v as u8)));
-                *pair = [even, odd];
-            }
-            wb.write(WideBlock { x, d: xb.d() });
+    // `WIDE_BLOCKS` is even, so every chunk of `head` holds whole pairs.
+    for (pass, xs) in head.chunks(WIDE_BLOCKS).enumerate() {
+        widen(xs, &mut wide, true);
+        // SAFETY: `xs.len()` blocks from byte `pass * WIDE_BLOCKS * 34` of every row, with
+        // `pass * WIDE_BLOCKS + xs.len() <= paired <= nb`; rows and data 4-byte aligned, `xs.len()`
+        // even and at least 2 (`chunks` yields no empty chunk).
+        unsafe { rows_pass::<true>(data, row_bytes, pass * WIDE_BLOCKS * BLOCK, &wide, xs.len(), out) };
+    }
+    for (pass, xs) in tail.chunks(WIDE_BLOCKS).enumerate() {
+        widen(xs, &mut wide, false);
+        let skip = (paired + pass * WIDE_BLOCKS) * BLOCK;
+        // SAFETY: `xs.len() >= 1` blocks from byte `skip` of every row, `skip + 34 xs.len() <=
+        // 34 nb <= row_bytes`.
+        unsafe { rows_pass::<false>(data, row_bytes, skip, &wide, xs.len(), out) };
+    }
+}
+
+/// Widens `xs` into `wide` (`WideBlock`). With `rotated`, the first block of each pair is widened
+/// for `q8_0_aligned_pairs`'s word order: the block's bytes rotated right by two (`[q30 q31 q0 q1]`,
+/// `[q2 q3 q4 q5]`, ...), the words that kernel makes of the row.
+#[inline(always)]
+fn widen(xs: &[BlockQ8_0], wide: &mut [MaybeUninit<WideBlock>; WIDE_BLOCKS], rotated: bool) {
+    for (i, (wb, xb)) in wide.iter_mut().zip(xs).enumerate() {
+        let mut words = [0u32; 8];
+        for (w, q) in words.iter_mut().zip(xb.qs.as_chunks::<4>().0) {
+            *w = u32::from_le_bytes(q.map(|v| v as u8));
         }
-        let skip = pass * WIDE_BLOCKS * BLOCK;
-        let (pairs, last) = out.as_chunks_mut::<2>();
-        let wide = wide.as_ptr().cast::<WideBlock>();
-        // SAFETY (both calls): the rows read are `0..out.len()`, inside `data` (checked above); from
-        // each, `xs.len()` blocks starting at byte `skip`, and `skip + xs.len() * 34 <= nb * 34 <=
-        // row_bytes`. `wide` holds the `xs.len() >= 1` widened blocks of this pass (`chunks` yields
-        // no empty chunk). The lone last row is read as a pair with itself.
-        unsafe {
-            if !pairs.is_empty() {
-                q8_0_row_pairs(data.as_ptr().add(skip), row_bytes, wide, xs.len(), pairs);
-            }
-            if let [last] = last {
-                let mut sums = [[*last; 2]];
-                q8_0_row_pairs(
-                    data.as_ptr().add(2 * pairs.len() * row_bytes + skip),
-                    0,
-                    wide,
-                    xs.len(),
-                    &mut sums,
-                );
-                *last = sums[0][0];
+        if rotated && i % 2 == 0 {
+            let last = words[7];
+            let mut prev = last;
+            for w in words.iter_mut() {
+                let cur = *w;
+                *w = (cur << 16) | (prev >> 16);
+                prev = cur;
             }
         }
+        let mut x = [0u32; 16];
+        for (pair, &w) in x.as_chunks_mut::<2>().0.iter_mut().zip(&words) {
+            let (even, odd) = sxtb16_pair(w);
+            *pair = [even, odd];
+        }
+        wb.write(WideBlock { x, d: xb.d() });
+    }
+}
+
+/// One pass over the rows of `out` (in pairs, then a lone last row as a pair with itself):
+/// `blocks` blocks from byte `skip` of each row against `wide`, by `q8_0_aligned_pairs` (`ALIGNED`)
+/// or `q8_0_row_pairs`.
+///
+/// # Safety
+/// `out.len()` rows of `row_bytes` fit in `data`; `skip + 34 * blocks <= row_bytes`; `wide` holds
+/// `blocks >= 1` initialized blocks; with `ALIGNED`, `data` and `row_bytes` are multiples of 4 and
+/// `blocks` is even.
+#[inline(always)]
+unsafe fn rows_pass<const ALIGNED: bool>(
+    data: &[u8],
+    row_bytes: usize,
+    skip: usize,
+    wide: &[MaybeUninit<WideBlock>; WIDE_BLOCKS],
+    blocks: usize,
+    out: &mut [f32],
+) {
+    let (pairs, last) = out.as_chunks_mut::<2>();
+    let wide = wide.as_ptr().cast::<WideBlock>();
+    // SAFETY: the caller's contract; the rows read are `0..out.len()`.
+    unsafe {
+        let kernel = if ALIGNED { q8_0_aligned_pairs } else { q8_0_row_pairs };
+        if !pairs.is_empty() {
+            kernel(data.as_ptr().add(skip), row_bytes, wide, blocks, pairs);
+        }
+        if let [last] = last {
+            let mut sums = [[*last; 2]];
+            kernel(data.as_ptr().add(2 * pairs.len() * row_bytes + skip), 0, wide, blocks, &mut sums);
+            *last = sums[0][0];
+        }
+    }
+}
+
+/// Two weight words of a row (`LDRD` at `$off` from `$p`) against the four activation words in
+/// `r0-r3`: `$acc += ...` by four `SXTB16` + `SMLAD`; `$first` starts `$acc` with `SMUAD`.
+macro_rules! q8_words {
+    (first, $p:literal, $off:literal, $acc:literal) => {
+        concat!(
+            "ldrd {a}, {b}, [",
+            $p,
+            ", #",
+            $off,
+            "]\n",
+            "sxtb16 {t}, {a}\n",
+            "smuad ",
+            $acc,
+            ", {t}, r0\n",
+            q8_words!(rest, $acc),
+        )
+    };
+    (next, $p:literal, $off:literal, $acc:literal) => {
+        concat!(
+            "ldrd {a}, {b}, [",
+            $p,
+            ", #",
+            $off,
+            "]\n",
+            "sxtb16 {t}, {a}\n",
+            "smlad ",
+            $acc,
+            ", {t}, r0, ",
+            $acc,
+            "\n",
+            q8_words!(rest, $acc),
+        )
+    };
+    (rest, $acc:literal) => {
+        concat!(
+            "sxtb16 {t}, {a}, ror #8\n",
+            "smlad ",
+            $acc,
+            ", {t}, r1, ",
+            $acc,
+            "\n",
+            "sxtb16 {t}, {b}\n",
+            "smlad ",
+            $acc,
+            ", {t}, r2, ",
+            $acc,
+            "\n",
+            "sxtb16 {t}, {b}, ror #8\n",
+            "smlad ",
+            $acc,
+            ", {t}, r3, ",
+            $acc,
+            "\n",
+        )
+    };
+}
+
+/// Two weight words of both rows at `$off` (from the rows' pointers, already advanced by 68) after
+/// one `LDM` of their four widened activation words.
+macro_rules! q8_group {
+    ($kind:ident, $off:literal) => {
+        concat!(
+            "ldm {px}!, {{r0-r3}}\n",
+            q8_words!($kind, "{p0}", $off, "{acc0}"),
+            q8_words!($kind, "{p1}", $off, "{acc1}"),
+        )
+    };
+}
+
+/// The aligned kernel of [`matvec_q8_0`], `q8_0_row_pairs`'s contract for word-aligned rows and an
+/// even number of blocks. A row's two blocks are 17 words: `W0 = [d0 d1 q0 q1]`, `W1..W7` (block 0's
+/// `q2..q29`), `W8 = [q30 q31 e0 e1]` (`e`: block 1's scale), `W9..W16` (block 1's `q0..q31`). Block
+/// 0's first word is `PKHBT(W8, W0) = [q30 q31 q0 q1]`, then `W1..W7`: the rotated order `widen`
+/// gives its activations. The scales are converted from the loaded words by `VCVTB` (`W0`'s low half)
+/// and `VCVTT` (`W8`'s high half); per block and row, `sumf += sumi * (d_w * d_x)` as the twin.
+///
+/// # Safety
+/// `p` and `row_bytes` multiples of 4; the rows' first `blocks * 34` bytes readable; `blocks` even
+/// and at least 2; `wide` holds `blocks` initialized blocks (the even ones rotated); `sums` not
+/// empty.
+#[inline(always)]
+unsafe fn q8_0_aligned_pairs(
+    p: *const u8,
+    row_bytes: usize,
+    wide: *const WideBlock,
+    blocks: usize,
+    sums: &mut [[f32; 2]],
+) {
+    // From the end of a pair's blocks to the start of the next pair's.
+    let next = (2 * row_bytes).wrapping_sub(blocks * core::mem::size_of::<BlockQ8_0>());
+    // SAFETY: the caller's contract: per pair of rows and pair of blocks, 17 words of each row (LDR
+    // and LDRD at word-aligned addresses) and two widened blocks (LDM, VLDM); writes `sums.len()`
+    // pairs of f32 (4-byte aligned). Only declared registers are written (SMLAD may set the Q flag;
+    // flags are not preserved); the loop-invariant values live in s12-s16 as there are not enough
+    // core registers. No stack.
+    unsafe {
+        asm!(
+            "vmov s12, s13, {a}, {b}",
+            "vmov s14, s15, {px}, {t}",
+            "vmov s16, {acc0}",
+            "3:",
+            "vmov {t}, s16",
+            "vldmia {t}, {{s10-s11}}",
+            "vmov {px}, s14",
+            "2:",
+            // Block 0: [q30 q31 q0 q1] and W1 of each row, the scale words to s2-s5.
+            "ldm {px}!, {{r0-r3}}",
+            "ldr {a}, [{p0}], #68",
+            "ldr {b}, [{p0}, #-36]",
+            "vmov s2, s3, {a}, {b}",
+            "pkhbt {a}, {b}, {a}",
+            "ldr {b}, [{p0}, #-64]",
+            "sxtb16 {t}, {a}",
+            "smuad {acc0}, {t}, r0",
+            q8_words!(rest, "{acc0}"),
+            "ldr {a}, [{p1}], #68",
+            "ldr {b}, [{p1}, #-36]",
+            "vmov s4, s5, {a}, {b}",
+            "pkhbt {a}, {b}, {a}",
+            "ldr {b}, [{p1}, #-64]",
+            "sxtb16 {t}, {a}",
+            "smuad {acc1}, {t}, r0",
+            q8_words!(rest, "{acc1}"),
+            q8_group!(next, "-60"),
+            q8_group!(next, "-52"),
+            q8_group!(next, "-44"),
+            "vmov s0, s1, {acc0}, {acc1}",
+            "vldmia {px}!, {{s8}}",
+            // Block 1: W9..W16.
+            q8_group!(first, "-32"),
+            q8_group!(next, "-24"),
+            q8_group!(next, "-16"),
+            q8_group!(next, "-8"),
+            "vmov s6, s7, {acc0}, {acc1}",
+            "vldmia {px}!, {{s9}}",
+            // d_w * d_x per block and row, then sumf += sumi * (d_w * d_x): block 0, then block 1.
+            "vcvtb.f32.f16 s2, s2",
+            "vcvtt.f32.f16 s3, s3",
+            "vcvtb.f32.f16 s4, s4",
+            "vcvtt.f32.f16 s5, s5",
+            "vmul.f32 s2, s2, s8",
+            "vmul.f32 s3, s3, s9",
+            "vmul.f32 s4, s4, s8",
+            "vmul.f32 s5, s5, s9",
+            "vcvt.f32.s32 s0, s0",
+            "vcvt.f32.s32 s1, s1",
+            "vcvt.f32.s32 s6, s6",
+            "vcvt.f32.s32 s7, s7",
+            "vmla.f32 s10, s0, s2",
+            "vmla.f32 s11, s1, s4",
+            "vmla.f32 s10, s6, s3",
+            "vmla.f32 s11, s7, s5",
+            "vmov {t}, s15",
+            "cmp {px}, {t}",
+            "bne 2b",
+            "vmov {t}, s16",
+            "vstmia {t}!, {{s10-s11}}",
+            "vmov s16, {t}",
+            "vmov {t}, s13",
+            "add {p0}, {p0}, {t}",
+            "add {p1}, {p1}, {t}",
+            "vmov {t}, s12",
+            "subs {t}, {t}, #1",
+            "vmov s12, {t}",
+            "bne 3b",
+            p0 = inout(reg) p => _,
+            p1 = inout(reg) p.wrapping_add(row_bytes) => _,
+            px = inout(reg) wide => _,
+            a = inout(reg) sums.len() => _,
+            b = inout(reg) next => _,
+            t = inout(reg) wide.wrapping_add(blocks) => _,
+            acc0 = inout(reg) sums.as_mut_ptr() => _,
+            acc1 = out(reg) _,
+            out("r0") _, out("r1") _, out("r2") _, out("r3") _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
+            out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _,
+            options(nostack),
+        );
     }
 }
 
