@@ -86,6 +86,9 @@ pub struct Session<'m, 's> {
     pos: u32,
     poison: bool,
     par: &'m dyn Parallel,
+    /// The rotary angles of the last position (and their frequencies, kept across positions),
+    /// computed by the first layer that needs them.
+    rope: kernels::RopeAngles,
 }
 
 impl<'m, 's> Session<'m, 's> {
@@ -106,7 +109,15 @@ impl<'m, 's> Session<'m, 's> {
         if state.len() < needed {
             return Err(SessionError::StateTooSmall { needed, have: state.len() });
         }
-        let mut session = Session { model, plan, state, pos: 0, poison: false, par: &Serial };
+        let mut session = Session {
+            model,
+            plan,
+            state,
+            pos: 0,
+            poison: false,
+            par: &Serial,
+            rope: kernels::RopeAngles::default(),
+        };
         session.reset();
         Ok(session)
     }
@@ -210,15 +221,13 @@ impl<'m, 's> Session<'m, 's> {
         let (mut caches, scratch) = self.state.split_at_mut(self.plan.state_words().min(self.state.len()));
         let mut s = Scratch::split(scratch, &self.plan.scratch);
         kernels::embedding_row(&model.global_weight(Role::TokEmbeddings), token as usize, s.x);
-        // The rotary angles of `pos`, computed by the first layer that needs them.
-        let mut rope = kernels::RopeAngles::default();
         for (l, (m, p)) in model.mixers().iter().zip(self.plan.layers()).enumerate() {
             let (state, rest) = LayerState::split(caches, p);
             caches = rest;
             kernels::rmsnorm(s.xb, s.x, model.weight(l, Role::MixerNorm).as_f32(), c.norm_eps);
             let layer =
                 mixer::Layer { model, index: l, mixer: m, plan: p, pos, poison: self.poison, par: self.par };
-            mixer::step(&layer, state, &mut s, &mut rope);
+            mixer::step(&layer, state, &mut s, &mut self.rope);
             add(s.x, s.xb2);
 
             kernels::rmsnorm(s.xb, s.x, model.weight(l, Role::MlpNorm).as_f32(), c.norm_eps);

@@ -262,13 +262,41 @@ fn widen(xs: &[BlockQ8_0], wide: &mut [MaybeUninit<WideBlock>; WIDE_BLOCKS], rot
                 prev = cur;
             }
         }
-        let mut x = [0u32; 16];
-        for (pair, &w) in x.as_chunks_mut::<2>().0.iter_mut().zip(&words) {
+        // Written in place (no temporary block to copy).
+        let wb = wb.as_mut_ptr();
+        // SAFETY (both blocks): `wb` is a valid, aligned pointer to a `WideBlock`; field addresses
+        // are taken without references to the uninitialized memory.
+        let x = unsafe { core::ptr::addr_of_mut!((*wb).x) }.cast::<u32>();
+        for (k, &w) in words.iter().enumerate() {
             let (even, odd) = sxtb16_pair(w);
-            *pair = [even, odd];
+            // SAFETY: `k < 8`, so `2k + 1 < 16`, inside `x`.
+            unsafe {
+                x.add(2 * k).write(even);
+                x.add(2 * k + 1).write(odd);
+            }
         }
-        wb.write(WideBlock { x, d: xb.d() });
+        // SAFETY: as above.
+        unsafe { core::ptr::addr_of_mut!((*wb).d).write(f16_to_f32(xb.d)) };
     }
+}
+
+/// A little-endian f16 as f32 by `VCVTB.F32.F16` (exact, like `half`'s conversion).
+#[inline(always)]
+fn f16_to_f32(d: [u8; 2]) -> f32 {
+    let out: u32;
+    // SAFETY: register-only FPU instructions on the declared registers (FPv4-SP and FPv5).
+    unsafe {
+        asm!(
+            "vmov s0, {d}",
+            "vcvtb.f32.f16 s0, s0",
+            "vmov {o}, s0",
+            d = in(reg) u32::from(u16::from_le_bytes(d)),
+            o = out(reg) out,
+            out("s0") _,
+            options(pure, nomem, nostack),
+        );
+    }
+    f32::from_bits(out)
 }
 
 /// One pass over the rows of `out` (in pairs, then a lone last row as a pair with itself):
