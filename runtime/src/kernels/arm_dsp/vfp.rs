@@ -219,10 +219,13 @@ pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
         return;
     }
     let nb = (row_bytes / BLOCK).min(xq.len());
-    out.fill(0.0);
     // Blocks in pairs of whole words: every row starts 4-byte aligned.
     let paired =
         if row_bytes.is_multiple_of(4) && data.as_ptr().addr().is_multiple_of(4) { nb & !1 } else { 0 };
+    if paired == 0 {
+        // The first pass of the aligned kernel starts the sums from zero; the other kernel adds.
+        out.fill(0.0);
+    }
     let (head, tail) = xq.get(..nb).unwrap_or_default().split_at(paired);
     // Written before it is read (each pass widens the blocks it then reads), so left uninitialized.
     let mut wide = [const { MaybeUninit::<WideBlock>::uninit() }; WIDE_BLOCKS];
@@ -232,14 +235,16 @@ pub fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
         // SAFETY: `xs.len()` blocks from byte `pass * WIDE_BLOCKS * 34` of every row, with
         // `pass * WIDE_BLOCKS + xs.len() <= paired <= nb`; rows and data 4-byte aligned, `xs.len()`
         // even and at least 2 (`chunks` yields no empty chunk).
-        unsafe { rows_pass::<true>(data, row_bytes, pass * WIDE_BLOCKS * BLOCK, &wide, xs.len(), out) };
+        unsafe {
+            rows_pass::<true>(pass == 0, data, row_bytes, pass * WIDE_BLOCKS * BLOCK, &wide, xs.len(), out)
+        };
     }
     for (pass, xs) in tail.chunks(WIDE_BLOCKS).enumerate() {
         widen(xs, &mut wide, false);
         let skip = (paired + pass * WIDE_BLOCKS) * BLOCK;
         // SAFETY: `xs.len() >= 1` blocks from byte `skip` of every row, `skip + 34 xs.len() <=
         // 34 nb <= row_bytes`.
-        unsafe { rows_pass::<false>(data, row_bytes, skip, &wide, xs.len(), out) };
+        unsafe { rows_pass::<false>(false, data, row_bytes, skip, &wide, xs.len(), out) };
     }
 }
 
@@ -300,8 +305,8 @@ fn f16_to_f32(d: [u8; 2]) -> f32 {
 }
 
 /// One pass over the rows of `out` (in pairs, then a lone last row as a pair with itself):
-/// `blocks` blocks from byte `skip` of each row against `wide`, by `q8_0_aligned_pairs` (`ALIGNED`)
-/// or `q8_0_row_pairs`.
+/// `blocks` blocks from byte `skip` of each row against `wide`, by `q8_0_aligned_pairs` (`ALIGNED`;
+/// from zero when `zero`) or `q8_0_row_pairs` (adding to `out`).
 ///
 /// # Safety
 /// `out.len()` rows of `row_bytes` fit in `data`; `skip + 34 * blocks <= row_bytes`; `wide` holds
@@ -309,6 +314,7 @@ fn f16_to_f32(d: [u8; 2]) -> f32 {
 /// `blocks` is even.
 #[inline(always)]
 unsafe fn rows_pass<const ALIGNED: bool>(
+    zero: bool,
     data: &[u8],
     row_bytes: usize,
     skip: usize,
@@ -320,13 +326,19 @@ unsafe fn rows_pass<const ALIGNED: bool>(
     let wide = wide.as_ptr().cast::<WideBlock>();
     // SAFETY: the caller's contract; the rows read are `0..out.len()`.
     unsafe {
-        let kernel = if ALIGNED { q8_0_aligned_pairs } else { q8_0_row_pairs };
+        let kernel = |p, row_bytes, sums: &mut [[f32; 2]]| {
+            if ALIGNED {
+                q8_0_aligned_pairs(zero, p, row_bytes, wide, blocks, sums)
+            } else {
+                q8_0_row_pairs(p, row_bytes, wide, blocks, sums)
+            }
+        };
         if !pairs.is_empty() {
-            kernel(data.as_ptr().add(skip), row_bytes, wide, blocks, pairs);
+            kernel(data.as_ptr().add(skip), row_bytes, pairs);
         }
         if let [last] = last {
             let mut sums = [[*last; 2]];
-            kernel(data.as_ptr().add(2 * pairs.len() * row_bytes + skip), 0, wide, blocks, &mut sums);
+            kernel(data.as_ptr().add(2 * pairs.len() * row_bytes + skip), 0, &mut sums);
             *last = sums[0][0];
         }
     }
@@ -401,60 +413,48 @@ macro_rules! q8_group {
     };
 }
 
-/// The aligned kernel of [`matvec_q8_0`], `q8_0_row_pairs`'s contract for word-aligned rows and an
-/// even number of blocks. A row's two blocks are 17 words: `W0 = [d0 d1 q0 q1]`, `W1..W7` (block 0's
-/// `q2..q29`), `W8 = [q30 q31 e0 e1]` (`e`: block 1's scale), `W9..W16` (block 1's `q0..q31`). Block
-/// 0's first word is `PKHBT(W8, W0) = [q30 q31 q0 q1]`, then `W1..W7`: the rotated order `widen`
-/// gives its activations. The scales are converted from the loaded words by `VCVTB` (`W0`'s low half)
-/// and `VCVTT` (`W8`'s high half); per block and row, `sumf += sumi * (d_w * d_x)` as the twin.
-///
-/// # Safety
-/// `p` and `row_bytes` multiples of 4; the rows' first `blocks * 34` bytes readable; `blocks` even
-/// and at least 2; `wide` holds `blocks` initialized blocks (the even ones rotated); `sums` not
-/// empty.
-#[inline(always)]
-unsafe fn q8_0_aligned_pairs(
-    p: *const u8,
-    row_bytes: usize,
-    wide: *const WideBlock,
-    blocks: usize,
-    sums: &mut [[f32; 2]],
-) {
-    // From the end of a pair's blocks to the start of the next pair's.
-    let next = (2 * row_bytes).wrapping_sub(blocks * core::mem::size_of::<BlockQ8_0>());
-    // SAFETY: the caller's contract: per pair of rows and pair of blocks, 17 words of each row (LDR
-    // and LDRD at word-aligned addresses) and two widened blocks (LDM, VLDM); writes `sums.len()`
-    // pairs of f32 (4-byte aligned). Only declared registers are written (SMLAD may set the Q flag;
-    // flags are not preserved); the loop-invariant values live in s12-s16 as there are not enough
-    // core registers. No stack.
-    unsafe {
+/// The asm of `q8_0_aligned_pairs`, with `$init` the instructions that start a pair of rows' sums
+/// in `s10-s11` (`{t}` free): zero (`s17`), or the sums of the pass before (at `s16`, the output
+/// pointer).
+macro_rules! q8_aligned_asm {
+    ($init:literal, $p:expr, $row_bytes:expr, $wide:expr, $blocks:expr, $sums:expr, $next:expr) => {
         asm!(
             "vmov s12, s13, {a}, {b}",
             "vmov s14, s15, {px}, {t}",
             "vmov s16, {acc0}",
+            "vmov.f32 s17, #0.5",
+            "vsub.f32 s17, s17, s17",
             "3:",
-            "vmov {t}, s16",
-            "vldmia {t}, {{s10-s11}}",
+            $init,
             "vmov {px}, s14",
             "2:",
-            // Block 0: [q30 q31 q0 q1] and W1 of each row, the scale words to s2-s5.
+            // Block 0: W1 and [q30 q31 q0 q1] of each row (the integer sums in any order: exact),
+            // the scale words W0 and W8 to s2-s5.
             "ldm {px}!, {{r0-r3}}",
-            "ldr {a}, [{p0}], #68",
+            "ldrd {a}, {b}, [{p0}], #68",
+            "sxtb16 {t}, {b}",
+            "smuad {acc0}, {t}, r2",
+            "sxtb16 {t}, {b}, ror #8",
+            "smlad {acc0}, {t}, r3, {acc0}",
             "ldr {b}, [{p0}, #-36]",
             "vmov s2, s3, {a}, {b}",
             "pkhbt {a}, {b}, {a}",
-            "ldr {b}, [{p0}, #-64]",
             "sxtb16 {t}, {a}",
-            "smuad {acc0}, {t}, r0",
-            q8_words!(rest, "{acc0}"),
-            "ldr {a}, [{p1}], #68",
+            "smlad {acc0}, {t}, r0, {acc0}",
+            "sxtb16 {t}, {a}, ror #8",
+            "smlad {acc0}, {t}, r1, {acc0}",
+            "ldrd {a}, {b}, [{p1}], #68",
+            "sxtb16 {t}, {b}",
+            "smuad {acc1}, {t}, r2",
+            "sxtb16 {t}, {b}, ror #8",
+            "smlad {acc1}, {t}, r3, {acc1}",
             "ldr {b}, [{p1}, #-36]",
             "vmov s4, s5, {a}, {b}",
             "pkhbt {a}, {b}, {a}",
-            "ldr {b}, [{p1}, #-64]",
             "sxtb16 {t}, {a}",
-            "smuad {acc1}, {t}, r0",
-            q8_words!(rest, "{acc1}"),
+            "smlad {acc1}, {t}, r0, {acc1}",
+            "sxtb16 {t}, {a}, ror #8",
+            "smlad {acc1}, {t}, r1, {acc1}",
             q8_group!(next, "-60"),
             q8_group!(next, "-52"),
             q8_group!(next, "-44"),
@@ -497,20 +497,57 @@ unsafe fn q8_0_aligned_pairs(
             "subs {t}, {t}, #1",
             "vmov s12, {t}",
             "bne 3b",
-            p0 = inout(reg) p => _,
-            p1 = inout(reg) p.wrapping_add(row_bytes) => _,
-            px = inout(reg) wide => _,
-            a = inout(reg) sums.len() => _,
-            b = inout(reg) next => _,
-            t = inout(reg) wide.wrapping_add(blocks) => _,
-            acc0 = inout(reg) sums.as_mut_ptr() => _,
+            p0 = inout(reg) $p => _,
+            p1 = inout(reg) $p.wrapping_add($row_bytes) => _,
+            px = inout(reg) $wide => _,
+            a = inout(reg) $sums.len() => _,
+            b = inout(reg) $next => _,
+            t = inout(reg) $wide.wrapping_add($blocks) => _,
+            acc0 = inout(reg) $sums.as_mut_ptr() => _,
             acc1 = out(reg) _,
             out("r0") _, out("r1") _, out("r2") _, out("r3") _,
             out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
             out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
-            out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _, out("s17") _,
             options(nostack),
-        );
+        )
+    };
+}
+
+/// The aligned kernel of [`matvec_q8_0`], `q8_0_row_pairs`'s contract for word-aligned rows and an
+/// even number of blocks, the sums starting from zero when `zero` (the first pass: `sums` is not
+/// read) or from `sums`. A row's two blocks are 17 words: `W0 = [d0 d1 q0 q1]`, `W1..W7` (block 0's
+/// `q2..q29`), `W8 = [q30 q31 e0 e1]` (`e`: block 1's scale), `W9..W16` (block 1's `q0..q31`). Block
+/// 0's first word is `PKHBT(W8, W0) = [q30 q31 q0 q1]`, then `W1..W7`: the rotated order `widen`
+/// gives its activations. The scales are converted from the loaded words by `VCVTB` (`W0`'s low half)
+/// and `VCVTT` (`W8`'s high half); per block and row, `sumf += sumi * (d_w * d_x)` as the twin.
+///
+/// # Safety
+/// `p` and `row_bytes` multiples of 4; the rows' first `blocks * 34` bytes readable; `blocks` even
+/// and at least 2; `wide` holds `blocks` initialized blocks (the even ones rotated); `sums` not
+/// empty.
+#[inline(always)]
+unsafe fn q8_0_aligned_pairs(
+    zero: bool,
+    p: *const u8,
+    row_bytes: usize,
+    wide: *const WideBlock,
+    blocks: usize,
+    sums: &mut [[f32; 2]],
+) {
+    // From the end of a pair's blocks to the start of the next pair's.
+    let next = (2 * row_bytes).wrapping_sub(blocks * core::mem::size_of::<BlockQ8_0>());
+    // SAFETY: the caller's contract: per pair of rows and pair of blocks, 17 words of each row (LDR
+    // and LDRD at word-aligned addresses) and two widened blocks (LDM, VLDM); reads (unless `zero`)
+    // and writes `sums.len()` pairs of f32 (4-byte aligned). Only declared registers are written
+    // (SMLAD may set the Q flag; flags are not preserved); the loop-invariant values live in s12-s17
+    // as there are not enough core registers. No stack.
+    unsafe {
+        if zero {
+            q8_aligned_asm!("vmov.f32 s10, s17\nvmov.f32 s11, s17", p, row_bytes, wide, blocks, sums, next);
+        } else {
+            q8_aligned_asm!("vmov {t}, s16\nvldmia {t}, {{s10-s11}}", p, row_bytes, wide, blocks, sums, next);
+        }
     }
 }
 
@@ -1150,14 +1187,15 @@ const MIN_AMAX: f32 = f32::from_bits(10 << 23);
 /// (round to nearest even, as `half`'s conversion), then `q = round_to_i8(v * id)` without a
 /// branch: `VCVT.S32.F32 #1` gives `k = trunc(2t)` exactly, and `floor((k + [k >= 0]) / 2)` (one
 /// `SHADD16` for two lanes) is `roundf(t)`; with `|t| < 127.5` no saturation is needed, and a NaN `t`
-/// gives 0 as Rust's `as`. Blocks holding a NaN, with `amax` below [`MIN_AMAX`], and partial or
-/// missing blocks take the twin.
+/// gives 0 as Rust's `as`. Blocks holding a NaN, with `amax` below [`MIN_AMAX`], and partial blocks
+/// take the twin; missing ones are written empty, as the twin's.
 pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
     let mut chunks = x.chunks(crate::tensor::QK);
     for b in out.iter_mut() {
         let chunk = chunks.next().unwrap_or_default();
         let Ok(c) = <&[f32; 32]>::try_from(chunk) else {
-            *b = QuantBlock::quantize(chunk);
+            // A missing block is the twin's empty block (scale 0, all zero).
+            *b = if chunk.is_empty() { BlockQ8_0::default() } else { QuantBlock::quantize(chunk) };
             continue;
         };
         // `|v|`'s bits shifted left by one: unsigned order is the order of `|v|`, a NaN above `inf`.
