@@ -34,7 +34,9 @@ mod vfp;
 
 pub use dsp::{block_dot_q4_0, block_dot_q8_0};
 #[cfg(glmix_vfp)]
-pub use vfp::{gather_axpy8, gather_scores8, matvec_f32, matvec_q8_0, quantize_q8_0, softmax, swiglu};
+pub use vfp::{
+    gather_axpy8, gather_axpy_wide, gather_scores8, matvec_f32, matvec_q8_0, quantize_q8_0, softmax, swiglu,
+};
 
 #[cfg(not(glmix_vfp))]
 use super::generic;
@@ -89,6 +91,18 @@ impl Kernels for Dsp {
         slots: Slots<'_>,
     ) {
         gather_axpy8(o, weights, buf, stride, offset, slots)
+    }
+    #[cfg(glmix_vfp)]
+    #[inline(always)]
+    fn gather_axpy_wide(
+        o: &mut [f32],
+        weights: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+    ) -> bool {
+        gather_axpy_wide(o, weights, buf, stride, offset, slots)
     }
     #[cfg(glmix_vfp)]
     #[inline(always)]

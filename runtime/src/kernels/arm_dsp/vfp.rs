@@ -1106,6 +1106,30 @@ pub fn gather_axpy8(
     }
 }
 
+/// [`generic::gather_axpy`] for head sizes that are multiples of 8 (16, 32, ...): each group of eight
+/// elements by [`gather_axpy8`] at its offset in the records. Every element's sum is the twin's
+/// sequence (positions in order), so the same bits. Returns false (doing nothing) for other sizes
+/// and when a record is out of range.
+pub fn gather_axpy_wide(
+    o: &mut [f32],
+    weights: &[f32],
+    buf: &[f32],
+    stride: usize,
+    offset: usize,
+    slots: Slots<'_>,
+) -> bool {
+    // Every whole record in range, or the twin (which skips a record that is not whole).
+    let len = o.len();
+    let (groups, rest) = o.as_chunks_mut::<8>();
+    if groups.is_empty() || !rest.is_empty() || !generic::all_in_range(buf, slots, stride, offset, len) {
+        return false;
+    }
+    for (g, o8) in groups.iter_mut().enumerate() {
+        gather_axpy8(o8, weights, buf, stride, offset.saturating_add(8 * g), slots);
+    }
+    true
+}
+
 /// `d_w * d_x` of two f16 scales (little-endian bytes), converted by the FPU (`VCVTB.F32.F16`, exact
 /// like the `half` crate's software conversion the twin uses) and multiplied in f32.
 #[inline(always)]
