@@ -377,16 +377,21 @@ impl TensorEntry {
 
     /// `(rows, cols)` as the tensor is laid out: a vector of n is one row of n.
     pub fn rows_cols(&self) -> (u32, u32) {
-        if self.n_dims == 1 {
-            (1, self.shape[0])
-        } else {
-            (self.shape[0], self.shape[1])
-        }
+        rows_cols(self.n_dims, self.shape)
     }
 
     /// The dtype, if the code is known.
     pub fn dtype(&self) -> Option<DType> {
         DType::from_code(self.dtype)
+    }
+}
+
+/// `(rows, cols)` of a tensor of `n_dims` dimensions and `shape` (a vector is one row).
+const fn rows_cols(n_dims: u8, shape: [u32; 2]) -> (u32, u32) {
+    if n_dims == 1 {
+        (1, shape[0])
+    } else {
+        (shape[0], shape[1])
     }
 }
 
@@ -575,6 +580,19 @@ impl TensorEntry {
         r.rest_is_zero().then_some(e)
     }
 
+    /// An entry's dtype code, `(rows, cols)` ([`TensorEntry::rows_cols`]), offset and length, read
+    /// without copying its name: [`TensorEntry::read`]'s values of those fields, `None` in the same
+    /// cases. The decoder looks its weights up through this, every token.
+    pub(crate) fn read_data(bytes: &[u8; ENTRY_LEN]) -> Option<(u8, (u32, u32), u32, u32)> {
+        let mut r = Reader::new(bytes);
+        r.pos = NAME_LEN;
+        let (dtype, n_dims) = (r.u8(), r.u8());
+        let _pad = r.u16();
+        let shape = [r.u32(), r.u32()];
+        let (offset, len) = (r.u32(), r.u32());
+        r.rest_is_zero().then_some((dtype, rows_cols(n_dims, shape), offset, len))
+    }
+
     /// Encodes the entry.
     pub fn write(&self) -> [u8; ENTRY_LEN] {
         let mut w = Writer::<ENTRY_LEN>::new();
@@ -745,6 +763,13 @@ mod tests {
         };
         assert_eq!(TensorEntry::read(&e.write()), Some(e));
         assert_eq!(e.name(), "layers.3.mixer.wq.weight");
+        // The name-less read: the same fields, and `None` where `read` is.
+        assert_eq!(TensorEntry::read_data(&e.write()), Some((3, (64, 172), 4096, 64 * 6 * 34)));
+        let v = TensorEntry { n_dims: 1, shape: [300, 0], ..e };
+        assert_eq!(TensorEntry::read_data(&v.write()), Some((3, v.rows_cols(), 4096, 64 * 6 * 34)));
+        let mut bytes = e.write();
+        bytes[ENTRY_LEN - 1] = 1;
+        assert_eq!((TensorEntry::read(&bytes), TensorEntry::read_data(&bytes)), (None, None));
         assert!(TensorEntry::name_field(&"x".repeat(NAME_LEN)).is_none());
     }
 }

@@ -465,10 +465,15 @@ impl<'a> Model<'a> {
 
     /// The tensor at table `index`, viewed in place (`None` past the end of the table).
     pub fn tensor(&self, index: u16) -> Option<Tensor<'a>> {
-        let e = self.entry(index)?;
-        let (rows, cols) = e.rows_cols();
-        let data = self.bytes.get(e.offset as usize..(e.offset as usize).checked_add(e.len as usize)?)?;
-        Tensor::new(e.dtype()?, rows as usize, cols as usize, data)
+        if index as usize >= self.n_tensors() {
+            return None;
+        }
+        let at = HEADER_LEN + self.config.n_layers * LAYER_LEN + index as usize * ENTRY_LEN;
+        // The entry's fields but its name (`entry(index)`'s values, without copying the name).
+        let (dtype, (rows, cols), offset, len) =
+            TensorEntry::read_data(read_array::<ENTRY_LEN>(self.bytes, at).ok()?)?;
+        let data = self.bytes.get(offset as usize..(offset as usize).checked_add(len as usize)?)?;
+        Tensor::new(DType::from_code(dtype)?, rows as usize, cols as usize, data)
     }
 
     /// CRC-32 of the whole file but its checksum field: identifies the exact model a snapshot

@@ -92,6 +92,9 @@ pub struct Session<'m, 's> {
     pos: u32,
     poison: bool,
     par: &'m dyn Parallel,
+    /// The rotary angles of the last position (and their frequencies, kept across positions),
+    /// computed by the first layer that needs them.
+    rope: kernels::RopeAngles,
 }
 
 impl<'m, 's> Session<'m, 's> {
@@ -112,7 +115,15 @@ impl<'m, 's> Session<'m, 's> {
         if state.len() < needed {
             return Err(SessionError::StateTooSmall { needed, have: state.len() });
         }
-        let mut session = Session { model, plan, state, pos: 0, poison: false, par: &Serial };
+        let mut session = Session {
+            model,
+            plan,
+            state,
+            pos: 0,
+            poison: false,
+            par: &Serial,
+            rope: kernels::RopeAngles::default(),
+        };
         session.reset();
         Ok(session)
     }
@@ -224,8 +235,6 @@ impl<'m, 's> Session<'m, 's> {
             norm(c, s.xb, s.x, w.as_f32(), b.as_f32());
             s.x.copy_from_slice(s.xb);
         }
-        // The rotary angles of `pos`, computed by the first layer that needs them.
-        let mut rope = kernels::RopeAngles::default();
         let mlp_shift = if c.mlp == MlpKind::SqReluShift { c.dim } else { 0 };
         for (l, (m, p)) in model.mixers().iter().zip(self.plan.layers()).enumerate() {
             let (mut state, rest) = LayerState::split(caches, p);
@@ -238,7 +247,7 @@ impl<'m, 's> Session<'m, 's> {
             norm(c, s.xb, s.x, weight(Role::MixerNorm).as_f32(), weight(Role::MixerNormBias).as_f32());
             let layer =
                 mixer::Layer { model, index: l, mixer: m, plan: p, pos, poison: self.poison, par: self.par };
-            mixer::step(&layer, state, &mut s, &mut rope);
+            mixer::step(&layer, state, &mut s, &mut self.rope);
             add(s.x, s.xb2);
 
             norm(c, s.xb, s.x, weight(Role::MlpNorm).as_f32(), weight(Role::MlpNormBias).as_f32());

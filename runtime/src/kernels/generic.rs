@@ -9,7 +9,7 @@
 //! Lengths: every kernel works on the common prefix of its slices and never panics.
 
 use super::Kernels;
-use crate::math::{cosf, expf, powf, sinf, sqrtf, tanhf};
+use crate::math::{cosf, expf, powf, sincosf, sinf, sqrtf, tanhf};
 use crate::quant::{BlockQ4_0, BlockQ8_0, QuantBlock};
 use crate::tensor::{DType, Tensor, QK};
 use half::{bf16, f16};
@@ -337,16 +337,27 @@ pub const ROPE_MAX_PAIRS: usize = 64;
 /// The cosine and sine of each rotary angle of one position, `angle_j = pos * (1 / powf(theta, 2j /
 /// head_dim))` (the formula of [`rope_interleaved`] and [`rope_half`] alike), computed once per token
 /// and shared by every layer and head: the values those functions compute per call, so the same bits.
+/// The frequencies `1 / powf(theta, 2j / head_dim)` do not depend on the position: kept across
+/// positions (a session keeps one `RopeAngles`), recomputed when `head_dim` or `theta` changes; the
+/// cosine and sine come from one [`sincosf`] per angle (the bits of `cosf` and `sinf`).
 #[derive(Clone, Debug)]
 pub struct RopeAngles {
     /// `(head_dim, pos, theta bits)` of `cs`, or `None` before the first use.
     key: Option<(usize, usize, u32)>,
     cs: [(f32, f32); ROPE_MAX_PAIRS],
+    /// `(head_dim, theta bits)` of `freq`, or `None` before the first use.
+    freq_key: Option<(usize, u32)>,
+    freq: [f32; ROPE_MAX_PAIRS],
 }
 
 impl Default for RopeAngles {
     fn default() -> Self {
-        RopeAngles { key: None, cs: [(1.0, 0.0); ROPE_MAX_PAIRS] }
+        RopeAngles {
+            key: None,
+            cs: [(1.0, 0.0); ROPE_MAX_PAIRS],
+            freq_key: None,
+            freq: [0.0; ROPE_MAX_PAIRS],
+        }
     }
 }
 
@@ -356,12 +367,18 @@ impl RopeAngles {
     pub fn get(&mut self, head_dim: usize, pos: usize, theta: f32) -> Option<&[(f32, f32)]> {
         let pairs = head_dim / 2;
         let cs = self.cs.get_mut(..pairs)?;
+        let freq = self.freq.get_mut(..pairs)?;
+        if self.freq_key != Some((head_dim, theta.to_bits())) {
+            for (j, f) in freq.iter_mut().enumerate() {
+                *f = 1.0f32 / powf(theta, (2 * j) as f32 / head_dim as f32);
+            }
+            self.freq_key = Some((head_dim, theta.to_bits()));
+        }
         let key = (head_dim, pos, theta.to_bits());
         if self.key != Some(key) {
-            for (j, a) in cs.iter_mut().enumerate() {
-                let freq = 1.0f32 / powf(theta, (2 * j) as f32 / head_dim as f32);
-                let val = pos as f32 * freq;
-                *a = (cosf(val), sinf(val));
+            for (a, &f) in cs.iter_mut().zip(freq.iter()) {
+                let (sin, cos) = sincosf(pos as f32 * f);
+                *a = (cos, sin);
             }
             self.key = Some(key);
         }
@@ -503,20 +520,28 @@ mod tests {
     fn rope_with_shared_angles_equals_per_call() {
         let mut rng = crate::kernels::testutil::Rng(7);
         let mut angles = RopeAngles::default();
-        for (hd, pos) in [(8, 0), (8, 255), (6, 1000), (64, 77), (7, 3), (2, 65_535), (128, 9)] {
+        // The frequencies are kept across calls: positions, head sizes and thetas change in turn.
+        let runs =
+            [(8, 0, 1e4), (8, 255, 1e4), (8, 255, 500.0), (8, 3, 500.0), (6, 1000, 1e4), (64, 77, 1e4)];
+        let more = [(7, 3, 1e4), (2, 65_535, 1e4), (128, 9, 1e4), (128, 1_000_000, 1e6), (8, 1, 1e4)];
+        for (hd, pos, theta) in runs.into_iter().chain(more) {
             let (q0, k0) = (rng.vec(3 * hd), rng.vec(hd));
             for half in [false, true] {
                 let (mut q1, mut k1, mut q2, mut k2) = (q0.clone(), k0.clone(), q0.clone(), k0.clone());
-                let a = angles.get(hd, pos, 10_000.0).unwrap();
+                let a = angles.get(hd, pos, theta).unwrap();
                 if half {
-                    rope_half_qk(&mut q1, &mut k1, hd, pos, 10_000.0);
+                    rope_half_qk(&mut q1, &mut k1, hd, pos, theta);
                     rope_half_qk_angles(&mut q2, &mut k2, hd, a);
                 } else {
-                    rope_interleaved_qk(&mut q1, &mut k1, hd, pos, 10_000.0);
+                    rope_interleaved_qk(&mut q1, &mut k1, hd, pos, theta);
                     rope_interleaved_qk_angles(&mut q2, &mut k2, hd, a);
                 }
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!((bits(&q1), bits(&k1)), (bits(&q2), bits(&k2)), "hd {hd} pos {pos} half {half}");
+                assert_eq!(
+                    (bits(&q1), bits(&k1)),
+                    (bits(&q2), bits(&k2)),
+                    "hd {hd} pos {pos} theta {theta} half {half}"
+                );
             }
         }
         assert!(angles.get(2 * ROPE_MAX_PAIRS + 2, 1, 10_000.0).is_none());

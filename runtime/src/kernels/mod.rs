@@ -12,7 +12,7 @@
 //! | `neon` | `glmix_neon`: `aarch64` with `neon` (every hosted aarch64 target) | f32/f16/bf16 dots and f32 matvec rows in fours, q8_0/q4_0 block dots (SMULL + SADALP; SDOT when built with `+dotprod`) and matvec rows in fours, axpy, softmax exp, SwiGLU, head-size-8 gather axpy |
 //! | `rv_f` | `glmix_rvf`: `riscv32`/`riscv64` triples with the F extension (`imafc`, `gc`) | f32 matvec rows in fours (plain Rust; sequential sums: bit-identical) |
 //! | `mve` | `glmix_mve`: `thumbv8m.main-*` with Helium (`-C target-cpu=cortex-m55`) | q8_0/q4_0 matvec rows (VMLADAV, bit-identical), f32 matvec rows in twelves, eights and fours (gathers; MVE float flushes subnormals: see the module), softmax (vector exp, the sum in the same pass), SwiGLU (vector exp, bit-identical), the attention gathers of head sizes 8, 16, 32, the activation quantizer; the rest is `arm_dsp`'s |
-//! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical) |
+//! | `arm_dsp` | `glmix_dsp`: `thumbv7em-*`, `thumbv8m.main-*` | q8_0/q4_0 block dots (SMLAD); with `glmix_vfp` (hard float) f32 matvec rows in pairs (VLDM + VMLA, sequential sums: bit-identical), q8_0 matvec rows in pairs (word-aligned rows two blocks at a time), softmax's exponentials, SwiGLU, the activation quantizer, the head-size-8 gathers (and multiples of 8 for `gather_axpy`) |
 //!
 //! The architecture modules implement the `Kernels` trait (dot products, matvec rows, axpy, gathers,
 //! softmax's exponentials, SwiGLU, activation quantization), each method defaulting to its scalar

@@ -26,7 +26,7 @@
 //! - `dsp`: the integer block dots (`SXTB16`, `SMLAD`, `USUB8`), on every `glmix_dsp` target;
 //! - `vfp` (hard float, `cfg(glmix_vfp)`): the kernels that also use the FPU (`VLDM`, `VMLA.F32`,
 //!   `VCVTB`): f32 row pairs, q8_0 row pairs with FPU scales, softmax, SwiGLU, the head-size-8
-//!   gathers.
+//!   gathers, the activation quantizer.
 
 mod dsp;
 #[cfg(glmix_vfp)]
@@ -34,7 +34,9 @@ mod vfp;
 
 pub use dsp::{block_dot_q4_0, block_dot_q8_0};
 #[cfg(glmix_vfp)]
-pub use vfp::{gather_axpy8, gather_scores8, matvec_f32, matvec_q8_0, softmax, swiglu};
+pub use vfp::{
+    gather_axpy8, gather_axpy_wide, gather_scores8, matvec_f32, matvec_q8_0, quantize_q8_0, softmax, swiglu,
+};
 
 #[cfg(not(glmix_vfp))]
 use super::generic;
@@ -92,6 +94,18 @@ impl Kernels for Dsp {
     }
     #[cfg(glmix_vfp)]
     #[inline(always)]
+    fn gather_axpy_wide(
+        o: &mut [f32],
+        weights: &[f32],
+        buf: &[f32],
+        stride: usize,
+        offset: usize,
+        slots: Slots<'_>,
+    ) -> bool {
+        gather_axpy_wide(o, weights, buf, stride, offset, slots)
+    }
+    #[cfg(glmix_vfp)]
+    #[inline(always)]
     fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
         matvec_f32(data, cols, x, out)
     }
@@ -109,5 +123,10 @@ impl Kernels for Dsp {
     #[inline(always)]
     fn swiglu(h1: &mut [f32], h3: &[f32]) {
         swiglu(h1, h3)
+    }
+    #[cfg(glmix_vfp)]
+    #[inline(always)]
+    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+        quantize_q8_0(x, out)
     }
 }
