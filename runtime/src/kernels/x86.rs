@@ -141,12 +141,12 @@ fn exp8(x: __m256) -> __m256 {
 
 /// f32 matrix times `x` (row `r` is `data[r * cols..][..cols]`): one row at a time, each row's sum
 /// [`dot_f32`] (four independent FMA accumulators over 32 columns), so `out[r]` is `dot_f32(row r, x)`
-/// bit for bit; rows past the end of `data` are empty (sum 0). Rows shorter than [`QUAD_COLS`] take
-/// [`matvec_f32_quads`] instead.
+/// bit for bit; rows past the end of `data` are empty (sum 0). Rows shorter than `QUAD_COLS` take
+/// `matvec_f32_quads` instead.
 ///
 /// Streaming order, measured on the 15M shape (61 MB of weights, AMD EPYC with a 32 MiB L3, 2 cores,
 /// interleaved rounds of a standalone copy of each candidate): one row after the other with one
-/// `prefetcht0` of the start of the row [`ROWS_AHEAD`] rows ahead streams 1.4-1.7x faster than the same
+/// `prefetcht0` of the start of the row `ROWS_AHEAD` rows ahead streams 1.4-1.7x faster than the same
 /// loop without the hint, and about 2x faster than four rows at once sharing each load of `x` (one
 /// accumulator per row, the whole rows prefetched two quads ahead: the former kernel). Prefetching every
 /// cache line of the rows ahead was slower than no hint at all; 2, 4 or 8 rows ahead measured alike.
@@ -522,7 +522,7 @@ pub fn gather_scores8(
     generic::gather_scores_n(q, buf, stride, offset, s_tail, scale, o_tail);
 }
 
-/// Weighted sum of cached records for head size 8, [`generic::gather_axpy_n`] bit for bit: the
+/// Weighted sum of cached records for head size 8, `generic::gather_axpy_n` bit for bit: the
 /// accumulator is one vector, each record one load, `acc + w * rec` unfused (the twin's lane
 /// operations). Out-of-range records take the twin.
 pub fn gather_axpy8(
