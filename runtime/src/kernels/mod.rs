@@ -44,6 +44,75 @@
 //! No kernel panics on mismatched lengths: each works on the common prefix of its slices (documented
 //! per function). Normal use passes consistent lengths.
 
+/// Writes [`Kernels`] methods that call the implementing module's functions, with the trait's
+/// signatures (listed once, here): `forward_kernels! { f32 = dot_f32, softmax }` in an `impl
+/// Kernels` is `fn f32(a, b) -> f32 { dot_f32(a, b) }` and `fn softmax(x) { softmax(x) }`, each
+/// `#[inline(always)]`. Methods whose body is more than a call are written out in the impl.
+#[allow(unused_macros)] // a generic-only build compiles no architecture module
+macro_rules! forward_kernels {
+    ($($method:ident $(= $f:ident)?),* $(,)?) => {
+        $(forward_kernels!(@fn $method [$($f)? $method]);)*
+    };
+    (@fn f32 [$f:ident $($m:ident)?]) => {
+        #[inline(always)] fn f32(a: &[f32], b: &[f32]) -> f32 { $f(a, b) }
+    };
+    (@fn f16 [$f:ident $($m:ident)?]) => {
+        #[inline(always)] fn f16(w: &[u8], x: &[f32]) -> f32 { $f(w, x) }
+    };
+    (@fn bf16 [$f:ident $($m:ident)?]) => {
+        #[inline(always)] fn bf16(w: &[u8], x: &[f32]) -> f32 { $f(w, x) }
+    };
+    (@fn matvec_f32 [$f:ident $($m:ident)?]) => {
+        #[inline(always)]
+        fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) { $f(data, cols, x, out) }
+    };
+    (@fn matvec_q8_0 [$f:ident $($m:ident)?]) => {
+        #[inline(always)]
+        fn matvec_q8_0(w: &$crate::tensor::Tensor<'_>, xq: &[$crate::quant::BlockQ8_0], out: &mut [f32]) {
+            $f(w, xq, out)
+        }
+    };
+    (@fn matvec_q4_0 [$f:ident $($m:ident)?]) => {
+        #[inline(always)]
+        fn matvec_q4_0(w: &$crate::tensor::Tensor<'_>, xq: &[$crate::quant::BlockQ8_0], out: &mut [f32]) {
+            $f(w, xq, out)
+        }
+    };
+    (@fn axpy [$f:ident $($m:ident)?]) => {
+        #[inline(always)] fn axpy(y: &mut [f32], a: f32, x: &[f32]) { $f(y, a, x) }
+    };
+    (@fn gather_scores8 [$f:ident $($m:ident)?]) => {
+        #[inline(always)]
+        fn gather_scores8(q: &[f32; 8], recs: $crate::kernels::Records<'_>, scale: f32, out: &mut [f32]) {
+            $f(q, recs, scale, out)
+        }
+    };
+    (@fn gather_axpy8 [$f:ident $($m:ident)?]) => {
+        #[inline(always)]
+        fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: $crate::kernels::Records<'_>) {
+            $f(o, weights, recs)
+        }
+    };
+    (@fn gather_axpy_wide [$f:ident $($m:ident)?]) => {
+        #[inline(always)]
+        fn gather_axpy_wide(o: &mut [f32], weights: &[f32], recs: $crate::kernels::Records<'_>) -> bool {
+            $f(o, weights, recs)
+        }
+    };
+    (@fn exp_shifted [$f:ident $($m:ident)?]) => {
+        #[inline(always)] fn exp_shifted(x: &mut [f32], shift: f32) { $f(x, shift) }
+    };
+    (@fn softmax [$f:ident $($m:ident)?]) => {
+        #[inline(always)] fn softmax(x: &mut [f32]) { $f(x) }
+    };
+    (@fn swiglu [$f:ident $($m:ident)?]) => {
+        #[inline(always)] fn swiglu(h1: &mut [f32], h3: &[f32]) { $f(h1, h3) }
+    };
+    (@fn quantize_q8_0 [$f:ident $($m:ident)?]) => {
+        #[inline(always)] fn quantize_q8_0(x: &[f32], out: &mut [$crate::quant::BlockQ8_0]) { $f(x, out) }
+    };
+}
+
 pub mod generic;
 
 #[cfg(glmix_dsp)]
@@ -69,7 +138,7 @@ use crate::tensor::{DType, Tensor};
 
 pub use generic::{
     embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_half_qk, rope_half_qk_angles,
-    rope_interleaved, rope_interleaved_qk, rope_interleaved_qk_angles, silu, RopeAngles, Slots,
+    rope_interleaved, rope_interleaved_qk, rope_interleaved_qk_angles, silu, Records, RopeAngles, Slots,
     ROPE_MAX_PAIRS,
 };
 
@@ -160,40 +229,18 @@ pub(crate) trait Kernels {
     }
     /// [`generic::gather_scores`] for head size 8 (implementations must give the same bits).
     #[inline(always)]
-    fn gather_scores8(
-        q: &[f32; 8],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out)
+    fn gather_scores8(q: &[f32; 8], recs: Records<'_>, scale: f32, out: &mut [f32]) {
+        generic::gather_scores_n(q, recs, scale, out)
     }
     /// [`generic::gather_axpy`] for head size 8 (implementations must give the same bits).
     #[inline(always)]
-    fn gather_axpy8(
-        o: &mut [f32; 8],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) {
-        generic::gather_axpy_n(o, weights, buf, stride, offset, slots)
+    fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: Records<'_>) {
+        generic::gather_axpy_n(o, weights, recs)
     }
     /// [`generic::gather_axpy`] for any head size the implementation covers, bit for bit; returns
     /// false (having done nothing) where it does not.
     #[inline(always)]
-    fn gather_axpy_wide(
-        _o: &mut [f32],
-        _weights: &[f32],
-        _buf: &[f32],
-        _stride: usize,
-        _offset: usize,
-        _slots: Slots<'_>,
-    ) -> bool {
+    fn gather_axpy_wide(_o: &mut [f32], _weights: &[f32], _recs: Records<'_>) -> bool {
         false
     }
     /// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]; implementations must give the same bits).
@@ -279,17 +326,16 @@ pub fn gather_scores(
     scale: f32,
     out: &mut [f32],
 ) {
+    let recs = Records::new(buf, stride, offset, slots);
     if let Ok(q) = <&[f32; 8]>::try_from(q) {
-        Arch::gather_scores8(q, buf, stride, offset, slots, scale, out);
+        Arch::gather_scores8(q, recs, scale, out);
     } else if let Ok(q) = <&[f32; 16]>::try_from(q) {
-        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+        generic::gather_scores_n(q, recs, scale, out);
     } else if let Ok(q) = <&[f32; 32]>::try_from(q) {
-        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+        generic::gather_scores_n(q, recs, scale, out);
     } else {
         for (o, &s) in out.iter_mut().zip(slots.list()) {
-            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
-            let rec = buf.get(start..start.saturating_add(q.len())).unwrap_or(&[]);
-            *o = Arch::f32(q, rec) / scale;
+            *o = Arch::f32(q, recs.record(s, q.len())) / scale;
         }
     }
 }
@@ -304,19 +350,19 @@ pub fn gather_axpy(
     offset: usize,
     slots: Slots<'_>,
 ) {
+    let recs = Records::new(buf, stride, offset, slots);
     if let Ok(o) = <&mut [f32; 8]>::try_from(&mut *o) {
-        Arch::gather_axpy8(o, weights, buf, stride, offset, slots);
-    } else if Arch::gather_axpy_wide(o, weights, buf, stride, offset, slots) {
+        Arch::gather_axpy8(o, weights, recs);
+    } else if Arch::gather_axpy_wide(o, weights, recs) {
         // Done by the architecture's kernel.
     } else if let Ok(o) = <&mut [f32; 16]>::try_from(&mut *o) {
-        generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+        generic::gather_axpy_n(o, weights, recs);
     } else if let Ok(o) = <&mut [f32; 32]>::try_from(&mut *o) {
-        generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+        generic::gather_axpy_n(o, weights, recs);
     } else {
         let len = o.len();
         for (&a, &s) in weights.iter().zip(slots.list()) {
-            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
-            Arch::axpy(o, a, buf.get(start..start.saturating_add(len)).unwrap_or(&[]));
+            Arch::axpy(o, a, recs.record(s, len));
         }
     }
 }

@@ -39,7 +39,7 @@
 //! bit-identical to the twins whether a step runs in scalar VFP or in MVE float (NaN aside: any
 //! NaN scale gives NaN in both, maybe with another payload).
 
-use super::{arm_dsp::Dsp, generic, Kernels, Slots};
+use super::{arm_dsp::Dsp, generic, Kernels, Records};
 use crate::quant::{BlockQ4_0, BlockQ8_0};
 use crate::tensor::Tensor;
 use core::arch::asm;
@@ -51,75 +51,49 @@ const Q8_BYTES: usize = core::mem::size_of::<BlockQ8_0>();
 const Q4_BYTES: usize = core::mem::size_of::<BlockQ4_0>();
 
 impl Kernels for Mve {
-    #[inline(always)]
-    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-        matvec_f32(data, cols, x, out)
-    }
-    #[inline(always)]
-    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q8_0_quads(w.bytes(), w.row_bytes(), xq, out)
-    }
-    #[inline(always)]
-    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q4_0(w.bytes(), w.row_bytes(), xq, out)
+    forward_kernels! {
+        matvec_f32, matvec_q4_0 = matvec_q4_0_tensor, matvec_q8_0 = matvec_q8_0_tensor, gather_scores8,
+        gather_axpy8, quantize_q8_0, exp_shifted, softmax,
     }
     #[inline(always)]
     fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        let mut o = [0.0f32];
-        let n = w.len().min(x.len());
-        let w = w.get(..n).unwrap_or_default();
-        matvec_q8_0(crate::quant::blocks_as_bytes(w), n * Q8_BYTES, x, &mut o);
-        let [o] = o;
-        o
+        one_row(w, x, matvec_q8_0)
     }
     #[inline(always)]
     fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-        let mut o = [0.0f32];
-        let n = w.len().min(x.len());
-        let w = w.get(..n).unwrap_or_default();
-        matvec_q4_0(crate::quant::blocks_as_bytes(w), n * Q4_BYTES, x, &mut o);
-        let [o] = o;
-        o
-    }
-    #[inline(always)]
-    fn gather_scores8(
-        q: &[f32; 8],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        gather_scores8(q, buf, stride, offset, slots, scale, out)
-    }
-    #[inline(always)]
-    fn gather_axpy8(
-        o: &mut [f32; 8],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) {
-        gather_axpy8(o, weights, buf, stride, offset, slots)
-    }
-    #[inline(always)]
-    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
-        quantize_q8_0(x, out)
-    }
-    #[inline(always)]
-    fn exp_shifted(x: &mut [f32], shift: f32) {
-        exp_shifted(x, shift)
-    }
-    #[inline(always)]
-    fn softmax(x: &mut [f32]) {
-        softmax(x)
+        one_row(w, x, matvec_q4_0)
     }
     #[inline(always)]
     fn swiglu(h1: &mut [f32], h3: &[f32]) {
         Dsp::swiglu(h1, h3)
     }
+}
+
+/// A q8_0 tensor's rows times `xq` ([`matvec_q8_0_quads`] over its bytes).
+#[inline(always)]
+fn matvec_q8_0_tensor(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+    matvec_q8_0_quads(w.bytes(), w.row_bytes(), xq, out)
+}
+
+/// A q4_0 tensor's rows times `xq` ([`matvec_q4_0`] over its bytes).
+#[inline(always)]
+fn matvec_q4_0_tensor(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+    matvec_q4_0(w.bytes(), w.row_bytes(), xq, out)
+}
+
+/// One row of blocks `w` times `x` over their common blocks, by the matvec kernel `rows`.
+#[inline(always)]
+fn one_row<B: crate::quant::QuantBlock>(
+    w: &[B],
+    x: &[BlockQ8_0],
+    rows: impl Fn(&[u8], usize, &[BlockQ8_0], &mut [f32]),
+) -> f32 {
+    let mut o = [0.0f32];
+    let n = w.len().min(x.len());
+    let w = w.get(..n).unwrap_or_default();
+    rows(crate::quant::blocks_as_bytes(w), n * core::mem::size_of::<B>(), x, &mut o);
+    let [o] = o;
+    o
 }
 
 /// Whether `rows` rows of `row_bytes` (a whole number `nb > 0` of `block` bytes) fit in `w` and `xq`
@@ -738,21 +712,13 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
 /// buf[slots[i] * stride + offset..][..8]) / scale`, each dot the twin's sequential sum, in MVE float
 /// (the f32 matvec's tolerance, with 8 columns; the division is scalar). Eight positions per step;
 /// the last `n % 8`, and calls with a record out of range, take `Dsp`'s kernel.
-pub fn gather_scores8(
-    q: &[f32; 8],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-    scale: f32,
-    out: &mut [f32],
-) {
-    let n = slots.list().len().min(out.len());
+pub fn gather_scores8(q: &[f32; 8], recs: Records<'_>, scale: f32, out: &mut [f32]) {
+    let n = recs.list().len().min(out.len());
     let groups = n / 8;
-    if groups == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
-        return Dsp::gather_scores8(q, buf, stride, offset, slots, scale, out);
+    if groups == 0 || !recs.all_in_range(8) {
+        return Dsp::gather_scores8(q, recs, scale, out);
     }
-    let base = buf.as_ptr().wrapping_add(offset) as u32;
+    let base = recs.base() as u32;
     // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above without
     // overflow, so `slot * stride * 4` fits the address space and the u32 lane arithmetic); the
     // asm reads `groups * 8 <= slots.len()` slots (word-aligned, by VLDRW), those records (word-
@@ -839,8 +805,8 @@ pub fn gather_scores8(
             "vstrw.32 q7, [{o}], #16",
             "subs {n}, {n}, #1",
             "bne 2b",
-            ps = inout(reg) slots.list().as_ptr() => _,
-            s4 = in(reg) (stride as u32).wrapping_mul(4),
+            ps = inout(reg) recs.list().as_ptr() => _,
+            s4 = in(reg) (recs.stride as u32).wrapping_mul(4),
             base = in(reg) base,
             q = in(reg) q.as_ptr(),
             t = out(reg) _,
@@ -855,7 +821,7 @@ pub fn gather_scores8(
     }
     let done = groups * 8;
     if let Some(rest) = out.get_mut(done..n) {
-        Dsp::gather_scores8(q, buf, stride, offset, slots.tail(done), scale, rest);
+        Dsp::gather_scores8(q, recs.tail(done), scale, rest);
     }
 }
 
@@ -863,19 +829,12 @@ pub fn gather_scores8(
 /// buf[slots[i] * stride + offset..][..8]` for `i < min(weights.len(), slots.len())` in order, in MVE
 /// float (each output element a sequential sum: the f32 matvec's tolerance). Two positions per step;
 /// an odd last one alone; a record out of range: `Dsp`'s kernel.
-pub fn gather_axpy8(
-    o: &mut [f32; 8],
-    weights: &[f32],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-) {
-    let n = slots.list().len().min(weights.len());
-    if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
-        return Dsp::gather_axpy8(o, weights, buf, stride, offset, slots);
+pub fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: Records<'_>) {
+    let n = recs.list().len().min(weights.len());
+    if n == 0 || !recs.all_in_range(8) {
+        return Dsp::gather_axpy8(o, weights, recs);
     }
-    let base = buf.as_ptr().wrapping_add(offset) as u32;
+    let base = recs.base() as u32;
     // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above without
     // overflow); the asm reads `n` slots and weights (word-aligned LDRD/LDR) and those records
     // (word-aligned VLDRW), and reads and writes `o` (8 f32). Only the declared registers are
@@ -923,9 +882,9 @@ pub fn gather_axpy8(
             o = in(reg) o.as_mut_ptr(),
             n = in(reg) n,
             pairs = out(reg) _,
-            ps = inout(reg) slots.list().as_ptr() => _,
+            ps = inout(reg) recs.list().as_ptr() => _,
             pw = inout(reg) weights.as_ptr() => _,
-            s4 = in(reg) (stride as u32).wrapping_mul(4),
+            s4 = in(reg) (recs.stride as u32).wrapping_mul(4),
             base = in(reg) base,
             s0 = out(reg) _,
             s1 = out(reg) _,

@@ -39,11 +39,7 @@ pub use vfp::{gather_axpy8, gather_scores8, matvec_f32, matvec_q8_0, softmax, sw
 #[cfg(not(glmix_vfp))]
 use super::generic;
 use super::Kernels;
-#[cfg(glmix_vfp)]
-use super::Slots;
 use crate::quant::{BlockQ4_0, BlockQ8_0};
-#[cfg(glmix_vfp)]
-use crate::tensor::Tensor;
 #[cfg(glmix_vfp)]
 use vfp::vec_dot_vfp;
 
@@ -66,48 +62,5 @@ impl Kernels for Dsp {
         return generic::vec_dot_by(w, x, block_dot_q4_0);
     }
     #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn gather_scores8(
-        q: &[f32; 8],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        gather_scores8(q, buf, stride, offset, slots, scale, out)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn gather_axpy8(
-        o: &mut [f32; 8],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) {
-        gather_axpy8(o, weights, buf, stride, offset, slots)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-        matvec_f32(data, cols, x, out)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q8_0(w, xq, out)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn softmax(x: &mut [f32]) {
-        softmax(x)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn swiglu(h1: &mut [f32], h3: &[f32]) {
-        swiglu(h1, h3)
-    }
+    forward_kernels! { gather_scores8, gather_axpy8, matvec_f32, matvec_q8_0, softmax, swiglu }
 }
