@@ -4,22 +4,15 @@
 
 use std::path::PathBuf;
 
+mod data;
+
 use glmix::{DType, Model, Session};
 use glmix_tools::generate::{generate, prompt_tokens, Options};
 use glmix_tools::llama2c::import;
 use glmix_tools::writer::AlignedBytes;
 
 fn data_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("GLMIX_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    let dir = base.join("llama2c_stories260K");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {} is missing", dir.display());
-    eprintln!("SKIPPED: {} not found (set GLMIX_SHARED_DATA)", dir.display());
-    None
+    data::shared("llama2c_stories260K")
 }
 
 fn imported(dir: &std::path::Path, quant: DType) -> AlignedBytes {
