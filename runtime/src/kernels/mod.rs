@@ -184,23 +184,13 @@ pub(crate) trait Kernels {
     }
     /// q8_0 matrix rows times `xq`: `out[r] = Self::q8_0(row r, xq)` for `r < out.len()`, bit for bit.
     #[inline(always)]
-    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32])
-    where
-        Self: Sized,
-    {
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = Self::q8_0(blocks_from_bytes(w.row(r)), xq);
-        }
+    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        each_row(w, out, |row| Self::q8_0(blocks_from_bytes(row), xq))
     }
     /// q4_0 matrix rows times `xq`: `out[r] = Self::q4_0(row r, xq)` for `r < out.len()`, bit for bit.
     #[inline(always)]
-    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32])
-    where
-        Self: Sized,
-    {
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = Self::q4_0(blocks_from_bytes(w.row(r)), xq);
-        }
+    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        each_row(w, out, |row| Self::q4_0(blocks_from_bytes(row), xq))
     }
     /// f16 row bytes times `x`, over the common prefix.
     #[inline(always)]
@@ -381,6 +371,14 @@ pub(crate) fn matvec_f32_rows<K: Kernels>(data: &[f32], cols: usize, x: &[f32], 
     }
 }
 
+/// `out[r] = dot(row r of w)` for `r < out.len()` (the row loop of the kernels without their own).
+#[inline(always)]
+fn each_row(w: &Tensor<'_>, out: &mut [f32], dot: impl Fn(&[u8]) -> f32) {
+    for (r, o) in out.iter_mut().enumerate() {
+        *o = dot(w.row(r));
+    }
+}
+
 /// The one row loop of [`matvec`], monomorphized per architecture's dot kernels `K`.
 pub(crate) fn matvec_with<K: Kernels>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0], out: &mut [f32]) {
     let rows = w.rows().min(out.len());
@@ -390,16 +388,8 @@ pub(crate) fn matvec_with<K: Kernels>(w: &Tensor<'_>, x: &[f32], xq: &[BlockQ8_0
         DType::F32 => {
             K::matvec_f32(w.as_f32(), cols, x, out);
         }
-        DType::F16 => {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = K::f16(w.row(r), x);
-            }
-        }
-        DType::BF16 => {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = K::bf16(w.row(r), x);
-            }
-        }
+        DType::F16 => each_row(w, out, |row| K::f16(row, x)),
+        DType::BF16 => each_row(w, out, |row| K::bf16(row, x)),
         DType::Q8_0 => K::matvec_q8_0(w, xq, out),
         DType::Q4_0 => K::matvec_q4_0(w, xq, out),
         DType::U8 | DType::U32 => out.fill(0.0),

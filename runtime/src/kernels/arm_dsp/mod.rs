@@ -49,18 +49,30 @@ pub(crate) struct Dsp;
 impl Kernels for Dsp {
     #[inline(always)]
     fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        #[cfg(glmix_vfp)]
-        return vec_dot_vfp(w, x, |b| b.d, block_dot_q8_0);
-        #[cfg(not(glmix_vfp))]
-        return generic::vec_dot_by(w, x, block_dot_q8_0);
+        block_dots(w, x, |b| b.d, block_dot_q8_0)
     }
     #[inline(always)]
     fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-        #[cfg(glmix_vfp)]
-        return vec_dot_vfp(w, x, |b| b.d, block_dot_q4_0);
-        #[cfg(not(glmix_vfp))]
-        return generic::vec_dot_by(w, x, block_dot_q4_0);
+        block_dots(w, x, |b| b.d, block_dot_q4_0)
     }
     #[cfg(glmix_vfp)]
     forward_kernels! { gather_scores8, gather_axpy8, matvec_f32, matvec_q8_0, softmax, swiglu }
+}
+
+/// Quantized blocks `w` (scale bytes `d`) times activation blocks `x` by the integer block dot
+/// `dot_i32`: the FPU's scale products with `glmix_vfp`, else the twin's float steps.
+#[inline(always)]
+fn block_dots<B: crate::quant::QuantBlock>(
+    w: &[B],
+    x: &[BlockQ8_0],
+    d: impl Fn(&B) -> [u8; 2],
+    dot_i32: impl Fn(&B, &BlockQ8_0) -> i32,
+) -> f32 {
+    #[cfg(glmix_vfp)]
+    return vec_dot_vfp(w, x, d, dot_i32);
+    #[cfg(not(glmix_vfp))]
+    {
+        let _ = d; // the twin converts the scales itself (`QuantBlock::d`)
+        generic::vec_dot_by(w, x, dot_i32)
+    }
 }
