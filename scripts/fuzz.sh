@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 SECS="${1:-60}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(parse_model tokenizer import_safetensors import_llama2c decode snapshot)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(parse_model tokenizer import_safetensors import_llama2c import_rwkv decode snapshot)
 export GLMIX_SHARED_DATA="${GLMIX_SHARED_DATA:-$PWD/../shared/data}"
 JOBS="${FUZZ_JOBS:-1}"
 RUNS="${FUZZ_RUNS:--1}"
