@@ -122,21 +122,13 @@ struct TaskParams {
 impl TaskParams {
     /// The task with these parameters over its defaults; a parameter of another task is an error.
     fn task(&self, name: TaskName) -> Result<Task> {
-        let given = [
-            ("n", self.n),
-            ("vocab", self.vocab),
-            ("max_gap", self.max_gap),
-            ("n_pairs", self.n_pairs),
-            ("n_queries", self.n_queries),
-            ("n_keys", self.n_keys),
-            ("n_values", self.n_values),
-            ("n_symbols", self.n_symbols),
-            ("n_chains", self.n_chains),
-            ("hops", self.hops),
-            ("n_vars", self.n_vars),
-            ("min_depth", self.min_depth),
-            ("max_depth", self.max_depth),
-        ];
+        macro_rules! named {
+            ($($param:ident),*) => { [$((stringify!($param), self.$param)),*] };
+        }
+        let given = named!(
+            n, vocab, max_gap, n_pairs, n_queries, n_keys, n_values, n_symbols, n_chains, hops, n_vars,
+            min_depth, max_depth
+        );
         let mut task = match name {
             TaskName::Copy => Task::COPY,
             TaskName::CopyFixed => Task::COPY_FIXED,
@@ -367,6 +359,11 @@ fn with_tensor_bar<T>(
     Ok(out)
 }
 
+/// The model file `path`'s bytes parsed; an error names the file.
+fn parse_named<'a>(path: &Path, bytes: &'a [u8]) -> Result<glmix::Model<'a>> {
+    writer::parse_model(bytes).with_context(|| path.display().to_string())
+}
+
 fn start_pool(threads: Option<u16>) {
     pool::init(threads.map_or_else(pool::default_threads, usize::from));
 }
@@ -406,8 +403,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             start_pool(threads);
             let bytes = writer::read_aligned(&model)?;
-            let parsed =
-                writer::parse_model(bytes.as_bytes()).with_context(|| model.display().to_string())?;
+            let parsed = parse_named(&model, bytes.as_bytes())?;
             let flag = if context.is_some() { "--context" } else { "-n, the default context" };
             limits::check_state(&parsed, context.unwrap_or(steps).max(1), max_memory, flag)?;
             let seed = seed.unwrap_or_else(|| {
@@ -448,8 +444,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             start_pool(threads);
             let bytes = writer::read_aligned(&model)?;
-            let parsed =
-                writer::parse_model(bytes.as_bytes()).with_context(|| model.display().to_string())?;
+            let parsed = parse_named(&model, bytes.as_bytes())?;
             match (task, text) {
                 (Some(name), _) => {
                     if max_chars.is_some() || context.is_some() {

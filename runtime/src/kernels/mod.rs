@@ -44,72 +44,84 @@
 //! No kernel panics on mismatched lengths: each works on the common prefix of its slices (documented
 //! per function). Normal use passes consistent lengths.
 
-/// Writes [`Kernels`] methods that call the implementing module's functions, with the trait's
-/// signatures (listed once, here): `forward_kernels! { f32 = dot_f32, softmax }` in an `impl
-/// Kernels` is `fn f32(a, b) -> f32 { dot_f32(a, b) }` and `fn softmax(x) { softmax(x) }`, each
-/// `#[inline(always)]`. Methods whose body is more than a call are written out in the impl.
-#[allow(unused_macros)] // a generic-only build compiles no architecture module
+/// Writes [`Kernels`] methods that call a function of the same arguments, with the trait's signatures
+/// (listed once, here): `forward_kernels! { f32 = dot_f32, softmax }` is `fn f32(a, b) -> f32 {
+/// dot_f32(a, b) }` and `fn softmax(x) { softmax(x) }`, each `#[inline(always)]` and after the
+/// attributes (docs) written before its name. The trait's defaults call the twins in [`generic`]; the
+/// architectures' impls call their own functions. Methods whose body is more than a call are written
+/// out.
 macro_rules! forward_kernels {
-    ($($method:ident $(= $f:ident)?),* $(,)?) => {
-        $(forward_kernels!(@fn $method [$($f)? $method]);)*
+    ($($(#[$attr:meta])* $method:ident $(= $f:path)?),* $(,)?) => {
+        $(forward_kernels!(@fn [$(#[$attr])*] $method [$($f)?]);)*
     };
-    (@fn f32 [$f:ident $($m:ident)?]) => {
-        #[inline(always)] fn f32(a: &[f32], b: &[f32]) -> f32 { $f(a, b) }
+    (@fn [$($attr:tt)*] f32 [$f:path]) => {
+        $($attr)* #[inline(always)] fn f32(a: &[f32], b: &[f32]) -> f32 { $f(a, b) }
     };
-    (@fn f16 [$f:ident $($m:ident)?]) => {
-        #[inline(always)] fn f16(w: &[u8], x: &[f32]) -> f32 { $f(w, x) }
+    (@fn [$($attr:tt)*] f16 [$f:path]) => {
+        $($attr)* #[inline(always)] fn f16(w: &[u8], x: &[f32]) -> f32 { $f(w, x) }
     };
-    (@fn bf16 [$f:ident $($m:ident)?]) => {
-        #[inline(always)] fn bf16(w: &[u8], x: &[f32]) -> f32 { $f(w, x) }
+    (@fn [$($attr:tt)*] bf16 [$f:path]) => {
+        $($attr)* #[inline(always)] fn bf16(w: &[u8], x: &[f32]) -> f32 { $f(w, x) }
     };
-    (@fn matvec_f32 [$f:ident $($m:ident)?]) => {
-        #[inline(always)]
+    (@fn [$($attr:tt)*] q8_0 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn q8_0(w: &[$crate::quant::BlockQ8_0], x: &[$crate::quant::BlockQ8_0]) -> f32 { $f(w, x) }
+    };
+    (@fn [$($attr:tt)*] q4_0 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn q4_0(w: &[$crate::quant::BlockQ4_0], x: &[$crate::quant::BlockQ8_0]) -> f32 { $f(w, x) }
+    };
+    (@fn [$($attr:tt)*] matvec_f32 [$f:path]) => {
+        $($attr)* #[inline(always)]
         fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) { $f(data, cols, x, out) }
     };
-    (@fn matvec_q8_0 [$f:ident $($m:ident)?]) => {
-        #[inline(always)]
+    (@fn [$($attr:tt)*] matvec_q8_0 [$f:path]) => {
+        $($attr)* #[inline(always)]
         fn matvec_q8_0(w: &$crate::tensor::Tensor<'_>, xq: &[$crate::quant::BlockQ8_0], out: &mut [f32]) {
             $f(w, xq, out)
         }
     };
-    (@fn matvec_q4_0 [$f:ident $($m:ident)?]) => {
-        #[inline(always)]
+    (@fn [$($attr:tt)*] matvec_q4_0 [$f:path]) => {
+        $($attr)* #[inline(always)]
         fn matvec_q4_0(w: &$crate::tensor::Tensor<'_>, xq: &[$crate::quant::BlockQ8_0], out: &mut [f32]) {
             $f(w, xq, out)
         }
     };
-    (@fn axpy [$f:ident $($m:ident)?]) => {
-        #[inline(always)] fn axpy(y: &mut [f32], a: f32, x: &[f32]) { $f(y, a, x) }
+    (@fn [$($attr:tt)*] axpy [$f:path]) => {
+        $($attr)* #[inline(always)] fn axpy(y: &mut [f32], a: f32, x: &[f32]) { $f(y, a, x) }
     };
-    (@fn gather_scores8 [$f:ident $($m:ident)?]) => {
-        #[inline(always)]
+    (@fn [$($attr:tt)*] gather_scores8 [$f:path]) => {
+        $($attr)* #[inline(always)]
         fn gather_scores8(q: &[f32; 8], recs: $crate::kernels::Records<'_>, scale: f32, out: &mut [f32]) {
             $f(q, recs, scale, out)
         }
     };
-    (@fn gather_axpy8 [$f:ident $($m:ident)?]) => {
-        #[inline(always)]
+    (@fn [$($attr:tt)*] gather_axpy8 [$f:path]) => {
+        $($attr)* #[inline(always)]
         fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: $crate::kernels::Records<'_>) {
             $f(o, weights, recs)
         }
     };
-    (@fn gather_axpy_wide [$f:ident $($m:ident)?]) => {
-        #[inline(always)]
+    (@fn [$($attr:tt)*] gather_axpy_wide [$f:path]) => {
+        $($attr)* #[inline(always)]
         fn gather_axpy_wide(o: &mut [f32], weights: &[f32], recs: $crate::kernels::Records<'_>) -> bool {
             $f(o, weights, recs)
         }
     };
-    (@fn exp_shifted [$f:ident $($m:ident)?]) => {
-        #[inline(always)] fn exp_shifted(x: &mut [f32], shift: f32) { $f(x, shift) }
+    (@fn [$($attr:tt)*] exp_shifted [$f:path]) => {
+        $($attr)* #[inline(always)] fn exp_shifted(x: &mut [f32], shift: f32) { $f(x, shift) }
     };
-    (@fn softmax [$f:ident $($m:ident)?]) => {
-        #[inline(always)] fn softmax(x: &mut [f32]) { $f(x) }
+    (@fn [$($attr:tt)*] softmax [$f:path]) => {
+        $($attr)* #[inline(always)] fn softmax(x: &mut [f32]) { $f(x) }
     };
-    (@fn swiglu [$f:ident $($m:ident)?]) => {
-        #[inline(always)] fn swiglu(h1: &mut [f32], h3: &[f32]) { $f(h1, h3) }
+    (@fn [$($attr:tt)*] swiglu [$f:path]) => {
+        $($attr)* #[inline(always)] fn swiglu(h1: &mut [f32], h3: &[f32]) { $f(h1, h3) }
     };
-    (@fn quantize_q8_0 [$f:ident $($m:ident)?]) => {
-        #[inline(always)] fn quantize_q8_0(x: &[f32], out: &mut [$crate::quant::BlockQ8_0]) { $f(x, out) }
+    (@fn [$($attr:tt)*] quantize_q8_0 [$f:path]) => {
+        $($attr)* #[inline(always)] fn quantize_q8_0(x: &[f32], out: &mut [$crate::quant::BlockQ8_0]) { $f(x, out) }
+    };
+    (@fn [$($attr:tt)*] $method:ident []) => {
+        forward_kernels!(@fn [$($attr)*] $method [$method]);
     };
 }
 
@@ -133,7 +145,7 @@ mod dsp_model;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
+use crate::quant::{blocks_from_bytes, BlockQ8_0};
 use crate::tensor::{DType, Tensor};
 
 pub use generic::{
@@ -168,10 +180,9 @@ pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
 /// exponentials, SwiGLU and activation quantization. Every method defaults to the scalar twin in
 /// [`generic`]; an architecture overrides what it does better.
 pub(crate) trait Kernels {
-    /// `sum a[i] b[i]` over the common prefix.
-    #[inline(always)]
-    fn f32(a: &[f32], b: &[f32]) -> f32 {
-        generic::dot_f32(a, b)
+    forward_kernels! {
+        /// `sum a[i] b[i]` over the common prefix.
+        f32 = generic::dot_f32,
     }
     /// f32 matrix rows times `x`: `out[r] = Self::f32(row r, x)` with row `r` = `data[r * cols..][..cols]`
     /// (empty past the end), bit for bit (implementations may share loads between rows).
@@ -192,40 +203,21 @@ pub(crate) trait Kernels {
     fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
         each_row(w, out, |row| Self::q4_0(blocks_from_bytes(row), xq))
     }
-    /// f16 row bytes times `x`, over the common prefix.
-    #[inline(always)]
-    fn f16(w: &[u8], x: &[f32]) -> f32 {
-        generic::dot_f16(w, x)
-    }
-    /// bf16 row bytes times `x`, over the common prefix.
-    #[inline(always)]
-    fn bf16(w: &[u8], x: &[f32]) -> f32 {
-        generic::dot_bf16(w, x)
-    }
-    /// q8_0 weight blocks times q8_0 activation blocks, over the common blocks.
-    #[inline(always)]
-    fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        generic::vec_dot(w, x)
-    }
-    /// q4_0 weight blocks times q8_0 activation blocks, over the common blocks.
-    #[inline(always)]
-    fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-        generic::vec_dot(w, x)
-    }
-    /// `y += a x` over the common prefix.
-    #[inline(always)]
-    fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-        generic::axpy(y, a, x)
-    }
-    /// [`generic::gather_scores`] for head size 8 (implementations must give the same bits).
-    #[inline(always)]
-    fn gather_scores8(q: &[f32; 8], recs: Records<'_>, scale: f32, out: &mut [f32]) {
-        generic::gather_scores_n(q, recs, scale, out)
-    }
-    /// [`generic::gather_axpy`] for head size 8 (implementations must give the same bits).
-    #[inline(always)]
-    fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: Records<'_>) {
-        generic::gather_axpy_n(o, weights, recs)
+    forward_kernels! {
+        /// f16 row bytes times `x`, over the common prefix.
+        f16 = generic::dot_f16,
+        /// bf16 row bytes times `x`, over the common prefix.
+        bf16 = generic::dot_bf16,
+        /// q8_0 weight blocks times q8_0 activation blocks, over the common blocks.
+        q8_0 = generic::vec_dot,
+        /// q4_0 weight blocks times q8_0 activation blocks, over the common blocks.
+        q4_0 = generic::vec_dot,
+        /// `y += a x` over the common prefix.
+        axpy = generic::axpy,
+        /// [`generic::gather_scores`] for head size 8 (implementations must give the same bits).
+        gather_scores8 = generic::gather_scores_n,
+        /// [`generic::gather_axpy`] for head size 8 (implementations must give the same bits).
+        gather_axpy8 = generic::gather_axpy_n,
     }
     /// [`generic::gather_axpy`] for any head size the implementation covers, bit for bit; returns
     /// false (having done nothing) where it does not.
@@ -233,25 +225,20 @@ pub(crate) trait Kernels {
     fn gather_axpy_wide(_o: &mut [f32], _weights: &[f32], _recs: Records<'_>) -> bool {
         false
     }
-    /// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]; implementations must give the same bits).
-    #[inline(always)]
-    fn exp_shifted(x: &mut [f32], shift: f32) {
-        generic::exp_shifted(x, shift)
+    forward_kernels! {
+        /// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]; implementations must give the same bits).
+        exp_shifted = generic::exp_shifted,
     }
     /// [`generic::softmax`] (implementations must give the same bits).
     #[inline(always)]
     fn softmax(x: &mut [f32]) {
         generic::softmax_with(x, Self::exp_shifted)
     }
-    /// [`generic::swiglu`] (implementations must give the same bits).
-    #[inline(always)]
-    fn swiglu(h1: &mut [f32], h3: &[f32]) {
-        generic::swiglu(h1, h3)
-    }
-    /// [`crate::quant::quantize_row_q8_0`] (implementations must give the same blocks).
-    #[inline(always)]
-    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
-        crate::quant::quantize_row_q8_0(x, out)
+    forward_kernels! {
+        /// [`generic::swiglu`] (implementations must give the same bits).
+        swiglu = generic::swiglu,
+        /// [`crate::quant::quantize_row_q8_0`] (implementations must give the same blocks).
+        quantize_q8_0 = crate::quant::quantize_row_q8_0,
     }
 }
 
