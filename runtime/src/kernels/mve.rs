@@ -712,6 +712,7 @@ pub fn matvec_q8_0_quads(w: &[u8], row_bytes: usize, xq: &[BlockQ8_0], out: &mut
 /// buf[slots[i] * stride + offset..][..8]) / scale`, each dot the twin's sequential sum, in MVE float
 /// (the f32 matvec's tolerance, with 8 columns; the division is scalar). Eight positions per step;
 /// the last `n % 8`, and calls with a record out of range, take `Dsp`'s kernel.
+#[inline(always)] // `recs` then stays in registers: no by-reference copy of it per call
 pub fn gather_scores8(q: &[f32; 8], recs: Records<'_>, scale: f32, out: &mut [f32]) {
     let n = recs.list().len().min(out.len());
     let groups = n / 8;
@@ -829,6 +830,7 @@ pub fn gather_scores8(q: &[f32; 8], recs: Records<'_>, scale: f32, out: &mut [f3
 /// buf[slots[i] * stride + offset..][..8]` for `i < min(weights.len(), slots.len())` in order, in MVE
 /// float (each output element a sequential sum: the f32 matvec's tolerance). Two positions per step;
 /// an odd last one alone; a record out of range: `Dsp`'s kernel.
+#[inline(always)] // `recs` then stays in registers: no by-reference copy of it per call
 pub fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: Records<'_>) {
     let n = recs.list().len().min(weights.len());
     if n == 0 || !recs.all_in_range(8) {

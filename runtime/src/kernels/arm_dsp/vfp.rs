@@ -677,6 +677,7 @@ fn div_f32(x: &mut [f32], sum: f32) {
 /// positions one `LDRD` of their slots, two `MLA`s for the records' addresses, two `VLDM`s of the
 /// keys, sixteen unfused `VMLA`s (each sum in the twin's order from 0.0), two `VDIV`s by `scale` and
 /// one `VSTM`; an odd last position takes the same steps alone. Out-of-range records take the twin.
+#[inline(always)] // `recs` then stays in registers: no by-reference copy of it per call
 pub fn gather_scores8(q: &[f32; 8], recs: Records<'_>, scale: f32, out: &mut [f32]) {
     let n = recs.list().len().min(out.len());
     if n == 0 || !recs.all_in_range(8) {
@@ -765,6 +766,7 @@ pub fn gather_scores8(q: &[f32; 8], recs: Records<'_>, scale: f32, out: &mut [f3
 /// accumulator in `s0-s7`; per two positions one `LDRD` of their slots, two `MLA`s (addresses), one
 /// `VLDM` of the two weights, and per record one `VLDM` and eight unfused `VMLA`s, in position order;
 /// an odd last position alone. Out-of-range records take the twin.
+#[inline(always)] // `recs` then stays in registers: no by-reference copy of it per call
 pub fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: Records<'_>) {
     let n = recs.list().len().min(weights.len());
     if n == 0 || !recs.all_in_range(8) {
