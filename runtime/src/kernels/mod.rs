@@ -17,7 +17,9 @@
 //! The architecture modules implement the `Kernels` trait (dot products, matvec rows, axpy, gathers,
 //! softmax's exponentials, SwiGLU, activation quantization), each method defaulting to its scalar
 //! twin in [`generic`]; the row loop of [`matvec`] is written once (`matvec_with`) and monomorphized
-//! per architecture. One conformance suite (`conformance`, public with the `kernel-check` feature)
+//! per architecture. The method signatures are written once, in `forward_kernels!`, which writes the
+//! trait's forwarding defaults and each architecture's forwarding methods from a list of names; the
+//! gathers take the cached records they read as one [`Records`] (cache, stride, offset, slots). One conformance suite (`conformance`, public with the `kernel-check` feature)
 //! compares every method of the compiled architecture with its twin; the unit tests run it on the
 //! host (x86, aarch64 under qemu-user) and the firmware's kernel check on each board.
 //!
