@@ -56,11 +56,8 @@ fn f32_logits_at_position_0_within_1e5() {
     let mut state = vec![0f32; glmix::plan::Plan::new(&model, 1).total_words()];
     let mut session = Session::new(&model, 1, &mut state).unwrap();
     let logits = session.step(1).unwrap();
-    let expected: Vec<f32> = std::fs::read_to_string(dir.join("expected/logits_bos_pos0.txt"))
-        .unwrap()
-        .split_whitespace()
-        .map(|v| v.parse().unwrap())
-        .collect();
+    let text = std::fs::read_to_string(dir.join("expected/logits_bos_pos0.txt")).unwrap();
+    let expected: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
     assert_eq!(expected.len(), 512);
     let worst = logits.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst <= 1e-5, "max |logit - run.c| = {worst:e}");
