@@ -905,12 +905,12 @@ pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
     dot_half::<Bf16>(w, x)
 }
 
-/// f16 matrix times `x`, four rows at a time ([`matvec_half`]); row `r` is [`dot_f16`] bit for bit.
+/// f16 matrix times `x`, four rows at a time (`matvec_half`); row `r` is [`dot_f16`] bit for bit.
 pub fn matvec_f16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
     matvec_half::<F16>(w, x, out)
 }
 
-/// bf16 matrix times `x`, four rows at a time ([`matvec_half`]); row `r` is [`dot_bf16`] bit for bit.
+/// bf16 matrix times `x`, four rows at a time (`matvec_half`); row `r` is [`dot_bf16`] bit for bit.
 pub fn matvec_bf16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
     matvec_half::<Bf16>(w, x, out)
 }
