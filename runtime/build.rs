@@ -77,46 +77,34 @@ fn riscv_has_f(target: &str) -> bool {
 /// when the `dsp` feature is on (it is unstable, so no cfg reports it). Look at the flags instead:
 /// `-C target-feature=+dsp`, or a `-C target-cpu` whose LLVM definition includes DSP.
 fn v8m_dsp_requested() -> bool {
-    const DSP_CPUS: [&str; 4] = ["cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"];
-    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let mut dsp = false;
-    // Flags come as `-C`, `key=value` or `-Ckey=value`; later flags win.
-    for flag in flags.split('\x1f') {
-        let flag = flag.trim_start_matches("-C");
-        if let Some(list) = flag.strip_prefix("target-feature=") {
-            for f in list.split(',') {
-                match f {
-                    "+dsp" => dsp = true,
-                    "-dsp" => dsp = false,
-                    _ => {}
-                }
-            }
-        } else if let Some(cpu) = flag.strip_prefix("target-cpu=") {
-            dsp = DSP_CPUS.contains(&cpu);
-        }
-    }
-    dsp
+    rustflags_request(&["+dsp"], &["-dsp"], &["cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"])
 }
 
 /// Armv8.1-M with Helium floating point (MVE-F): `-C target-cpu=cortex-m55`/`cortex-m85`, or
 /// `-C target-feature=+mve.fp` (later flags win, as in [`v8m_dsp_requested`]).
 fn v8m_mve_fp_requested() -> bool {
-    const MVE_CPUS: [&str; 2] = ["cortex-m55", "cortex-m85"];
+    rustflags_request(&["+mve.fp"], &["-mve.fp", "-mve"], &["cortex-m55", "cortex-m85"])
+}
+
+/// Whether the rustflags turn a feature on: a `target-feature` entry in `on` or `off`, or a
+/// `target-cpu` (in `cpus` or not), the later flag winning.
+fn rustflags_request(on: &[&str], off: &[&str], cpus: &[&str]) -> bool {
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let mut mve = false;
+    let mut wanted = false;
+    // Flags come as `-C`, `key=value` or `-Ckey=value`.
     for flag in flags.split('\x1f') {
         let flag = flag.trim_start_matches("-C");
         if let Some(list) = flag.strip_prefix("target-feature=") {
             for f in list.split(',') {
-                match f {
-                    "+mve.fp" => mve = true,
-                    "-mve.fp" | "-mve" => mve = false,
-                    _ => {}
+                if on.contains(&f) {
+                    wanted = true;
+                } else if off.contains(&f) {
+                    wanted = false;
                 }
             }
         } else if let Some(cpu) = flag.strip_prefix("target-cpu=") {
-            mve = MVE_CPUS.contains(&cpu);
+            wanted = cpus.contains(&cpu);
         }
     }
-    mve
+    wanted
 }

@@ -349,7 +349,7 @@ fn mixers_model(dtype: DType) -> AlignedBytes {
 
 /// `data[0]` picks the context (1..=64); then each byte `b` is the token `b % (vocab + 1)` (the last
 /// one out of range, which must be refused with `TokenOutOfRange`), except `0xFF` (reset), `0xFE` (the
-/// next byte's token repeated as a run of 16) and `0xFD` (seek to the position in the next byte,
+/// next byte's token repeated as a run of 16, cut at the step bound) and `0xFD` (seek to the position in the next byte,
 /// [`Session::seek_for_benchmarks`], to reach deep positions without stepping through them). At most
 /// [`DECODE_MAX_STEPS`] tokens are stepped. Steps and seeks past the context must be refused with
 /// `ContextOverflow` (the model has a dense layer, so every position from the context on is refused);
@@ -412,7 +412,8 @@ pub fn decode(data: &[u8]) {
             b => (token_of(b), 1),
         };
         i += if repeat > 1 { 2 } else { 1 };
-        for _ in 0..repeat {
+        // A run counts against the bound too (16 steps would be most of an input's work).
+        for _ in 0..repeat.min(DECODE_MAX_STEPS - steps) {
             steps += 1;
             let pos = session.position();
             match session.step(token) {

@@ -46,6 +46,16 @@ pub struct Mixer {
 }
 
 impl Mixer {
+    /// A table row: name, pattern code, parameter, form code, expected cost classes.
+    const fn new(
+        name: &'static str,
+        pattern: u8,
+        param: u32,
+        form: u8,
+        expected: (&'static str, &'static str),
+    ) -> Self {
+        Mixer { name, pattern, param, form, expected }
+    }
     /// True for the mixers whose time per token grows linearly (their cache fill is quadratic).
     pub fn is_dense(&self) -> bool {
         self.pattern == 0
@@ -54,34 +64,16 @@ impl Mixer {
 
 /// The mixers measured, cheapest growth last.
 pub const MIXERS: [Mixer; 10] = [
-    Mixer { name: "attention dense", pattern: 0, param: 0, form: 0, expected: ("O(n)", "O(n)") },
-    Mixer { name: "chained dense", pattern: 0, param: 0, form: 2, expected: ("O(n)", "O(n)") },
-    Mixer {
-        name: "recurrent sq1_lattice",
-        pattern: 6,
-        param: 0,
-        form: 1,
-        expected: ("O(sqrt n)", "O(sqrt n)"),
-    },
-    Mixer { name: "recurrent pow2", pattern: 3, param: 0, form: 1, expected: ("O(log n)", "O(n)") },
-    Mixer {
-        name: "recurrent pow2_lattice",
-        pattern: 4,
-        param: 0,
-        form: 1,
-        expected: ("O(log n)", "O(log n)"),
-    },
-    Mixer {
-        name: "state_space pow2_lattice",
-        pattern: 4,
-        param: 0,
-        form: 3,
-        expected: ("O(log n)", "O(log n)"),
-    },
-    Mixer { name: "attention window 64", pattern: 1, param: 64, form: 0, expected: ("O(w)", "O(w)") },
-    Mixer { name: "recurrent order 4", pattern: 2, param: 4, form: 1, expected: ("O(k)", "O(k)") },
-    Mixer { name: "recurrent order 1", pattern: 2, param: 1, form: 1, expected: ("O(1)", "O(1)") },
-    Mixer { name: "state_space order 1", pattern: 2, param: 1, form: 3, expected: ("O(1)", "O(1)") },
+    Mixer::new("attention dense", 0, 0, 0, ("O(n)", "O(n)")),
+    Mixer::new("chained dense", 0, 0, 2, ("O(n)", "O(n)")),
+    Mixer::new("recurrent sq1_lattice", 6, 0, 1, ("O(sqrt n)", "O(sqrt n)")),
+    Mixer::new("recurrent pow2", 3, 0, 1, ("O(log n)", "O(n)")),
+    Mixer::new("recurrent pow2_lattice", 4, 0, 1, ("O(log n)", "O(log n)")),
+    Mixer::new("state_space pow2_lattice", 4, 0, 3, ("O(log n)", "O(log n)")),
+    Mixer::new("attention window 64", 1, 64, 0, ("O(w)", "O(w)")),
+    Mixer::new("recurrent order 4", 2, 4, 1, ("O(k)", "O(k)")),
+    Mixer::new("recurrent order 1", 2, 1, 1, ("O(1)", "O(1)")),
+    Mixer::new("state_space order 1", 2, 1, 3, ("O(1)", "O(1)")),
 ];
 
 /// What to measure.

@@ -237,12 +237,8 @@ pub fn eval_text(
         );
     }
     crate::limits::check_state(model, context, None, "--context")?;
-    let mut tokens = vec![0u32; text.len() + 3];
-    let mut work = vec![0u32; Tokenizer::encode_work_len(text.len())];
-    let n = tokenizer
-        .encode_fast(text, false, false, &mut tokens, &mut work)
-        .context("cannot encode the text")?;
-    tokens.truncate(n);
+    let tokens = crate::generate::encode(&tokenizer, text, false).context("cannot encode the text")?;
+    let n = tokens.len();
     let windows = n.saturating_sub(1) / ctx;
     if windows == 0 {
         bail!(

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use glmix::plan::Plan;
 use glmix::sampler::{ProbIndex, Sampler};
-use glmix::tokenizer::Tokenizer;
+use glmix::tokenizer::{Tokenizer, TokenizerError};
 use glmix::{Model, Session};
 
 /// What to generate.
@@ -81,15 +81,19 @@ pub fn min_prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &[u8]) -> usize {
     }
 }
 
+/// `text`'s tokens by the fast encoder (BOS first when `bos`; no EOS).
+pub fn encode(tokenizer: &Tokenizer<'_>, text: &[u8], bos: bool) -> Result<Vec<u32>, TokenizerError> {
+    let mut out = vec![0u32; text.len() + 3];
+    let mut work = vec![0u32; Tokenizer::encode_work_len(text.len())];
+    let n = tokenizer.encode_fast(text, bos, false, &mut out, &mut work)?;
+    out.truncate(n);
+    Ok(out)
+}
+
 /// Prompt tokens as run.c builds them: BOS + BPE for BPE models; the bytes for byte models, or a
 /// newline when the prompt is empty.
 pub fn prompt_tokens(tokenizer: &Tokenizer<'_>, prompt: &[u8]) -> Result<Vec<u32>> {
-    let mut out = vec![0u32; prompt.len() + 3];
-    let mut work = vec![0u32; Tokenizer::encode_work_len(prompt.len())];
-    let n = tokenizer
-        .encode_fast(prompt, true, false, &mut out, &mut work)
-        .context("cannot encode the prompt")?;
-    out.truncate(n);
+    let mut out = encode(tokenizer, prompt, true).context("cannot encode the prompt")?;
     if out.is_empty() {
         out.push(u32::from(b'\n'));
     }

@@ -122,21 +122,13 @@ struct TaskParams {
 impl TaskParams {
     /// The task with these parameters over its defaults; a parameter of another task is an error.
     fn task(&self, name: TaskName) -> Result<Task> {
-        let given = [
-            ("n", self.n),
-            ("vocab", self.vocab),
-            ("max_gap", self.max_gap),
-            ("n_pairs", self.n_pairs),
-            ("n_queries", self.n_queries),
-            ("n_keys", self.n_keys),
-            ("n_values", self.n_values),
-            ("n_symbols", self.n_symbols),
-            ("n_chains", self.n_chains),
-            ("hops", self.hops),
-            ("n_vars", self.n_vars),
-            ("min_depth", self.min_depth),
-            ("max_depth", self.max_depth),
-        ];
+        macro_rules! named {
+            ($($param:ident),*) => { [$((stringify!($param), self.$param)),*] };
+        }
+        let given = named!(
+            n, vocab, max_gap, n_pairs, n_queries, n_keys, n_values, n_symbols, n_chains, hops, n_vars,
+            min_depth, max_depth
+        );
         let mut task = match name {
             TaskName::Copy => Task::COPY,
             TaskName::CopyFixed => Task::COPY_FIXED,
@@ -377,6 +369,26 @@ fn main() -> ExitCode {
 }
 
 /// Starts the process's worker pool for `--threads` (default: every CPU available).
+/// Runs a conversion under a progress bar that its per-tensor callback `(name, done, total)` moves.
+fn with_tensor_bar<T>(
+    label: &str,
+    run: impl FnOnce(&mut dyn FnMut(&str, usize, usize)) -> Result<T>,
+) -> Result<T> {
+    let bar = report::progress(label, 0);
+    let out = run(&mut |name, _, total| {
+        bar.set_length(total as u64);
+        bar.set_message(name.to_string());
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// The model file `path`'s bytes parsed; an error names the file.
+fn parse_named<'a>(path: &Path, bytes: &'a [u8]) -> Result<glmix::Model<'a>> {
+    writer::parse_model(bytes).with_context(|| path.display().to_string())
+}
+
 fn start_pool(threads: Option<u16>) {
     pool::init(threads.map_or_else(pool::default_threads, usize::from));
 }
@@ -388,25 +400,17 @@ fn run(cli: Cli) -> Result<()> {
             output::check_output(&output, &inputs)?;
             preflight::config(&config)?;
             preflight::safetensors(&weights, allow_nonfinite)?;
-            let bar = report::progress("converting", 0);
-            let (file, reports) = convert::convert(&weights, &config, quant.into(), |name, _, total| {
-                bar.set_length(total as u64);
-                bar.set_message(name.to_string());
-                bar.inc(1);
+            let (file, reports) = with_tensor_bar("converting", |on_tensor| {
+                convert::convert(&weights, &config, quant.into(), on_tensor)
             })?;
-            bar.finish_and_clear();
             finish(&file, &reports, &output, &inputs, quiet)
         }
         Command::ImportLlama2c { model, tokenizer, output, quant, quiet } => {
             let inputs = [("the model", model.as_path()), ("--tokenizer", tokenizer.as_path())];
             output::check_output(&output, &inputs)?;
-            let bar = report::progress("importing", 0);
-            let (file, reports) = llama2c::import(&model, &tokenizer, quant.into(), |name, _, total| {
-                bar.set_length(total as u64);
-                bar.set_message(name.to_string());
-                bar.inc(1);
+            let (file, reports) = with_tensor_bar("importing", |on_tensor| {
+                llama2c::import(&model, &tokenizer, quant.into(), on_tensor)
             })?;
-            bar.finish_and_clear();
             finish(&file, &reports, &output, &inputs, quiet)
         }
         Command::ImportRwkv { model, output, quant, context, quiet } => {
@@ -436,8 +440,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             start_pool(threads);
             let bytes = writer::read_aligned(&model)?;
-            let parsed =
-                writer::parse_model(bytes.as_bytes()).with_context(|| model.display().to_string())?;
+            let parsed = parse_named(&model, bytes.as_bytes())?;
             let flag = if context.is_some() { "--context" } else { "-n, the default context" };
             limits::check_state(&parsed, context.unwrap_or(steps).max(1), max_memory, flag)?;
             let seed = seed.unwrap_or_else(|| {
@@ -478,8 +481,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             start_pool(threads);
             let bytes = writer::read_aligned(&model)?;
-            let parsed =
-                writer::parse_model(bytes.as_bytes()).with_context(|| model.display().to_string())?;
+            let parsed = parse_named(&model, bytes.as_bytes())?;
             match (task, text) {
                 (Some(name), _) => {
                     if max_chars.is_some() || context.is_some() {
@@ -577,9 +579,9 @@ fn run_eval_task(model: &glmix::Model<'_>, task: Task, samples: u32, seed: u64, 
     let bar = report::progress(task.name(), u64::from(samples));
     let r = eval::eval_task(model, task, samples, seed, |_| bar.inc(1))?;
     bar.finish_and_clear();
-    let us = r.seconds * 1e6 / r.tokens.max(1) as f64;
+    let (us, tps) = speed(r.seconds, r.tokens);
     if json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "task": task.name(),
             "params": task_params_json(&task),
             "samples": r.samples,
@@ -588,13 +590,9 @@ fn run_eval_task(model: &glmix::Model<'_>, task: Task, samples: u32, seed: u64, 
             "correct": r.correct,
             "accuracy": r.accuracy(),
             "context": r.context,
-            "state_bytes": r.state_bytes,
             "tokens": r.tokens,
-            "seconds": r.seconds,
-            "us_per_token": us,
-            "tokens_per_second": r.tokens as f64 / r.seconds.max(1e-12),
         });
-        println!("{out}");
+        print_json_with_speed(&mut out, r.state_bytes, r.seconds, (us, tps));
     } else {
         println!(
             "{}: accuracy {:.2} % ({} / {} answers, {} samples, seed {})",
@@ -607,14 +605,32 @@ fn run_eval_task(model: &glmix::Model<'_>, task: Task, samples: u32, seed: u64, 
         );
         println!(
             "state: {} bytes for a context of {} tokens; {:.1} us/token ({:.0} tok/s over {} tokens)",
-            r.state_bytes,
-            r.context,
-            us,
-            r.tokens as f64 / r.seconds.max(1e-12),
-            r.tokens
+            r.state_bytes, r.context, us, tps, r.tokens
         );
     }
     Ok(())
+}
+
+/// Microseconds per token and tokens per second of `tokens` tokens in `seconds`.
+fn speed(seconds: f64, tokens: u64) -> (f64, f64) {
+    (seconds * 1e6 / tokens.max(1) as f64, tokens as f64 / seconds.max(1e-12))
+}
+
+/// Prints an eval's JSON object `out` with the fields every eval reports: `state_bytes`, `seconds`,
+/// `us_per_token` and `tokens_per_second` (`speed`'s pair).
+fn print_json_with_speed(
+    out: &mut serde_json::Value,
+    state_bytes: usize,
+    seconds: f64,
+    (us, tps): (f64, f64),
+) {
+    if let Some(o) = out.as_object_mut() {
+        o.insert("state_bytes".into(), state_bytes.into());
+        o.insert("seconds".into(), seconds.into());
+        o.insert("us_per_token".into(), us.into());
+        o.insert("tokens_per_second".into(), tps.into());
+    }
+    println!("{out}");
 }
 
 fn task_params_json(task: &Task) -> serde_json::Value {
@@ -644,10 +660,10 @@ fn run_eval_text(
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
-    let us = r.seconds * 1e6 / r.scored.max(1) as f64;
+    let (us, tps) = speed(r.seconds, r.scored);
     let split_name = format!("{split:?}").to_lowercase();
     if json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "text": path.display().to_string(),
             "split": split_name,
             "chars": r.chars,
@@ -660,12 +676,8 @@ fn run_eval_text(
             "nats_per_token": r.nats_per_token(),
             "bits_per_token": r.bits_per_token(),
             "bits_per_char": r.bits_per_byte(),
-            "state_bytes": r.state_bytes,
-            "seconds": r.seconds,
-            "us_per_token": us,
-            "tokens_per_second": r.scored as f64 / r.seconds.max(1e-12),
         });
-        println!("{out}");
+        print_json_with_speed(&mut out, r.state_bytes, r.seconds, (us, tps));
     } else {
         println!(
             "{} ({split_name} split, {} bytes): {:.4} bits per character, {:.4} nats per token, {:.4} bits per token",
@@ -683,7 +695,7 @@ fn run_eval_text(
             r.text_tokens - r.windows * r.context as usize - 1,
             r.state_bytes,
             us,
-            r.scored as f64 / r.seconds.max(1e-12)
+            tps
         );
     }
     Ok(())

@@ -2,9 +2,9 @@
 //! reported in the tool's own words, with the value the user wrote and the tensor it concerns, and
 //! before any work:
 //!
-//! * [`config`]: the layer count against the file format's limit, each layer's pattern parameter,
+//! * [`config()`]: the layer count against the file format's limit, each layer's pattern parameter,
 //!   the norm epsilon and the RoPE base (the JSON value as written, not float bits);
-//! * [`safetensors`]: the header length, each tensor's dtype, shape and `data_offsets` (inside the
+//! * [`safetensors()`]: the header length, each tensor's dtype, shape and `data_offsets` (inside the
 //!   file, consistent with the shape, not overlapping another tensor), and — unless allowed — that
 //!   every weight is finite (the first NaN or infinity is named by tensor and index).
 //!

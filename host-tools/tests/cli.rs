@@ -211,6 +211,9 @@ fn cases(fx: &Fixture) -> Vec<Case> {
         a.extend(args(extra));
         a
     };
+    let import = |tokenizer: &str, output: OsString| {
+        args(&[&"import-llama2c", &fx.path("llama.bin"), &"--tokenizer", &fx.path(tokenizer), &"-o", &output])
+    };
     let eval = |extra: &[&dyn AsRefOs]| {
         let mut a = args(&[&"eval", &"-m", &model]);
         a.extend(args(extra));
@@ -360,28 +363,14 @@ fn cases(fx: &Fixture) -> Vec<Case> {
         Case {
             situation: "import-llama2c: output folder not writable",
             command: "glmix import-llama2c model.bin --tokenizer tok.bin -o /proc/nope/x.glmx",
-            args: args(&[
-                &"import-llama2c",
-                &fx.path("llama.bin"),
-                &"--tokenizer",
-                &fx.path("tok.bin"),
-                &"-o",
-                &"/proc/nope/x.glmx",
-            ]),
+            args: import("tok.bin", "/proc/nope/x.glmx".into()),
             message: "cannot write /proc/nope/x.glmx: cannot create a temporary file in /proc/nope",
             code: 1,
         },
         Case {
             situation: "import-llama2c: tokenizer of another size",
             command: "glmix import-llama2c model.bin --tokenizer model.bin -o x.glmx",
-            args: args(&[
-                &"import-llama2c",
-                &fx.path("llama.bin"),
-                &"--tokenizer",
-                &fx.path("llama.bin"),
-                &"-o",
-                &fx.path("x.glmx"),
-            ]),
+            args: import("llama.bin", fx.path("x.glmx")),
             message: "token 1 has length 134217728 (max_token_length is 8): is this the llama2.c tokenizer.bin of this model?",
             code: 1,
         },

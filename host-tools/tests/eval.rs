@@ -15,6 +15,8 @@ use glmix_tools::tasks::Task;
 use glmix_tools::writer::AlignedBytes;
 use serde_json::Value;
 
+mod data;
+
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
 }
@@ -87,16 +89,8 @@ fn task_predictions_equal_pytorch_answer_by_answer() {
 }
 
 fn heldout_text() -> Option<Vec<u8>> {
-    let base = std::env::var_os("GLMIX_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    let path = base.join("tinyshakespeare/input.txt");
-    if let Ok(text) = std::fs::read(&path) {
-        return Some(text);
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {} is missing", path.display());
-    eprintln!("SKIPPED: {} not found (set GLMIX_SHARED_DATA)", path.display());
-    None
+    let path = data::shared("tinyshakespeare/input.txt")?;
+    Some(std::fs::read(&path).expect("the shared data is readable"))
 }
 
 /// The shipped model's held-out bits/char on a prefix of the split, as computed by the runtime.

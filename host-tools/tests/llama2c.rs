@@ -4,22 +4,15 @@
 
 use std::path::PathBuf;
 
+mod data;
+
 use glmix::{DType, Model, Session};
 use glmix_tools::generate::{generate, prompt_tokens, Options};
 use glmix_tools::llama2c::import;
 use glmix_tools::writer::AlignedBytes;
 
 fn data_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("GLMIX_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    let dir = base.join("llama2c_stories260K");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {} is missing", dir.display());
-    eprintln!("SKIPPED: {} not found (set GLMIX_SHARED_DATA)", dir.display());
-    None
+    data::shared("llama2c_stories260K")
 }
 
 fn imported(dir: &std::path::Path, quant: DType) -> AlignedBytes {
@@ -63,11 +56,8 @@ fn f32_logits_at_position_0_within_1e5() {
     let mut state = vec![0f32; glmix::plan::Plan::new(&model, 1).total_words()];
     let mut session = Session::new(&model, 1, &mut state).unwrap();
     let logits = session.step(1).unwrap();
-    let expected: Vec<f32> = std::fs::read_to_string(dir.join("expected/logits_bos_pos0.txt"))
-        .unwrap()
-        .split_whitespace()
-        .map(|v| v.parse().unwrap())
-        .collect();
+    let text = std::fs::read_to_string(dir.join("expected/logits_bos_pos0.txt")).unwrap();
+    let expected: Vec<f32> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
     assert_eq!(expected.len(), 512);
     let worst = logits.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst <= 1e-5, "max |logit - run.c| = {worst:e}");

@@ -7,25 +7,20 @@
 //! missing, fails when `CI` is set. Measured (x86-64, AVX2 kernels): f32 1.8041 bits/char; q8_0 98.85 %
 //! top-1 agreement, +0.0004 bits/char; q4_0 89.52 %, +0.0319 bits/char (also in the README).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use glmix::plan::Plan;
 use glmix::{DType, Model, Session};
 use glmix_tools::writer::AlignedBytes;
 
+mod data;
+
 /// Predictions compared (the stream is one byte longer).
 const TOKENS: usize = 10_000;
 
 fn held_out() -> Option<Vec<u8>> {
-    let base = std::env::var_os("GLMIX_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    let path = base.join("tinyshakespeare/input.txt");
-    let Ok(text) = std::fs::read(&path) else {
-        assert!(std::env::var_os("CI").is_none(), "CI is set but {} is missing", path.display());
-        eprintln!("SKIPPED: {} not found (set GLMIX_SHARED_DATA)", path.display());
-        return None;
-    };
+    let path = data::shared("tinyshakespeare/input.txt")?;
+    let text = std::fs::read(&path).expect("the shared data is readable");
     let start = text.len() * 9 / 10;
     let stream = text.get(start..start + TOKENS + 1).expect("the held-out split has 10,001 bytes").to_vec();
     Some(stream)

@@ -6,17 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod data;
+
 fn data_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("GLMIX_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    let dir = base.join("llama2c_stories260K");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {} is missing", dir.display());
-    eprintln!("SKIPPED: {} not found (set GLMIX_SHARED_DATA)", dir.display());
-    None
+    data::shared("llama2c_stories260K")
 }
 
 fn glmix(args: &[&str]) -> String {

@@ -236,16 +236,7 @@ mod tests {
 
     #[test]
     fn every_pattern_finds_what_it_reads() {
-        for p in [
-            Pattern::Dense,
-            Pattern::Window(5),
-            Pattern::Order(1),
-            Pattern::Order(3),
-            Pattern::Pow2 { cap: 0 },
-            Pattern::Sq1 { cap: 0 },
-            Pattern::Pow2 { cap: 3 },
-            Pattern::Sq1Lattice { cap: 5 },
-        ] {
+        for p in crate::pattern::TEST_PATTERNS {
             simulate(p, 5_000);
         }
         simulate(Pattern::Pow2Lattice { cap: 0 }, 100_000);

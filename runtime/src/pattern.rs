@@ -315,6 +315,24 @@ impl Iterator for Reads {
     }
 }
 
+/// A spread of patterns for the tests: every kind, small and large parameters (capped lattices:
+/// `Sq1Lattice` only, as `Pow2Lattice`'s slot count is exact only uncapped).
+#[cfg(test)]
+pub(crate) const TEST_PATTERNS: [Pattern; 12] = [
+    Pattern::Dense,
+    Pattern::Window(5),
+    Pattern::Window(8),
+    Pattern::Order(1),
+    Pattern::Order(3),
+    Pattern::Pow2 { cap: 0 },
+    Pattern::Pow2 { cap: 3 },
+    Pattern::Pow2 { cap: 4 },
+    Pattern::Sq1 { cap: 0 },
+    Pattern::Pow2Lattice { cap: 0 },
+    Pattern::Sq1Lattice { cap: 0 },
+    Pattern::Sq1Lattice { cap: 5 },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,16 +453,7 @@ mod tests {
     #[test]
     fn slots_cover_every_step_and_are_tight_where_claimed() {
         for n in [1u32, 2, 3, 17, 256, 1000, 4096] {
-            for p in [
-                Pattern::Dense,
-                Pattern::Window(8),
-                Pattern::Order(3),
-                Pattern::Pow2 { cap: 0 },
-                Pattern::Sq1 { cap: 0 },
-                Pattern::Pow2 { cap: 4 },
-                Pattern::Pow2Lattice { cap: 0 },
-                Pattern::Sq1Lattice { cap: 0 },
-            ] {
+            for p in TEST_PATTERNS {
                 let (mut most, mut farthest) = (0u32, 0u32);
                 for t in 0..n {
                     let r: Vec<u32> = p.reads(t).collect();

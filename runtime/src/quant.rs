@@ -261,19 +261,7 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    /// Marsaglia xorshift32; uniform f32 in [-1, 1).
-    struct Rng(u32);
-    impl Rng {
-        fn next(&mut self) -> u32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 17;
-            self.0 ^= self.0 << 5;
-            self.0
-        }
-        fn f32(&mut self) -> f32 {
-            (self.next() >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        }
-    }
+    use crate::kernels::testutil::Rng;
 
     fn h(x: f32) -> [u8; 2] {
         f16::from_f32(x).to_le_bytes()

@@ -109,7 +109,7 @@ pub fn gather_axpy(o: &mut [f32], weights: &[f32], buf: &[f32], stride: usize, o
 }
 
 /// The cache slots a gather reads, with an upper bound of them computed once: every head of a layer
-/// gathers over the same slots, so each gather's range check (`all_in_range`) is O(1).
+/// gathers over the same slots, so each gather's range check ([`Records::all_in_range`]) is O(1).
 #[derive(Clone, Copy, Debug)]
 pub struct Slots<'a> {
     list: &'a [u32],
@@ -132,27 +132,82 @@ impl<'a> Slots<'a> {
     }
 }
 
-/// Whether every record `buf[slot * stride + offset..][..len]` of `slots` is in range (one check for
-/// a whole gather, so that the loops below index without per-record checks).
-#[inline(always)]
-pub(crate) fn all_in_range(buf: &[f32], slots: Slots<'_>, stride: usize, offset: usize, len: usize) -> bool {
-    let max = slots.max as usize;
-    let end = max.checked_mul(stride).and_then(|v| v.checked_add(offset)).and_then(|v| v.checked_add(len));
-    end.is_some_and(|end| end <= buf.len())
+/// The cached records a gather reads: record `i` is `buf[slots[i] * stride + offset..]`, as long as
+/// the query or the accumulator (the head size). One value for the four numbers every gather kernel
+/// takes, with the range check they share.
+#[derive(Clone, Copy, Debug)]
+pub struct Records<'a> {
+    /// The cache: one record per slot, `stride` f32 apart.
+    pub buf: &'a [f32],
+    /// f32 from one slot's record to the next.
+    pub stride: usize,
+    /// f32 from a slot's start to this head's record.
+    pub offset: usize,
+    /// The slots to read, in order.
+    pub slots: Slots<'a>,
+}
+
+impl<'a> Records<'a> {
+    /// The records of `slots` in `buf`, `stride` f32 apart, each at `offset` in its slot.
+    #[inline(always)]
+    pub fn new(buf: &'a [f32], stride: usize, offset: usize, slots: Slots<'a>) -> Self {
+        Records { buf, stride, offset, slots }
+    }
+    /// The slots, in order.
+    #[inline(always)]
+    pub fn list(&self) -> &'a [u32] {
+        self.slots.list
+    }
+    /// The records from index `from` on (none past the end).
+    #[inline(always)]
+    pub fn tail(&self, from: usize) -> Records<'a> {
+        Records { slots: self.slots.tail(from), ..*self }
+    }
+    /// Whether every record `buf[slot * stride + offset..][..len]` is in range (one O(1) check for a
+    /// whole gather, so that the kernels index without per-record checks).
+    #[inline(always)]
+    pub fn all_in_range(&self, len: usize) -> bool {
+        let max = self.slots.max as usize;
+        let end = max
+            .checked_mul(self.stride)
+            .and_then(|v| v.checked_add(self.offset))
+            .and_then(|v| v.checked_add(len));
+        end.is_some_and(|end| end <= self.buf.len())
+    }
+    /// `buf`'s address plus `offset` (not dereferenceable by itself): record `s` starts at
+    /// `base().add(s * stride)`, in range where [`Records::all_in_range`] holds.
+    #[inline(always)]
+    pub fn base(&self) -> *const f32 {
+        self.buf.as_ptr().wrapping_add(self.offset)
+    }
+    /// The record of `slot`, `len` f32; empty where it runs out of `buf`.
+    #[inline(always)]
+    pub fn record(&self, slot: u32, len: usize) -> &'a [f32] {
+        let start = (slot as usize).saturating_mul(self.stride).saturating_add(self.offset);
+        self.buf.get(start..start.saturating_add(len)).unwrap_or(&[])
+    }
+    /// The record of `slot` as `N` f32; `None` where it runs out of `buf`.
+    #[inline(always)]
+    fn get<const N: usize>(&self, slot: u32) -> Option<&'a [f32; N]> {
+        let start = (slot as usize).saturating_mul(self.stride).saturating_add(self.offset);
+        self.buf.get(start..).and_then(|r| r.first_chunk::<N>())
+    }
+    /// The record of `slot` as `N` f32, unchecked.
+    ///
+    /// # Safety
+    /// `all_in_range(N)` holds and `slot` is one of `slots`.
+    #[inline(always)]
+    unsafe fn get_unchecked<const N: usize>(&self, slot: u32) -> &'a [f32; N] {
+        // SAFETY: `slot * stride + offset + N <= buf.len()` (the caller's `all_in_range(N)`, computed
+        // without overflow), so the N f32 read are inside `buf`; `[f32; N]` has f32's alignment.
+        unsafe { &*self.buf.as_ptr().add(slot as usize * self.stride + self.offset).cast::<[f32; N]>() }
+    }
 }
 
 /// [`gather_scores`] for a head size `N` known at compile time: the same sequential sums, unrolled,
 /// `q` held in registers, one range check per call. Bit-identical to the twin.
 #[inline(always)]
-pub(crate) fn gather_scores_n<const N: usize>(
-    q: &[f32; N],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-    scale: f32,
-    out: &mut [f32],
-) {
+pub(crate) fn gather_scores_n<const N: usize>(q: &[f32; N], recs: Records<'_>, scale: f32, out: &mut [f32]) {
     let q = *q;
     let dot = |rec: &[f32; N]| {
         let mut val = 0.0f32;
@@ -161,17 +216,14 @@ pub(crate) fn gather_scores_n<const N: usize>(
         }
         val / scale
     };
-    if all_in_range(buf, slots, stride, offset, N) {
-        for (o, &s) in out.iter_mut().zip(slots.list) {
-            // SAFETY: `s * stride + offset + N <= buf.len()` for every slot (checked above, without
-            // overflow), so the N f32 read are inside `buf`; `[f32; N]` has f32's alignment.
-            let rec = unsafe { &*buf.as_ptr().add(s as usize * stride + offset).cast::<[f32; N]>() };
-            *o = dot(rec);
+    if recs.all_in_range(N) {
+        for (o, &s) in out.iter_mut().zip(recs.list()) {
+            // SAFETY: `all_in_range(N)` (checked above); `s` is one of the slots.
+            *o = dot(unsafe { recs.get_unchecked::<N>(s) });
         }
     } else {
-        for (o, &s) in out.iter_mut().zip(slots.list) {
-            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
-            *o = match buf.get(start..).and_then(|r| r.first_chunk::<N>()) {
+        for (o, &s) in out.iter_mut().zip(recs.list()) {
+            *o = match recs.get::<N>(s) {
                 Some(rec) => dot(rec),
                 None => 0.0 / scale,
             };
@@ -182,30 +234,21 @@ pub(crate) fn gather_scores_n<const N: usize>(
 /// [`gather_axpy`] for a head size `N` known at compile time: the accumulator lives in registers,
 /// one range check per call. Bit-identical to the twin.
 #[inline(always)]
-pub(crate) fn gather_axpy_n<const N: usize>(
-    o: &mut [f32; N],
-    weights: &[f32],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-) {
+pub(crate) fn gather_axpy_n<const N: usize>(o: &mut [f32; N], weights: &[f32], recs: Records<'_>) {
     let mut acc = *o;
     let mut add = |a: f32, rec: &[f32; N]| {
         for (acc, &r) in acc.iter_mut().zip(rec) {
             *acc += a * r;
         }
     };
-    if all_in_range(buf, slots, stride, offset, N) {
-        for (&a, &s) in weights.iter().zip(slots.list) {
-            // SAFETY: as in `gather_scores_n`: every record is inside `buf` (checked above).
-            let rec = unsafe { &*buf.as_ptr().add(s as usize * stride + offset).cast::<[f32; N]>() };
-            add(a, rec);
+    if recs.all_in_range(N) {
+        for (&a, &s) in weights.iter().zip(recs.list()) {
+            // SAFETY: `all_in_range(N)` (checked above); `s` is one of the slots.
+            add(a, unsafe { recs.get_unchecked::<N>(s) });
         }
     } else {
-        for (&a, &s) in weights.iter().zip(slots.list) {
-            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
-            if let Some(rec) = buf.get(start..).and_then(|r| r.first_chunk::<N>()) {
+        for (&a, &s) in weights.iter().zip(recs.list()) {
+            if let Some(rec) = recs.get::<N>(s) {
                 add(a, rec);
             }
         }

@@ -17,7 +17,9 @@
 //! The architecture modules implement the `Kernels` trait (dot products, matvec rows, axpy, gathers,
 //! softmax's exponentials, SwiGLU, activation quantization), each method defaulting to its scalar
 //! twin in [`generic`]; the row loop of [`matvec`] is written once (`matvec_with`) and monomorphized
-//! per architecture. One conformance suite (`conformance`, public with the `kernel-check` feature)
+//! per architecture. The method signatures are written once, in `forward_kernels!`, which writes the
+//! trait's forwarding defaults and each architecture's forwarding methods from a list of names; the
+//! gathers take the cached records they read as one [`Records`] (cache, stride, offset, slots). One conformance suite (`conformance`, public with the `kernel-check` feature)
 //! compares every method of the compiled architecture with its twin; the unit tests run it on the
 //! host (x86, aarch64 under qemu-user) and the firmware's kernel check on each board.
 //!
@@ -44,6 +46,106 @@
 //! No kernel panics on mismatched lengths: each works on the common prefix of its slices (documented
 //! per function). Normal use passes consistent lengths.
 
+/// Writes [`Kernels`] methods that call a function of the same arguments, with the trait's signatures
+/// (listed once, here): `forward_kernels! { f32 = dot_f32, softmax }` is `fn f32(a, b) -> f32 {
+/// dot_f32(a, b) }` and `fn softmax(x) { softmax(x) }`, each `#[inline(always)]` and after the
+/// attributes (docs) written before its name. The trait's defaults call the twins in [`generic`]; the
+/// architectures' impls call their own functions. Methods whose body is more than a call are written
+/// out.
+macro_rules! forward_kernels {
+    ($($(#[$attr:meta])* $method:ident $(= $f:path)?),* $(,)?) => {
+        $(forward_kernels!(@fn [$(#[$attr])*] $method [$($f)?]);)*
+    };
+    (@fn [$($attr:tt)*] f32 [$f:path]) => {
+        $($attr)* #[inline(always)] fn f32(a: &[f32], b: &[f32]) -> f32 { $f(a, b) }
+    };
+    (@fn [$($attr:tt)*] f16 [$f:path]) => {
+        $($attr)* #[inline(always)] fn f16(w: &[u8], x: &[f32]) -> f32 { $f(w, x) }
+    };
+    (@fn [$($attr:tt)*] bf16 [$f:path]) => {
+        $($attr)* #[inline(always)] fn bf16(w: &[u8], x: &[f32]) -> f32 { $f(w, x) }
+    };
+    (@fn [$($attr:tt)*] q8_0 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn q8_0(w: &[$crate::quant::BlockQ8_0], x: &[$crate::quant::BlockQ8_0]) -> f32 { $f(w, x) }
+    };
+    (@fn [$($attr:tt)*] q4_0 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn q4_0(w: &[$crate::quant::BlockQ4_0], x: &[$crate::quant::BlockQ8_0]) -> f32 { $f(w, x) }
+    };
+    (@fn [$($attr:tt)*] matvec_f32 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) { $f(data, cols, x, out) }
+    };
+    (@fn [$($attr:tt)*] matvec_q8_0 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn matvec_q8_0(w: &$crate::tensor::Tensor<'_>, xq: &[$crate::quant::BlockQ8_0], out: &mut [f32]) {
+            $f(w, xq, out)
+        }
+    };
+    (@fn [$($attr:tt)*] matvec_q4_0 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn matvec_q4_0(w: &$crate::tensor::Tensor<'_>, xq: &[$crate::quant::BlockQ8_0], out: &mut [f32]) {
+            $f(w, xq, out)
+        }
+    };
+    (@fn [$($attr:tt)*] matvec_f16 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn matvec_f16(w: &$crate::tensor::Tensor<'_>, x: &[f32], out: &mut [f32]) { $f(w, x, out) }
+    };
+    (@fn [$($attr:tt)*] matvec_bf16 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn matvec_bf16(w: &$crate::tensor::Tensor<'_>, x: &[f32], out: &mut [f32]) { $f(w, x, out) }
+    };
+    (@fn [$($attr:tt)*] axpy [$f:path]) => {
+        $($attr)* #[inline(always)] fn axpy(y: &mut [f32], a: f32, x: &[f32]) { $f(y, a, x) }
+    };
+    (@fn [$($attr:tt)*] gather_scores8 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn gather_scores8(q: &[f32; 8], recs: $crate::kernels::Records<'_>, scale: f32, out: &mut [f32]) {
+            $f(q, recs, scale, out)
+        }
+    };
+    (@fn [$($attr:tt)*] gather_axpy8 [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: $crate::kernels::Records<'_>) {
+            $f(o, weights, recs)
+        }
+    };
+    (@fn [$($attr:tt)*] gather_axpy_wide [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn gather_axpy_wide(o: &mut [f32], weights: &[f32], recs: $crate::kernels::Records<'_>) -> bool {
+            $f(o, weights, recs)
+        }
+    };
+    (@fn [$($attr:tt)*] gather_scores_wide [$f:path]) => {
+        $($attr)* #[inline(always)]
+        fn gather_scores_wide(
+            q: &[f32],
+            recs: $crate::kernels::Records<'_>,
+            scale: f32,
+            out: &mut [f32],
+        ) -> bool {
+            $f(q, recs, scale, out)
+        }
+    };
+    (@fn [$($attr:tt)*] exp_shifted [$f:path]) => {
+        $($attr)* #[inline(always)] fn exp_shifted(x: &mut [f32], shift: f32) { $f(x, shift) }
+    };
+    (@fn [$($attr:tt)*] softmax [$f:path]) => {
+        $($attr)* #[inline(always)] fn softmax(x: &mut [f32]) { $f(x) }
+    };
+    (@fn [$($attr:tt)*] swiglu [$f:path]) => {
+        $($attr)* #[inline(always)] fn swiglu(h1: &mut [f32], h3: &[f32]) { $f(h1, h3) }
+    };
+    (@fn [$($attr:tt)*] quantize_q8_0 [$f:path]) => {
+        $($attr)* #[inline(always)] fn quantize_q8_0(x: &[f32], out: &mut [$crate::quant::BlockQ8_0]) { $f(x, out) }
+    };
+    (@fn [$($attr:tt)*] $method:ident []) => {
+        forward_kernels!(@fn [$($attr)*] $method [$method]);
+    };
+}
+
 pub mod generic;
 
 #[cfg(glmix_dsp)]
@@ -64,12 +166,12 @@ mod dsp_model;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0};
+use crate::quant::{blocks_from_bytes, BlockQ8_0};
 use crate::tensor::{DType, Tensor};
 
 pub use generic::{
     embedding_row, gelu_tanh, rmsnorm, rmsnorm_inplace, rope_half, rope_half_qk, rope_half_qk_angles,
-    rope_interleaved, rope_interleaved_qk, rope_interleaved_qk_angles, silu, RopeAngles, Slots,
+    rope_interleaved, rope_interleaved_qk, rope_interleaved_qk_angles, silu, Records, RopeAngles, Slots,
     ROPE_MAX_PAIRS,
 };
 
@@ -99,10 +201,9 @@ pub fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
 /// exponentials, SwiGLU and activation quantization. Every method defaults to the scalar twin in
 /// [`generic`]; an architecture overrides what it does better.
 pub(crate) trait Kernels {
-    /// `sum a[i] b[i]` over the common prefix.
-    #[inline(always)]
-    fn f32(a: &[f32], b: &[f32]) -> f32 {
-        generic::dot_f32(a, b)
+    forward_kernels! {
+        /// `sum a[i] b[i]` over the common prefix.
+        f32 = generic::dot_f32,
     }
     /// f32 matrix rows times `x`: `out[r] = Self::f32(row r, x)` with row `r` = `data[r * cols..][..cols]`
     /// (empty past the end), bit for bit (implementations may share loads between rows).
@@ -115,140 +216,66 @@ pub(crate) trait Kernels {
     }
     /// q8_0 matrix rows times `xq`: `out[r] = Self::q8_0(row r, xq)` for `r < out.len()`, bit for bit.
     #[inline(always)]
-    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32])
-    where
-        Self: Sized,
-    {
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = Self::q8_0(blocks_from_bytes(w.row(r)), xq);
-        }
+    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        each_row(w, out, |row| Self::q8_0(blocks_from_bytes(row), xq))
     }
     /// q4_0 matrix rows times `xq`: `out[r] = Self::q4_0(row r, xq)` for `r < out.len()`, bit for bit.
     #[inline(always)]
-    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32])
-    where
-        Self: Sized,
-    {
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = Self::q4_0(blocks_from_bytes(w.row(r)), xq);
-        }
+    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+        each_row(w, out, |row| Self::q4_0(blocks_from_bytes(row), xq))
     }
     /// f16 matrix rows times `x`: `out[r] = Self::f16(row r, x)` for `r < out.len()`, bit for bit.
     #[inline(always)]
-    fn matvec_f16(w: &Tensor<'_>, x: &[f32], out: &mut [f32])
-    where
-        Self: Sized,
-    {
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = Self::f16(w.row(r), x);
-        }
+    fn matvec_f16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+        each_row(w, out, |row| Self::f16(row, x))
     }
     /// bf16 matrix rows times `x`: `out[r] = Self::bf16(row r, x)` for `r < out.len()`, bit for bit.
     #[inline(always)]
-    fn matvec_bf16(w: &Tensor<'_>, x: &[f32], out: &mut [f32])
-    where
-        Self: Sized,
-    {
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = Self::bf16(w.row(r), x);
-        }
+    fn matvec_bf16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
+        each_row(w, out, |row| Self::bf16(row, x))
     }
-    /// f16 row bytes times `x`, over the common prefix.
-    #[inline(always)]
-    fn f16(w: &[u8], x: &[f32]) -> f32 {
-        generic::dot_f16(w, x)
-    }
-    /// bf16 row bytes times `x`, over the common prefix.
-    #[inline(always)]
-    fn bf16(w: &[u8], x: &[f32]) -> f32 {
-        generic::dot_bf16(w, x)
-    }
-    /// q8_0 weight blocks times q8_0 activation blocks, over the common blocks.
-    #[inline(always)]
-    fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        generic::vec_dot(w, x)
-    }
-    /// q4_0 weight blocks times q8_0 activation blocks, over the common blocks.
-    #[inline(always)]
-    fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-        generic::vec_dot(w, x)
-    }
-    /// `y += a x` over the common prefix.
-    #[inline(always)]
-    fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-        generic::axpy(y, a, x)
-    }
-    /// [`generic::gather_scores`] for head size 8 (implementations must give the same bits).
-    #[inline(always)]
-    fn gather_scores8(
-        q: &[f32; 8],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out)
-    }
-    /// [`generic::gather_axpy`] for head size 8 (implementations must give the same bits).
-    #[inline(always)]
-    fn gather_axpy8(
-        o: &mut [f32; 8],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) {
-        generic::gather_axpy_n(o, weights, buf, stride, offset, slots)
+    forward_kernels! {
+        /// f16 row bytes times `x`, over the common prefix.
+        f16 = generic::dot_f16,
+        /// bf16 row bytes times `x`, over the common prefix.
+        bf16 = generic::dot_bf16,
+        /// q8_0 weight blocks times q8_0 activation blocks, over the common blocks.
+        q8_0 = generic::vec_dot,
+        /// q4_0 weight blocks times q8_0 activation blocks, over the common blocks.
+        q4_0 = generic::vec_dot,
+        /// `y += a x` over the common prefix.
+        axpy = generic::axpy,
+        /// [`generic::gather_scores`] for head size 8 (implementations must give the same bits).
+        gather_scores8 = generic::gather_scores_n,
+        /// [`generic::gather_axpy`] for head size 8 (implementations must give the same bits).
+        gather_axpy8 = generic::gather_axpy_n,
     }
     /// [`generic::gather_axpy`] for any head size the implementation covers, bit for bit (MVE:
     /// within its float tolerance); returns false (having done nothing) where it does not.
     #[inline(always)]
-    fn gather_axpy_wide(
-        _o: &mut [f32],
-        _weights: &[f32],
-        _buf: &[f32],
-        _stride: usize,
-        _offset: usize,
-        _slots: Slots<'_>,
-    ) -> bool {
+    fn gather_axpy_wide(_o: &mut [f32], _weights: &[f32], _recs: Records<'_>) -> bool {
         false
     }
     /// [`generic::gather_scores`] for any head size the implementation covers (within the
     /// architecture's float tolerance); returns false (having done nothing) where it does not.
     #[inline(always)]
-    fn gather_scores_wide(
-        _q: &[f32],
-        _buf: &[f32],
-        _stride: usize,
-        _offset: usize,
-        _slots: Slots<'_>,
-        _scale: f32,
-        _out: &mut [f32],
-    ) -> bool {
+    fn gather_scores_wide(_q: &[f32], _recs: Records<'_>, _scale: f32, _out: &mut [f32]) -> bool {
         false
     }
-    /// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]; implementations must give the same bits).
-    #[inline(always)]
-    fn exp_shifted(x: &mut [f32], shift: f32) {
-        generic::exp_shifted(x, shift)
+    forward_kernels! {
+        /// `x[i] = expf(x[i] - shift)` ([`crate::math::expf`]; implementations must give the same bits).
+        exp_shifted = generic::exp_shifted,
     }
     /// [`generic::softmax`] (implementations must give the same bits).
     #[inline(always)]
     fn softmax(x: &mut [f32]) {
         generic::softmax_with(x, Self::exp_shifted)
     }
-    /// [`generic::swiglu`] (implementations must give the same bits).
-    #[inline(always)]
-    fn swiglu(h1: &mut [f32], h3: &[f32]) {
-        generic::swiglu(h1, h3)
-    }
-    /// [`crate::quant::quantize_row_q8_0`] (implementations must give the same blocks).
-    #[inline(always)]
-    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
-        crate::quant::quantize_row_q8_0(x, out)
+    forward_kernels! {
+        /// [`generic::swiglu`] (implementations must give the same bits).
+        swiglu = generic::swiglu,
+        /// [`crate::quant::quantize_row_q8_0`] (implementations must give the same blocks).
+        quantize_q8_0 = crate::quant::quantize_row_q8_0,
     }
 }
 
@@ -314,19 +341,18 @@ pub fn gather_scores(
     scale: f32,
     out: &mut [f32],
 ) {
+    let recs = Records::new(buf, stride, offset, slots);
     if let Ok(q) = <&[f32; 8]>::try_from(q) {
-        Arch::gather_scores8(q, buf, stride, offset, slots, scale, out);
-    } else if Arch::gather_scores_wide(q, buf, stride, offset, slots, scale, out) {
+        Arch::gather_scores8(q, recs, scale, out);
+    } else if Arch::gather_scores_wide(q, recs, scale, out) {
         // Done by the architecture's kernel.
     } else if let Ok(q) = <&[f32; 16]>::try_from(q) {
-        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+        generic::gather_scores_n(q, recs, scale, out);
     } else if let Ok(q) = <&[f32; 32]>::try_from(q) {
-        generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+        generic::gather_scores_n(q, recs, scale, out);
     } else {
         for (o, &s) in out.iter_mut().zip(slots.list()) {
-            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
-            let rec = buf.get(start..start.saturating_add(q.len())).unwrap_or(&[]);
-            *o = Arch::f32(q, rec) / scale;
+            *o = Arch::f32(q, recs.record(s, q.len())) / scale;
         }
     }
 }
@@ -341,19 +367,19 @@ pub fn gather_axpy(
     offset: usize,
     slots: Slots<'_>,
 ) {
+    let recs = Records::new(buf, stride, offset, slots);
     if let Ok(o) = <&mut [f32; 8]>::try_from(&mut *o) {
-        Arch::gather_axpy8(o, weights, buf, stride, offset, slots);
-    } else if Arch::gather_axpy_wide(o, weights, buf, stride, offset, slots) {
+        Arch::gather_axpy8(o, weights, recs);
+    } else if Arch::gather_axpy_wide(o, weights, recs) {
         // Done by the architecture's kernel.
     } else if let Ok(o) = <&mut [f32; 16]>::try_from(&mut *o) {
-        generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+        generic::gather_axpy_n(o, weights, recs);
     } else if let Ok(o) = <&mut [f32; 32]>::try_from(&mut *o) {
-        generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+        generic::gather_axpy_n(o, weights, recs);
     } else {
         let len = o.len();
         for (&a, &s) in weights.iter().zip(slots.list()) {
-            let start = (s as usize).saturating_mul(stride).saturating_add(offset);
-            Arch::axpy(o, a, buf.get(start..start.saturating_add(len)).unwrap_or(&[]));
+            Arch::axpy(o, a, recs.record(s, len));
         }
     }
 }
@@ -369,6 +395,14 @@ pub(crate) fn matvec_f32_rows<K: Kernels>(data: &[f32], cols: usize, x: &[f32], 
         let start = r.saturating_mul(cols);
         let row = data.get(start..start.saturating_add(cols)).unwrap_or(&[]);
         *o = K::f32(row, x);
+    }
+}
+
+/// `out[r] = dot(row r of w)` for `r < out.len()` (the row loop of the kernels without their own).
+#[inline(always)]
+fn each_row(w: &Tensor<'_>, out: &mut [f32], dot: impl Fn(&[u8]) -> f32) {
+    for (r, o) in out.iter_mut().enumerate() {
+        *o = dot(w.row(r));
     }
 }
 

@@ -50,7 +50,7 @@
 //! (10.0, `trans_VMOV_to_2gp`/`_from_2gp`) pairs it with lane 0 (1): code using it can pass every
 //! QEMU check and still permute lanes on a real core (the q8_0 matvec did until session 6).
 
-use super::{arm_dsp::Dsp, generic, Kernels, Slots};
+use super::{arm_dsp::Dsp, generic, Kernels, Records};
 use crate::quant::{BlockQ4_0, BlockQ8_0};
 use crate::tensor::Tensor;
 use core::arch::asm;
@@ -62,98 +62,45 @@ const Q8_BYTES: usize = core::mem::size_of::<BlockQ8_0>();
 const Q4_BYTES: usize = core::mem::size_of::<BlockQ4_0>();
 
 impl Kernels for Mve {
-    #[inline(always)]
-    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-        matvec_f32(data, cols, x, out)
-    }
-    #[inline(always)]
-    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q8_0_quads(w.bytes(), w.row_bytes(), xq, out)
-    }
-    #[inline(always)]
-    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q4_0_quads(w.bytes(), w.row_bytes(), xq, out)
+    forward_kernels! {
+        matvec_f32, matvec_q4_0 = matvec_q4_0_tensor, matvec_q8_0 = matvec_q8_0_tensor, gather_scores8,
+        gather_axpy8, gather_scores_wide, gather_axpy_wide, quantize_q8_0, exp_shifted, softmax, swiglu,
     }
     #[inline(always)]
     fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        let mut o = [0.0f32];
-        let n = w.len().min(x.len());
-        let w = w.get(..n).unwrap_or_default();
-        matvec_q8_0(crate::quant::blocks_as_bytes(w), n * Q8_BYTES, x, &mut o);
-        let [o] = o;
-        o
+        one_row(w, x, matvec_q8_0)
     }
     #[inline(always)]
     fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-        let mut o = [0.0f32];
-        let n = w.len().min(x.len());
-        let w = w.get(..n).unwrap_or_default();
-        matvec_q4_0(crate::quant::blocks_as_bytes(w), n * Q4_BYTES, x, &mut o);
-        let [o] = o;
-        o
+        one_row(w, x, matvec_q4_0)
     }
-    #[inline(always)]
-    fn gather_scores8(
-        q: &[f32; 8],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        gather_scores8(q, buf, stride, offset, slots, scale, out)
-    }
-    #[inline(always)]
-    fn gather_axpy8(
-        o: &mut [f32; 8],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) {
-        gather_axpy8(o, weights, buf, stride, offset, slots)
-    }
-    #[inline(always)]
-    fn gather_scores_wide(
-        q: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-        scale: f32,
-        out: &mut [f32],
-    ) -> bool {
-        gather_scores_wide(q, buf, stride, offset, slots, scale, out)
-    }
-    #[inline(always)]
-    fn gather_axpy_wide(
-        o: &mut [f32],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) -> bool {
-        gather_axpy_wide(o, weights, buf, stride, offset, slots)
-    }
-    #[inline(always)]
-    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
-        quantize_q8_0(x, out)
-    }
-    #[inline(always)]
-    fn exp_shifted(x: &mut [f32], shift: f32) {
-        exp_shifted(x, shift)
-    }
-    #[inline(always)]
-    fn softmax(x: &mut [f32]) {
-        softmax(x)
-    }
-    #[inline(always)]
-    fn swiglu(h1: &mut [f32], h3: &[f32]) {
-        swiglu(h1, h3)
-    }
+}
+
+/// A q8_0 tensor's rows times `xq` ([`matvec_q8_0_quads`] over its bytes).
+#[inline(always)]
+fn matvec_q8_0_tensor(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+    matvec_q8_0_quads(w.bytes(), w.row_bytes(), xq, out)
+}
+
+/// A q4_0 tensor's rows times `xq` ([`matvec_q4_0_quads`] over its bytes).
+#[inline(always)]
+fn matvec_q4_0_tensor(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
+    matvec_q4_0_quads(w.bytes(), w.row_bytes(), xq, out)
+}
+
+/// One row of blocks `w` times `x` over their common blocks, by the matvec kernel `rows`.
+#[inline(always)]
+fn one_row<B: crate::quant::QuantBlock>(
+    w: &[B],
+    x: &[BlockQ8_0],
+    rows: impl Fn(&[u8], usize, &[BlockQ8_0], &mut [f32]),
+) -> f32 {
+    let mut o = [0.0f32];
+    let n = w.len().min(x.len());
+    let w = w.get(..n).unwrap_or_default();
+    rows(crate::quant::blocks_as_bytes(w), n * core::mem::size_of::<B>(), x, &mut o);
+    let [o] = o;
+    o
 }
 
 /// Whether `rows` rows of `row_bytes` (a whole number `nb > 0` of `block` bytes) fit in `w` and `xq`
@@ -1275,23 +1222,21 @@ macro_rules! scores_asm {
 /// `VMUL.F32` by `q[k]`, `VADD.F32`, then eight scalar `VDIV`s. Returns false (having done
 /// nothing) for another `N`, fewer than eight positions or a record out of range; the last `n % 8`
 /// are left to the caller, which gets their count back as `Some`.
+#[inline(always)] // `recs` then stays in registers: no by-reference copy of it per call
 fn gather_scores_n<const N: usize>(
     q: &[f32; N],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
+    recs: Records<'_>,
     scale: f32,
     out: &mut [f32],
 ) -> Option<usize> {
-    let n = slots.list().len().min(out.len());
+    let n = recs.list().len().min(out.len());
     let groups = n / 8;
-    if !matches!(N, 8 | 16 | 32) || groups == 0 || !generic::all_in_range(buf, slots, stride, offset, N) {
+    if !matches!(N, 8 | 16 | 32) || groups == 0 || !recs.all_in_range(N) {
         return None;
     }
-    let base = buf.as_ptr().wrapping_add(offset) as u32;
-    let (ps, o, q) = (slots.list().as_ptr(), out.as_mut_ptr(), q.as_ptr());
-    let (s4, scale) = ((stride as u32).wrapping_mul(4), scale.to_bits());
+    let base = recs.base() as u32;
+    let (ps, o, q) = (recs.list().as_ptr(), out.as_mut_ptr(), q.as_ptr());
+    let (s4, scale) = ((recs.stride as u32).wrapping_mul(4), scale.to_bits());
     // SAFETY: every record `buf[slot * stride + offset..][..N]` is in range (checked above without
     // overflow, so `slot * stride * 4` fits the address space and the u32 lane arithmetic); the
     // asm reads `groups * 8 <= slots.len()` slots (word-aligned, by VLDRW), those records (word-
@@ -1314,52 +1259,29 @@ fn gather_scores_n<const N: usize>(
 
 /// Attention scores for head size 8: [`gather_scores_n`], the rest (and what it declines) by `Dsp`'s
 /// kernel.
-pub fn gather_scores8(
-    q: &[f32; 8],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-    scale: f32,
-    out: &mut [f32],
-) {
-    let done = gather_scores_n(q, buf, stride, offset, slots, scale, out).unwrap_or(0);
-    let n = slots.list().len().min(out.len());
+#[inline(always)] // `recs` then stays in registers: no by-reference copy of it per call
+pub fn gather_scores8(q: &[f32; 8], recs: Records<'_>, scale: f32, out: &mut [f32]) {
+    let done = gather_scores_n(q, recs, scale, out).unwrap_or(0);
+    let n = recs.list().len().min(out.len());
     if let Some(rest) = out.get_mut(done..n) {
-        Dsp::gather_scores8(q, buf, stride, offset, slots.tail(done), scale, rest);
+        Dsp::gather_scores8(q, recs.tail(done), scale, rest);
     }
 }
 
 /// Attention scores for head sizes 16 and 32 ([`gather_scores_n`], the rest by the twin's unrolled
 /// sums); false for other sizes.
-pub fn gather_scores_wide(
-    q: &[f32],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-    scale: f32,
-    out: &mut [f32],
-) -> bool {
-    fn run<const N: usize>(
-        q: &[f32; N],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        let done = gather_scores_n(q, buf, stride, offset, slots, scale, out).unwrap_or(0);
-        let n = slots.list().len().min(out.len());
+pub fn gather_scores_wide(q: &[f32], recs: Records<'_>, scale: f32, out: &mut [f32]) -> bool {
+    fn run<const N: usize>(q: &[f32; N], recs: Records<'_>, scale: f32, out: &mut [f32]) {
+        let done = gather_scores_n(q, recs, scale, out).unwrap_or(0);
+        let n = recs.list().len().min(out.len());
         if let Some(rest) = out.get_mut(done..n) {
-            generic::gather_scores_n(q, buf, stride, offset, slots.tail(done), scale, rest);
+            generic::gather_scores_n(q, recs.tail(done), scale, rest);
         }
     }
     if let Ok(q) = <&[f32; 16]>::try_from(q) {
-        run(q, buf, stride, offset, slots, scale, out);
+        run(q, recs, scale, out);
     } else if let Ok(q) = <&[f32; 32]>::try_from(q) {
-        run(q, buf, stride, offset, slots, scale, out);
+        run(q, recs, scale, out);
     } else {
         return false;
     }
@@ -1372,24 +1294,17 @@ pub fn gather_scores_wide(
 /// `LDR` of its weight, four `VLDRW`s, four `VMUL.F32`s and four `VADD.F32`s (head size 32: two such
 /// passes over the positions, one per half). False (nothing done) for other sizes or a record out of
 /// range.
-pub fn gather_axpy_wide(
-    o: &mut [f32],
-    weights: &[f32],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-) -> bool {
+pub fn gather_axpy_wide(o: &mut [f32], weights: &[f32], recs: Records<'_>) -> bool {
     let len = o.len();
-    let n = slots.list().len().min(weights.len());
-    if !matches!(len, 16 | 32) || !generic::all_in_range(buf, slots, stride, offset, len) {
+    let n = recs.list().len().min(weights.len());
+    if !matches!(len, 16 | 32) || !recs.all_in_range(len) {
         return false;
     }
     if n == 0 {
         return true;
     }
     for (half, o16) in o.chunks_exact_mut(16).enumerate() {
-        let base = buf.as_ptr().wrapping_add(offset + 16 * half) as u32;
+        let base = recs.base().wrapping_add(16 * half) as u32;
         // SAFETY: every record `buf[slot * stride + offset..][..len]` is in range (checked above
         // without overflow), so its 16 f32 from `16 * half` are too; the asm reads `n` slots and
         // weights (LDR, word-aligned) and those records (word-aligned VLDRW), and reads and writes
@@ -1424,9 +1339,9 @@ pub fn gather_axpy_wide(
                 "vstrw.32 q7, [{o}, #48]",
                 o = in(reg) o16.as_mut_ptr(),
                 n = inout(reg) n => _,
-                ps = inout(reg) slots.list().as_ptr() => _,
+                ps = inout(reg) recs.list().as_ptr() => _,
                 pw = inout(reg) weights.as_ptr() => _,
-                s4 = in(reg) (stride as u32).wrapping_mul(4),
+                s4 = in(reg) (recs.stride as u32).wrapping_mul(4),
                 base = in(reg) base,
                 a = out(reg) _,
                 w = out(reg) _,
@@ -1448,19 +1363,13 @@ pub fn gather_axpy_wide(
 /// base`), moved to core registers one by one; per position two `VLDRW`s of the record, two `VMUL.F32`
 /// by the weight, two `VADD.F32` (the twin's order): 8.5 instructions per position. The last `n % 4`
 /// one at a time; a record out of range: `Dsp`'s kernel.
-pub fn gather_axpy8(
-    o: &mut [f32; 8],
-    weights: &[f32],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-) {
-    let n = slots.list().len().min(weights.len());
-    if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
-        return Dsp::gather_axpy8(o, weights, buf, stride, offset, slots);
+#[inline(always)] // `recs` then stays in registers: no by-reference copy of it per call
+pub fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: Records<'_>) {
+    let n = recs.list().len().min(weights.len());
+    if n == 0 || !recs.all_in_range(8) {
+        return Dsp::gather_axpy8(o, weights, recs);
     }
-    let base = buf.as_ptr().wrapping_add(offset) as u32;
+    let base = recs.base() as u32;
     // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above without
     // overflow, so `slot * stride * 4 + base` fits the address space and the u32 lane arithmetic);
     // the asm reads `n` slots (VLDRW in fours, then LDR; word-aligned) and weights (LDRD, LDR) and
@@ -1530,10 +1439,10 @@ pub fn gather_axpy8(
             o = in(reg) o.as_mut_ptr(),
             quads = inout(reg) n / 4 => _,
             tail = inout(reg) n % 4 => _,
-            ps = inout(reg) slots.list().as_ptr() => _,
+            ps = inout(reg) recs.list().as_ptr() => _,
             pw = inout(reg) weights.as_ptr() => _,
             base = in(reg) base,
-            a0 = inout(reg) (stride as u32).wrapping_mul(4) => _,
+            a0 = inout(reg) (recs.stride as u32).wrapping_mul(4) => _,
             a1 = out(reg) _,
             a2 = out(reg) _,
             a3 = out(reg) _,

@@ -15,7 +15,7 @@
 //! - softmax's exponentials and SwiGLU: [`crate::math::expf`]'s operations lane by lane (no FMA), so the
 //!   same bits as the twin.
 
-use super::{generic, Kernels, Slots};
+use super::{generic, Kernels, Records};
 use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0, QuantBlock};
 use crate::tensor::Tensor;
 use core::arch::aarch64::*;
@@ -24,13 +24,8 @@ use core::arch::aarch64::*;
 pub(crate) struct Neon;
 
 impl Kernels for Neon {
-    #[inline(always)]
-    fn f32(a: &[f32], b: &[f32]) -> f32 {
-        dot_f32(a, b)
-    }
-    #[inline(always)]
-    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-        matvec_f32(data, cols, x, out)
+    forward_kernels! {
+        f32 = dot_f32, f16 = dot_f16, bf16 = dot_bf16, matvec_f32, axpy, gather_axpy8, exp_shifted, swiglu,
     }
     #[inline(always)]
     fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
@@ -41,43 +36,12 @@ impl Kernels for Neon {
         matvec_quant::<BlockQ4_0>(w, xq, out)
     }
     #[inline(always)]
-    fn f16(w: &[u8], x: &[f32]) -> f32 {
-        dot_f16(w, x)
-    }
-    #[inline(always)]
-    fn bf16(w: &[u8], x: &[f32]) -> f32 {
-        dot_bf16(w, x)
-    }
-    #[inline(always)]
     fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
         generic::vec_dot_by(w, x, block_dot::<BlockQ8_0>)
     }
     #[inline(always)]
     fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
         generic::vec_dot_by(w, x, block_dot::<BlockQ4_0>)
-    }
-    #[inline(always)]
-    fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-        axpy(y, a, x)
-    }
-    #[inline(always)]
-    fn gather_axpy8(
-        o: &mut [f32; 8],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) {
-        gather_axpy8(o, weights, buf, stride, offset, slots)
-    }
-    #[inline(always)]
-    fn exp_shifted(x: &mut [f32], shift: f32) {
-        exp_shifted(x, shift)
-    }
-    #[inline(always)]
-    fn swiglu(h1: &mut [f32], h3: &[f32]) {
-        swiglu(h1, h3)
     }
 }
 
@@ -304,24 +268,17 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 /// Weighted sum of 8-float records ([`generic::gather_axpy`] for head size 8): the accumulator in two
 /// registers, multiply then add per record in order, so bit-identical to the twin. When a record is
 /// out of range, the twin does the whole call (it skips such records).
-pub fn gather_axpy8(
-    o: &mut [f32; 8],
-    weights: &[f32],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-) {
-    if !generic::all_in_range(buf, slots, stride, offset, 8) {
-        return generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+pub fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: Records<'_>) {
+    if !recs.all_in_range(8) {
+        return generic::gather_axpy_n(o, weights, recs);
     }
     // SAFETY: `o` holds 8 f32 (4-lane loads and stores at offsets 0 and 4); every record
     // `buf[slot * stride + offset..][..8]` is in range (checked above), so both loads stay in `buf`. NEON
     // is enabled at compile time (cfg glmix_neon).
     unsafe {
         let (mut lo, mut hi) = (vld1q_f32(o.as_ptr()), vld1q_f32(o.as_ptr().add(4)));
-        let base = buf.as_ptr().add(offset);
-        for (&a, &s) in weights.iter().zip(slots.list()) {
+        let (base, stride) = (recs.base(), recs.stride);
+        for (&a, &s) in weights.iter().zip(recs.list()) {
             let p = base.add(s as usize * stride);
             let va = vdupq_n_f32(a);
             lo = vaddq_f32(lo, vmulq_f32(va, vld1q_f32(p)));

@@ -14,10 +14,7 @@ use super::{generic, Kernels};
 pub(crate) struct RvF;
 
 impl Kernels for RvF {
-    #[inline(always)]
-    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-        matvec_f32(data, cols, x, out)
-    }
+    forward_kernels! { matvec_f32 }
 }
 
 /// f32 matrix times `x`, `matvec_f32_rows`'s contract: `out[r] = generic::dot_f32(data[r *

@@ -20,7 +20,7 @@
 //!   rows' float accumulations as vector lanes.
 //! - axpy: multiply then add, no FMA: bit-identical to the twin.
 
-use super::{generic, Kernels, Slots};
+use super::{generic, Kernels, Records};
 use crate::quant::{blocks_from_bytes, BlockQ4_0, BlockQ8_0, QuantBlock};
 use crate::tensor::{Tensor, QK};
 use core::arch::x86_64::*;
@@ -29,17 +29,9 @@ use core::arch::x86_64::*;
 pub(crate) struct Avx2;
 
 impl Kernels for Avx2 {
-    #[inline(always)]
-    fn f32(a: &[f32], b: &[f32]) -> f32 {
-        dot_f32(a, b)
-    }
-    #[inline(always)]
-    fn f16(w: &[u8], x: &[f32]) -> f32 {
-        dot_f16(w, x)
-    }
-    #[inline(always)]
-    fn bf16(w: &[u8], x: &[f32]) -> f32 {
-        dot_bf16(w, x)
+    forward_kernels! {
+        f32 = dot_f32, f16 = dot_f16, bf16 = dot_bf16, axpy, exp_shifted, matvec_q8_0, matvec_q4_0,
+        matvec_f32, matvec_f16, matvec_bf16, gather_scores8, gather_axpy8, gather_axpy_wide, softmax, swiglu, quantize_q8_0,
     }
     #[inline(always)]
     fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
@@ -48,80 +40,6 @@ impl Kernels for Avx2 {
     #[inline(always)]
     fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
         generic::vec_dot_by(w, x, block_dot_q4_0)
-    }
-    #[inline(always)]
-    fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-        axpy(y, a, x)
-    }
-    #[inline(always)]
-    fn exp_shifted(x: &mut [f32], shift: f32) {
-        exp_shifted(x, shift)
-    }
-    #[inline(always)]
-    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q8_0(w, xq, out)
-    }
-    #[inline(always)]
-    fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q4_0(w, xq, out)
-    }
-    #[inline(always)]
-    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-        matvec_f32(data, cols, x, out)
-    }
-    #[inline(always)]
-    fn matvec_f16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
-        matvec_f16(w, x, out)
-    }
-    #[inline(always)]
-    fn matvec_bf16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
-        matvec_bf16(w, x, out)
-    }
-    #[inline(always)]
-    fn gather_scores8(
-        q: &[f32; 8],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        gather_scores8(q, buf, stride, offset, slots, scale, out)
-    }
-    #[inline(always)]
-    fn gather_axpy8(
-        o: &mut [f32; 8],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) {
-        gather_axpy8(o, weights, buf, stride, offset, slots)
-    }
-    #[inline(always)]
-    fn gather_axpy_wide(
-        o: &mut [f32],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) -> bool {
-        gather_axpy_wide(o, weights, buf, stride, offset, slots)
-    }
-    #[inline(always)]
-    fn softmax(x: &mut [f32]) {
-        softmax(x)
-    }
-    #[inline(always)]
-    fn swiglu(h1: &mut [f32], h3: &[f32]) {
-        swiglu(h1, h3)
-    }
-    #[inline(always)]
-    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
-        quantize_q8_0(x, out)
     }
 }
 
@@ -155,12 +73,12 @@ fn exp8(x: __m256) -> __m256 {
 
 /// f32 matrix times `x` (row `r` is `data[r * cols..][..cols]`): one row at a time, each row's sum
 /// [`dot_f32`] (four independent FMA accumulators over 32 columns), so `out[r]` is `dot_f32(row r, x)`
-/// bit for bit; rows past the end of `data` are empty (sum 0). Rows shorter than [`QUAD_COLS`] take
-/// [`matvec_f32_quads`] instead.
+/// bit for bit; rows past the end of `data` are empty (sum 0). Rows shorter than `QUAD_COLS` take
+/// `matvec_f32_quads` instead.
 ///
 /// Streaming order, measured on the 15M shape (61 MB of weights, AMD EPYC with a 32 MiB L3, 2 cores,
 /// interleaved rounds of a standalone copy of each candidate): one row after the other with one
-/// `prefetcht0` of the start of the row [`ROWS_AHEAD`] rows ahead streams 1.4-1.7x faster than the same
+/// `prefetcht0` of the start of the row `ROWS_AHEAD` rows ahead streams 1.4-1.7x faster than the same
 /// loop without the hint, and about 2x faster than four rows at once sharing each load of `x` (one
 /// accumulator per row, the whole rows prefetched two quads ahead: the former kernel). Prefetching every
 /// cache line of the rows ahead was slower than no hint at all; 2, 4 or 8 rows ahead measured alike.
@@ -521,30 +439,21 @@ pub fn matvec_q4_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
 /// Attention scores for head size 8, eight cached positions at a time: eight products `q * k_j`, then a
 /// transposing `hadd` tree sums each (a reordered sum, like [`dot_f32`]; within the reordering bound
 /// of the sequential twin). A tail of fewer than 8 positions, and out-of-range records, take the twin.
-pub fn gather_scores8(
-    q: &[f32; 8],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-    scale: f32,
-    out: &mut [f32],
-) {
-    let n = slots.list().len().min(out.len());
-    if !generic::all_in_range(buf, slots, stride, offset, 8) {
-        return generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+pub fn gather_scores8(q: &[f32; 8], recs: Records<'_>, scale: f32, out: &mut [f32]) {
+    let n = recs.list().len().min(out.len());
+    if !recs.all_in_range(8) {
+        return generic::gather_scores_n(q, recs, scale, out);
     }
-    let list = slots.list().get(..n).unwrap_or_default();
+    let list = recs.list().get(..n).unwrap_or_default();
     let out = out.get_mut(..n).unwrap_or_default();
     let ((s8, _), (o8, o_tail)) = (list.as_chunks::<8>(), out.as_chunks_mut::<8>());
-    let s_tail = slots.tail(8 * s8.len());
     // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above), so each
     // unaligned 8-lane load stays inside `buf`; stores write one `[f32; 8]` chunk of `out`.
     // AVX2 is enabled at compile time (cfg glmix_avx2).
     unsafe {
         let qv = _mm256_loadu_ps(q.as_ptr());
         let sv = _mm256_set1_ps(scale);
-        let base = buf.as_ptr().add(offset);
+        let (base, stride) = (recs.base(), recs.stride);
         let p = |s: u32| _mm256_mul_ps(qv, _mm256_loadu_ps(base.add(s as usize * stride)));
         for (s, o) in s8.iter().zip(o8) {
             let a01 = _mm256_hadd_ps(p(s[0]), p(s[1]));
@@ -558,29 +467,22 @@ pub fn gather_scores8(
             _mm256_storeu_ps(o.as_mut_ptr(), _mm256_div_ps(_mm256_add_ps(lo, hi), sv));
         }
     }
-    generic::gather_scores_n(q, buf, stride, offset, s_tail, scale, o_tail);
+    generic::gather_scores_n(q, recs.tail(8 * s8.len()), scale, o_tail);
 }
 
-/// Weighted sum of cached records for head size 8, [`generic::gather_axpy_n`] bit for bit: the
+/// Weighted sum of cached records for head size 8, `generic::gather_axpy_n` bit for bit: the
 /// accumulator is one vector, each record one load, `acc + w * rec` unfused (the twin's lane
 /// operations). Out-of-range records take the twin.
-pub fn gather_axpy8(
-    o: &mut [f32; 8],
-    weights: &[f32],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-) {
-    if !generic::all_in_range(buf, slots, stride, offset, 8) {
-        return generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+pub fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: Records<'_>) {
+    if !recs.all_in_range(8) {
+        return generic::gather_axpy_n(o, weights, recs);
     }
     // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above), so each
     // unaligned 8-lane load stays inside `buf`; `o` is 8 f32. AVX2 is enabled at compile time.
     unsafe {
-        let base = buf.as_ptr().add(offset);
+        let (base, stride) = (recs.base(), recs.stride);
         let mut acc = _mm256_loadu_ps(o.as_ptr());
-        for (&a, &s) in weights.iter().zip(slots.list()) {
+        for (&a, &s) in weights.iter().zip(recs.list()) {
             let rec = _mm256_loadu_ps(base.add(s as usize * stride));
             acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(a), rec));
         }
@@ -591,19 +493,9 @@ pub fn gather_axpy8(
 /// Weighted sum of cached records for head sizes 16, 24, ..., 64 (`o.len()` a multiple of 8),
 /// [`generic::gather_axpy`] bit for bit: the accumulator in up to eight vectors, per record one load,
 /// multiply and (unfused) add per vector. Returns false for other sizes and out-of-range records.
-pub fn gather_axpy_wide(
-    o: &mut [f32],
-    weights: &[f32],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-) -> bool {
+pub fn gather_axpy_wide(o: &mut [f32], weights: &[f32], recs: Records<'_>) -> bool {
     let lanes = o.len() / 8;
-    if !o.len().is_multiple_of(8)
-        || !(2..=8).contains(&lanes)
-        || !generic::all_in_range(buf, slots, stride, offset, o.len())
-    {
+    if !o.len().is_multiple_of(8) || !(2..=8).contains(&lanes) || !recs.all_in_range(o.len()) {
         return false;
     }
     // SAFETY: every record `buf[slot * stride + offset..][..o.len()]` is in range (checked above), so
@@ -614,8 +506,8 @@ pub fn gather_axpy_wide(
         for (k, a) in acc.iter_mut().take(lanes).enumerate() {
             *a = _mm256_loadu_ps(o.as_ptr().add(8 * k));
         }
-        let base = buf.as_ptr().add(offset);
-        for (&w, &s) in weights.iter().zip(slots.list()) {
+        let (base, stride) = (recs.base(), recs.stride);
+        for (&w, &s) in weights.iter().zip(recs.list()) {
             let rec = base.add(s as usize * stride);
             let wv = _mm256_set1_ps(w);
             for (k, a) in acc.iter_mut().take(lanes).enumerate() {
@@ -1013,12 +905,12 @@ pub fn dot_bf16(w: &[u8], x: &[f32]) -> f32 {
     dot_half::<Bf16>(w, x)
 }
 
-/// f16 matrix times `x`, four rows at a time ([`matvec_half`]); row `r` is [`dot_f16`] bit for bit.
+/// f16 matrix times `x`, four rows at a time (`matvec_half`); row `r` is [`dot_f16`] bit for bit.
 pub fn matvec_f16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
     matvec_half::<F16>(w, x, out)
 }
 
-/// bf16 matrix times `x`, four rows at a time ([`matvec_half`]); row `r` is [`dot_bf16`] bit for bit.
+/// bf16 matrix times `x`, four rows at a time (`matvec_half`); row `r` is [`dot_bf16`] bit for bit.
 pub fn matvec_bf16(w: &Tensor<'_>, x: &[f32], out: &mut [f32]) {
     matvec_half::<Bf16>(w, x, out)
 }

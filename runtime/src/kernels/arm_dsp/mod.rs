@@ -41,11 +41,7 @@ pub use vfp::{
 #[cfg(not(glmix_vfp))]
 use super::generic;
 use super::Kernels;
-#[cfg(glmix_vfp)]
-use super::Slots;
 use crate::quant::{BlockQ4_0, BlockQ8_0};
-#[cfg(glmix_vfp)]
-use crate::tensor::Tensor;
 #[cfg(glmix_vfp)]
 use vfp::vec_dot_vfp;
 
@@ -55,78 +51,32 @@ pub(crate) struct Dsp;
 impl Kernels for Dsp {
     #[inline(always)]
     fn q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        #[cfg(glmix_vfp)]
-        return vec_dot_vfp(w, x, |b| b.d, block_dot_q8_0);
-        #[cfg(not(glmix_vfp))]
-        return generic::vec_dot_by(w, x, block_dot_q8_0);
+        block_dots(w, x, |b| b.d, block_dot_q8_0)
     }
     #[inline(always)]
     fn q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-        #[cfg(glmix_vfp)]
-        return vec_dot_vfp(w, x, |b| b.d, block_dot_q4_0);
-        #[cfg(not(glmix_vfp))]
-        return generic::vec_dot_by(w, x, block_dot_q4_0);
+        block_dots(w, x, |b| b.d, block_dot_q4_0)
     }
     #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn gather_scores8(
-        q: &[f32; 8],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        gather_scores8(q, buf, stride, offset, slots, scale, out)
+    forward_kernels! {
+        gather_scores8, gather_axpy8, gather_axpy_wide, matvec_f32, matvec_q8_0, softmax, swiglu, quantize_q8_0,
     }
+}
+
+/// Quantized blocks `w` (scale bytes `d`) times activation blocks `x` by the integer block dot
+/// `dot_i32`: the FPU's scale products with `glmix_vfp`, else the twin's float steps.
+#[inline(always)]
+fn block_dots<B: crate::quant::QuantBlock>(
+    w: &[B],
+    x: &[BlockQ8_0],
+    d: impl Fn(&B) -> [u8; 2],
+    dot_i32: impl Fn(&B, &BlockQ8_0) -> i32,
+) -> f32 {
     #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn gather_axpy8(
-        o: &mut [f32; 8],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) {
-        gather_axpy8(o, weights, buf, stride, offset, slots)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn gather_axpy_wide(
-        o: &mut [f32],
-        weights: &[f32],
-        buf: &[f32],
-        stride: usize,
-        offset: usize,
-        slots: Slots<'_>,
-    ) -> bool {
-        gather_axpy_wide(o, weights, buf, stride, offset, slots)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn matvec_f32(data: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
-        matvec_f32(data, cols, x, out)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn matvec_q8_0(w: &Tensor<'_>, xq: &[BlockQ8_0], out: &mut [f32]) {
-        matvec_q8_0(w, xq, out)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn softmax(x: &mut [f32]) {
-        softmax(x)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn swiglu(h1: &mut [f32], h3: &[f32]) {
-        swiglu(h1, h3)
-    }
-    #[cfg(glmix_vfp)]
-    #[inline(always)]
-    fn quantize_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
-        quantize_q8_0(x, out)
+    return vec_dot_vfp(w, x, d, dot_i32);
+    #[cfg(not(glmix_vfp))]
+    {
+        let _ = d; // the twin converts the scales itself (`QuantBlock::d`)
+        generic::vec_dot_by(w, x, dot_i32)
     }
 }

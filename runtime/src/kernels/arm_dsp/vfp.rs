@@ -4,7 +4,7 @@
 //! scalar twin's bits (see the parent module).
 
 use super::super::Kernels;
-use super::super::{generic, Slots};
+use super::super::{generic, Records};
 use crate::quant::{BlockQ8_0, QuantBlock};
 use crate::tensor::Tensor;
 use core::arch::asm;
@@ -931,18 +931,11 @@ fn div_f32(x: &mut [f32], sum: f32) {
 /// positions one `LDRD` of their slots, two `MLA`s for the records' addresses, two `VLDM`s of the
 /// keys, sixteen unfused `VMLA`s (each sum in the twin's order from 0.0), two `VDIV`s by `scale` and
 /// one `VSTM`; an odd last position takes the same steps alone. Out-of-range records take the twin.
-pub fn gather_scores8(
-    q: &[f32; 8],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-    scale: f32,
-    out: &mut [f32],
-) {
-    let n = slots.list().len().min(out.len());
-    if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
-        return generic::gather_scores_n(q, buf, stride, offset, slots, scale, out);
+#[inline(always)] // `recs` then stays in registers: no by-reference copy of it per call
+pub fn gather_scores8(q: &[f32; 8], recs: Records<'_>, scale: f32, out: &mut [f32]) {
+    let n = recs.list().len().min(out.len());
+    if n == 0 || !recs.all_in_range(8) {
+        return generic::gather_scores_n(q, recs, scale, out);
     }
     // SAFETY: every record `buf[slot * stride + offset..][..8]` is in range (checked above, without
     // overflow); the loops read `n <= slots.len()` slots (`n / 2` pairs by LDRD, then one if `n` is
@@ -1008,9 +1001,9 @@ pub fn gather_scores8(
             t = out(reg) _,
             u = out(reg) _,
             n2 = out(reg) _,
-            ps = inout(reg) slots.list().as_ptr() => _,
-            stride4 = in(reg) stride * 4,
-            base = in(reg) buf.as_ptr().add(offset),
+            ps = inout(reg) recs.list().as_ptr() => _,
+            stride4 = in(reg) recs.stride * 4,
+            base = in(reg) recs.base(),
             po = inout(reg) out.as_mut_ptr() => _,
             n = in(reg) n,
             out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
@@ -1027,17 +1020,11 @@ pub fn gather_scores8(
 /// accumulator in `s0-s7`; per two positions one `LDRD` of their slots, two `MLA`s (addresses), one
 /// `VLDM` of the two weights, and per record one `VLDM` and eight unfused `VMLA`s, in position order;
 /// an odd last position alone. Out-of-range records take the twin.
-pub fn gather_axpy8(
-    o: &mut [f32; 8],
-    weights: &[f32],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-) {
-    let n = slots.list().len().min(weights.len());
-    if n == 0 || !generic::all_in_range(buf, slots, stride, offset, 8) {
-        return generic::gather_axpy_n(o, weights, buf, stride, offset, slots);
+#[inline(always)] // `recs` then stays in registers: no by-reference copy of it per call
+pub fn gather_axpy8(o: &mut [f32; 8], weights: &[f32], recs: Records<'_>) {
+    let n = recs.list().len().min(weights.len());
+    if n == 0 || !recs.all_in_range(8) {
+        return generic::gather_axpy_n(o, weights, recs);
     }
     // SAFETY: every record is in range (checked above); the loops read `n <= slots.len()` slots (LDRD
     // of 4-byte aligned `u32` pairs, then one if `n` is odd) and `n <= weights.len()` weights, and
@@ -1093,10 +1080,10 @@ pub fn gather_axpy8(
             t = out(reg) _,
             u = out(reg) _,
             n2 = out(reg) _,
-            ps = inout(reg) slots.list().as_ptr() => _,
+            ps = inout(reg) recs.list().as_ptr() => _,
             pw = inout(reg) weights.as_ptr() => _,
-            stride4 = in(reg) stride * 4,
-            base = in(reg) buf.as_ptr().add(offset),
+            stride4 = in(reg) recs.stride * 4,
+            base = in(reg) recs.base(),
             n = in(reg) n,
             out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
             out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
@@ -1110,22 +1097,16 @@ pub fn gather_axpy8(
 /// elements by [`gather_axpy8`] at its offset in the records. Every element's sum is the twin's
 /// sequence (positions in order), so the same bits. Returns false (doing nothing) for other sizes
 /// and when a record is out of range.
-pub fn gather_axpy_wide(
-    o: &mut [f32],
-    weights: &[f32],
-    buf: &[f32],
-    stride: usize,
-    offset: usize,
-    slots: Slots<'_>,
-) -> bool {
+pub fn gather_axpy_wide(o: &mut [f32], weights: &[f32], recs: Records<'_>) -> bool {
     // Every whole record in range, or the twin (which skips a record that is not whole).
     let len = o.len();
     let (groups, rest) = o.as_chunks_mut::<8>();
-    if groups.is_empty() || !rest.is_empty() || !generic::all_in_range(buf, slots, stride, offset, len) {
+    if groups.is_empty() || !rest.is_empty() || !recs.all_in_range(len) {
         return false;
     }
     for (g, o8) in groups.iter_mut().enumerate() {
-        gather_axpy8(o8, weights, buf, stride, offset.saturating_add(8 * g), slots);
+        let offset = recs.offset.saturating_add(8 * g);
+        gather_axpy8(o8, weights, Records { offset, ..recs });
     }
     true
 }
