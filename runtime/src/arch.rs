@@ -843,16 +843,7 @@ mod tests {
             max_token_len: 9,
         };
         assert_eq!(Config::from_header(&c.header()), Ok(c));
-        let m = MixerConfig {
-            pattern: Pattern::Pow2Lattice { cap: 5 },
-            form: Form::StateSpace,
-            n_heads: 4,
-            n_kv_heads: 4,
-            head_dim: 16,
-            level_aware: false,
-            lora: [0; 4],
-            group_norm_eps: 0.0,
-        };
+        let m = MixerConfig::new(Pattern::Pow2Lattice { cap: 5 }, Form::StateSpace, 4, 16);
         assert_eq!(MixerConfig::from_desc(1, &m.desc(), c.positional), Ok(m));
         let la = MixerConfig {
             pattern: Pattern::Sq1Lattice { cap: 0 },

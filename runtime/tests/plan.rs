@@ -86,16 +86,7 @@ fn loglinear_state_is_one_matrix_per_head_and_level() {
     let model = Model::parse(bytes.as_bytes()).unwrap();
     assert_eq!(Plan::new(&model, 8).scratch.hidden, 4 * 21);
     // Usable in const context, like the other patterns, to size a static buffer.
-    const M: MixerConfig = MixerConfig {
-        pattern: Pattern::Pow2Lattice { cap: 0 },
-        form: Form::StateSpace,
-        n_heads: 4,
-        n_kv_heads: 4,
-        head_dim: 16,
-        level_aware: false,
-        lora: [0; 4],
-        group_norm_eps: 0.0,
-    };
+    const M: MixerConfig = MixerConfig::new(Pattern::Pow2Lattice { cap: 0 }, Form::StateSpace, 4, 16);
     const WORDS: usize = LayerPlan::new(&M, 65_536).words();
     assert_eq!(WORDS, 16 * (4 * 16 * 16 + 2));
 }

@@ -40,12 +40,17 @@ for line in sys.stdin:
 
 total = sum(per_sym.values())
 print(f"total {total} instructions ({total / tokens:.0f} per token over {tokens})")
-print("--- per symbol (per token)")
-for s, c in per_sym.most_common(30):
-    print(f"{c / tokens:12.0f} {100 * c / max(total, 1):6.2f}% {s}")
-print("--- hottest blocks (per token)")
-for a, c in per_tb.most_common(25):
-    print(f"{c / tokens:12.0f} {a:08x} x{tb_len.get(a)} {tb_sym.get(a, '?')[:70]}")
+
+
+def show(title, counter, n, line):
+    """The `n` largest entries of `counter`, one `line(key, count)` each, under `title`."""
+    print(f"--- {title} (per token)")
+    for k, c in counter.most_common(n):
+        print(f"{c / tokens:12.0f} {line(k, c)}")
+
+
+show("per symbol", per_sym, 30, lambda s, c: f"{100 * c / max(total, 1):6.2f}% {s}")
+show("hottest blocks", per_tb, 25, lambda a, c: f"{a:08x} x{tb_len.get(a)} {tb_sym.get(a, '?')[:70]}")
 if elf:
     inner, session = collections.Counter(), collections.Counter()
     for a, c in per_tb.items():
@@ -62,9 +67,5 @@ if elf:
             if "session.rs" in loc2:
                 session[loc2.split("/")[-1]] += c
                 break
-    print("--- per innermost inlined frame (per token)")
-    for k, c in inner.most_common(40):
-        print(f"{c / tokens:12.0f} {k}")
-    print("--- per session.rs line (per token)")
-    for k, c in session.most_common(20):
-        print(f"{c / tokens:12.0f} {k}")
+    show("per innermost inlined frame", inner, 40, lambda k, c: k)
+    show("per session.rs line", session, 20, lambda k, c: k)
