@@ -193,8 +193,9 @@ impl ModelConfig {
                 })?;
                 ensure!(
                     form != Form::Rwkv7,
-                    "layer {i}: the rwkv7 form is imported from rwkv.cpp files with `glmix import-rwkv` \
-                     (models/glmix_models/rwkv7.py writes them); convert's config has no LoRA ranks"
+                    "layer {i}: the rwkv7 form comes from rwkv.cpp files (`glmix convert --weights FILE.bin` \
+                     without --config, or `glmix import-rwkv`; models/glmix_models/rwkv7.py writes \
+                     them); convert's config has no LoRA ranks"
                 );
                 ensure!(
                     glmix::arch::is_defined(pattern, form),

@@ -148,13 +148,17 @@ impl TaskParams {
 #[derive(Subcommand)]
 enum Command {
     /// Convert a PyTorch safetensors checkpoint and its JSON config (docs/model-spec.md) into a model file.
+    ///
+    /// An rwkv.cpp RWKV-7 file (recognised by its magic "ggmf"; models/glmix_models/rwkv7.py's
+    /// `write_ggmf` writes one) is converted too, without --config: it is `glmix import-rwkv`.
     Convert {
-        /// The safetensors checkpoint (F32, F16 or BF16 tensors).
+        /// The safetensors checkpoint (F32, F16 or BF16 tensors), or an rwkv.cpp RWKV-7 file.
         #[arg(long, value_name = "FILE")]
         weights: PathBuf,
-        /// The JSON config describing the architecture.
+        /// The JSON config describing the architecture (a safetensors checkpoint needs it; an
+        /// rwkv.cpp file carries its shape and takes none).
         #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// Where to write the model file (written atomically).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
@@ -389,6 +393,23 @@ fn parse_named<'a>(path: &Path, bytes: &'a [u8]) -> Result<glmix::Model<'a>> {
     writer::parse_model(bytes).with_context(|| path.display().to_string())
 }
 
+/// `glmix import-rwkv`, and `glmix convert` of an rwkv.cpp file: `label` names `model` in the output
+/// checks' messages.
+fn import_rwkv(
+    model: &Path,
+    label: &str,
+    output: &Path,
+    quant: Quant,
+    context: u32,
+    quiet: bool,
+) -> Result<()> {
+    let inputs = [(label, model)];
+    output::check_output(output, &inputs)?;
+    let (file, reports) =
+        with_tensor_bar("importing", |on_tensor| rwkv::import(model, quant.into(), context, on_tensor))?;
+    finish(&file, &reports, output, &inputs, quiet)
+}
+
 fn start_pool(threads: Option<u16>) {
     pool::init(threads.map_or_else(pool::default_threads, usize::from));
 }
@@ -396,6 +417,22 @@ fn start_pool(threads: Option<u16>) {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Convert { weights, config, output, quant, quiet, allow_nonfinite } => {
+            let ggmf = rwkv::is_ggmf(&weights);
+            if let Ok(true) = ggmf {
+                anyhow::ensure!(
+                    config.is_none(),
+                    "{} is an rwkv.cpp file, which carries its own shape: drop --config",
+                    weights.display()
+                );
+                return import_rwkv(&weights, "--weights", &output, quant, rwkv::DEFAULT_CONTEXT, quiet);
+            }
+            let Some(config) = config else {
+                ggmf?;
+                anyhow::bail!(
+                    "{} is not an rwkv.cpp file, so it needs --config (only an rwkv.cpp file carries its shape)",
+                    weights.display()
+                );
+            };
             let inputs = [("--weights", weights.as_path()), ("--config", config.as_path())];
             output::check_output(&output, &inputs)?;
             preflight::config(&config)?;
@@ -414,16 +451,7 @@ fn run(cli: Cli) -> Result<()> {
             finish(&file, &reports, &output, &inputs, quiet)
         }
         Command::ImportRwkv { model, output, quant, context, quiet } => {
-            let inputs = [("the model", model.as_path())];
-            output::check_output(&output, &inputs)?;
-            let bar = report::progress("importing", 0);
-            let (file, reports) = rwkv::import(&model, quant.into(), context, |name, _, total| {
-                bar.set_length(total as u64);
-                bar.set_message(name.to_string());
-                bar.inc(1);
-            })?;
-            bar.finish_and_clear();
-            finish(&file, &reports, &output, &inputs, quiet)
+            import_rwkv(&model, "the model", &output, quant, context, quiet)
         }
         Command::Generate {
             model,

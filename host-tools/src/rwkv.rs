@@ -856,6 +856,19 @@ pub fn import_ggmf(
     Ok((ModelFile { header: config.header(), layers, tensors }, reports))
 }
 
+/// Whether the file at `path` starts with rwkv.cpp's magic (how `glmix convert --weights` tells an
+/// rwkv.cpp file from a safetensors checkpoint); a file shorter than the magic is not one. Only a
+/// regular file is opened (a FIFO or device is an error, without blocking or reading it).
+pub fn is_ggmf(path: &std::path::Path) -> anyhow::Result<bool> {
+    use std::io::Read;
+    let (file, _) = crate::limits::open_regular(path)?;
+    let mut magic = Vec::with_capacity(4);
+    file.take(4)
+        .read_to_end(&mut magic)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(magic.len() == 4 && magic[..] == GGMF_MAGIC.to_le_bytes())
+}
+
 /// `glmix import-rwkv`: reads an rwkv.cpp file (a regular file of at most 4 GiB) and imports it
 /// ([`import_ggmf`]); errors name the file.
 pub fn import(

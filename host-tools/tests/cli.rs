@@ -304,10 +304,30 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             code: 1,
         },
         Case {
-            situation: "config with the rwkv7 form (imported, not converted)",
+            situation: "config with the rwkv7 form (it comes from an rwkv.cpp file, not a config)",
             command: "glmix convert --weights model.safetensors --config rwkv7-form.json -o out.glmx",
             args: convert("model.safetensors", "rwkv7-form.json", fx.path("out.glmx"), &[]),
-            message: "layer 0: the rwkv7 form is imported from rwkv.cpp files with `glmix import-rwkv`",
+            message: "layer 0: the rwkv7 form comes from rwkv.cpp files (`glmix convert --weights FILE.bin` without --config, or `glmix import-rwkv`",
+            code: 1,
+        },
+        Case {
+            situation: "convert: an rwkv.cpp file with a config (the file carries its shape)",
+            command: "glmix convert --weights rwkv-v5.2.bin --config config.json -o out.glmx",
+            args: convert("rwkv-v5.2.bin", "config.json", fx.path("out.glmx"), &[]),
+            message: "rwkv-v5.2.bin is an rwkv.cpp file, which carries its own shape: drop --config",
+            code: 1,
+        },
+        Case {
+            situation: "convert: a safetensors checkpoint without a config",
+            command: "glmix convert --weights model.safetensors -o out.glmx",
+            args: vec![
+                "convert".into(),
+                "--weights".into(),
+                fx.path("model.safetensors"),
+                "-o".into(),
+                fx.path("out.glmx"),
+            ],
+            message: "model.safetensors is not an rwkv.cpp file, so it needs --config",
             code: 1,
         },
         Case {

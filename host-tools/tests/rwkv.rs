@@ -597,23 +597,126 @@ fn imported_random_and_golden_models_equal_the_rwkv7_view() {
             assert_eq!(got[end - 1], logits_after(&ck, &tokens[..end]), "{dtype:?} after {end} tokens");
         }
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/golden_rwkv7");
-    let bytes = std::fs::read(dir.join("model.bin")).unwrap();
+    let bytes = std::fs::read(golden_dir().join("model.bin")).unwrap();
     let (model_file, _) = import_ggmf(&read_ggmf(&bytes).unwrap(), DType::F32, 64, |_, _, _| {}).unwrap();
     let aligned = AlignedBytes::new(&model_file.to_bytes().unwrap());
     let model = Model::parse(aligned.as_bytes()).unwrap();
     assert_eq!(model.mixer(0).unwrap().n_heads, 2);
+    let worst = golden_worst(&model);
+    eprintln!("golden 2-head RWKV-7 imported, through Session: max |runtime - PyTorch| = {worst:.2e}");
+    assert!(worst < 1e-5, "{worst}");
+}
+
+/// models/golden_rwkv7: the PyTorch-written rwkv.cpp file and its float64 logits.
+fn golden_dir() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/golden_rwkv7")
+}
+
+/// Max |logit - PyTorch's| of `model` (an import of the golden file) over the golden tokens, fed
+/// through `Session`.
+fn golden_worst(model: &Model<'_>) -> f64 {
     let golden: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("logits.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(golden_dir().join("logits.json")).unwrap()).unwrap();
     let tokens: Vec<u32> =
         golden["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
-    let got = session_logits(&model, tokens.len() as u32, &tokens);
+    let want = golden["logits"].as_array().unwrap();
+    let got = session_logits(model, tokens.len() as u32, &tokens);
+    assert_eq!(got.len(), want.len());
     let mut worst = 0.0f64;
-    for (row, want) in got.iter().zip(golden["logits"].as_array().unwrap()) {
-        for (g, w) in row.iter().zip(want.as_array().unwrap()) {
+    for (row, want) in got.iter().zip(want) {
+        let want = want.as_array().unwrap();
+        assert_eq!(row.len(), want.len());
+        for (g, w) in row.iter().zip(want) {
             worst = worst.max((f64::from(*g) - w.as_f64().unwrap()).abs());
         }
     }
-    eprintln!("golden 2-head RWKV-7 imported, through Session: max |runtime - PyTorch| = {worst:.2e}");
-    assert!(worst < 1e-5, "{worst}");
+    worst
+}
+
+/// `glmix convert --weights` of the PyTorch-written golden rwkv.cpp file (issue 17: train with
+/// rwkv7.py, `write_ggmf`, convert) writes the same bytes as `glmix import-rwkv` at f32 and q8_0,
+/// prints the same error table, and the f32 file gives PyTorch's logits; `--config` with an rwkv.cpp
+/// file, and no `--config` with a safetensors file, are refused and leave nothing behind.
+#[test]
+fn cli_convert_of_an_rwkv_file_is_import_rwkv() {
+    use std::process::Command;
+    let src = golden_dir().join("model.bin");
+    let tmp = std::env::temp_dir().join(format!("glmix-rwkv-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let glmix = |args: &[&std::ffi::OsStr]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_glmix")).args(args).output().unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let table =
+        |err: &str| err.lines().filter(|l| l.contains("mixer.")).map(str::to_owned).collect::<Vec<_>>();
+    for quant in ["f32", "q8_0"] {
+        let (converted, imported) =
+            (tmp.join(format!("c-{quant}.glmx")), tmp.join(format!("i-{quant}.glmx")));
+        let q = ["--quant".as_ref(), quant.as_ref()];
+        let (ok, c_err) = glmix(
+            &[
+                &[
+                    "convert".as_ref(),
+                    "--weights".as_ref(),
+                    src.as_os_str(),
+                    "-o".as_ref(),
+                    converted.as_os_str(),
+                ],
+                &q[..],
+            ]
+            .concat(),
+        );
+        assert!(ok, "{c_err}");
+        let (ok, i_err) = glmix(
+            &[&["import-rwkv".as_ref(), src.as_os_str(), "-o".as_ref(), imported.as_os_str()], &q[..]]
+                .concat(),
+        );
+        assert!(ok, "{i_err}");
+        let bytes = std::fs::read(&converted).unwrap();
+        assert_eq!(bytes, std::fs::read(&imported).unwrap(), "{quant}: convert and import-rwkv differ");
+        assert!(!table(&c_err).is_empty() && table(&c_err) == table(&i_err), "{c_err}\n{i_err}");
+        if quant == "f32" {
+            let aligned = AlignedBytes::new(&bytes);
+            let worst = golden_worst(&Model::parse(aligned.as_bytes()).unwrap());
+            eprintln!("golden RWKV-7 through `glmix convert`: max |runtime - PyTorch| = {worst:.2e}");
+            assert!(worst < 1e-5, "{worst}");
+        }
+    }
+    let out = tmp.join("refused.glmx");
+    let config = tmp.join("config.json");
+    std::fs::write(&config, "{}").unwrap();
+    let (ok, err) = glmix(&[
+        "convert".as_ref(),
+        "--weights".as_ref(),
+        src.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(!ok && err.contains("is an rwkv.cpp file") && err.contains("drop --config"), "{err}");
+    let (ok, err) = glmix(&[
+        "convert".as_ref(),
+        "--weights".as_ref(),
+        config.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(!ok && err.contains("config.json is not an rwkv.cpp file, so it needs --config"), "{err}");
+    // Telling the kinds apart opens only a regular file: a FIFO with no writer is refused unread.
+    let fifo = tmp.join("weights.fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let (ok, err) =
+        glmix(&["convert".as_ref(), "--weights".as_ref(), fifo.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+    assert!(!ok && err.contains("it is a FIFO (named pipe), not a regular file"), "{err}");
+    // The output rules are convert's, naming --weights (on a copy: the golden file stays safe).
+    let copy = tmp.join("copy.bin");
+    std::fs::copy(&src, &copy).unwrap();
+    let (ok, err) =
+        glmix(&["convert".as_ref(), "--weights".as_ref(), copy.as_os_str(), "-o".as_ref(), copy.as_os_str()]);
+    assert!(!ok && err.contains("--weights") && err.contains("destroy the input"), "{err}");
+    assert!(!out.exists());
+    std::fs::remove_dir_all(&tmp).unwrap();
 }
