@@ -9,7 +9,7 @@
 //! (trained context 256); M = the shipped `models/shakespeare-pow2/model.glmx`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -256,13 +256,24 @@ fn child_holding_a_temporary() {
 
 /// Starts [`child_holding_a_temporary`] for `dest` and returns it once its temporary exists.
 fn hold_temporary(dest: &Path) -> std::process::Child {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_holding_a_temporary", "--nocapture", "--test-threads=1"])
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--ignored", "--exact", "child_holding_a_temporary", "--nocapture", "--test-threads=1"])
         .env("GLMIX_HOSTILE_DEST", dest)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    // glmix keeps a signal its parent ignores ignored (as under `nohup`, or a background job of a
+    // shell without job control, which ignores SIGINT): start the child with the default dispositions
+    // so that the test measures the handler, not how the test run was started.
+    // SAFETY: only `signal`, which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines {
         // libtest prints "test NAME ... " on the same line before the test runs.
